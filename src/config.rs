@@ -1,0 +1,403 @@
+//! Settings: built-in defaults, then the optional TOML file, then `BF_*` environment variables,
+//! then command-line flags. A bad or unknown setting stops start-up with one line naming it.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Why the settings could not be loaded: always names the setting.
+#[derive(Debug, thiserror::Error)]
+#[error("{setting}: {reason}")]
+pub struct ConfigError {
+    pub setting: String,
+    pub reason: String,
+}
+
+impl ConfigError {
+    fn new(setting: impl Into<String>, reason: impl ToString) -> Self {
+        Self {
+            setting: setting.into(),
+            reason: reason.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub database_url: String,
+    pub log_format: LogFormat,
+    pub argon2: Argon2Settings,
+    pub tokens: TokenSettings,
+    pub password: PasswordPolicy,
+    pub bootstrap: BootstrapSettings,
+    pub permissions: PermissionSettings,
+    pub signup: SignupSettings,
+    pub mail: MailSettings,
+    pub codes: CodeSettings,
+    pub oidc: OidcSettings,
+    pub sqlite: SqliteSettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url: "sqlite://bf-security.db".into(),
+            log_format: LogFormat::Text,
+            argon2: Argon2Settings::default(),
+            tokens: TokenSettings::default(),
+            password: PasswordPolicy::default(),
+            bootstrap: BootstrapSettings::default(),
+            permissions: PermissionSettings::default(),
+            signup: SignupSettings::default(),
+            mail: MailSettings::default(),
+            codes: CodeSettings::default(),
+            oidc: OidcSettings::default(),
+            sqlite: SqliteSettings::default(),
+        }
+    }
+}
+
+/// Argon2id cost. The defaults are OWASP's minimum recommendation (m=19 MiB, t=2, p=1).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Argon2Settings {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+    /// How many hashes may run at once; 0 means one per CPU core.
+    pub threads: usize,
+}
+
+impl Default for Argon2Settings {
+    fn default() -> Self {
+        Self {
+            memory_kib: 19456,
+            iterations: 2,
+            parallelism: 1,
+            threads: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TokenSettings {
+    pub access_ttl_seconds: i64,
+    pub refresh_ttl_seconds: i64,
+    /// How long a node may serve a token's resolution from memory before asking the database
+    /// again: the bound on how stale another node's view of a revocation can be.
+    pub cache_ttl_seconds: i64,
+    pub cache_capacity: usize,
+}
+
+impl Default for TokenSettings {
+    fn default() -> Self {
+        Self {
+            access_ttl_seconds: 3600,
+            refresh_ttl_seconds: 30 * 24 * 3600,
+            cache_ttl_seconds: 5,
+            cache_capacity: 100_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PasswordPolicy {
+    pub min_length: usize,
+    pub max_bytes: usize,
+}
+
+impl Default for PasswordPolicy {
+    fn default() -> Self {
+        Self {
+            min_length: 10,
+            max_bytes: 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BootstrapSettings {
+    pub email: Option<String>,
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PermissionSettings {
+    /// Resources of other services of the platform, accepted in roles beside the built-in ones.
+    pub resources: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SignupSettings {
+    /// Lets anonymous callers sign up through `POST /v1/users/flexcheck`.
+    pub open: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MailSettings {
+    pub smtp_url: Option<String>,
+    pub dir: Option<PathBuf>,
+    pub from: String,
+}
+
+impl Default for MailSettings {
+    fn default() -> Self {
+        Self {
+            smtp_url: None,
+            dir: None,
+            from: "BillForward <no-reply@localhost>".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CodeSettings {
+    pub reset_ttl_minutes: i64,
+}
+
+impl Default for CodeSettings {
+    fn default() -> Self {
+        Self {
+            reset_ttl_minutes: 15,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OidcSettings {
+    pub providers: Vec<OidcProvider>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcProvider {
+    pub issuer: String,
+    pub client_id: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteSynchronous {
+    Normal,
+    Full,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SqliteSettings {
+    /// `full` (the default) makes every answered change survive a power cut; `normal` only a
+    /// process crash, for more write throughput.
+    pub synchronous: SqliteSynchronous,
+}
+
+impl Default for SqliteSettings {
+    fn default() -> Self {
+        Self {
+            synchronous: SqliteSynchronous::Full,
+        }
+    }
+}
+
+impl Settings {
+    /// Reads the file (if any), then applies the environment given by `env`.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let mut settings = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| ConfigError::new("BF_CONFIG", format!("{}: {e}", path.display())))?;
+                toml::from_str::<Settings>(&text).map_err(|e| {
+                    ConfigError::new(
+                        format!("BF_CONFIG ({})", path.display()),
+                        e.message().to_string()
+                            + &e.span()
+                                .map(|s| format!(" (at byte {})", s.start))
+                                .unwrap_or_default(),
+                    )
+                })?
+            }
+            None => Settings::default(),
+        };
+        settings.apply_env(&env)?;
+        settings.check()?;
+        Ok(settings)
+    }
+
+    fn apply_env(&mut self, env: &impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        fn parse<T: std::str::FromStr>(name: &str, value: &str) -> Result<T, ConfigError>
+        where
+            T::Err: std::fmt::Display,
+        {
+            value.trim().parse().map_err(|e| ConfigError::new(name, format!("{e} (got {value:?})")))
+        }
+        fn boolean(name: &str, value: &str) -> Result<bool, ConfigError> {
+            match value.trim().to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => Ok(true),
+                "0" | "false" | "no" | "off" => Ok(false),
+                _ => Err(ConfigError::new(name, format!("expected true or false (got {value:?})"))),
+            }
+        }
+        macro_rules! set {
+            ($name:literal, |$v:ident| $apply:expr) => {
+                if let Some($v) = env($name) {
+                    let $v = $v.as_str();
+                    #[allow(clippy::redundant_closure_call)]
+                    $apply;
+                }
+            };
+        }
+        set!("BF_LISTEN", |v| self.listen = parse("BF_LISTEN", v)?);
+        set!("BF_DATABASE_URL", |v| self.database_url = v.to_string());
+        set!("BF_LOG_FORMAT", |v| {
+            self.log_format = match v.trim().to_ascii_lowercase().as_str() {
+                "json" => LogFormat::Json,
+                "text" => LogFormat::Text,
+                _ => return Err(ConfigError::new("BF_LOG_FORMAT", format!("expected text or json (got {v:?})"))),
+            }
+        });
+        set!("BF_ARGON2_MEMORY_KIB", |v| self.argon2.memory_kib = parse("BF_ARGON2_MEMORY_KIB", v)?);
+        set!("BF_ARGON2_ITERATIONS", |v| self.argon2.iterations = parse("BF_ARGON2_ITERATIONS", v)?);
+        set!("BF_ARGON2_PARALLELISM", |v| self.argon2.parallelism = parse("BF_ARGON2_PARALLELISM", v)?);
+        set!("BF_ARGON2_THREADS", |v| self.argon2.threads = parse("BF_ARGON2_THREADS", v)?);
+        set!("BF_ACCESS_TOKEN_TTL_SECONDS", |v| self.tokens.access_ttl_seconds = parse("BF_ACCESS_TOKEN_TTL_SECONDS", v)?);
+        set!("BF_REFRESH_TOKEN_TTL_SECONDS", |v| self.tokens.refresh_ttl_seconds = parse("BF_REFRESH_TOKEN_TTL_SECONDS", v)?);
+        set!("BF_TOKEN_CACHE_TTL_SECONDS", |v| self.tokens.cache_ttl_seconds = parse("BF_TOKEN_CACHE_TTL_SECONDS", v)?);
+        set!("BF_TOKEN_CACHE_CAPACITY", |v| self.tokens.cache_capacity = parse("BF_TOKEN_CACHE_CAPACITY", v)?);
+        set!("BF_PASSWORD_MIN_LENGTH", |v| self.password.min_length = parse("BF_PASSWORD_MIN_LENGTH", v)?);
+        set!("BF_PASSWORD_MAX_BYTES", |v| self.password.max_bytes = parse("BF_PASSWORD_MAX_BYTES", v)?);
+        set!("BF_BOOTSTRAP_EMAIL", |v| self.bootstrap.email = Some(v.to_string()));
+        set!("BF_BOOTSTRAP_PASSWORD", |v| self.bootstrap.password = Some(v.to_string()));
+        set!("BF_OPEN_SIGNUP", |v| self.signup.open = boolean("BF_OPEN_SIGNUP", v)?);
+        set!("BF_SMTP_URL", |v| self.mail.smtp_url = Some(v.to_string()));
+        set!("BF_MAIL_DIR", |v| self.mail.dir = Some(PathBuf::from(v)));
+        set!("BF_MAIL_FROM", |v| self.mail.from = v.to_string());
+        set!("BF_RESET_CODE_TTL_MINUTES", |v| self.codes.reset_ttl_minutes = parse("BF_RESET_CODE_TTL_MINUTES", v)?);
+        set!("BF_SQLITE_SYNCHRONOUS", |v| {
+            self.sqlite.synchronous = match v.trim().to_ascii_lowercase().as_str() {
+                "full" => SqliteSynchronous::Full,
+                "normal" => SqliteSynchronous::Normal,
+                _ => return Err(ConfigError::new("BF_SQLITE_SYNCHRONOUS", format!("expected full or normal (got {v:?})"))),
+            }
+        });
+        match (env("BF_OIDC_ISSUER"), env("BF_OIDC_CLIENT_ID")) {
+            (Some(issuer), Some(client_id)) => self.oidc.providers.push(OidcProvider { issuer, client_id }),
+            (None, None) => {}
+            (Some(_), None) => return Err(ConfigError::new("BF_OIDC_CLIENT_ID", "required when BF_OIDC_ISSUER is set")),
+            (None, Some(_)) => return Err(ConfigError::new("BF_OIDC_ISSUER", "required when BF_OIDC_CLIENT_ID is set")),
+        }
+        Ok(())
+    }
+
+    /// Checks what the types alone do not.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if !(self.database_url.starts_with("sqlite:")
+            || self.database_url.starts_with("postgres://")
+            || self.database_url.starts_with("postgresql://"))
+        {
+            return Err(ConfigError::new(
+                "BF_DATABASE_URL",
+                "must start with sqlite:, postgres:// or postgresql://",
+            ));
+        }
+        if self.argon2.memory_kib < 8 * self.argon2.parallelism.max(1) {
+            return Err(ConfigError::new("BF_ARGON2_MEMORY_KIB", "must be at least 8 KiB per lane"));
+        }
+        if self.argon2.iterations == 0 {
+            return Err(ConfigError::new("BF_ARGON2_ITERATIONS", "must be at least 1"));
+        }
+        if self.argon2.parallelism == 0 || self.argon2.parallelism > 255 {
+            return Err(ConfigError::new("BF_ARGON2_PARALLELISM", "must be between 1 and 255"));
+        }
+        if self.tokens.access_ttl_seconds <= 0 {
+            return Err(ConfigError::new("BF_ACCESS_TOKEN_TTL_SECONDS", "must be positive"));
+        }
+        if self.tokens.refresh_ttl_seconds <= 0 {
+            return Err(ConfigError::new("BF_REFRESH_TOKEN_TTL_SECONDS", "must be positive"));
+        }
+        if !(0..=60).contains(&self.tokens.cache_ttl_seconds) {
+            return Err(ConfigError::new("BF_TOKEN_CACHE_TTL_SECONDS", "must be between 0 and 60"));
+        }
+        if self.password.min_length == 0 || self.password.min_length > self.password.max_bytes {
+            return Err(ConfigError::new(
+                "BF_PASSWORD_MIN_LENGTH",
+                "must be at least 1 and at most the maximum length",
+            ));
+        }
+        if self.codes.reset_ttl_minutes <= 0 {
+            return Err(ConfigError::new("BF_RESET_CODE_TTL_MINUTES", "must be positive"));
+        }
+        for (i, name) in self.permissions.resources.iter().enumerate() {
+            if name.trim().is_empty() || name.contains(char::is_whitespace) || name == "*" {
+                return Err(ConfigError::new(
+                    format!("permissions.resources[{i}]"),
+                    format!("{name:?} is not a resource name"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn environment_wins_over_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bf.toml");
+        std::fs::write(&path, "[argon2]\nmemory_kib = 4096\niterations = 3\n").unwrap();
+        let s = Settings::load(Some(&path), env(&[("BF_ARGON2_MEMORY_KIB", "8192")])).unwrap();
+        assert_eq!(s.argon2.memory_kib, 8192);
+        assert_eq!(s.argon2.iterations, 3);
+    }
+
+    #[test]
+    fn an_unknown_key_in_the_file_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bf.toml");
+        std::fs::write(&path, "[argon2]\nmemroy_kib = 4096\n").unwrap();
+        let err = Settings::load(Some(&path), env(&[])).unwrap_err().to_string();
+        assert!(err.contains("memroy_kib"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_variable_is_named() {
+        let err = Settings::load(None, env(&[("BF_ARGON2_ITERATIONS", "many")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("BF_ARGON2_ITERATIONS:"), "{err}");
+        let err = Settings::load(None, env(&[("BF_DATABASE_URL", "mysql://x")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("BF_DATABASE_URL:"), "{err}");
+    }
+}

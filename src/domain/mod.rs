@@ -1,0 +1,13 @@
+//! Domain types that can only be built valid. Parsing happens once, at the edge, and a failure
+//! is the contract's 400 naming the field.
+
+pub mod email;
+pub mod ids;
+pub mod password;
+pub mod permission;
+pub mod secret;
+
+pub use email::Email;
+pub use password::NewPassword;
+pub use permission::{Permission, PermissionSet};
+pub use secret::SecretString;

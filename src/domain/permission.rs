@@ -1,0 +1,157 @@
+//! Permissions: a resource and an action from the catalogue, `*` standing for any.
+
+use crate::error::ApiError;
+
+pub const WILDCARD: &str = "*";
+/// What this service itself guards.
+pub const BUILT_IN_RESOURCES: [&str; 4] = ["Users", "Roles", "Organizations", "Tokens"];
+pub const ACTIONS: [&str; 4] = ["read", "create", "update", "delete"];
+
+/// A resource/action pair, spelled as the catalogue spells it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Permission {
+    resource: String,
+    action: String,
+}
+
+impl Permission {
+    pub fn resource(&self) -> &str {
+        &self.resource
+    }
+
+    pub fn action(&self) -> &str {
+        &self.action
+    }
+
+    /// Everything, as the `Administrator` role holds it.
+    pub fn all() -> Self {
+        Self {
+            resource: WILDCARD.into(),
+            action: WILDCARD.into(),
+        }
+    }
+
+    /// Rebuilds a permission read back from the store, where only catalogue names are written.
+    pub fn from_stored(resource: String, action: String) -> Self {
+        Self { resource, action }
+    }
+
+    /// Whether holding `self` lets one do `action` on `resource`.
+    pub fn covers(&self, resource: &str, action: &str) -> bool {
+        (self.resource == WILDCARD || self.resource.eq_ignore_ascii_case(resource))
+            && (self.action == WILDCARD || self.action.eq_ignore_ascii_case(action))
+    }
+}
+
+/// The resources and actions a role may name: the built-in ones plus the configured ones.
+#[derive(Debug, Clone)]
+pub struct Catalogue {
+    resources: Vec<String>,
+}
+
+impl Catalogue {
+    pub fn new(extra_resources: &[String]) -> Self {
+        let mut resources: Vec<String> = BUILT_IN_RESOURCES.iter().map(|s| s.to_string()).collect();
+        for r in extra_resources {
+            if !resources.iter().any(|known| known.eq_ignore_ascii_case(r)) {
+                resources.push(r.clone());
+            }
+        }
+        Self { resources }
+    }
+
+    pub fn resources(&self) -> &[String] {
+        &self.resources
+    }
+
+    /// Case-insensitive; answers a 400 naming the field for a name outside the catalogue.
+    pub fn parse(&self, resource: &str, action: &str) -> Result<Permission, ApiError> {
+        let resource = resource.trim();
+        let action = action.trim();
+        let resource = if resource == WILDCARD {
+            WILDCARD.to_string()
+        } else {
+            self.resources
+                .iter()
+                .find(|r| r.eq_ignore_ascii_case(resource))
+                .cloned()
+                .ok_or_else(|| {
+                    ApiError::invalid("resource", format!("unknown resource {resource:?}"))
+                })?
+        };
+        let action = if action == WILDCARD {
+            WILDCARD.to_string()
+        } else {
+            ACTIONS
+                .iter()
+                .find(|a| a.eq_ignore_ascii_case(action))
+                .map(|a| a.to_string())
+                .ok_or_else(|| ApiError::invalid("action", format!("unknown action {action:?}")))?
+        };
+        Ok(Permission { resource, action })
+    }
+}
+
+/// The effective permissions of a user in one organization.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PermissionSet {
+    permissions: Vec<Permission>,
+    everything: bool,
+}
+
+impl PermissionSet {
+    pub fn new(permissions: Vec<Permission>) -> Self {
+        let everything = permissions.iter().any(|p| p.resource == WILDCARD && p.action == WILDCARD);
+        Self { permissions, everything }
+    }
+
+    /// What a platform administrator holds.
+    pub fn everything() -> Self {
+        Self::new(vec![Permission::all()])
+    }
+
+    pub fn allows(&self, resource: &str, action: &str) -> bool {
+        self.everything || self.permissions.iter().any(|p| p.covers(resource, action))
+    }
+
+    /// Whether everything `p` grants is granted here too (no escalation by granting it).
+    pub fn includes(&self, p: &Permission) -> bool {
+        if self.everything {
+            return true;
+        }
+        self.permissions.iter().any(|mine| {
+            (mine.resource == WILDCARD || mine.resource.eq_ignore_ascii_case(&p.resource))
+                && (mine.action == WILDCARD || mine.action.eq_ignore_ascii_case(&p.action))
+        })
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Permission> {
+        self.permissions.iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catalogue_is_case_insensitive_and_spells_names_its_way() {
+        let c = Catalogue::new(&["Invoices".to_string()]);
+        let p = c.parse("users", "READ").unwrap();
+        assert_eq!((p.resource(), p.action()), ("Users", "read"));
+        assert_eq!(c.parse("invoices", "*").unwrap().resource(), "Invoices");
+        assert!(c.parse("Gadgets", "read").unwrap_err().to_string().contains("Gadgets"));
+        assert!(c.parse("Users", "fly").is_err());
+    }
+
+    #[test]
+    fn wildcards_cover_and_include() {
+        let c = Catalogue::new(&[]);
+        let set = PermissionSet::new(vec![c.parse("Users", "*").unwrap()]);
+        assert!(set.allows("users", "delete"));
+        assert!(!set.allows("Roles", "read"));
+        assert!(set.includes(&c.parse("Users", "read").unwrap()));
+        assert!(!set.includes(&c.parse("*", "read").unwrap()));
+        assert!(PermissionSet::everything().includes(&Permission::all()));
+    }
+}

@@ -1,0 +1,128 @@
+//! Where requests enter: the router, its middleware, and one module per resource.
+
+pub mod context;
+pub mod docs;
+pub mod envelope;
+pub mod extract;
+pub mod metrics;
+pub mod oauth;
+pub mod ops;
+pub mod params;
+pub mod requests;
+pub mod roles;
+pub mod users;
+pub mod views;
+
+use std::time::Instant;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{header, HeaderName};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post, put};
+use axum::Router;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::trace::TraceLayer;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::error::ApiError;
+use crate::service::AppState;
+
+pub const BODY_LIMIT: usize = 64 * 1024;
+static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+pub fn router(app: AppState) -> Router {
+    let v1 = Router::new()
+        .route("/oauth/token", post(oauth::token))
+        .route("/oauth/revoke", post(oauth::revoke))
+        .route("/users", get(users::get_simple_all_users).post(users::create_user_login))
+        .route("/users/mine", get(users::get_current_user))
+        .route("/users/mine/organizations", get(users::get_my_organizations))
+        .route("/users/generate-permanent-api-token", post(users::get_private_permanent_api_token))
+        .route("/users/refresh-permanent-api-token", post(users::refresh_permanent_api_token))
+        .route("/users/generate-tokens", get(users::get_temporary_api_tokens))
+        .route("/users/flexcheck", post(users::create_flexcheck_user_login))
+        .route("/users/invite", post(users::invite_user_login))
+        .route("/users/invite/openid", post(users::link_open_id_token_to_user))
+        .route("/users/username/{email}", get(users::get_user_by_username))
+        .route("/users/{email}", put(users::update_user_infos))
+        .route("/users/{email}/email", put(users::update_email))
+        .route("/users/{email}/password", put(users::update_user_password))
+        .route(
+            "/users/password-reset/request-reset-code",
+            post(users::request_password_reset_code),
+        )
+        .route(
+            "/users/password-reset/password-update",
+            post(users::update_user_password_with_reset_code),
+        )
+        .route("/roles", get(roles::get_all_roles).post(roles::create_role).put(roles::update_role))
+        .route("/roles/{role}", get(roles::get_role_by_id).delete(roles::revoke_role))
+        .route(
+            "/roles/{role}/permission/{resource}/{action}",
+            delete(roles::remove_permission_from_role),
+        );
+
+    Router::new()
+        .nest("/v1", v1)
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .merge(SwaggerUi::new("/docs").url("/v1/openapi.json", docs::document()))
+        .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(app.clone(), observe))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request| {
+                    // The matched route, never the raw URI: paths carry e-mail addresses.
+                    let route = req
+                        .extensions()
+                        .get::<MatchedPath>()
+                        .map(|m| m.as_str().to_string())
+                        .unwrap_or_else(|| "unmatched".into());
+                    let request_id = req
+                        .headers()
+                        .get(&REQUEST_ID)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("")
+                        .to_string();
+                    tracing::info_span!("request", method = %req.method(), route, request_id)
+                })
+                .on_response(tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO)),
+        )
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+        .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
+        .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, header::COOKIE]))
+        .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
+            ApiError::internal("a handler panicked").into_response()
+        }))
+        .with_state(app)
+}
+
+/// Times the request, records it in the metrics, and gives the handler its context.
+async fn observe(State(app): State<AppState>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = req.method().to_string();
+    let ctx = context::RequestContext {
+        started,
+        path: req.uri().path().to_string(),
+        query: req.uri().query().map(str::to_string),
+    };
+    let response = context::scope(ctx, next.run(req)).await;
+    app.metrics.observe(
+        &method,
+        &route,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
+    response
+}

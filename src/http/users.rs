@@ -1,0 +1,269 @@
+//! `/v1/users/...`: the caller himself, his organizations and tokens, and user management.
+
+use axum::extract::State;
+use axum::Json;
+
+use super::docs::{OrganizationsParam, UserListParams};
+use super::envelope::Paged;
+use super::extract::{acting_organizations, Caller, JsonBody};
+use super::params::QueryParams;
+use super::requests::*;
+use super::views::{OAuthToken, Organization, TokensResponse, User, TOKEN_SCOPE};
+use crate::error::{ApiError, ErrorBody};
+use crate::service::{self, AppState};
+
+#[utoipa::path(
+    get, path = "/v1/users/mine", tag = "Security", operation_id = "getCurrentUser",
+    params(OrganizationsParam),
+    responses(
+        (status = 200, description = "The caller, with his roles in the acting organizations", body = Paged<User>),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+    ),
+    security(("bearerAuth" = []))
+)]
+pub async fn get_current_user(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    params: QueryParams,
+) -> Result<Json<Paged<User>>, ApiError> {
+    let acting = acting_organizations(&app, &caller, &params).await?;
+    let organizations: Vec<String> = acting.into_iter().map(|a| a.organization_id).collect();
+    let user = service::users::current(&app, &caller).await?;
+    let (user, roles) = service::users::with_roles(&app, user, &organizations).await?;
+    Ok(Json(Paged::one(User::new(user, roles))))
+}
+
+#[utoipa::path(
+    get, path = "/v1/users/mine/organizations", tag = "Security", operation_id = "getMyOrganizations",
+    responses(
+        (status = 200, description = "The organizations the caller is a member of", body = Paged<Organization>),
+        (status = 401, body = ErrorBody),
+    ),
+    security(("bearerAuth" = []))
+)]
+pub async fn get_my_organizations(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+) -> Result<Json<Paged<Organization>>, ApiError> {
+    let organizations = service::users::organizations_of(&app, &caller).await?;
+    Ok(Json(Paged::all(organizations.into_iter().map(Organization::from).collect())))
+}
+
+#[utoipa::path(
+    post, path = "/v1/users/generate-permanent-api-token", tag = "Security",
+    operation_id = "getPrivatePermanentApiToken",
+    request_body(content = UserPrivatePermanentTokenRequest, content_type = "*/*"),
+    responses(
+        (status = 200, description = "The new permanent token; its secret is shown only here", body = OAuthToken),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 409, description = "One exists already: refresh it", body = ErrorBody),
+    ),
+    security(("bearerAuth" = []))
+)]
+pub async fn get_private_permanent_api_token(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    JsonBody(body): JsonBody<UserPrivatePermanentTokenRequest>,
+) -> Result<Json<OAuthToken>, ApiError> {
+    let issued = service::tokens::issue_permanent(
+        &app,
+        &caller,
+        body.organization_id.as_deref(),
+        body.user_id.as_deref(),
+        body.description.as_deref(),
+    )
+    .await?;
+    Ok(Json(permanent(issued)))
+}
+
+#[utoipa::path(
+    post, path = "/v1/users/refresh-permanent-api-token", tag = "Security",
+    operation_id = "refreshPermanentApiToken",
+    request_body(content = UserPrivatePermanentTokenRefreshRequest, content_type = "*/*"),
+    responses(
+        (status = 200, description = "The new permanent token; the old one ends now or after the grace period", body = OAuthToken),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+    ),
+    security(("bearerAuth" = []))
+)]
+pub async fn refresh_permanent_api_token(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    JsonBody(body): JsonBody<UserPrivatePermanentTokenRefreshRequest>,
+) -> Result<Json<OAuthToken>, ApiError> {
+    let issued = service::tokens::rotate_permanent(
+        &app,
+        &caller,
+        body.organization_id.as_deref(),
+        body.user_id.as_deref(),
+        body.grace_period_seconds.unwrap_or(0),
+    )
+    .await?;
+    Ok(Json(permanent(issued)))
+}
+
+fn permanent(issued: service::tokens::IssuedPermanent) -> OAuthToken {
+    OAuthToken {
+        access_token: issued.secret.expose().to_string(),
+        token_type: "bearer".into(),
+        expires_in: None,
+        refresh_token: None,
+        scope: TOKEN_SCOPE.into(),
+        organization_id: issued.organization_id,
+    }
+}
+
+#[utoipa::path(
+    get, path = "/v1/users/generate-tokens", tag = "Security", operation_id = "getTemporaryApiTokens",
+    responses(
+        (status = 200, description = "A short-lived access token and a refresh token", body = TokensResponse),
+        (status = 401, body = ErrorBody),
+    ),
+    security(("bearerAuth" = []))
+)]
+pub async fn get_temporary_api_tokens(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+) -> Result<Json<TokensResponse>, ApiError> {
+    let pair = service::tokens::issue_temporary(&app, &caller).await?;
+    Ok(Json(TokensResponse {
+        access_token: pair.access.expose().to_string(),
+        token_type: "bearer".into(),
+        expires_in: pair.access_expires_in,
+        refresh_token: pair.refresh.expose().to_string(),
+        refresh_expires_in: pair.refresh_expires_in,
+        organization_id: pair.organization_id,
+    }))
+}
+
+#[utoipa::path(
+    post, path = "/v1/users/flexcheck", tag = "Security", operation_id = "createFlexcheckUserLogin",
+    request_body(content = UserCreateRequest, content_type = "*/*"),
+    responses((status = 200, description = "The new user, first administrator of a new organization", body = Paged<User>),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody)),
+    security(("bearerAuth" = []), ())
+)]
+pub async fn create_flexcheck_user_login() -> ApiError {
+    ApiError::NotImplemented("create_flexcheck_user_login")
+}
+
+#[utoipa::path(
+    post, path = "/v1/users", tag = "Security", operation_id = "createUserLogin",
+    request_body(content = UserCreateRequest, content_type = "*/*"),
+    responses((status = 200, description = "The new user", body = Paged<User>),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody)),
+    security(("bearerAuth" = []))
+)]
+pub async fn create_user_login() -> ApiError {
+    ApiError::NotImplemented("create_user_login")
+}
+
+#[utoipa::path(
+    post, path = "/v1/users/invite", tag = "Security", operation_id = "inviteUserLogin",
+    request_body(content = UserInviteRequest, content_type = "*/*"),
+    responses((status = 200, description = "The invited user", body = Paged<User>),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearerAuth" = []))
+)]
+pub async fn invite_user_login() -> ApiError {
+    ApiError::NotImplemented("invite_user_login")
+}
+
+#[utoipa::path(
+    post, path = "/v1/users/invite/openid", tag = "Security", operation_id = "linkOpenIdTokenToUser",
+    request_body(content = OpenIdUserLinkRequest, content_type = "*/*"),
+    responses((status = 200, description = "The linked user", body = Paged<User>),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
+    security(("bearerAuth" = []), ())
+)]
+pub async fn link_open_id_token_to_user() -> ApiError {
+    ApiError::NotImplemented("link_open_id_token_to_user")
+}
+
+#[utoipa::path(
+    get, path = "/v1/users", tag = "Security", operation_id = "getSimpleAllUsers",
+    params(UserListParams),
+    responses((status = 200, description = "Members of the acting organizations", body = Paged<User>),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearerAuth" = []))
+)]
+pub async fn get_simple_all_users() -> ApiError {
+    ApiError::NotImplemented("get_simple_all_users")
+}
+
+#[utoipa::path(
+    get, path = "/v1/users/username/{email}", tag = "Security", operation_id = "getUserByUsername",
+    params(("email" = String, Path, description = "The user's e-mail"), OrganizationsParam),
+    responses((status = 200, description = "The user", body = Paged<User>),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearerAuth" = []))
+)]
+pub async fn get_user_by_username() -> ApiError {
+    ApiError::NotImplemented("get_user_by_username")
+}
+
+#[utoipa::path(
+    put, path = "/v1/users/{email}", tag = "Security", operation_id = "updateUserInfos",
+    params(("email" = String, Path, description = "The user's e-mail"), OrganizationsParam),
+    request_body(content = UpdateUserInfoRequest, content_type = "*/*"),
+    responses((status = 200, description = "The user", body = Paged<User>),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)),
+    security(("bearerAuth" = []))
+)]
+pub async fn update_user_infos() -> ApiError {
+    ApiError::NotImplemented("update_user_infos")
+}
+
+#[utoipa::path(
+    put, path = "/v1/users/{email}/email", tag = "Security", operation_id = "updateEmail",
+    params(("email" = String, Path, description = "The user's current e-mail"), OrganizationsParam),
+    request_body(content = UpdateEmailRequest, content_type = "*/*"),
+    responses((status = 200, description = "The user", body = Paged<User>),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("bearerAuth" = []))
+)]
+pub async fn update_email() -> ApiError {
+    ApiError::NotImplemented("update_email")
+}
+
+#[utoipa::path(
+    put, path = "/v1/users/{email}/password", tag = "Security", operation_id = "updateUserPassword",
+    params(("email" = String, Path, description = "The user's e-mail"), OrganizationsParam),
+    request_body(content = UpdatePasswordRequest, content_type = "*/*"),
+    responses((status = 200, description = "The user", body = Paged<User>),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)),
+    security(("bearerAuth" = []))
+)]
+pub async fn update_user_password() -> ApiError {
+    ApiError::NotImplemented("update_user_password")
+}
+
+#[utoipa::path(
+    post, path = "/v1/users/password-reset/request-reset-code", tag = "Security",
+    operation_id = "requestPasswordResetCode",
+    request_body(content = PasswordResetCodeRequest, content_type = "application/json"),
+    responses((status = 200, description = "The same answer whether or not the e-mail exists", body = Paged<String>),
+        (status = 400, body = ErrorBody), (status = 429, body = ErrorBody)),
+    security(())
+)]
+pub async fn request_password_reset_code() -> ApiError {
+    ApiError::NotImplemented("request_password_reset_code")
+}
+
+#[utoipa::path(
+    post, path = "/v1/users/password-reset/password-update", tag = "Security",
+    operation_id = "updateUserPasswordWithResetCode",
+    request_body(content = PasswordUpdateWithResetCodeRequest, content_type = "application/json"),
+    responses((status = 200, description = "The user", body = Paged<User>),
+        (status = 400, body = ErrorBody)),
+    security(())
+)]
+pub async fn update_user_password_with_reset_code() -> ApiError {
+    ApiError::NotImplemented("update_user_password_with_reset_code")
+}

@@ -1,0 +1,198 @@
+//! Entities as they go over the wire. Built from store rows here, so no response can carry a
+//! password hash, a code or a stored token: these types have no field for them.
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::clock::rfc3339;
+use crate::store::organizations::OrganizationRow;
+use crate::store::roles::{HeldRole, PermissionRow, RoleRow};
+use crate::store::users::UserRow;
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Organization {
+    pub id: String,
+    pub name: String,
+    pub customer_code: String,
+    pub created: String,
+    pub updated: String,
+    pub changed_by: Option<String>,
+    pub deleted: bool,
+}
+
+impl From<OrganizationRow> for Organization {
+    fn from(o: OrganizationRow) -> Self {
+        Self {
+            id: o.id,
+            name: o.name,
+            customer_code: o.customer_code,
+            created: rfc3339(o.created),
+            updated: rfc3339(o.updated),
+            changed_by: o.changed_by,
+            deleted: o.deleted,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Permission {
+    pub id: String,
+    #[serde(rename = "roleID")]
+    pub role_id: String,
+    pub role_name: String,
+    pub resource: String,
+    pub action: String,
+    pub created: String,
+    pub updated: String,
+    pub changed_by: Option<String>,
+    pub revoked: Option<String>,
+    pub deleted: bool,
+}
+
+impl Permission {
+    fn new(p: PermissionRow, role_name: &str) -> Self {
+        Self {
+            id: p.id,
+            role_id: p.role_id,
+            role_name: role_name.to_string(),
+            resource: p.resource,
+            action: p.action,
+            created: rfc3339(p.created),
+            updated: rfc3339(p.updated),
+            changed_by: p.changed_by,
+            revoked: p.revoked.map(rfc3339),
+            deleted: p.deleted,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Role {
+    pub id: String,
+    #[serde(rename = "organizationID")]
+    pub organization_id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub default_role: bool,
+    /// True when the user holds this role only because it is the organization's default.
+    pub default_returned: bool,
+    pub permissions: Vec<Permission>,
+    pub created: String,
+    pub updated: String,
+    pub changed_by: Option<String>,
+    pub revoked: Option<String>,
+    pub deleted: bool,
+}
+
+impl Role {
+    pub fn new(r: RoleRow, permissions: Vec<PermissionRow>, default_returned: bool) -> Self {
+        let permissions = permissions.into_iter().map(|p| Permission::new(p, &r.name)).collect();
+        Self {
+            id: r.id,
+            organization_id: r.organization_id,
+            name: r.name,
+            description: r.description,
+            default_role: r.default_role,
+            default_returned,
+            permissions,
+            created: rfc3339(r.created),
+            updated: rfc3339(r.updated),
+            changed_by: r.changed_by,
+            revoked: r.revoked.map(rfc3339),
+            deleted: r.deleted,
+        }
+    }
+}
+
+impl From<HeldRole> for Role {
+    fn from(h: HeldRole) -> Self {
+        Role::new(h.role, h.permissions, h.default_returned)
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    pub id: String,
+    /// The user's home organization.
+    #[serde(rename = "organizationID")]
+    pub organization_id: String,
+    pub email: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub company_name: Option<String>,
+    pub timezone: Option<String>,
+    pub enabled: bool,
+    pub account_non_locked: bool,
+    pub account_non_expired: bool,
+    pub credentials_non_expired: bool,
+    pub bf_admin: bool,
+    /// Live roles in the acting organizations, each with its permissions.
+    pub roles: Vec<Role>,
+    pub password_reset_valid_till: Option<String>,
+    pub created: String,
+    pub updated: String,
+    pub changed_by: Option<String>,
+    /// Only in the answer to an invitation made with `sendEmail: false`, once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invite_code: Option<String>,
+}
+
+impl User {
+    pub fn new(u: UserRow, roles: Vec<HeldRole>) -> Self {
+        Self {
+            id: u.id,
+            organization_id: u.organization_id,
+            email: u.email,
+            first_name: u.first_name,
+            last_name: u.last_name,
+            company_name: u.company_name,
+            timezone: u.timezone,
+            enabled: u.enabled,
+            account_non_locked: u.account_non_locked,
+            account_non_expired: u.account_non_expired,
+            credentials_non_expired: u.credentials_non_expired,
+            bf_admin: u.bf_admin,
+            roles: roles.into_iter().map(Role::from).collect(),
+            password_reset_valid_till: u.password_reset_valid_till.map(rfc3339),
+            created: rfc3339(u.created),
+            updated: rfc3339(u.updated),
+            changed_by: u.changed_by,
+            invite_code: None,
+        }
+    }
+}
+
+/// RFC 6749 §5.1, spelled as that RFC spells it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OAuthToken {
+    pub access_token: String,
+    /// Always `bearer`.
+    pub token_type: String,
+    /// Seconds; absent for a permanent token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_in: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    pub scope: String,
+    #[serde(rename = "organizationID")]
+    pub organization_id: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TokensResponse {
+    pub access_token: String,
+    pub token_type: String,
+    pub expires_in: i64,
+    pub refresh_token: String,
+    pub refresh_expires_in: i64,
+    #[serde(rename = "organizationID")]
+    pub organization_id: String,
+}
+
+/// What a token grants: everything the holder's roles allow in its organization.
+pub const TOKEN_SCOPE: &str = "api";

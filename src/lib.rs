@@ -1,0 +1,18 @@
+//! bf-security: the Security API of the BillForward billing platform.
+//!
+//! - `http/`: where requests enter (router, extractors, handlers, the OpenAPI document);
+//! - `service/`: where each operation's rules are decided;
+//! - `domain/`: values that can only be built valid (e-mails, passwords, permissions);
+//! - `security/`: password hashing, token secrets, resolving a bearer token to its caller;
+//! - `store/`: where rows are read and written, on SQLite or PostgreSQL.
+
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod security;
+pub mod service;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

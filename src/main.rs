@@ -1,0 +1,147 @@
+//! The `bf-security` command: parses the command line and calls the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+
+use bf_security::clock::SystemClock;
+use bf_security::config::Settings;
+use bf_security::domain::SecretString;
+use bf_security::service::bootstrap;
+use bf_security::{startup, telemetry};
+
+#[derive(Parser)]
+#[command(name = "bf-security", version, about = "The Security API of the BillForward billing platform")]
+struct Cli {
+    /// An optional TOML file for structured settings; the environment wins over it.
+    #[arg(long, env = "BF_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    /// `sqlite://FILE` (created if missing) or `postgres://...`.
+    #[arg(long, env = "BF_DATABASE_URL", global = true)]
+    database_url: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs the HTTP API.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "BF_LISTEN")]
+        listen: Option<String>,
+    },
+    /// Applies the schema migrations and says what it did.
+    Migrate,
+    /// Creates an organization and its platform administrator.
+    Bootstrap {
+        #[arg(long)]
+        organization: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        password: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let mut settings = match Settings::load(cli.config.as_deref(), |k| std::env::var(k).ok()) {
+        Ok(s) => s,
+        Err(e) => return fail(&e.to_string()),
+    };
+    if let Some(url) = &cli.database_url {
+        settings.database_url = url.clone();
+    }
+    if let Command::Serve { listen: Some(listen) } = &cli.command {
+        match listen.parse() {
+            Ok(addr) => settings.listen = addr,
+            Err(e) => return fail(&format!("BF_LISTEN: {e} (got {listen:?})")),
+        }
+    }
+    if let Err(e) = settings.check() {
+        return fail(&e.to_string());
+    }
+    telemetry::init(settings.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => return fail(&format!("could not start the runtime: {e}")),
+    };
+    runtime.block_on(run(cli.command, settings))
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("bf-security: {message}");
+    ExitCode::from(2)
+}
+
+async fn run(command: Command, settings: Settings) -> ExitCode {
+    match command {
+        Command::Migrate => {
+            let store = match bf_security::store::Store::connect(&settings).await {
+                Ok(s) => s,
+                Err(e) => return fail(&format!("database: {e}")),
+            };
+            match store.migrate().await {
+                Ok(applied) if applied.is_empty() => println!("the schema is up to date"),
+                Ok(applied) => println!("applied migrations: {}", applied.join(", ")),
+                Err(e) => return fail(&format!("migrations: {e}")),
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Bootstrap { organization, email, password } => {
+            let app = match startup::build(settings, Arc::new(SystemClock)).await {
+                Ok(a) => a,
+                Err(e) => return fail(&e.to_string()),
+            };
+            match bootstrap::create_admin(&app, &organization, &email, &SecretString::new(password)).await {
+                Ok((org, user)) => {
+                    println!("created organization {organization} ({org}) and administrator {email} ({user})");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&e.to_string()),
+            }
+        }
+        Command::Serve { .. } => {
+            let listen = settings.listen;
+            let app = match startup::build(settings, Arc::new(SystemClock)).await {
+                Ok(a) => a,
+                Err(e) => return fail(&e.to_string()),
+            };
+            match bootstrap::on_first_start(&app).await {
+                Ok(Some(first)) => match first.generated_password {
+                    Some(password) => {
+                        eprintln!(
+                            "bf-security: created organization {} and administrator {} with password {}",
+                            bootstrap::DEFAULT_ORGANIZATION,
+                            first.email,
+                            password.expose()
+                        );
+                        eprintln!(
+                            "bf-security: this password is shown once; change it with PUT /v1/users/{}/password",
+                            first.email
+                        );
+                    }
+                    None => eprintln!(
+                        "bf-security: created organization {} and administrator {}",
+                        bootstrap::DEFAULT_ORGANIZATION,
+                        first.email
+                    ),
+                },
+                Ok(None) => {}
+                Err(e) => return fail(&format!("first start: {e}")),
+            }
+            let listener = match tokio::net::TcpListener::bind(listen).await {
+                Ok(l) => l,
+                Err(e) => return fail(&format!("BF_LISTEN: cannot listen on {listen}: {e}")),
+            };
+            tracing::info!(%listen, "serving");
+            match startup::serve(app, listener, startup::shutdown_signal()).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(&format!("server: {e}")),
+            }
+        }
+    }
+}

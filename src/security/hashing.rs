@@ -1,0 +1,137 @@
+//! Argon2id password hashing on a bounded pool of blocking threads, so a burst of logins never
+//! stalls the async workers that serve other requests.
+
+use std::sync::Arc;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use tokio::sync::Semaphore;
+
+use crate::config::Argon2Settings;
+use crate::domain::SecretString;
+use crate::error::ApiError;
+
+#[derive(Clone)]
+pub struct PasswordHasher {
+    params: Params,
+    permits: Arc<Semaphore>,
+    /// Verified against when the user does not exist or has no password, so that "no such
+    /// user" costs as much time as "wrong password".
+    dummy_hash: Arc<str>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Mismatch,
+    /// The password is right; `rehash` when the stored hash uses other parameters than now.
+    Match { rehash: bool },
+}
+
+impl PasswordHasher {
+    pub fn new(settings: &Argon2Settings) -> Result<Self, String> {
+        let params = Params::new(
+            settings.memory_kib,
+            settings.iterations,
+            settings.parallelism,
+            None,
+        )
+        .map_err(|e| format!("Argon2 parameters: {e}"))?;
+        let threads = if settings.threads == 0 {
+            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        } else {
+            settings.threads
+        };
+        let dummy_hash = hash_now(&params, "dummy password, never matched")
+            .map_err(|e| format!("Argon2: {e}"))?;
+        Ok(Self {
+            params,
+            permits: Arc::new(Semaphore::new(threads)),
+            dummy_hash: dummy_hash.into(),
+        })
+    }
+
+    pub async fn hash(&self, password: &SecretString) -> Result<String, ApiError> {
+        let params = self.params.clone();
+        let password = password.clone();
+        self.run(move || hash_now(&params, password.expose()).map_err(ApiError::internal))
+            .await?
+    }
+
+    /// Checks `candidate` against `stored`, or against a dummy hash when there is none.
+    pub async fn verify(&self, stored: Option<&str>, candidate: &SecretString) -> Result<Verdict, ApiError> {
+        let real = stored.is_some();
+        let stored: String = stored.unwrap_or(&self.dummy_hash).to_string();
+        let candidate = candidate.clone();
+        let params = self.params.clone();
+        let verdict = self
+            .run(move || {
+                let Ok(parsed) = PasswordHash::new(&stored) else {
+                    return Verdict::Mismatch;
+                };
+                let ok = Argon2::default()
+                    .verify_password(candidate.expose().as_bytes(), &parsed)
+                    .is_ok();
+                if !ok {
+                    return Verdict::Mismatch;
+                }
+                Verdict::Match {
+                    rehash: !uses(&parsed, &params),
+                }
+            })
+            .await?;
+        Ok(if real { verdict } else { Verdict::Mismatch })
+    }
+
+    async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
+        let _permit = self.permits.acquire().await.map_err(ApiError::internal)?;
+        tokio::task::spawn_blocking(f).await.map_err(ApiError::internal)
+    }
+}
+
+fn hash_now(params: &Params, password: &str) -> Result<String, argon2::password_hash::Error> {
+    let salt = SaltString::generate(&mut rand::rngs::OsRng);
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+}
+
+/// Whether a stored hash is Argon2id with exactly the current cost.
+fn uses(hash: &PasswordHash<'_>, params: &Params) -> bool {
+    let Ok(theirs) = Params::try_from(hash) else {
+        return false;
+    };
+    hash.algorithm == Algorithm::Argon2id.ident()
+        && hash.version == Some(Version::V0x13.into())
+        && theirs.m_cost() == params.m_cost()
+        && theirs.t_cost() == params.t_cost()
+        && theirs.p_cost() == params.p_cost()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cheap(m: u32) -> PasswordHasher {
+        PasswordHasher::new(&Argon2Settings {
+            memory_kib: m,
+            iterations: 1,
+            parallelism: 1,
+            threads: 1,
+        })
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn verifies_and_asks_for_a_rehash_when_the_cost_changed() {
+        let old = cheap(64);
+        let pw = SecretString::new("correct horse battery");
+        let hash = old.hash(&pw).await.unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert_eq!(old.verify(Some(&hash), &pw).await.unwrap(), Verdict::Match { rehash: false });
+        let new = cheap(128);
+        assert_eq!(new.verify(Some(&hash), &pw).await.unwrap(), Verdict::Match { rehash: true });
+        let wrong = SecretString::new("wrong horse battery");
+        assert_eq!(new.verify(Some(&hash), &wrong).await.unwrap(), Verdict::Mismatch);
+        assert_eq!(new.verify(None, &pw).await.unwrap(), Verdict::Mismatch);
+    }
+}

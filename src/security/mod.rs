@@ -1,0 +1,10 @@
+//! Credentials: password hashing, token secrets, and turning a bearer token into the caller
+//! with his permissions.
+
+pub mod authenticator;
+pub mod hashing;
+pub mod secrets;
+
+pub use authenticator::{Authenticator, Principal};
+pub use hashing::PasswordHasher;
+pub use secrets::TokenKind;

@@ -1,0 +1,106 @@
+//! Secrets handed to callers: bearer tokens and codes. They come from the OS random source and
+//! are stored only as SHA-256 digests.
+
+use base64::Engine;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::domain::SecretString;
+
+/// What a token is for. Its first characters say so, so a leaked token is recognisable by
+/// secret scanners.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TokenKind {
+    Access,
+    Refresh,
+    Permanent,
+}
+
+impl TokenKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::Access => "access",
+            TokenKind::Refresh => "refresh",
+            TokenKind::Permanent => "permanent",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "access" => Some(TokenKind::Access),
+            "refresh" => Some(TokenKind::Refresh),
+            "permanent" => Some(TokenKind::Permanent),
+            _ => None,
+        }
+    }
+
+    fn prefix(self) -> &'static str {
+        match self {
+            TokenKind::Access => "bfsa_",
+            TokenKind::Refresh => "bfsr_",
+            TokenKind::Permanent => "bfsp_",
+        }
+    }
+
+    /// The kind a presented secret claims by its prefix.
+    pub fn of_secret(secret: &str) -> Option<Self> {
+        [TokenKind::Access, TokenKind::Refresh, TokenKind::Permanent]
+            .into_iter()
+            .find(|k| secret.starts_with(k.prefix()))
+    }
+}
+
+/// A freshly made token: the secret for the caller, the digest for the store.
+pub struct NewToken {
+    pub secret: SecretString,
+    pub digest: String,
+}
+
+/// 256 bits from the OS, URL-safe, behind the kind's prefix.
+pub fn new_token(kind: TokenKind) -> NewToken {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let secret = format!(
+        "{}{}",
+        kind.prefix(),
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    );
+    NewToken {
+        digest: digest(&secret),
+        secret: SecretString::new(secret),
+    }
+}
+
+/// Hex SHA-256 of a secret: what the store keeps and looks up.
+pub fn digest(secret: &str) -> String {
+    let d = Sha256::digest(secret.as_bytes());
+    let mut out = String::with_capacity(64);
+    for b in d {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
+}
+
+/// Compares two digests without an early exit.
+pub fn same_digest(a: &str, b: &str) -> bool {
+    a.as_bytes().ct_eq(b.as_bytes()).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_long_prefixed_and_distinct() {
+        let a = new_token(TokenKind::Permanent);
+        let b = new_token(TokenKind::Permanent);
+        assert!(a.secret.expose().starts_with("bfsp_"));
+        assert!(a.secret.expose().len() >= 5 + 43);
+        assert_ne!(a.secret.expose(), b.secret.expose());
+        assert_eq!(a.digest, digest(a.secret.expose()));
+        assert_eq!(TokenKind::of_secret(a.secret.expose()), Some(TokenKind::Permanent));
+        assert!(same_digest(&a.digest, &digest(a.secret.expose())));
+        assert!(!same_digest(&a.digest, &b.digest));
+    }
+}

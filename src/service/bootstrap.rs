@@ -1,0 +1,115 @@
+//! The first organization and its platform administrator, for scripted installs and for the
+//! first start of an empty store.
+
+use base64::Engine;
+use rand::RngCore;
+
+use crate::domain::{ids, Email, NewPassword, SecretString};
+use crate::error::ApiError;
+use crate::service::{conflict_on_unique, organizations, App};
+use crate::store::{self, audit::AuditEvent, users::UserRow};
+
+pub const DEFAULT_ORGANIZATION: &str = "Default";
+pub const DEFAULT_ADMIN_EMAIL: &str = "admin@localhost";
+
+/// Creates an organization and a `bfAdmin` user holding its `Administrator` role.
+/// An e-mail that exists already is a 409.
+pub async fn create_admin(
+    app: &App,
+    organization: &str,
+    email: &str,
+    password: &SecretString,
+) -> Result<(String, String), ApiError> {
+    let organization = organization.trim();
+    if organization.is_empty() {
+        return Err(ApiError::missing("organization"));
+    }
+    let email = Email::parse(email, "email")?;
+    let password = NewPassword::parse(password, "password", &app.settings.password, &email)?;
+    let hash = app.hasher.hash(password.secret()).await?;
+    let now = app.clock.now();
+    let mut tx = app.store.write().await?;
+    if store::users::find_by_email_key(&mut tx, email.key()).await?.is_some() {
+        return Err(ApiError::Conflict(format!("a user with e-mail {} exists already", email.as_str())));
+    }
+    let (org, role) = organizations::create_with_admin_role(&mut tx, organization, now, None).await?;
+    let user = UserRow {
+        id: ids::new_id(ids::USER),
+        organization_id: org.id.clone(),
+        email: email.as_str().into(),
+        email_key: email.key().into(),
+        first_name: None,
+        last_name: None,
+        company_name: None,
+        timezone: None,
+        enabled: true,
+        account_non_locked: true,
+        account_non_expired: true,
+        credentials_non_expired: true,
+        bf_admin: true,
+        password_hash: Some(hash),
+        password_reset_valid_till: None,
+        created: now,
+        updated: now,
+        changed_by: None,
+    };
+    store::users::insert(&mut tx, &user)
+        .await
+        .map_err(conflict_on_unique("a user with that e-mail exists already"))?;
+    store::organizations::add_member(&mut tx, &user.id, &org.id, now, None).await?;
+    store::roles::assign(&mut tx, &user.id, &role.id, &org.id, now, None).await?;
+    store::audit::record(
+        &mut tx,
+        now,
+        &AuditEvent {
+            organization_id: Some(&org.id),
+            action: "bootstrap.administrator_created",
+            target_id: Some(&user.id),
+            ..Default::default()
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((org.id, user.id))
+}
+
+/// What the first start of an empty store did, for the operator to read once.
+pub struct FirstStart {
+    pub email: String,
+    /// Set when the password was made up here and must be shown to the operator.
+    pub generated_password: Option<SecretString>,
+}
+
+/// On an empty store, creates organization `Default` and its administrator.
+pub async fn on_first_start(app: &App) -> Result<Option<FirstStart>, ApiError> {
+    let mut conn = app.store.pool().acquire().await?;
+    if store::organizations::count(&mut conn).await? > 0 {
+        return Ok(None);
+    }
+    drop(conn);
+    let email = app
+        .settings
+        .bootstrap
+        .email
+        .clone()
+        .unwrap_or_else(|| DEFAULT_ADMIN_EMAIL.to_string());
+    let (password, generated) = match &app.settings.bootstrap.password {
+        Some(p) => (SecretString::new(p.clone()), false),
+        None => (random_password(), true),
+    };
+    match create_admin(app, DEFAULT_ORGANIZATION, &email, &password).await {
+        Ok(_) => Ok(Some(FirstStart {
+            email,
+            generated_password: generated.then_some(password),
+        })),
+        // Another node of the same database won the race to bootstrap.
+        Err(ApiError::Conflict(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+fn random_password() -> SecretString {
+    let mut bytes = [0u8; 18];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    SecretString::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}

@@ -1,0 +1,244 @@
+//! Logging in (RFC 6749 password and refresh-token grants) and revoking (RFC 7009).
+//!
+//! One answer for every way a password login can fail (no such user, wrong password, disabled
+//! or locked user), after the same Argon2 work, so the endpoint does not reveal who exists.
+
+use crate::clock::Millis;
+use crate::domain::{ids, Email, SecretString};
+use crate::error::ApiError;
+use crate::security::hashing::Verdict;
+use crate::security::secrets::{self, TokenKind};
+use crate::service::App;
+use crate::store::{self, audit::AuditEvent, tokens::TokenRow};
+
+/// Why a grant was refused, as RFC 6749 §5.2 names it.
+#[derive(Debug)]
+pub enum GrantError {
+    InvalidRequest(String),
+    InvalidGrant(&'static str),
+    UnsupportedGrantType,
+    Api(ApiError),
+}
+
+impl<E: Into<ApiError>> From<E> for GrantError {
+    fn from(e: E) -> Self {
+        GrantError::Api(e.into())
+    }
+}
+
+/// A pair issued by a login or a refresh.
+pub struct IssuedPair {
+    pub access: SecretString,
+    pub access_expires_in: i64,
+    pub refresh: SecretString,
+    pub refresh_expires_in: i64,
+    pub organization_id: String,
+}
+
+const BAD_CREDENTIALS: &str = "invalid username or password";
+const BAD_REFRESH: &str = "invalid, expired or revoked refresh token";
+
+pub async fn password_grant(
+    app: &App,
+    username: Option<&str>,
+    password: Option<&SecretString>,
+    organization_id: Option<&str>,
+) -> Result<IssuedPair, GrantError> {
+    let username = username.filter(|u| !u.trim().is_empty());
+    let (Some(username), Some(password)) = (username, password) else {
+        return Err(GrantError::InvalidRequest("username and password are required".into()));
+    };
+    let user = match Email::parse(username, "username") {
+        Ok(email) => {
+            let mut conn = app.store.pool().acquire().await?;
+            store::users::find_by_email_key(&mut conn, email.key()).await?
+        }
+        Err(_) => None,
+    };
+    let stored = user.as_ref().and_then(|u| u.password_hash.clone());
+    let verdict = app.hasher.verify(stored.as_deref(), password).await?;
+    let now = app.clock.now();
+    let user = match (user, verdict) {
+        (Some(user), Verdict::Match { rehash }) if user.may_log_in() => {
+            if rehash {
+                let new = app.hasher.hash(password).await?;
+                let mut tx = app.store.write().await?;
+                store::users::upgrade_password_hash(&mut tx, &user.id, stored.as_deref().unwrap_or(""), &new).await?;
+                tx.commit().await?;
+            }
+            user
+        }
+        (user, _) => {
+            app.metrics.login(false);
+            let mut tx = app.store.write().await?;
+            store::audit::record(
+                &mut tx,
+                now,
+                &AuditEvent {
+                    action: "login.failed",
+                    target_id: user.as_ref().map(|u| u.id.as_str()),
+                    ..Default::default()
+                },
+            )
+            .await?;
+            tx.commit().await?;
+            return Err(GrantError::InvalidGrant(BAD_CREDENTIALS));
+        }
+    };
+    let organization_id = organization_id
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .unwrap_or(&user.organization_id)
+        .to_string();
+    let mut tx = app.store.write().await?;
+    if !store::organizations::is_member(&mut tx, &user.id, &organization_id).await? {
+        // The password was right, so saying this reveals nothing about who exists.
+        return Err(GrantError::InvalidGrant("the user is not a member of that organization"));
+    }
+    let family = ids::new_id(ids::TOKEN);
+    let pair = issue_pair(app, &mut tx, &user.id, &organization_id, &family, now).await?;
+    store::audit::record(
+        &mut tx,
+        now,
+        &AuditEvent {
+            actor_id: Some(&user.id),
+            organization_id: Some(&organization_id),
+            action: "login.succeeded",
+            target_id: Some(&user.id),
+            ..Default::default()
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    app.metrics.login(true);
+    Ok(pair)
+}
+
+/// Rotates a refresh token. A refresh token used twice means it leaked: the whole family (every
+/// token descended from that login) is revoked.
+pub async fn refresh_grant(app: &App, refresh: Option<&SecretString>) -> Result<IssuedPair, GrantError> {
+    let Some(refresh) = refresh.filter(|r| !r.expose().is_empty()) else {
+        return Err(GrantError::InvalidRequest("refresh_token is required".into()));
+    };
+    if TokenKind::of_secret(refresh.expose()) != Some(TokenKind::Refresh) {
+        return Err(GrantError::InvalidGrant(BAD_REFRESH));
+    }
+    let digest = secrets::digest(refresh.expose());
+    let now = app.clock.now();
+    let mut tx = app.store.write().await?;
+    let Some(token) = store::tokens::find_by_digest(&mut tx, &digest).await? else {
+        return Err(GrantError::InvalidGrant(BAD_REFRESH));
+    };
+    if token.kind != TokenKind::Refresh.as_str() || token.expires.is_some_and(|e| now >= e) {
+        return Err(GrantError::InvalidGrant(BAD_REFRESH));
+    }
+    let family = token.family_id.clone().unwrap_or_else(|| token.id.clone());
+    if !store::tokens::consume_refresh(&mut tx, &token.id, now).await? {
+        let revoked = store::tokens::revoke_family(&mut tx, &family, now).await?;
+        store::audit::record(
+            &mut tx,
+            now,
+            &AuditEvent {
+                actor_id: Some(&token.user_id),
+                organization_id: Some(&token.organization_id),
+                action: "refresh_token.reused",
+                target_id: Some(&token.id),
+                ..Default::default()
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        app.auth.forget_tokens(&revoked);
+        return Err(GrantError::InvalidGrant(BAD_REFRESH));
+    }
+    let user = store::users::find_by_id(&mut tx, &token.user_id).await?;
+    let member = store::organizations::is_member(&mut tx, &token.user_id, &token.organization_id).await?;
+    if !user.is_some_and(|u| u.may_log_in()) || !member {
+        return Err(GrantError::InvalidGrant(BAD_REFRESH));
+    }
+    let pair = issue_pair(app, &mut tx, &token.user_id, &token.organization_id, &family, now).await?;
+    tx.commit().await?;
+    Ok(pair)
+}
+
+/// Issues an access token and a refresh token of one family.
+pub(crate) async fn issue_pair(
+    app: &App,
+    conn: &mut sqlx::AnyConnection,
+    user_id: &str,
+    organization_id: &str,
+    family: &str,
+    now: Millis,
+) -> Result<IssuedPair, ApiError> {
+    let access_ttl = app.settings.tokens.access_ttl_seconds;
+    let refresh_ttl = app.settings.tokens.refresh_ttl_seconds;
+    let access = secrets::new_token(TokenKind::Access);
+    let refresh = secrets::new_token(TokenKind::Refresh);
+    for (kind, token, ttl) in [
+        (TokenKind::Access, &access, access_ttl),
+        (TokenKind::Refresh, &refresh, refresh_ttl),
+    ] {
+        store::tokens::insert(
+            conn,
+            &TokenRow {
+                id: ids::new_id(ids::TOKEN),
+                kind: kind.as_str().into(),
+                digest: token.digest.clone(),
+                user_id: user_id.into(),
+                organization_id: organization_id.into(),
+                family_id: Some(family.into()),
+                description: None,
+                created: now,
+                expires: Some(now + ttl * 1000),
+                revoked: None,
+                created_by: Some(user_id.into()),
+            },
+        )
+        .await?;
+    }
+    Ok(IssuedPair {
+        access: access.secret,
+        access_expires_in: access_ttl,
+        refresh: refresh.secret,
+        refresh_expires_in: refresh_ttl,
+        organization_id: organization_id.into(),
+    })
+}
+
+/// Revokes a token, whatever its kind; a refresh token takes its family with it. Unknown
+/// tokens are ignored (RFC 7009 answers 200 either way).
+pub async fn revoke(app: &App, token: Option<&SecretString>) -> Result<(), ApiError> {
+    let Some(token) = token.filter(|t| !t.expose().is_empty()) else {
+        return Ok(());
+    };
+    let digest = secrets::digest(token.expose());
+    let now = app.clock.now();
+    let mut tx = app.store.write().await?;
+    let Some(row) = store::tokens::find_by_digest(&mut tx, &digest).await? else {
+        return Ok(());
+    };
+    let mut forgotten = vec![row.digest.clone()];
+    match (&row.family_id, row.kind.as_str()) {
+        (Some(family), "refresh") => {
+            forgotten.extend(store::tokens::revoke_family(&mut tx, family, now).await?);
+        }
+        _ => {
+            store::tokens::revoke(&mut tx, &row.id, now).await?;
+        }
+    }
+    store::audit::record(
+        &mut tx,
+        now,
+        &AuditEvent {
+            actor_id: Some(&row.user_id),
+            organization_id: Some(&row.organization_id),
+            action: "token.revoked",
+            target_id: Some(&row.id),
+            ..Default::default()
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    app.auth.forget_tokens(&forgotten);
+    Ok(())
+}

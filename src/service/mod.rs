@@ -1,0 +1,64 @@
+//! Where the rules are decided: each operation of the API as a function of the application
+//! state, the caller and parsed input. Handlers call these; these call the store.
+
+pub mod bootstrap;
+pub mod login;
+pub mod organizations;
+pub mod tokens;
+pub mod users;
+
+use std::sync::Arc;
+
+use crate::clock::SharedClock;
+use crate::config::Settings;
+use crate::domain::permission::Catalogue;
+use crate::error::ApiError;
+use crate::http::metrics::Metrics;
+use crate::security::{Authenticator, PasswordHasher};
+use crate::store::Store;
+
+/// Everything a request may need, shared by all of them.
+pub struct App {
+    pub settings: Arc<Settings>,
+    pub store: Store,
+    pub clock: SharedClock,
+    pub hasher: PasswordHasher,
+    pub auth: Authenticator,
+    pub catalogue: Catalogue,
+    pub metrics: Metrics,
+}
+
+pub type AppState = Arc<App>;
+
+impl App {
+    pub fn new(settings: Settings, store: Store, clock: SharedClock) -> Result<Self, String> {
+        let hasher = PasswordHasher::new(&settings.argon2)?;
+        let auth = Authenticator::new(
+            store.clone(),
+            clock.clone(),
+            settings.tokens.cache_ttl_seconds,
+            settings.tokens.cache_capacity,
+        );
+        let catalogue = Catalogue::new(&settings.permissions.resources);
+        Ok(Self {
+            settings: Arc::new(settings),
+            store,
+            clock,
+            hasher,
+            auth,
+            catalogue,
+            metrics: Metrics::default(),
+        })
+    }
+}
+
+/// Maps a unique violation to 409 with `message`; anything else stays what it was.
+pub(crate) fn conflict_on_unique(message: &str) -> impl FnOnce(sqlx::Error) -> ApiError + '_ {
+    move |e| {
+        if crate::error::is_unique_violation(&e) {
+            ApiError::Conflict(message.to_string())
+        } else {
+            e.into()
+        }
+    }
+}

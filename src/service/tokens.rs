@@ -1,0 +1,184 @@
+//! API tokens a logged-in user asks for: his permanent private token per organization, and
+//! temporary access/refresh pairs.
+
+use crate::domain::{ids, SecretString};
+use crate::error::ApiError;
+use crate::security::secrets::{self, TokenKind};
+use crate::security::Principal;
+use crate::service::login::{issue_pair, IssuedPair};
+use crate::service::{conflict_on_unique, App};
+use crate::store::{self, audit::AuditEvent, tokens::TokenRow};
+
+pub const MAX_GRACE_SECONDS: i64 = 86_400;
+
+pub struct IssuedPermanent {
+    pub secret: SecretString,
+    pub organization_id: String,
+}
+
+/// Whose token, for which organization: the caller's own unless `user_id` names another user,
+/// which needs `Tokens:create` there.
+async fn target(
+    app: &App,
+    caller: &Principal,
+    organization_id: Option<&str>,
+    user_id: Option<&str>,
+) -> Result<(String, String), ApiError> {
+    let organization_id = organization_id
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .unwrap_or(&caller.organization_id)
+        .to_string();
+    let permissions = app
+        .auth
+        .permissions_in(caller, &organization_id)
+        .await?
+        .ok_or_else(|| ApiError::Forbidden(format!("not a member of organization {organization_id}")))?;
+    let user_id = match user_id.map(str::trim).filter(|u| !u.is_empty()) {
+        None => caller.user_id.clone(),
+        Some(u) if u == caller.user_id => caller.user_id.clone(),
+        Some(other) => {
+            if !permissions.allows("Tokens", "create") {
+                return Err(ApiError::Forbidden("issuing a token for another user needs Tokens:create".into()));
+            }
+            let mut conn = app.store.pool().acquire().await?;
+            if !store::organizations::is_member(&mut conn, other, &organization_id).await? {
+                return Err(ApiError::NotFound(format!("no user {other}")));
+            }
+            other.to_string()
+        }
+    };
+    Ok((user_id, organization_id))
+}
+
+/// The one live permanent token of a user in an organization; 409 if he has one already.
+pub async fn issue_permanent(
+    app: &App,
+    caller: &Principal,
+    organization_id: Option<&str>,
+    user_id: Option<&str>,
+    description: Option<&str>,
+) -> Result<IssuedPermanent, ApiError> {
+    let (user_id, organization_id) = target(app, caller, organization_id, user_id).await?;
+    let now = app.clock.now();
+    let token = secrets::new_token(TokenKind::Permanent);
+    let mut tx = app.store.write().await?;
+    const EXISTS: &str = "a permanent token exists already for this user and organization; \
+                          rotate it with POST /v1/users/refresh-permanent-api-token";
+    if store::tokens::current_permanent(&mut tx, &user_id, &organization_id).await?.is_some() {
+        return Err(ApiError::Conflict(EXISTS.into()));
+    }
+    let id = ids::new_id(ids::TOKEN);
+    store::tokens::insert(
+        &mut tx,
+        &TokenRow {
+            id: id.clone(),
+            kind: TokenKind::Permanent.as_str().into(),
+            digest: token.digest,
+            user_id: user_id.clone(),
+            organization_id: organization_id.clone(),
+            family_id: None,
+            description: description.map(str::to_string),
+            created: now,
+            expires: None,
+            revoked: None,
+            created_by: Some(caller.user_id.clone()),
+        },
+    )
+    .await
+    .map_err(conflict_on_unique(EXISTS))?;
+    store::audit::record(
+        &mut tx,
+        now,
+        &AuditEvent {
+            actor_id: Some(&caller.user_id),
+            organization_id: Some(&organization_id),
+            action: "permanent_token.issued",
+            target_id: Some(&id),
+            details: Some(serde_json::json!({ "userID": user_id })),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(IssuedPermanent {
+        secret: token.secret,
+        organization_id,
+    })
+}
+
+/// Issues a new permanent token and ends the old one now or after `grace_seconds`.
+pub async fn rotate_permanent(
+    app: &App,
+    caller: &Principal,
+    organization_id: Option<&str>,
+    user_id: Option<&str>,
+    grace_seconds: i64,
+) -> Result<IssuedPermanent, ApiError> {
+    if !(0..=MAX_GRACE_SECONDS).contains(&grace_seconds) {
+        return Err(ApiError::invalid(
+            "gracePeriodSeconds",
+            format!("gracePeriodSeconds must be between 0 and {MAX_GRACE_SECONDS}"),
+        ));
+    }
+    let (user_id, organization_id) = target(app, caller, organization_id, user_id).await?;
+    let now = app.clock.now();
+    let token = secrets::new_token(TokenKind::Permanent);
+    let mut tx = app.store.write().await?;
+    let Some(old) = store::tokens::current_permanent(&mut tx, &user_id, &organization_id).await? else {
+        return Err(ApiError::NotFound(
+            "no permanent token to rotate; issue one with POST /v1/users/generate-permanent-api-token".into(),
+        ));
+    };
+    store::tokens::revoke_at(&mut tx, &old.id, now + grace_seconds * 1000).await?;
+    let id = ids::new_id(ids::TOKEN);
+    store::tokens::insert(
+        &mut tx,
+        &TokenRow {
+            id: id.clone(),
+            kind: TokenKind::Permanent.as_str().into(),
+            digest: token.digest,
+            user_id: user_id.clone(),
+            organization_id: organization_id.clone(),
+            family_id: None,
+            description: old.description.clone(),
+            created: now,
+            expires: None,
+            revoked: None,
+            created_by: Some(caller.user_id.clone()),
+        },
+    )
+    .await
+    .map_err(conflict_on_unique("the permanent token was rotated concurrently; try again"))?;
+    store::audit::record(
+        &mut tx,
+        now,
+        &AuditEvent {
+            actor_id: Some(&caller.user_id),
+            organization_id: Some(&organization_id),
+            action: "permanent_token.rotated",
+            target_id: Some(&id),
+            details: Some(serde_json::json!({ "previous": old.id, "gracePeriodSeconds": grace_seconds })),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    app.auth.forget_tokens([&old.digest]);
+    Ok(IssuedPermanent {
+        secret: token.secret,
+        organization_id,
+    })
+}
+
+/// A short-lived access token and a refresh token for the caller where his token acts.
+pub async fn issue_temporary(app: &App, caller: &Principal) -> Result<IssuedPair, ApiError> {
+    let organization_id = caller.organization_id.clone();
+    if app.auth.permissions_in(caller, &organization_id).await?.is_none() {
+        return Err(ApiError::Forbidden(format!("not a member of organization {organization_id}")));
+    }
+    let now = app.clock.now();
+    let mut tx = app.store.write().await?;
+    let family = ids::new_id(ids::TOKEN);
+    let pair = issue_pair(app, &mut tx, &caller.user_id, &organization_id, &family, now).await?;
+    tx.commit().await?;
+    Ok(pair)
+}

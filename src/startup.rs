@@ -1,0 +1,66 @@
+//! Building the application from settings and serving it on a bound listener until shutdown.
+//! Tests use the same functions with port 0 and a manual clock.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use crate::clock::SharedClock;
+use crate::config::Settings;
+use crate::service::{App, AppState};
+use crate::store::Store;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("database {url}: {source}")]
+    Database { url: String, source: sqlx::Error },
+    #[error("database migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("{0}")]
+    Settings(String),
+}
+
+/// Connects to the store, applies the migrations and builds the shared state.
+pub async fn build(settings: Settings, clock: SharedClock) -> Result<AppState, StartError> {
+    let store = Store::connect(&settings).await.map_err(|source| StartError::Database {
+        url: crate::telemetry::mask_url(&settings.database_url),
+        source,
+    })?;
+    store.migrate().await?;
+    let app = App::new(settings, store, clock).map_err(StartError::Settings)?;
+    Ok(Arc::new(app))
+}
+
+/// Serves until `shutdown` completes, then lets requests in flight finish.
+pub async fn serve(
+    app: AppState,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let router = crate::http::router(app);
+    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+}
+
+/// Completes on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

@@ -1,0 +1,156 @@
+//! Where rows are read and written. One set of migrations and one set of queries serves SQLite
+//! and PostgreSQL through sqlx's `Any` driver: the SQL here is the dialect both understand
+//! (`$n` placeholders, partial indexes, `RETURNING`), and the few differences live in this file.
+
+pub mod audit;
+pub mod organizations;
+pub mod roles;
+pub mod tokens;
+pub mod users;
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{Any, AnyPool, Executor, Transaction};
+
+use crate::config::{Settings, SqliteSynchronous};
+
+/// The migrations, compiled into the binary, in order.
+const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "initial",
+    include_str!("../../migrations/0001_initial.sql"),
+)];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+/// A write transaction: everything a request changes commits together or not at all.
+pub type Tx = Transaction<'static, Any>;
+
+impl Store {
+    pub async fn connect(settings: &Settings) -> Result<Self, sqlx::Error> {
+        sqlx::any::install_default_drivers();
+        let url = settings.database_url.as_str();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            Backend::Postgres
+        };
+        let pool = match backend {
+            Backend::Sqlite => {
+                // Created if missing; WAL lets readers run beside the one writer.
+                let url = if url.contains('?') {
+                    url.to_string()
+                } else {
+                    format!("{url}?mode=rwc")
+                };
+                let synchronous = match settings.sqlite.synchronous {
+                    SqliteSynchronous::Full => "FULL",
+                    SqliteSynchronous::Normal => "NORMAL",
+                };
+                let options: AnyConnectOptions = url.parse()?;
+                AnyPoolOptions::new()
+                    .max_connections(8)
+                    .min_connections(1)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .after_connect(move |conn, _| {
+                        Box::pin(async move {
+                            conn.execute("PRAGMA journal_mode = WAL").await?;
+                            conn.execute(&*format!("PRAGMA synchronous = {synchronous}")).await?;
+                            conn.execute("PRAGMA foreign_keys = ON").await?;
+                            conn.execute("PRAGMA busy_timeout = 5000").await?;
+                            Ok(())
+                        })
+                    })
+                    .connect_with(options)
+                    .await?
+            }
+            Backend::Postgres => {
+                let options: AnyConnectOptions = url.parse()?;
+                AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(5))
+                    .connect_with(options)
+                    .await?
+            }
+        };
+        Ok(Self { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Applies the migrations not applied yet; answers the versions it applied.
+    pub async fn migrate(&self) -> Result<Vec<String>, sqlx::migrate::MigrateError> {
+        let migrations: Vec<Migration> = MIGRATIONS
+            .iter()
+            .map(|(version, description, sql)| {
+                Migration::new(
+                    *version,
+                    Cow::Borrowed(*description),
+                    MigrationType::Simple,
+                    Cow::Borrowed(*sql),
+                    false,
+                )
+            })
+            .collect();
+        let migrator = Migrator {
+            migrations: Cow::Owned(migrations),
+            ignore_missing: false,
+            locking: true,
+            no_tx: false,
+        };
+        let before = self.applied_versions().await.unwrap_or_default();
+        migrator.run(&self.pool).await?;
+        Ok(MIGRATIONS
+            .iter()
+            .filter(|(v, _, _)| !before.contains(v))
+            .map(|(v, d, _)| format!("{v:04}_{d}"))
+            .collect())
+    }
+
+    async fn applied_versions(&self) -> Result<Vec<i64>, sqlx::Error> {
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations")
+            .fetch_all(&self.pool)
+            .await
+    }
+
+    /// Starts a write transaction. On SQLite it takes the write lock at once (`BEGIN
+    /// IMMEDIATE`), so two writers queue on the busy timeout instead of failing midway.
+    pub async fn write(&self) -> Result<Tx, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
+    }
+
+    /// Whether the database answers now.
+    pub async fn ping(&self) -> bool {
+        tokio::time::timeout(Duration::from_secs(2), self.pool.execute("SELECT 1"))
+            .await
+            .map(|r| r.is_ok())
+            .unwrap_or(false)
+    }
+}
+
+/// Booleans are stored as 0/1 on both databases.
+pub(crate) fn flag(b: bool) -> i64 {
+    b as i64
+}

@@ -1,0 +1,115 @@
+//! Organizations (tenants) and who belongs to them.
+
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+use crate::clock::Millis;
+
+#[derive(Debug, Clone)]
+pub struct OrganizationRow {
+    pub id: String,
+    pub name: String,
+    pub customer_code: String,
+    pub created: Millis,
+    pub updated: Millis,
+    pub changed_by: Option<String>,
+    pub deleted: bool,
+}
+
+const COLUMNS: &str = "o.id, o.name, o.customer_code, o.created, o.updated, o.changed_by, o.deleted";
+
+fn from_row(r: &AnyRow) -> Result<OrganizationRow, sqlx::Error> {
+    Ok(OrganizationRow {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        customer_code: r.try_get("customer_code")?,
+        created: r.try_get("created")?,
+        updated: r.try_get("updated")?,
+        changed_by: r.try_get("changed_by")?,
+        deleted: r.try_get::<i64, _>("deleted")? != 0,
+    })
+}
+
+pub async fn insert(conn: &mut AnyConnection, o: &OrganizationRow) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO organizations (id, name, customer_code, created, updated, changed_by, deleted)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&o.id)
+    .bind(&o.name)
+    .bind(&o.customer_code)
+    .bind(o.created)
+    .bind(o.updated)
+    .bind(&o.changed_by)
+    .bind(super::flag(o.deleted))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn find(conn: &mut AnyConnection, id: &str) -> Result<Option<OrganizationRow>, sqlx::Error> {
+    sqlx::query(&format!("SELECT {COLUMNS} FROM organizations o WHERE o.id = $1"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
+}
+
+/// Whether a customer code is taken (codes are derived from names and must stay unique).
+pub async fn customer_code_taken(conn: &mut AnyConnection, code: &str) -> Result<bool, sqlx::Error> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM organizations WHERE customer_code = $1")
+        .bind(code)
+        .fetch_one(conn)
+        .await?;
+    Ok(n > 0)
+}
+
+pub async fn count(conn: &mut AnyConnection) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM organizations").fetch_one(conn).await
+}
+
+/// The organizations a user is a member of, oldest membership first.
+pub async fn of_member(conn: &mut AnyConnection, user_id: &str) -> Result<Vec<OrganizationRow>, sqlx::Error> {
+    sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM organizations o JOIN memberships m ON m.organization_id = o.id
+         WHERE m.user_id = $1 AND o.deleted = 0 ORDER BY m.created, o.id"
+    ))
+    .bind(user_id)
+    .fetch_all(conn)
+    .await?
+    .iter()
+    .map(from_row)
+    .collect()
+}
+
+pub async fn add_member(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    organization_id: &str,
+    now: Millis,
+    by: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO memberships (user_id, organization_id, created, changed_by) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(user_id)
+    .bind(organization_id)
+    .bind(now)
+    .bind(by)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn is_member(conn: &mut AnyConnection, user_id: &str, organization_id: &str) -> Result<bool, sqlx::Error> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM memberships WHERE user_id = $1 AND organization_id = $2",
+    )
+    .bind(user_id)
+    .bind(organization_id)
+    .fetch_one(conn)
+    .await?;
+    Ok(n > 0)
+}

@@ -1,0 +1,173 @@
+//! Bearer tokens, stored as digests of their secrets.
+
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+use crate::clock::Millis;
+
+#[derive(Debug, Clone)]
+pub struct TokenRow {
+    pub id: String,
+    /// `access`, `refresh` or `permanent`.
+    pub kind: String,
+    pub digest: String,
+    pub user_id: String,
+    pub organization_id: String,
+    pub family_id: Option<String>,
+    pub description: Option<String>,
+    pub created: Millis,
+    pub expires: Option<Millis>,
+    pub revoked: Option<Millis>,
+    pub created_by: Option<String>,
+}
+
+impl TokenRow {
+    /// Whether the token works at `now`: not expired, not (yet) revoked.
+    pub fn is_live(&self, now: Millis) -> bool {
+        self.expires.is_none_or(|e| now < e) && self.revoked.is_none_or(|r| now < r)
+    }
+}
+
+const COLUMNS: &str = "t.id, t.kind, t.digest, t.user_id, t.organization_id, t.family_id, \
+    t.description, t.created, t.expires, t.revoked, t.created_by";
+
+fn from_row(r: &AnyRow) -> Result<TokenRow, sqlx::Error> {
+    Ok(TokenRow {
+        id: r.try_get("id")?,
+        kind: r.try_get("kind")?,
+        digest: r.try_get("digest")?,
+        user_id: r.try_get("user_id")?,
+        organization_id: r.try_get("organization_id")?,
+        family_id: r.try_get("family_id")?,
+        description: r.try_get("description")?,
+        created: r.try_get("created")?,
+        expires: r.try_get("expires")?,
+        revoked: r.try_get("revoked")?,
+        created_by: r.try_get("created_by")?,
+    })
+}
+
+/// Fails with a unique violation for a second live permanent token of a user and organization.
+pub async fn insert(conn: &mut AnyConnection, t: &TokenRow) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO tokens (id, kind, digest, user_id, organization_id, family_id, description,
+            created, expires, revoked, created_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(&t.id)
+    .bind(&t.kind)
+    .bind(&t.digest)
+    .bind(&t.user_id)
+    .bind(&t.organization_id)
+    .bind(&t.family_id)
+    .bind(&t.description)
+    .bind(t.created)
+    .bind(t.expires)
+    .bind(t.revoked)
+    .bind(&t.created_by)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn find_by_digest(conn: &mut AnyConnection, digest: &str) -> Result<Option<TokenRow>, sqlx::Error> {
+    sqlx::query(&format!("SELECT {COLUMNS} FROM tokens t WHERE t.digest = $1"))
+        .bind(digest)
+        .fetch_optional(conn)
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
+}
+
+/// Marks a refresh token used, if it was live; answers whether this call was the one that did.
+/// Two concurrent refreshes with one token: exactly one wins.
+pub async fn consume_refresh(conn: &mut AnyConnection, id: &str, now: Millis) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE tokens SET revoked = $1 WHERE id = $2 AND kind = 'refresh' AND revoked IS NULL",
+    )
+    .bind(now)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Revokes every live token of a family; answers their digests (to forget them in caches).
+pub async fn revoke_family(conn: &mut AnyConnection, family_id: &str, now: Millis) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "UPDATE tokens SET revoked = $1
+         WHERE family_id = $2 AND (revoked IS NULL OR revoked > $1) RETURNING digest",
+    )
+    .bind(now)
+    .bind(family_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// Revokes one token now (if it still works); answers whether it did.
+pub async fn revoke(conn: &mut AnyConnection, id: &str, now: Millis) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE tokens SET revoked = $1 WHERE id = $2 AND (revoked IS NULL OR revoked > $1)",
+    )
+    .bind(now)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Sets when a token stops working (now, or later for a grace period); answers its digest.
+pub async fn revoke_at(conn: &mut AnyConnection, id: &str, at: Millis) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE tokens SET revoked = $1 WHERE id = $2")
+        .bind(at)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The user's permanent token for an organization that has not been rotated or revoked.
+pub async fn current_permanent(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    organization_id: &str,
+) -> Result<Option<TokenRow>, sqlx::Error> {
+    sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM tokens t
+         WHERE t.user_id = $1 AND t.organization_id = $2 AND t.kind = 'permanent' AND t.revoked IS NULL"
+    ))
+    .bind(user_id)
+    .bind(organization_id)
+    .fetch_optional(conn)
+    .await?
+    .as_ref()
+    .map(from_row)
+    .transpose()
+}
+
+/// Revokes a user's tokens of the given kinds, except one; answers their digests.
+pub async fn revoke_of_user(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    kinds: &[&str],
+    except_id: Option<&str>,
+    now: Millis,
+) -> Result<Vec<String>, sqlx::Error> {
+    let mut digests = Vec::new();
+    for kind in kinds {
+        let mut some: Vec<String> = sqlx::query_scalar(
+            "UPDATE tokens SET revoked = $1
+             WHERE user_id = $2 AND kind = $3 AND id <> $4 AND (revoked IS NULL OR revoked > $1)
+             RETURNING digest",
+        )
+        .bind(now)
+        .bind(user_id)
+        .bind(*kind)
+        .bind(except_id.unwrap_or(""))
+        .fetch_all(&mut *conn)
+        .await?;
+        digests.append(&mut some);
+    }
+    Ok(digests)
+}
