@@ -66,8 +66,11 @@ def run_example(example, ctx):
     except ApiException as e:
         check(f"{example.__name__}: no unexpected ApiException", False, f"{e.status} {e.reason} {e.body}")
     except Exception as e:  # a deserialization error, a missing attribute, a failed lookup
-        check(f"{example.__name__}: no unexpected {type(e).__name__}", False,
-              "".join(traceback.format_exception_only(type(e), e)).strip())
+        if isinstance(e, AttributeError) and isinstance(getattr(e, "obj", None), SimpleNamespace):
+            check(f"{example.__name__}: its prerequisites", False, f"an earlier example did not provide {e.name!r}")
+        else:
+            check(f"{example.__name__}: no unexpected {type(e).__name__}", False,
+                  "".join(traceback.format_exception_only(type(e), e)).strip())
 
 
 def expect_error(label, status, error_type, call, parameter=None):

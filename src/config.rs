@@ -225,8 +225,9 @@ impl Settings {
     ) -> Result<Self, ConfigError> {
         let mut settings = match file {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| ConfigError::new("BF_CONFIG", format!("{}: {e}", path.display())))?;
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    ConfigError::new("BF_CONFIG", format!("{}: {e}", path.display()))
+                })?;
                 toml::from_str::<Settings>(&text).map_err(|e| {
                     ConfigError::new(
                         format!("BF_CONFIG ({})", path.display()),
@@ -249,13 +250,19 @@ impl Settings {
         where
             T::Err: std::fmt::Display,
         {
-            value.trim().parse().map_err(|e| ConfigError::new(name, format!("{e} (got {value:?})")))
+            value
+                .trim()
+                .parse()
+                .map_err(|e| ConfigError::new(name, format!("{e} (got {value:?})")))
         }
         fn boolean(name: &str, value: &str) -> Result<bool, ConfigError> {
             match value.trim().to_ascii_lowercase().as_str() {
                 "1" | "true" | "yes" | "on" => Ok(true),
                 "0" | "false" | "no" | "off" => Ok(false),
-                _ => Err(ConfigError::new(name, format!("expected true or false (got {value:?})"))),
+                _ => Err(ConfigError::new(
+                    name,
+                    format!("expected true or false (got {value:?})"),
+                )),
             }
         }
         macro_rules! set {
@@ -273,38 +280,82 @@ impl Settings {
             self.log_format = match v.trim().to_ascii_lowercase().as_str() {
                 "json" => LogFormat::Json,
                 "text" => LogFormat::Text,
-                _ => return Err(ConfigError::new("BF_LOG_FORMAT", format!("expected text or json (got {v:?})"))),
+                _ => {
+                    return Err(ConfigError::new(
+                        "BF_LOG_FORMAT",
+                        format!("expected text or json (got {v:?})"),
+                    ))
+                }
             }
         });
-        set!("BF_ARGON2_MEMORY_KIB", |v| self.argon2.memory_kib = parse("BF_ARGON2_MEMORY_KIB", v)?);
-        set!("BF_ARGON2_ITERATIONS", |v| self.argon2.iterations = parse("BF_ARGON2_ITERATIONS", v)?);
-        set!("BF_ARGON2_PARALLELISM", |v| self.argon2.parallelism = parse("BF_ARGON2_PARALLELISM", v)?);
-        set!("BF_ARGON2_THREADS", |v| self.argon2.threads = parse("BF_ARGON2_THREADS", v)?);
-        set!("BF_ACCESS_TOKEN_TTL_SECONDS", |v| self.tokens.access_ttl_seconds = parse("BF_ACCESS_TOKEN_TTL_SECONDS", v)?);
-        set!("BF_REFRESH_TOKEN_TTL_SECONDS", |v| self.tokens.refresh_ttl_seconds = parse("BF_REFRESH_TOKEN_TTL_SECONDS", v)?);
-        set!("BF_TOKEN_CACHE_TTL_SECONDS", |v| self.tokens.cache_ttl_seconds = parse("BF_TOKEN_CACHE_TTL_SECONDS", v)?);
-        set!("BF_TOKEN_CACHE_CAPACITY", |v| self.tokens.cache_capacity = parse("BF_TOKEN_CACHE_CAPACITY", v)?);
-        set!("BF_PASSWORD_MIN_LENGTH", |v| self.password.min_length = parse("BF_PASSWORD_MIN_LENGTH", v)?);
-        set!("BF_PASSWORD_MAX_BYTES", |v| self.password.max_bytes = parse("BF_PASSWORD_MAX_BYTES", v)?);
-        set!("BF_BOOTSTRAP_EMAIL", |v| self.bootstrap.email = Some(v.to_string()));
-        set!("BF_BOOTSTRAP_PASSWORD", |v| self.bootstrap.password = Some(v.to_string()));
-        set!("BF_OPEN_SIGNUP", |v| self.signup.open = boolean("BF_OPEN_SIGNUP", v)?);
+        set!("BF_ARGON2_MEMORY_KIB", |v| self.argon2.memory_kib =
+            parse("BF_ARGON2_MEMORY_KIB", v)?);
+        set!("BF_ARGON2_ITERATIONS", |v| self.argon2.iterations =
+            parse("BF_ARGON2_ITERATIONS", v)?);
+        set!("BF_ARGON2_PARALLELISM", |v| self.argon2.parallelism =
+            parse("BF_ARGON2_PARALLELISM", v)?);
+        set!("BF_ARGON2_THREADS", |v| self.argon2.threads =
+            parse("BF_ARGON2_THREADS", v)?);
+        set!("BF_ACCESS_TOKEN_TTL_SECONDS", |v| self
+            .tokens
+            .access_ttl_seconds =
+            parse("BF_ACCESS_TOKEN_TTL_SECONDS", v)?);
+        set!("BF_REFRESH_TOKEN_TTL_SECONDS", |v| self
+            .tokens
+            .refresh_ttl_seconds =
+            parse("BF_REFRESH_TOKEN_TTL_SECONDS", v)?);
+        set!("BF_TOKEN_CACHE_TTL_SECONDS", |v| self
+            .tokens
+            .cache_ttl_seconds =
+            parse("BF_TOKEN_CACHE_TTL_SECONDS", v)?);
+        set!("BF_TOKEN_CACHE_CAPACITY", |v| self.tokens.cache_capacity =
+            parse("BF_TOKEN_CACHE_CAPACITY", v)?);
+        set!("BF_PASSWORD_MIN_LENGTH", |v| self.password.min_length =
+            parse("BF_PASSWORD_MIN_LENGTH", v)?);
+        set!("BF_PASSWORD_MAX_BYTES", |v| self.password.max_bytes =
+            parse("BF_PASSWORD_MAX_BYTES", v)?);
+        set!("BF_BOOTSTRAP_EMAIL", |v| self.bootstrap.email =
+            Some(v.to_string()));
+        set!("BF_BOOTSTRAP_PASSWORD", |v| self.bootstrap.password =
+            Some(v.to_string()));
+        set!("BF_OPEN_SIGNUP", |v| self.signup.open =
+            boolean("BF_OPEN_SIGNUP", v)?);
         set!("BF_SMTP_URL", |v| self.mail.smtp_url = Some(v.to_string()));
         set!("BF_MAIL_DIR", |v| self.mail.dir = Some(PathBuf::from(v)));
         set!("BF_MAIL_FROM", |v| self.mail.from = v.to_string());
-        set!("BF_RESET_CODE_TTL_MINUTES", |v| self.codes.reset_ttl_minutes = parse("BF_RESET_CODE_TTL_MINUTES", v)?);
+        set!("BF_RESET_CODE_TTL_MINUTES", |v| self
+            .codes
+            .reset_ttl_minutes =
+            parse("BF_RESET_CODE_TTL_MINUTES", v)?);
         set!("BF_SQLITE_SYNCHRONOUS", |v| {
             self.sqlite.synchronous = match v.trim().to_ascii_lowercase().as_str() {
                 "full" => SqliteSynchronous::Full,
                 "normal" => SqliteSynchronous::Normal,
-                _ => return Err(ConfigError::new("BF_SQLITE_SYNCHRONOUS", format!("expected full or normal (got {v:?})"))),
+                _ => {
+                    return Err(ConfigError::new(
+                        "BF_SQLITE_SYNCHRONOUS",
+                        format!("expected full or normal (got {v:?})"),
+                    ))
+                }
             }
         });
         match (env("BF_OIDC_ISSUER"), env("BF_OIDC_CLIENT_ID")) {
-            (Some(issuer), Some(client_id)) => self.oidc.providers.push(OidcProvider { issuer, client_id }),
+            (Some(issuer), Some(client_id)) => {
+                self.oidc.providers.push(OidcProvider { issuer, client_id })
+            }
             (None, None) => {}
-            (Some(_), None) => return Err(ConfigError::new("BF_OIDC_CLIENT_ID", "required when BF_OIDC_ISSUER is set")),
-            (None, Some(_)) => return Err(ConfigError::new("BF_OIDC_ISSUER", "required when BF_OIDC_CLIENT_ID is set")),
+            (Some(_), None) => {
+                return Err(ConfigError::new(
+                    "BF_OIDC_CLIENT_ID",
+                    "required when BF_OIDC_ISSUER is set",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::new(
+                    "BF_OIDC_ISSUER",
+                    "required when BF_OIDC_CLIENT_ID is set",
+                ))
+            }
         }
         Ok(())
     }
@@ -321,22 +372,40 @@ impl Settings {
             ));
         }
         if self.argon2.memory_kib < 8 * self.argon2.parallelism.max(1) {
-            return Err(ConfigError::new("BF_ARGON2_MEMORY_KIB", "must be at least 8 KiB per lane"));
+            return Err(ConfigError::new(
+                "BF_ARGON2_MEMORY_KIB",
+                "must be at least 8 KiB per lane",
+            ));
         }
         if self.argon2.iterations == 0 {
-            return Err(ConfigError::new("BF_ARGON2_ITERATIONS", "must be at least 1"));
+            return Err(ConfigError::new(
+                "BF_ARGON2_ITERATIONS",
+                "must be at least 1",
+            ));
         }
         if self.argon2.parallelism == 0 || self.argon2.parallelism > 255 {
-            return Err(ConfigError::new("BF_ARGON2_PARALLELISM", "must be between 1 and 255"));
+            return Err(ConfigError::new(
+                "BF_ARGON2_PARALLELISM",
+                "must be between 1 and 255",
+            ));
         }
         if self.tokens.access_ttl_seconds <= 0 {
-            return Err(ConfigError::new("BF_ACCESS_TOKEN_TTL_SECONDS", "must be positive"));
+            return Err(ConfigError::new(
+                "BF_ACCESS_TOKEN_TTL_SECONDS",
+                "must be positive",
+            ));
         }
         if self.tokens.refresh_ttl_seconds <= 0 {
-            return Err(ConfigError::new("BF_REFRESH_TOKEN_TTL_SECONDS", "must be positive"));
+            return Err(ConfigError::new(
+                "BF_REFRESH_TOKEN_TTL_SECONDS",
+                "must be positive",
+            ));
         }
         if !(0..=60).contains(&self.tokens.cache_ttl_seconds) {
-            return Err(ConfigError::new("BF_TOKEN_CACHE_TTL_SECONDS", "must be between 0 and 60"));
+            return Err(ConfigError::new(
+                "BF_TOKEN_CACHE_TTL_SECONDS",
+                "must be between 0 and 60",
+            ));
         }
         if self.password.min_length == 0 || self.password.min_length > self.password.max_bytes {
             return Err(ConfigError::new(
@@ -345,7 +414,10 @@ impl Settings {
             ));
         }
         if self.codes.reset_ttl_minutes <= 0 {
-            return Err(ConfigError::new("BF_RESET_CODE_TTL_MINUTES", "must be positive"));
+            return Err(ConfigError::new(
+                "BF_RESET_CODE_TTL_MINUTES",
+                "must be positive",
+            ));
         }
         for (i, name) in self.permissions.resources.iter().enumerate() {
             if name.trim().is_empty() || name.contains(char::is_whitespace) || name == "*" {
@@ -365,8 +437,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         move |k| map.get(k).cloned()
     }
 
@@ -385,7 +459,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("bf.toml");
         std::fs::write(&path, "[argon2]\nmemroy_kib = 4096\n").unwrap();
-        let err = Settings::load(Some(&path), env(&[])).unwrap_err().to_string();
+        let err = Settings::load(Some(&path), env(&[]))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("memroy_kib"), "{err}");
     }
 

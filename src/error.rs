@@ -10,7 +10,10 @@ use utoipa::ToSchema;
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{message}")]
-    Validation { message: String, parameters: Vec<String> },
+    Validation {
+        message: String,
+        parameters: Vec<String>,
+    },
     #[error("{0}")]
     Unauthorized(String),
     #[error("{0}")]
@@ -132,7 +135,9 @@ impl IntoResponse for ApiError {
             ApiError::Unauthorized(_) => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
-            ApiError::RateLimited { retry_after_seconds } => {
+            ApiError::RateLimited {
+                retry_after_seconds,
+            } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_seconds));
             }
             _ => {}

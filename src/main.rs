@@ -13,7 +13,11 @@ use bf_security::service::bootstrap;
 use bf_security::{startup, telemetry};
 
 #[derive(Parser)]
-#[command(name = "bf-security", version, about = "The Security API of the BillForward billing platform")]
+#[command(
+    name = "bf-security",
+    version,
+    about = "The Security API of the BillForward billing platform"
+)]
 struct Cli {
     /// An optional TOML file for structured settings; the environment wins over it.
     #[arg(long, env = "BF_CONFIG", global = true)]
@@ -55,7 +59,10 @@ fn main() -> ExitCode {
     if let Some(url) = &cli.database_url {
         settings.database_url = url.clone();
     }
-    if let Command::Serve { listen: Some(listen) } = &cli.command {
+    if let Command::Serve {
+        listen: Some(listen),
+    } = &cli.command
+    {
         match listen.parse() {
             Ok(addr) => settings.listen = addr,
             Err(e) => return fail(&format!("BF_LISTEN: {e} (got {listen:?})")),
@@ -65,7 +72,10 @@ fn main() -> ExitCode {
         return fail(&e.to_string());
     }
     telemetry::init(settings.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => return fail(&format!("could not start the runtime: {e}")),
     };
@@ -91,12 +101,18 @@ async fn run(command: Command, settings: Settings) -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Command::Bootstrap { organization, email, password } => {
+        Command::Bootstrap {
+            organization,
+            email,
+            password,
+        } => {
             let app = match startup::build(settings, Arc::new(SystemClock)).await {
                 Ok(a) => a,
                 Err(e) => return fail(&e.to_string()),
             };
-            match bootstrap::create_admin(&app, &organization, &email, &SecretString::new(password)).await {
+            match bootstrap::create_admin(&app, &organization, &email, &SecretString::new(password))
+                .await
+            {
                 Ok((org, user)) => {
                     println!("created organization {organization} ({org}) and administrator {email} ({user})");
                     ExitCode::SUCCESS

@@ -23,10 +23,12 @@ pub enum StartError {
 
 /// Connects to the store, applies the migrations and builds the shared state.
 pub async fn build(settings: Settings, clock: SharedClock) -> Result<AppState, StartError> {
-    let store = Store::connect(&settings).await.map_err(|source| StartError::Database {
-        url: crate::telemetry::mask_url(&settings.database_url),
-        source,
-    })?;
+    let store = Store::connect(&settings)
+        .await
+        .map_err(|source| StartError::Database {
+            url: crate::telemetry::mask_url(&settings.database_url),
+            source,
+        })?;
     store.migrate().await?;
     let app = App::new(settings, store, clock).map_err(StartError::Settings)?;
     Ok(Arc::new(app))
@@ -39,7 +41,9 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let router = crate::http::router(app);
-    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// Completes on SIGTERM or Ctrl-C.

@@ -6,7 +6,9 @@ use crate::config::LogFormat;
 
 pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Text => builder.try_init(),
@@ -31,8 +33,17 @@ pub fn mask_url(url: &str) -> String {
 mod tests {
     #[test]
     fn masks_the_password_only() {
-        assert_eq!(super::mask_url("postgres://bf:s3cret@db:5432/bf"), "postgres://bf:***@db:5432/bf");
-        assert_eq!(super::mask_url("postgres://postgres@127.0.0.1/test"), "postgres://postgres@127.0.0.1/test");
-        assert_eq!(super::mask_url("sqlite://bf-security.db"), "sqlite://bf-security.db");
+        assert_eq!(
+            super::mask_url("postgres://bf:s3cret@db:5432/bf"),
+            "postgres://bf:***@db:5432/bf"
+        );
+        assert_eq!(
+            super::mask_url("postgres://postgres@127.0.0.1/test"),
+            "postgres://postgres@127.0.0.1/test"
+        );
+        assert_eq!(
+            super::mask_url("sqlite://bf-security.db"),
+            "sqlite://bf-security.db"
+        );
     }
 }

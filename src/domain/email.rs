@@ -25,8 +25,9 @@ impl Email {
         let (local, domain) = display
             .rsplit_once('@')
             .ok_or_else(|| bad("must look like local@domain"))?;
-        let plain = |s: &str| !s.is_empty() && !s.chars().any(|c| c.is_whitespace() || c.is_control());
-        if !plain(local) || !plain(domain) || domain.contains('@') || local.len() > 64 {
+        let plain =
+            |s: &str| !s.is_empty() && !s.chars().any(|c| c.is_whitespace() || c.is_control());
+        if !plain(local) || !plain(domain) || local.contains('@') || local.len() > 64 {
             return Err(bad("must look like local@domain"));
         }
         if domain.starts_with('.') || domain.ends_with('.') || domain.contains("..") {
@@ -70,7 +71,17 @@ mod tests {
 
     #[test]
     fn refuses_what_is_not_an_address() {
-        for bad in ["", "   ", "no-at-sign", "@example.com", "ann@", "ann @x.com", "a@b@c", "a@.x", "a@x..y"] {
+        for bad in [
+            "",
+            "   ",
+            "no-at-sign",
+            "@example.com",
+            "ann@",
+            "ann @x.com",
+            "a@b@c",
+            "a@.x",
+            "a@x..y",
+        ] {
             assert!(Email::parse(bad, "email").is_err(), "{bad:?} was accepted");
         }
         let long = format!("{}@example.com", "a".repeat(250));

@@ -21,7 +21,10 @@ impl NewPassword {
         if text.chars().count() < policy.min_length {
             return Err(ApiError::invalid(
                 field,
-                format!("{field} must be at least {} characters long", policy.min_length),
+                format!(
+                    "{field} must be at least {} characters long",
+                    policy.min_length
+                ),
             ));
         }
         if text.len() > policy.max_bytes {
@@ -31,7 +34,10 @@ impl NewPassword {
             ));
         }
         if text.trim().to_lowercase() == email.key() {
-            return Err(ApiError::invalid(field, format!("{field} must not be the e-mail address")));
+            return Err(ApiError::invalid(
+                field,
+                format!("{field} must not be the e-mail address"),
+            ));
         }
         Ok(Self(raw.clone()))
     }
@@ -47,14 +53,28 @@ mod tests {
 
     fn check(pw: &str) -> Result<NewPassword, ApiError> {
         let email = Email::parse("longer.name@example.com", "email").unwrap();
-        NewPassword::parse(&SecretString::new(pw), "password", &PasswordPolicy::default(), &email)
+        NewPassword::parse(
+            &SecretString::new(pw),
+            "password",
+            &PasswordPolicy::default(),
+            &email,
+        )
     }
 
     #[test]
     fn names_the_rule_that_failed() {
-        assert!(check("short").unwrap_err().to_string().contains("at least 10"));
-        assert!(check(&"x".repeat(1025)).unwrap_err().to_string().contains("at most 1024"));
-        assert!(check("Longer.Name@example.com").unwrap_err().to_string().contains("e-mail"));
+        assert!(check("short")
+            .unwrap_err()
+            .to_string()
+            .contains("at least 10"));
+        assert!(check(&"x".repeat(1025))
+            .unwrap_err()
+            .to_string()
+            .contains("at most 1024"));
+        assert!(check("Longer.Name@example.com")
+            .unwrap_err()
+            .to_string()
+            .contains("e-mail"));
         assert!(check("correct horse battery").is_ok());
     }
 }

@@ -101,8 +101,13 @@ pub struct PermissionSet {
 
 impl PermissionSet {
     pub fn new(permissions: Vec<Permission>) -> Self {
-        let everything = permissions.iter().any(|p| p.resource == WILDCARD && p.action == WILDCARD);
-        Self { permissions, everything }
+        let everything = permissions
+            .iter()
+            .any(|p| p.resource == WILDCARD && p.action == WILDCARD);
+        Self {
+            permissions,
+            everything,
+        }
     }
 
     /// What a platform administrator holds.
@@ -140,7 +145,11 @@ mod tests {
         let p = c.parse("users", "READ").unwrap();
         assert_eq!((p.resource(), p.action()), ("Users", "read"));
         assert_eq!(c.parse("invoices", "*").unwrap().resource(), "Invoices");
-        assert!(c.parse("Gadgets", "read").unwrap_err().to_string().contains("Gadgets"));
+        assert!(c
+            .parse("Gadgets", "read")
+            .unwrap_err()
+            .to_string()
+            .contains("Gadgets"));
         assert!(c.parse("Users", "fly").is_err());
     }
 

@@ -24,5 +24,7 @@ pub fn current() -> Option<RequestContext> {
 
 /// Milliseconds since the request arrived.
 pub fn elapsed_ms() -> u64 {
-    current().map(|c| c.started.elapsed().as_millis() as u64).unwrap_or(0)
+    current()
+        .map(|c| c.started.elapsed().as_millis() as u64)
+        .unwrap_or(0)
 }

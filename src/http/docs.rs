@@ -3,6 +3,7 @@
 
 use utoipa::openapi::extensions::ExtensionsBuilder;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::server::Server;
 use utoipa::{IntoParams, Modify, OpenApi};
 
 use super::{oauth, ops, roles, users};
@@ -20,9 +21,10 @@ pub struct OrganizationsParam {
 #[allow(dead_code)]
 pub struct UserListParams {
     organizations: Option<Vec<String>>,
-    #[param(default = 0, minimum = 0)]
+    #[param(default = 0)]
     offset: Option<i64>,
-    #[param(default = 10, minimum = 1, maximum = 500)]
+    /// 1 to 500.
+    #[param(default = 10)]
     records: Option<i64>,
     /// `created`, `updated` or `email`.
     #[param(default = "created")]
@@ -37,9 +39,10 @@ pub struct UserListParams {
 #[allow(dead_code)]
 pub struct RoleListParams {
     organizations: Option<Vec<String>>,
-    #[param(default = 0, minimum = 0)]
+    #[param(default = 0)]
     offset: Option<i64>,
-    #[param(default = 10, minimum = 1, maximum = 500)]
+    /// 1 to 500.
+    #[param(default = 10)]
     records: Option<i64>,
     /// `created`, `updated` or `name`.
     #[param(default = "created")]
@@ -107,12 +110,33 @@ impl Modify for SeedConventions {
             "bearerAuth",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+        // Paths relative to the `/v1` server, as the seed's clients are configured
+        // (`host=https://…/v1`); the operational endpoints keep a server of their own.
+        openapi.servers = Some(vec![Server::new("/v1")]);
+        let paths = std::mem::take(&mut openapi.paths.paths);
+        for (path, mut item) in paths {
+            let path = match path.strip_prefix("/v1") {
+                Some(rest) => rest.to_string(),
+                None => {
+                    item.servers = Some(vec![Server::new("/")]);
+                    path
+                }
+            };
+            openapi.paths.paths.insert(path, item);
+        }
         for item in openapi.paths.paths.values_mut() {
-            for op in [&mut item.get, &mut item.put, &mut item.post, &mut item.delete]
-                .into_iter()
-                .flatten()
+            for op in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
             {
-                if op.request_body.is_some() {
+                if let Some(body) = &mut op.request_body {
+                    // The seed's examples may send no body at all.
+                    body.required = Some(utoipa::openapi::Required::False);
                     let ext = ExtensionsBuilder::new()
                         .add("x-codegen-request-body-name", "body")
                         .build();

@@ -38,14 +38,28 @@ impl Default for Metrics {
         let mut registry = Registry::with_prefix("bf_security");
         let requests = Family::<RequestLabels, Counter>::default();
         let latency = Family::<RouteLabels, Histogram>::new_with_constructor(|| {
-            Histogram::new([0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5])
+            Histogram::new([
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+            ])
         });
         let logins = Family::<OutcomeLabels, Counter>::default();
         let mails = Family::<OutcomeLabels, Counter>::default();
-        registry.register("http_requests", "HTTP requests answered, by route and status", requests.clone());
-        registry.register("http_request_duration_seconds", "Time to answer, by route", latency.clone());
+        registry.register(
+            "http_requests",
+            "HTTP requests answered, by route and status",
+            requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "Time to answer, by route",
+            latency.clone(),
+        );
         registry.register("logins", "Password logins, by outcome", logins.clone());
-        registry.register("mails", "Mails, by outcome (queued, sent, failed)", mails.clone());
+        registry.register(
+            "mails",
+            "Mails, by outcome (queued, sent, failed)",
+            mails.clone(),
+        );
         Self {
             registry: Mutex::new(registry),
             requests,
@@ -59,7 +73,11 @@ impl Default for Metrics {
 impl Metrics {
     pub fn login(&self, succeeded: bool) {
         let outcome = if succeeded { "succeeded" } else { "failed" };
-        self.logins.get_or_create(&OutcomeLabels { outcome: outcome.into() }).inc();
+        self.logins
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.into(),
+            })
+            .inc();
     }
 
     pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
@@ -71,7 +89,9 @@ impl Metrics {
             })
             .inc();
         self.latency
-            .get_or_create(&RouteLabels { route: route.into() })
+            .get_or_create(&RouteLabels {
+                route: route.into(),
+            })
             .observe(seconds);
     }
 

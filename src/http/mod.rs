@@ -19,7 +19,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, HeaderName};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post, put};
+use axum::routing::{get, post};
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -28,41 +28,139 @@ use tower_http::trace::TraceLayer;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::error::ApiError;
+use crate::service::authz::Rule;
 use crate::service::AppState;
 
 pub const BODY_LIMIT: usize = 64 * 1024;
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 pub fn router(app: AppState) -> Router {
+    // Every operation with the rule it needs: the one place to read who may do what.
+    macro_rules! op {
+        ($method:ident, $rule:expr, $handler:expr) => {
+            axum::routing::$method($handler).route_layer(middleware::from_fn_with_state(
+                (app.clone(), $rule),
+                extract::authorize,
+            ))
+        };
+    }
+    use Rule::{Authenticated, Permission, PermissionOrSelf, Public};
     let v1 = Router::new()
         .route("/oauth/token", post(oauth::token))
         .route("/oauth/revoke", post(oauth::revoke))
-        .route("/users", get(users::get_simple_all_users).post(users::create_user_login))
-        .route("/users/mine", get(users::get_current_user))
-        .route("/users/mine/organizations", get(users::get_my_organizations))
-        .route("/users/generate-permanent-api-token", post(users::get_private_permanent_api_token))
-        .route("/users/refresh-permanent-api-token", post(users::refresh_permanent_api_token))
-        .route("/users/generate-tokens", get(users::get_temporary_api_tokens))
-        .route("/users/flexcheck", post(users::create_flexcheck_user_login))
-        .route("/users/invite", post(users::invite_user_login))
-        .route("/users/invite/openid", post(users::link_open_id_token_to_user))
-        .route("/users/username/{email}", get(users::get_user_by_username))
-        .route("/users/{email}", put(users::update_user_infos))
-        .route("/users/{email}/email", put(users::update_email))
-        .route("/users/{email}/password", put(users::update_user_password))
+        .route(
+            "/users",
+            op!(
+                get,
+                Permission("Users", "read"),
+                users::get_simple_all_users
+            )
+            .merge(op!(
+                post,
+                Permission("Users", "create"),
+                users::create_user_login
+            )),
+        )
+        .route(
+            "/users/mine",
+            op!(get, Authenticated, users::get_current_user),
+        )
+        .route(
+            "/users/mine/organizations",
+            op!(get, Authenticated, users::get_my_organizations),
+        )
+        .route(
+            "/users/generate-permanent-api-token",
+            op!(post, Authenticated, users::get_private_permanent_api_token),
+        )
+        .route(
+            "/users/refresh-permanent-api-token",
+            op!(post, Authenticated, users::refresh_permanent_api_token),
+        )
+        .route(
+            "/users/generate-tokens",
+            op!(get, Authenticated, users::get_temporary_api_tokens),
+        )
+        // Open sign-up is decided by the operation: anonymous only when configured.
+        .route(
+            "/users/flexcheck",
+            op!(post, Public, users::create_flexcheck_user_login),
+        )
+        .route(
+            "/users/invite",
+            op!(
+                post,
+                Permission("Users", "create"),
+                users::invite_user_login
+            ),
+        )
+        // The invite code, or the caller's token, is the credential here.
+        .route(
+            "/users/invite/openid",
+            op!(post, Public, users::link_open_id_token_to_user),
+        )
+        .route(
+            "/users/username/{email}",
+            op!(
+                get,
+                PermissionOrSelf("Users", "read"),
+                users::get_user_by_username
+            ),
+        )
+        // Self for names and timezone; `Users:update` for `enabled` and `roles`.
+        .route(
+            "/users/{email}",
+            op!(
+                put,
+                PermissionOrSelf("Users", "update"),
+                users::update_user_infos
+            ),
+        )
+        .route(
+            "/users/{email}/email",
+            op!(
+                put,
+                PermissionOrSelf("Users", "update"),
+                users::update_email
+            ),
+        )
+        .route(
+            "/users/{email}/password",
+            op!(
+                put,
+                PermissionOrSelf("Users", "update"),
+                users::update_user_password
+            ),
+        )
         .route(
             "/users/password-reset/request-reset-code",
-            post(users::request_password_reset_code),
+            op!(post, Public, users::request_password_reset_code),
         )
         .route(
             "/users/password-reset/password-update",
-            post(users::update_user_password_with_reset_code),
+            op!(post, Public, users::update_user_password_with_reset_code),
         )
-        .route("/roles", get(roles::get_all_roles).post(roles::create_role).put(roles::update_role))
-        .route("/roles/{role}", get(roles::get_role_by_id).delete(roles::revoke_role))
+        .route(
+            "/roles",
+            op!(get, Permission("Roles", "read"), roles::get_all_roles)
+                .merge(op!(post, Permission("Roles", "create"), roles::create_role))
+                .merge(op!(put, Permission("Roles", "update"), roles::update_role)),
+        )
+        .route(
+            "/roles/{role}",
+            op!(get, Permission("Roles", "read"), roles::get_role_by_id).merge(op!(
+                delete,
+                Permission("Roles", "delete"),
+                roles::revoke_role
+            )),
+        )
         .route(
             "/roles/{role}/permission/{resource}/{action}",
-            delete(roles::remove_permission_from_role),
+            op!(
+                delete,
+                Permission("Roles", "update"),
+                roles::remove_permission_from_role
+            ),
         );
 
     Router::new()
@@ -92,14 +190,21 @@ pub fn router(app: AppState) -> Router {
                         .to_string();
                     tracing::info_span!("request", method = %req.method(), route, request_id)
                 })
-                .on_response(tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO)),
+                .on_response(
+                    tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO),
+                ),
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
         .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
-        .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, header::COOKIE]))
-        .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
-            ApiError::internal("a handler panicked").into_response()
-        }))
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            header::AUTHORIZATION,
+            header::COOKIE,
+        ]))
+        .layer(CatchPanicLayer::custom(
+            |_: Box<dyn std::any::Any + Send>| {
+                ApiError::internal("a handler panicked").into_response()
+            },
+        ))
         .with_state(app)
 }
 

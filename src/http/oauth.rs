@@ -75,7 +75,10 @@ fn no_store(headers: &mut HeaderMap) {
 }
 
 /// Form-encoded as RFC 6749 says, or JSON when the body is a JSON object.
-async fn form_or_json<T: serde::de::DeserializeOwned>(req: Request, state: &AppState) -> Result<T, ApiError> {
+async fn form_or_json<T: serde::de::DeserializeOwned>(
+    req: Request,
+    state: &AppState,
+) -> Result<T, ApiError> {
     let bytes = read_body(req, state).await?;
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
     if first == Some(&b'{') {

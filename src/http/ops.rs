@@ -28,7 +28,10 @@ pub async fn readyz(State(app): State<AppState>) -> Result<&'static str, ApiErro
 pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
     (
         StatusCode::OK,
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         app.metrics.render(),
     )
 }

@@ -56,7 +56,11 @@ impl QueryParams {
 
     /// The single value of a parameter; the last one wins if it is repeated.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// Every value of a repeated parameter; a comma-separated value counts as several.
@@ -76,7 +80,10 @@ impl QueryParams {
             None => Ok(false),
             Some(v) if v == "true" => Ok(true),
             Some(v) if v == "false" => Ok(false),
-            Some(_) => Err(ApiError::invalid(name, format!("{name} must be true or false"))),
+            Some(_) => Err(ApiError::invalid(
+                name,
+                format!("{name} must be true or false"),
+            )),
         }
     }
 
@@ -89,7 +96,9 @@ impl QueryParams {
                 .parse::<i64>()
                 .ok()
                 .filter(|o| *o >= 0)
-                .ok_or_else(|| ApiError::invalid("offset", "offset must be a whole number of at least 0"))?,
+                .ok_or_else(|| {
+                    ApiError::invalid("offset", "offset must be a whole number of at least 0")
+                })?,
         };
         let records = match self.get("records") {
             None => DEFAULT_RECORDS,
@@ -99,7 +108,10 @@ impl QueryParams {
                 .ok()
                 .filter(|r| (1..=MAX_RECORDS).contains(r))
                 .ok_or_else(|| {
-                    ApiError::invalid("records", format!("records must be between 1 and {MAX_RECORDS}"))
+                    ApiError::invalid(
+                        "records",
+                        format!("records must be between 1 and {MAX_RECORDS}"),
+                    )
                 })?,
         };
         let order_by = match self.get("order_by") {
@@ -109,7 +121,10 @@ impl QueryParams {
                 .copied()
                 .find(|a| a.eq_ignore_ascii_case(v.trim()))
                 .ok_or_else(|| {
-                    ApiError::invalid("order_by", format!("order_by must be one of {}", allowed.join(", ")))
+                    ApiError::invalid(
+                        "order_by",
+                        format!("order_by must be one of {}", allowed.join(", ")),
+                    )
                 })?,
         };
         let order = match self.get("order").map(|v| v.trim().to_ascii_uppercase()) {
@@ -133,12 +148,20 @@ mod tests {
 
     #[test]
     fn paging_defaults_and_limits() {
-        let p = QueryParams::parse("").paging(&["created", "updated", "name"]).unwrap();
-        assert_eq!((p.offset, p.records, p.order_by, p.order), (0, 10, "created", Order::Desc));
+        let p = QueryParams::parse("")
+            .paging(&["created", "updated", "name"])
+            .unwrap();
+        assert_eq!(
+            (p.offset, p.records, p.order_by, p.order),
+            (0, 10, "created", Order::Desc)
+        );
         let p = QueryParams::parse("offset=20&records=500&order_by=NAME&order=asc")
             .paging(&["created", "updated", "name"])
             .unwrap();
-        assert_eq!((p.offset, p.records, p.order_by, p.order), (20, 500, "name", Order::Asc));
+        assert_eq!(
+            (p.offset, p.records, p.order_by, p.order),
+            (20, 500, "name", Order::Asc)
+        );
         for (q, field) in [
             ("offset=-1", "offset"),
             ("offset=x", "offset"),
@@ -148,7 +171,9 @@ mod tests {
             ("order=up", "order"),
         ] {
             match QueryParams::parse(q).paging(&["created", "updated", "name"]) {
-                Err(ApiError::Validation { parameters, .. }) => assert_eq!(parameters, vec![field], "{q}"),
+                Err(ApiError::Validation { parameters, .. }) => {
+                    assert_eq!(parameters, vec![field], "{q}")
+                }
                 other => panic!("{q}: {other:?}"),
             }
         }
@@ -159,6 +184,8 @@ mod tests {
         let q = QueryParams::parse("organizations=ORG-1&organizations=ORG-2,ORG-3");
         assert_eq!(q.all("organizations"), vec!["ORG-1", "ORG-2", "ORG-3"]);
         assert!(q.flag("include_retired").is_ok_and(|f| !f));
-        assert!(QueryParams::parse("include_retired=yes").flag("include_retired").is_err());
+        assert!(QueryParams::parse("include_retired=yes")
+            .flag("include_retired")
+            .is_err());
     }
 }

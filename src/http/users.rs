@@ -5,11 +5,11 @@ use axum::Json;
 
 use super::docs::{OrganizationsParam, UserListParams};
 use super::envelope::Paged;
-use super::extract::{acting_organizations, Caller, JsonBody};
-use super::params::QueryParams;
+use super::extract::JsonBody;
 use super::requests::*;
 use super::views::{OAuthToken, Organization, TokensResponse, User, TOKEN_SCOPE};
 use crate::error::{ApiError, ErrorBody};
+use crate::service::authz::Grant;
 use crate::service::{self, AppState};
 
 #[utoipa::path(
@@ -23,12 +23,10 @@ use crate::service::{self, AppState};
 )]
 pub async fn get_current_user(
     State(app): State<AppState>,
-    Caller(caller): Caller,
-    params: QueryParams,
+    grant: Grant,
 ) -> Result<Json<Paged<User>>, ApiError> {
-    let acting = acting_organizations(&app, &caller, &params).await?;
-    let organizations: Vec<String> = acting.into_iter().map(|a| a.organization_id).collect();
-    let user = service::users::current(&app, &caller).await?;
+    let organizations = grant.organization_ids();
+    let user = service::users::current(&app, grant.caller()?).await?;
     let (user, roles) = service::users::with_roles(&app, user, &organizations).await?;
     Ok(Json(Paged::one(User::new(user, roles))))
 }
@@ -43,10 +41,12 @@ pub async fn get_current_user(
 )]
 pub async fn get_my_organizations(
     State(app): State<AppState>,
-    Caller(caller): Caller,
+    grant: Grant,
 ) -> Result<Json<Paged<Organization>>, ApiError> {
-    let organizations = service::users::organizations_of(&app, &caller).await?;
-    Ok(Json(Paged::all(organizations.into_iter().map(Organization::from).collect())))
+    let organizations = service::users::organizations_of(&app, grant.caller()?).await?;
+    Ok(Json(Paged::all(
+        organizations.into_iter().map(Organization::from).collect(),
+    )))
 }
 
 #[utoipa::path(
@@ -62,12 +62,12 @@ pub async fn get_my_organizations(
 )]
 pub async fn get_private_permanent_api_token(
     State(app): State<AppState>,
-    Caller(caller): Caller,
+    grant: Grant,
     JsonBody(body): JsonBody<UserPrivatePermanentTokenRequest>,
 ) -> Result<Json<OAuthToken>, ApiError> {
     let issued = service::tokens::issue_permanent(
         &app,
-        &caller,
+        &grant,
         body.organization_id.as_deref(),
         body.user_id.as_deref(),
         body.description.as_deref(),
@@ -89,12 +89,12 @@ pub async fn get_private_permanent_api_token(
 )]
 pub async fn refresh_permanent_api_token(
     State(app): State<AppState>,
-    Caller(caller): Caller,
+    grant: Grant,
     JsonBody(body): JsonBody<UserPrivatePermanentTokenRefreshRequest>,
 ) -> Result<Json<OAuthToken>, ApiError> {
     let issued = service::tokens::rotate_permanent(
         &app,
-        &caller,
+        &grant,
         body.organization_id.as_deref(),
         body.user_id.as_deref(),
         body.grace_period_seconds.unwrap_or(0),
@@ -124,9 +124,9 @@ fn permanent(issued: service::tokens::IssuedPermanent) -> OAuthToken {
 )]
 pub async fn get_temporary_api_tokens(
     State(app): State<AppState>,
-    Caller(caller): Caller,
+    grant: Grant,
 ) -> Result<Json<TokensResponse>, ApiError> {
-    let pair = service::tokens::issue_temporary(&app, &caller).await?;
+    let pair = service::tokens::issue_temporary(&app, &grant).await?;
     Ok(Json(TokensResponse {
         access_token: pair.access.expose().to_string(),
         token_type: "bearer".into(),

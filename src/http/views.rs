@@ -89,7 +89,10 @@ pub struct Role {
 
 impl Role {
     pub fn new(r: RoleRow, permissions: Vec<PermissionRow>, default_returned: bool) -> Self {
-        let permissions = permissions.into_iter().map(|p| Permission::new(p, &r.name)).collect();
+        let permissions = permissions
+            .into_iter()
+            .map(|p| Permission::new(p, &r.name))
+            .collect();
         Self {
             id: r.id,
             organization_id: r.organization_id,

@@ -85,12 +85,19 @@ impl Authenticator {
                 };
                 let p = Arc::new(p);
                 if self.generation.load(Ordering::SeqCst) == generation {
-                    self.tokens.insert(digest, Arc::new(Cached { value: p.clone(), fetched: now }));
+                    self.tokens.insert(
+                        digest,
+                        Arc::new(Cached {
+                            value: p.clone(),
+                            fetched: now,
+                        }),
+                    );
                 }
                 p
             }
         };
-        let live = principal.expires.is_none_or(|e| now < e) && principal.revoked.is_none_or(|r| now < r);
+        let live =
+            principal.expires.is_none_or(|e| now < e) && principal.revoked.is_none_or(|r| now < r);
         if live {
             Ok(principal)
         } else {
@@ -146,8 +153,11 @@ impl Authenticator {
         }
         let generation = self.generation.load(Ordering::SeqCst);
         let mut conn = self.store.pool().acquire().await?;
-        let value = if store::organizations::is_member(&mut conn, &caller.user_id, organization_id).await? {
-            let held = store::roles::held_roles(&mut conn, &caller.user_id, organization_id).await?;
+        let value = if store::organizations::is_member(&mut conn, &caller.user_id, organization_id)
+            .await?
+        {
+            let held =
+                store::roles::held_roles(&mut conn, &caller.user_id, organization_id).await?;
             let permissions = held
                 .into_iter()
                 .flat_map(|h| h.permissions)
@@ -158,7 +168,13 @@ impl Authenticator {
             None
         };
         if self.generation.load(Ordering::SeqCst) == generation {
-            self.permissions.insert(key, Arc::new(Cached { value: value.clone(), fetched: now }));
+            self.permissions.insert(
+                key,
+                Arc::new(Cached {
+                    value: value.clone(),
+                    fetched: now,
+                }),
+            );
         }
         Ok(value)
     }

@@ -24,7 +24,9 @@ pub struct PasswordHasher {
 pub enum Verdict {
     Mismatch,
     /// The password is right; `rehash` when the stored hash uses other parameters than now.
-    Match { rehash: bool },
+    Match {
+        rehash: bool,
+    },
 }
 
 impl PasswordHasher {
@@ -37,7 +39,9 @@ impl PasswordHasher {
         )
         .map_err(|e| format!("Argon2 parameters: {e}"))?;
         let threads = if settings.threads == 0 {
-            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
         } else {
             settings.threads
         };
@@ -58,7 +62,11 @@ impl PasswordHasher {
     }
 
     /// Checks `candidate` against `stored`, or against a dummy hash when there is none.
-    pub async fn verify(&self, stored: Option<&str>, candidate: &SecretString) -> Result<Verdict, ApiError> {
+    pub async fn verify(
+        &self,
+        stored: Option<&str>,
+        candidate: &SecretString,
+    ) -> Result<Verdict, ApiError> {
         let real = stored.is_some();
         let stored: String = stored.unwrap_or(&self.dummy_hash).to_string();
         let candidate = candidate.clone();
@@ -82,9 +90,14 @@ impl PasswordHasher {
         Ok(if real { verdict } else { Verdict::Mismatch })
     }
 
-    async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
         let _permit = self.permits.acquire().await.map_err(ApiError::internal)?;
-        tokio::task::spawn_blocking(f).await.map_err(ApiError::internal)
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(ApiError::internal)
     }
 }
 
@@ -127,11 +140,20 @@ mod tests {
         let pw = SecretString::new("correct horse battery");
         let hash = old.hash(&pw).await.unwrap();
         assert!(hash.starts_with("$argon2id$"));
-        assert_eq!(old.verify(Some(&hash), &pw).await.unwrap(), Verdict::Match { rehash: false });
+        assert_eq!(
+            old.verify(Some(&hash), &pw).await.unwrap(),
+            Verdict::Match { rehash: false }
+        );
         let new = cheap(128);
-        assert_eq!(new.verify(Some(&hash), &pw).await.unwrap(), Verdict::Match { rehash: true });
+        assert_eq!(
+            new.verify(Some(&hash), &pw).await.unwrap(),
+            Verdict::Match { rehash: true }
+        );
         let wrong = SecretString::new("wrong horse battery");
-        assert_eq!(new.verify(Some(&hash), &wrong).await.unwrap(), Verdict::Mismatch);
+        assert_eq!(
+            new.verify(Some(&hash), &wrong).await.unwrap(),
+            Verdict::Mismatch
+        );
         assert_eq!(new.verify(None, &pw).await.unwrap(), Verdict::Mismatch);
     }
 }

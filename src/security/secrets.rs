@@ -99,7 +99,10 @@ mod tests {
         assert!(a.secret.expose().len() >= 5 + 43);
         assert_ne!(a.secret.expose(), b.secret.expose());
         assert_eq!(a.digest, digest(a.secret.expose()));
-        assert_eq!(TokenKind::of_secret(a.secret.expose()), Some(TokenKind::Permanent));
+        assert_eq!(
+            TokenKind::of_secret(a.secret.expose()),
+            Some(TokenKind::Permanent)
+        );
         assert!(same_digest(&a.digest, &digest(a.secret.expose())));
         assert!(!same_digest(&a.digest, &b.digest));
     }

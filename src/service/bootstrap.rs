@@ -29,10 +29,17 @@ pub async fn create_admin(
     let hash = app.hasher.hash(password.secret()).await?;
     let now = app.clock.now();
     let mut tx = app.store.write().await?;
-    if store::users::find_by_email_key(&mut tx, email.key()).await?.is_some() {
-        return Err(ApiError::Conflict(format!("a user with e-mail {} exists already", email.as_str())));
+    if store::users::find_by_email_key(&mut tx, email.key())
+        .await?
+        .is_some()
+    {
+        return Err(ApiError::Conflict(format!(
+            "a user with e-mail {} exists already",
+            email.as_str()
+        )));
     }
-    let (org, role) = organizations::create_with_admin_role(&mut tx, organization, now, None).await?;
+    let (org, role) =
+        organizations::create_with_admin_role(&mut tx, organization, now, None).await?;
     let user = UserRow {
         id: ids::new_id(ids::USER),
         organization_id: org.id.clone(),

@@ -46,7 +46,9 @@ pub async fn password_grant(
 ) -> Result<IssuedPair, GrantError> {
     let username = username.filter(|u| !u.trim().is_empty());
     let (Some(username), Some(password)) = (username, password) else {
-        return Err(GrantError::InvalidRequest("username and password are required".into()));
+        return Err(GrantError::InvalidRequest(
+            "username and password are required".into(),
+        ));
     };
     let user = match Email::parse(username, "username") {
         Ok(email) => {
@@ -63,7 +65,13 @@ pub async fn password_grant(
             if rehash {
                 let new = app.hasher.hash(password).await?;
                 let mut tx = app.store.write().await?;
-                store::users::upgrade_password_hash(&mut tx, &user.id, stored.as_deref().unwrap_or(""), &new).await?;
+                store::users::upgrade_password_hash(
+                    &mut tx,
+                    &user.id,
+                    stored.as_deref().unwrap_or(""),
+                    &new,
+                )
+                .await?;
                 tx.commit().await?;
             }
             user
@@ -93,7 +101,9 @@ pub async fn password_grant(
     let mut tx = app.store.write().await?;
     if !store::organizations::is_member(&mut tx, &user.id, &organization_id).await? {
         // The password was right, so saying this reveals nothing about who exists.
-        return Err(GrantError::InvalidGrant("the user is not a member of that organization"));
+        return Err(GrantError::InvalidGrant(
+            "the user is not a member of that organization",
+        ));
     }
     let family = ids::new_id(ids::TOKEN);
     let pair = issue_pair(app, &mut tx, &user.id, &organization_id, &family, now).await?;
@@ -116,9 +126,14 @@ pub async fn password_grant(
 
 /// Rotates a refresh token. A refresh token used twice means it leaked: the whole family (every
 /// token descended from that login) is revoked.
-pub async fn refresh_grant(app: &App, refresh: Option<&SecretString>) -> Result<IssuedPair, GrantError> {
+pub async fn refresh_grant(
+    app: &App,
+    refresh: Option<&SecretString>,
+) -> Result<IssuedPair, GrantError> {
     let Some(refresh) = refresh.filter(|r| !r.expose().is_empty()) else {
-        return Err(GrantError::InvalidRequest("refresh_token is required".into()));
+        return Err(GrantError::InvalidRequest(
+            "refresh_token is required".into(),
+        ));
     };
     if TokenKind::of_secret(refresh.expose()) != Some(TokenKind::Refresh) {
         return Err(GrantError::InvalidGrant(BAD_REFRESH));
@@ -152,11 +167,20 @@ pub async fn refresh_grant(app: &App, refresh: Option<&SecretString>) -> Result<
         return Err(GrantError::InvalidGrant(BAD_REFRESH));
     }
     let user = store::users::find_by_id(&mut tx, &token.user_id).await?;
-    let member = store::organizations::is_member(&mut tx, &token.user_id, &token.organization_id).await?;
+    let member =
+        store::organizations::is_member(&mut tx, &token.user_id, &token.organization_id).await?;
     if !user.is_some_and(|u| u.may_log_in()) || !member {
         return Err(GrantError::InvalidGrant(BAD_REFRESH));
     }
-    let pair = issue_pair(app, &mut tx, &token.user_id, &token.organization_id, &family, now).await?;
+    let pair = issue_pair(
+        app,
+        &mut tx,
+        &token.user_id,
+        &token.organization_id,
+        &family,
+        now,
+    )
+    .await?;
     tx.commit().await?;
     Ok(pair)
 }

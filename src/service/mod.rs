@@ -1,6 +1,7 @@
 //! Where the rules are decided: each operation of the API as a function of the application
 //! state, the caller and parsed input. Handlers call these; these call the store.
 
+pub mod authz;
 pub mod bootstrap;
 pub mod login;
 pub mod organizations;

@@ -10,14 +10,21 @@ use crate::store::organizations::{self, OrganizationRow};
 use crate::store::roles::{self, PermissionRow, RoleRow};
 
 /// A customer code from a name: upper-case letters and digits, made unique with a suffix.
-pub async fn unique_customer_code(conn: &mut AnyConnection, name: &str) -> Result<String, sqlx::Error> {
+pub async fn unique_customer_code(
+    conn: &mut AnyConnection,
+    name: &str,
+) -> Result<String, sqlx::Error> {
     let base: String = name
         .chars()
         .filter(|c| c.is_ascii_alphanumeric())
         .map(|c| c.to_ascii_uppercase())
         .take(24)
         .collect();
-    let base = if base.is_empty() { "ORG".to_string() } else { base };
+    let base = if base.is_empty() {
+        "ORG".to_string()
+    } else {
+        base
+    };
     let mut candidate = base.clone();
     let mut n = 1;
     while organizations::customer_code_taken(conn, &candidate).await? {

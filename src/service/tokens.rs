@@ -4,7 +4,7 @@
 use crate::domain::{ids, SecretString};
 use crate::error::ApiError;
 use crate::security::secrets::{self, TokenKind};
-use crate::security::Principal;
+use crate::service::authz::Grant;
 use crate::service::login::{issue_pair, IssuedPair};
 use crate::service::{conflict_on_unique, App};
 use crate::store::{self, audit::AuditEvent, tokens::TokenRow};
@@ -20,27 +20,24 @@ pub struct IssuedPermanent {
 /// which needs `Tokens:create` there.
 async fn target(
     app: &App,
-    caller: &Principal,
+    grant: &Grant,
     organization_id: Option<&str>,
     user_id: Option<&str>,
 ) -> Result<(String, String), ApiError> {
+    let caller = grant.caller()?;
     let organization_id = organization_id
         .map(str::trim)
         .filter(|o| !o.is_empty())
         .unwrap_or(&caller.organization_id)
         .to_string();
-    let permissions = app
-        .auth
-        .permissions_in(caller, &organization_id)
-        .await?
-        .ok_or_else(|| ApiError::Forbidden(format!("not a member of organization {organization_id}")))?;
+    grant.member_of(app, &organization_id).await?;
     let user_id = match user_id.map(str::trim).filter(|u| !u.is_empty()) {
         None => caller.user_id.clone(),
         Some(u) if u == caller.user_id => caller.user_id.clone(),
         Some(other) => {
-            if !permissions.allows("Tokens", "create") {
-                return Err(ApiError::Forbidden("issuing a token for another user needs Tokens:create".into()));
-            }
+            grant
+                .require_in(app, &organization_id, "Tokens", "create")
+                .await?;
             let mut conn = app.store.pool().acquire().await?;
             if !store::organizations::is_member(&mut conn, other, &organization_id).await? {
                 return Err(ApiError::NotFound(format!("no user {other}")));
@@ -54,18 +51,22 @@ async fn target(
 /// The one live permanent token of a user in an organization; 409 if he has one already.
 pub async fn issue_permanent(
     app: &App,
-    caller: &Principal,
+    grant: &Grant,
     organization_id: Option<&str>,
     user_id: Option<&str>,
     description: Option<&str>,
 ) -> Result<IssuedPermanent, ApiError> {
-    let (user_id, organization_id) = target(app, caller, organization_id, user_id).await?;
+    let (user_id, organization_id) = target(app, grant, organization_id, user_id).await?;
+    let caller = grant.caller()?;
     let now = app.clock.now();
     let token = secrets::new_token(TokenKind::Permanent);
     let mut tx = app.store.write().await?;
     const EXISTS: &str = "a permanent token exists already for this user and organization; \
                           rotate it with POST /v1/users/refresh-permanent-api-token";
-    if store::tokens::current_permanent(&mut tx, &user_id, &organization_id).await?.is_some() {
+    if store::tokens::current_permanent(&mut tx, &user_id, &organization_id)
+        .await?
+        .is_some()
+    {
         return Err(ApiError::Conflict(EXISTS.into()));
     }
     let id = ids::new_id(ids::TOKEN);
@@ -109,7 +110,7 @@ pub async fn issue_permanent(
 /// Issues a new permanent token and ends the old one now or after `grace_seconds`.
 pub async fn rotate_permanent(
     app: &App,
-    caller: &Principal,
+    grant: &Grant,
     organization_id: Option<&str>,
     user_id: Option<&str>,
     grace_seconds: i64,
@@ -120,11 +121,13 @@ pub async fn rotate_permanent(
             format!("gracePeriodSeconds must be between 0 and {MAX_GRACE_SECONDS}"),
         ));
     }
-    let (user_id, organization_id) = target(app, caller, organization_id, user_id).await?;
+    let (user_id, organization_id) = target(app, grant, organization_id, user_id).await?;
+    let caller = grant.caller()?;
     let now = app.clock.now();
     let token = secrets::new_token(TokenKind::Permanent);
     let mut tx = app.store.write().await?;
-    let Some(old) = store::tokens::current_permanent(&mut tx, &user_id, &organization_id).await? else {
+    let Some(old) = store::tokens::current_permanent(&mut tx, &user_id, &organization_id).await?
+    else {
         return Err(ApiError::NotFound(
             "no permanent token to rotate; issue one with POST /v1/users/generate-permanent-api-token".into(),
         ));
@@ -148,7 +151,9 @@ pub async fn rotate_permanent(
         },
     )
     .await
-    .map_err(conflict_on_unique("the permanent token was rotated concurrently; try again"))?;
+    .map_err(conflict_on_unique(
+        "the permanent token was rotated concurrently; try again",
+    ))?;
     store::audit::record(
         &mut tx,
         now,
@@ -157,7 +162,9 @@ pub async fn rotate_permanent(
             organization_id: Some(&organization_id),
             action: "permanent_token.rotated",
             target_id: Some(&id),
-            details: Some(serde_json::json!({ "previous": old.id, "gracePeriodSeconds": grace_seconds })),
+            details: Some(
+                serde_json::json!({ "previous": old.id, "gracePeriodSeconds": grace_seconds }),
+            ),
         },
     )
     .await?;
@@ -170,15 +177,22 @@ pub async fn rotate_permanent(
 }
 
 /// A short-lived access token and a refresh token for the caller where his token acts.
-pub async fn issue_temporary(app: &App, caller: &Principal) -> Result<IssuedPair, ApiError> {
+pub async fn issue_temporary(app: &App, grant: &Grant) -> Result<IssuedPair, ApiError> {
+    let caller = grant.caller()?;
     let organization_id = caller.organization_id.clone();
-    if app.auth.permissions_in(caller, &organization_id).await?.is_none() {
-        return Err(ApiError::Forbidden(format!("not a member of organization {organization_id}")));
-    }
+    grant.member_of(app, &organization_id).await?;
     let now = app.clock.now();
     let mut tx = app.store.write().await?;
     let family = ids::new_id(ids::TOKEN);
-    let pair = issue_pair(app, &mut tx, &caller.user_id, &organization_id, &family, now).await?;
+    let pair = issue_pair(
+        app,
+        &mut tx,
+        &caller.user_id,
+        &organization_id,
+        &family,
+        now,
+    )
+    .await?;
     tx.commit().await?;
     Ok(pair)
 }

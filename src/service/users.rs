@@ -27,7 +27,10 @@ pub async fn current(app: &App, caller: &Principal) -> Result<UserRow, ApiError>
         .ok_or_else(|| ApiError::Unauthorized("invalid, expired or revoked token".into()))
 }
 
-pub async fn organizations_of(app: &App, caller: &Principal) -> Result<Vec<OrganizationRow>, ApiError> {
+pub async fn organizations_of(
+    app: &App,
+    caller: &Principal,
+) -> Result<Vec<OrganizationRow>, ApiError> {
     let mut conn = app.store.pool().acquire().await?;
     Ok(store::organizations::of_member(&mut conn, &caller.user_id).await?)
 }

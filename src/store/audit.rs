@@ -17,7 +17,11 @@ pub struct AuditEvent<'a> {
     pub details: Option<serde_json::Value>,
 }
 
-pub async fn record(conn: &mut AnyConnection, now: Millis, e: &AuditEvent<'_>) -> Result<(), sqlx::Error> {
+pub async fn record(
+    conn: &mut AnyConnection,
+    now: Millis,
+    e: &AuditEvent<'_>,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO audit_events (id, occurred, actor_id, organization_id, action, target_id, details)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -35,7 +39,10 @@ pub async fn record(conn: &mut AnyConnection, now: Millis, e: &AuditEvent<'_>) -
 }
 
 /// The newest events first; for tests and operators.
-pub async fn recent(conn: &mut AnyConnection, limit: i64) -> Result<Vec<(String, Option<String>, Option<String>)>, sqlx::Error> {
+pub async fn recent(
+    conn: &mut AnyConnection,
+    limit: i64,
+) -> Result<Vec<(String, Option<String>, Option<String>)>, sqlx::Error> {
     sqlx::query_as("SELECT action, actor_id, target_id FROM audit_events ORDER BY occurred DESC, id DESC LIMIT $1")
         .bind(limit)
         .fetch_all(conn)

@@ -68,7 +68,8 @@ impl Store {
                     .after_connect(move |conn, _| {
                         Box::pin(async move {
                             conn.execute("PRAGMA journal_mode = WAL").await?;
-                            conn.execute(&*format!("PRAGMA synchronous = {synchronous}")).await?;
+                            conn.execute(&*format!("PRAGMA synchronous = {synchronous}"))
+                                .await?;
                             conn.execute("PRAGMA foreign_keys = ON").await?;
                             conn.execute("PRAGMA busy_timeout = 5000").await?;
                             Ok(())

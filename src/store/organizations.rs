@@ -16,7 +16,8 @@ pub struct OrganizationRow {
     pub deleted: bool,
 }
 
-const COLUMNS: &str = "o.id, o.name, o.customer_code, o.created, o.updated, o.changed_by, o.deleted";
+const COLUMNS: &str =
+    "o.id, o.name, o.customer_code, o.created, o.updated, o.changed_by, o.deleted";
 
 fn from_row(r: &AnyRow) -> Result<OrganizationRow, sqlx::Error> {
     Ok(OrganizationRow {
@@ -47,18 +48,26 @@ pub async fn insert(conn: &mut AnyConnection, o: &OrganizationRow) -> Result<(),
     Ok(())
 }
 
-pub async fn find(conn: &mut AnyConnection, id: &str) -> Result<Option<OrganizationRow>, sqlx::Error> {
-    sqlx::query(&format!("SELECT {COLUMNS} FROM organizations o WHERE o.id = $1"))
-        .bind(id)
-        .fetch_optional(conn)
-        .await?
-        .as_ref()
-        .map(from_row)
-        .transpose()
+pub async fn find(
+    conn: &mut AnyConnection,
+    id: &str,
+) -> Result<Option<OrganizationRow>, sqlx::Error> {
+    sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM organizations o WHERE o.id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?
+    .as_ref()
+    .map(from_row)
+    .transpose()
 }
 
 /// Whether a customer code is taken (codes are derived from names and must stay unique).
-pub async fn customer_code_taken(conn: &mut AnyConnection, code: &str) -> Result<bool, sqlx::Error> {
+pub async fn customer_code_taken(
+    conn: &mut AnyConnection,
+    code: &str,
+) -> Result<bool, sqlx::Error> {
     let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM organizations WHERE customer_code = $1")
         .bind(code)
         .fetch_one(conn)
@@ -67,11 +76,16 @@ pub async fn customer_code_taken(conn: &mut AnyConnection, code: &str) -> Result
 }
 
 pub async fn count(conn: &mut AnyConnection) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT COUNT(*) FROM organizations").fetch_one(conn).await
+    sqlx::query_scalar("SELECT COUNT(*) FROM organizations")
+        .fetch_one(conn)
+        .await
 }
 
 /// The organizations a user is a member of, oldest membership first.
-pub async fn of_member(conn: &mut AnyConnection, user_id: &str) -> Result<Vec<OrganizationRow>, sqlx::Error> {
+pub async fn of_member(
+    conn: &mut AnyConnection,
+    user_id: &str,
+) -> Result<Vec<OrganizationRow>, sqlx::Error> {
     sqlx::query(&format!(
         "SELECT {COLUMNS} FROM organizations o JOIN memberships m ON m.organization_id = o.id
          WHERE m.user_id = $1 AND o.deleted = 0 ORDER BY m.created, o.id"
@@ -103,7 +117,11 @@ pub async fn add_member(
     Ok(())
 }
 
-pub async fn is_member(conn: &mut AnyConnection, user_id: &str, organization_id: &str) -> Result<bool, sqlx::Error> {
+pub async fn is_member(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    organization_id: &str,
+) -> Result<bool, sqlx::Error> {
     let n: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM memberships WHERE user_id = $1 AND organization_id = $2",
     )

@@ -87,7 +87,10 @@ pub async fn insert_role(conn: &mut AnyConnection, r: &RoleRow) -> Result<(), sq
     Ok(())
 }
 
-pub async fn insert_permission(conn: &mut AnyConnection, p: &PermissionRow) -> Result<(), sqlx::Error> {
+pub async fn insert_permission(
+    conn: &mut AnyConnection,
+    p: &PermissionRow,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO permissions (id, role_id, resource, action, created, updated, changed_by,
             revoked, deleted)
@@ -183,7 +186,10 @@ pub async fn held_roles(
     Ok(held)
 }
 
-pub async fn live_permissions(conn: &mut AnyConnection, role_id: &str) -> Result<Vec<PermissionRow>, sqlx::Error> {
+pub async fn live_permissions(
+    conn: &mut AnyConnection,
+    role_id: &str,
+) -> Result<Vec<PermissionRow>, sqlx::Error> {
     sqlx::query(
         "SELECT id, role_id, resource, action, created, updated, changed_by, revoked, deleted
          FROM permissions WHERE role_id = $1 AND revoked IS NULL ORDER BY created, id",

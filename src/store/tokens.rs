@@ -70,19 +70,28 @@ pub async fn insert(conn: &mut AnyConnection, t: &TokenRow) -> Result<(), sqlx::
     Ok(())
 }
 
-pub async fn find_by_digest(conn: &mut AnyConnection, digest: &str) -> Result<Option<TokenRow>, sqlx::Error> {
-    sqlx::query(&format!("SELECT {COLUMNS} FROM tokens t WHERE t.digest = $1"))
-        .bind(digest)
-        .fetch_optional(conn)
-        .await?
-        .as_ref()
-        .map(from_row)
-        .transpose()
+pub async fn find_by_digest(
+    conn: &mut AnyConnection,
+    digest: &str,
+) -> Result<Option<TokenRow>, sqlx::Error> {
+    sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM tokens t WHERE t.digest = $1"
+    ))
+    .bind(digest)
+    .fetch_optional(conn)
+    .await?
+    .as_ref()
+    .map(from_row)
+    .transpose()
 }
 
 /// Marks a refresh token used, if it was live; answers whether this call was the one that did.
 /// Two concurrent refreshes with one token: exactly one wins.
-pub async fn consume_refresh(conn: &mut AnyConnection, id: &str, now: Millis) -> Result<bool, sqlx::Error> {
+pub async fn consume_refresh(
+    conn: &mut AnyConnection,
+    id: &str,
+    now: Millis,
+) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
         "UPDATE tokens SET revoked = $1 WHERE id = $2 AND kind = 'refresh' AND revoked IS NULL",
     )
@@ -94,7 +103,11 @@ pub async fn consume_refresh(conn: &mut AnyConnection, id: &str, now: Millis) ->
 }
 
 /// Revokes every live token of a family; answers their digests (to forget them in caches).
-pub async fn revoke_family(conn: &mut AnyConnection, family_id: &str, now: Millis) -> Result<Vec<String>, sqlx::Error> {
+pub async fn revoke_family(
+    conn: &mut AnyConnection,
+    family_id: &str,
+    now: Millis,
+) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query_scalar(
         "UPDATE tokens SET revoked = $1
          WHERE family_id = $2 AND (revoked IS NULL OR revoked > $1) RETURNING digest",

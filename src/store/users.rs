@@ -97,17 +97,25 @@ pub async fn insert(conn: &mut AnyConnection, u: &UserRow) -> Result<(), sqlx::E
     Ok(())
 }
 
-pub async fn find_by_email_key(conn: &mut AnyConnection, key: &str) -> Result<Option<UserRow>, sqlx::Error> {
-    sqlx::query(&format!("SELECT {COLUMNS} FROM users u WHERE u.email_key = $1"))
-        .bind(key)
-        .fetch_optional(conn)
-        .await?
-        .as_ref()
-        .map(from_row)
-        .transpose()
+pub async fn find_by_email_key(
+    conn: &mut AnyConnection,
+    key: &str,
+) -> Result<Option<UserRow>, sqlx::Error> {
+    sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM users u WHERE u.email_key = $1"
+    ))
+    .bind(key)
+    .fetch_optional(conn)
+    .await?
+    .as_ref()
+    .map(from_row)
+    .transpose()
 }
 
-pub async fn find_by_id(conn: &mut AnyConnection, id: &str) -> Result<Option<UserRow>, sqlx::Error> {
+pub async fn find_by_id(
+    conn: &mut AnyConnection,
+    id: &str,
+) -> Result<Option<UserRow>, sqlx::Error> {
     sqlx::query(&format!("SELECT {COLUMNS} FROM users u WHERE u.id = $1"))
         .bind(id)
         .fetch_optional(conn)

@@ -1,0 +1,174 @@
+//! The one authorization rule. Every operation declares what it needs (a [`Rule`], next to its
+//! route in `http/mod.rs`); [`authorize`] decides, from the caller's effective permissions in
+//! the acting organizations, and hands the operation a [`Grant`]. No handler decides on its own.
+//!
+//! Effective permissions in an organization: those of the caller's own live roles there, else
+//! those of the organization's default role; a platform administrator (`bfAdmin`) holds
+//! everything everywhere. An organization the caller is not a member of is a 403 when named in
+//! `organizations=`; an entity of such an organization is a 404 (its existence is not revealed).
+
+use std::sync::Arc;
+
+use crate::domain::PermissionSet;
+use crate::error::ApiError;
+use crate::security::Principal;
+use crate::service::App;
+
+/// What an operation needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    /// Anybody, with or without a token.
+    Public,
+    /// Any valid token.
+    Authenticated,
+    /// `resource:action` in every acting organization.
+    Permission(&'static str, &'static str),
+    /// `resource:action`, or else the caller acting on himself only.
+    PermissionOrSelf(&'static str, &'static str),
+}
+
+/// One organization a request acts in, with the caller's permissions there.
+#[derive(Debug, Clone)]
+pub struct ActingIn {
+    pub organization_id: String,
+    pub permissions: Arc<PermissionSet>,
+}
+
+/// How far a granted operation may reach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// Whatever the rule's permission covers in the acting organizations.
+    Full,
+    /// Only the caller himself (a `PermissionOrSelf` rule without the permission).
+    SelfOnly,
+}
+
+/// Proof that the rule of an operation was checked: the caller (none for public operations),
+/// the organizations he acts in, and the reach.
+#[derive(Debug, Clone)]
+pub struct Grant {
+    pub caller: Option<Arc<Principal>>,
+    pub acting: Vec<ActingIn>,
+    pub reach: Reach,
+}
+
+impl Grant {
+    /// The caller; public operations have none and get a 401 here.
+    pub fn caller(&self) -> Result<&Arc<Principal>, ApiError> {
+        self.caller
+            .as_ref()
+            .ok_or_else(|| ApiError::Unauthorized("a bearer token is required".into()))
+    }
+
+    pub fn organization_ids(&self) -> Vec<String> {
+        self.acting
+            .iter()
+            .map(|a| a.organization_id.clone())
+            .collect()
+    }
+
+    /// The first acting organization: where a new entity goes unless the body names another.
+    pub fn home(&self) -> Option<&ActingIn> {
+        self.acting.first()
+    }
+
+    /// The caller's standing in an organization named by the body; not a member: 403.
+    pub async fn member_of(&self, app: &App, organization_id: &str) -> Result<ActingIn, ApiError> {
+        acting_in(app, self.caller()?, organization_id).await
+    }
+
+    /// Checks `resource:action` in an organization named by the body rather than the query
+    /// (e.g. `organizationID` of a new user). Not a member: 403.
+    pub async fn require_in(
+        &self,
+        app: &App,
+        organization_id: &str,
+        resource: &str,
+        action: &str,
+    ) -> Result<ActingIn, ApiError> {
+        let caller = self.caller()?;
+        let acting = acting_in(app, caller, organization_id).await?;
+        if acting.permissions.allows(resource, action) {
+            Ok(acting)
+        } else {
+            Err(forbidden(resource, action))
+        }
+    }
+}
+
+fn forbidden(resource: &str, action: &str) -> ApiError {
+    ApiError::Forbidden(format!("this needs the permission {resource}:{action}"))
+}
+
+async fn acting_in(
+    app: &App,
+    caller: &Principal,
+    organization_id: &str,
+) -> Result<ActingIn, ApiError> {
+    let permissions = app
+        .auth
+        .permissions_in(caller, organization_id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::Forbidden(format!("not a member of organization {organization_id}"))
+        })?;
+    Ok(ActingIn {
+        organization_id: organization_id.to_string(),
+        permissions,
+    })
+}
+
+/// Decides `rule` for `caller` acting in `requested` organizations (none: the token's).
+pub async fn authorize(
+    app: &App,
+    rule: Rule,
+    caller: Option<Arc<Principal>>,
+    requested: Vec<String>,
+) -> Result<Grant, ApiError> {
+    let Some(caller) = caller else {
+        return match rule {
+            Rule::Public => Ok(Grant {
+                caller: None,
+                acting: Vec::new(),
+                reach: Reach::Full,
+            }),
+            _ => Err(ApiError::Unauthorized("a bearer token is required".into())),
+        };
+    };
+    let mut requested = requested;
+    if requested.is_empty() {
+        requested.push(caller.organization_id.clone());
+    }
+    requested.dedup();
+    let mut acting = Vec::with_capacity(requested.len());
+    for organization_id in &requested {
+        acting.push(acting_in(app, &caller, organization_id).await?);
+    }
+    let reach = match rule {
+        Rule::Public | Rule::Authenticated => Reach::Full,
+        Rule::Permission(resource, action) => {
+            if !acting
+                .iter()
+                .all(|a| a.permissions.allows(resource, action))
+            {
+                return Err(forbidden(resource, action));
+            }
+            Reach::Full
+        }
+        Rule::PermissionOrSelf(resource, action) => {
+            if acting
+                .iter()
+                .all(|a| a.permissions.allows(resource, action))
+            {
+                Reach::Full
+            } else {
+                Reach::SelfOnly
+            }
+        }
+    };
+    Ok(Grant {
+        caller: Some(caller),
+        acting,
+        reach,
+    })
+}

@@ -1,0 +1,278 @@
+#![allow(dead_code)]
+//! Starts the real server (the library's router behind a real listener on a loopback port) on
+//! a fresh store, and talks to it over HTTP.
+//!
+//! Every story runs on SQLite (a fresh file) and on PostgreSQL (a fresh schema of the database
+//! named by `BF_TEST_DATABASE_URL`). Without that variable the PostgreSQL runs announce that
+//! they are skipped; with it set and the database unreachable, they fail.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::{Arc, Once};
+
+use bf_security::clock::ManualClock;
+use bf_security::config::Settings;
+use bf_security::service::{bootstrap, AppState};
+use bf_security::startup;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+pub const ADMIN_EMAIL: &str = "admin@example.com";
+pub const ADMIN_PASSWORD: &str = "admin password 1234";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    Sqlite,
+    Postgres,
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub addr: SocketAddr,
+    pub http: reqwest::Client,
+    pub app: AppState,
+    pub clock: Arc<ManualClock>,
+    pub settings: Settings,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// Settings for tests: a cheap Argon2 cost so the suite stays fast.
+pub fn test_settings() -> Settings {
+    let mut s = Settings::default();
+    s.argon2.memory_kib = 256;
+    s.argon2.iterations = 1;
+    s.argon2.parallelism = 1;
+    s.bootstrap.email = Some(ADMIN_EMAIL.into());
+    s.bootstrap.password = Some(ADMIN_PASSWORD.into());
+    s
+}
+
+static SKIP_NOTICE: Once = Once::new();
+
+/// A fresh store of the kind; `None` (announced once) when PostgreSQL is not configured.
+pub async fn database_url(kind: StoreKind, dir: &tempfile::TempDir) -> Option<String> {
+    match kind {
+        StoreKind::Sqlite => Some(format!("sqlite://{}", dir.path().join("bf.db").display())),
+        StoreKind::Postgres => {
+            let Ok(base) = std::env::var("BF_TEST_DATABASE_URL") else {
+                SKIP_NOTICE.call_once(|| {
+                    // Straight to the process's stderr: the test harness would swallow eprintln!.
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "NOTE: PostgreSQL tests skipped: BF_TEST_DATABASE_URL is not set"
+                    );
+                });
+                return None;
+            };
+            let schema = format!("t_{}", uuid_like());
+            sqlx::any::install_default_drivers();
+            let pool = sqlx::AnyPool::connect(&base).await.unwrap_or_else(|e| {
+                panic!("BF_TEST_DATABASE_URL is set but PostgreSQL is unreachable: {e}")
+            });
+            sqlx::query(&format!("CREATE SCHEMA {schema}"))
+                .execute(&pool)
+                .await
+                .expect("create a schema for the test");
+            pool.close().await;
+            let sep = if base.contains('?') { '&' } else { '?' };
+            Some(format!("{base}{sep}options=-c%20search_path%3D{schema}"))
+        }
+    }
+}
+
+fn uuid_like() -> String {
+    use rand::Rng;
+    let n: u64 = rand::thread_rng().gen();
+    format!("{n:016x}")
+}
+
+impl TestApp {
+    pub async fn spawn(kind: StoreKind) -> Option<Self> {
+        Self::spawn_with(kind, |_| {}).await
+    }
+
+    /// Starts with the test settings changed by `adjust`.
+    pub async fn spawn_with(kind: StoreKind, adjust: impl FnOnce(&mut Settings)) -> Option<Self> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut settings = test_settings();
+        settings.database_url = database_url(kind, &dir).await?;
+        adjust(&mut settings);
+        let clock = ManualClock::starting_now();
+        let mut app = Self {
+            base: String::new(),
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            http: reqwest::Client::new(),
+            app: startup::build(settings.clone(), clock.clone())
+                .await
+                .expect("build the app"),
+            clock,
+            settings,
+            shutdown: None,
+            server: None,
+            _dir: Some(dir),
+        };
+        bootstrap::on_first_start(&app.app)
+            .await
+            .expect("first start");
+        app.listen().await;
+        Some(app)
+    }
+
+    async fn listen(&mut self) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        self.addr = listener.local_addr().unwrap();
+        self.base = format!("http://{}", self.addr);
+        let (tx, rx) = oneshot::channel::<()>();
+        let app = self.app.clone();
+        self.server = Some(tokio::spawn(async move {
+            startup::serve(app, listener, async {
+                let _ = rx.await;
+            })
+            .await
+            .expect("serve");
+        }));
+        self.shutdown = Some(tx);
+    }
+
+    /// Stops the server and starts a new one on the same store, as after a process restart.
+    pub async fn restart(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("server stopped");
+        }
+        self.app.store.pool().close().await;
+        self.app = startup::build(self.settings.clone(), self.clock.clone())
+            .await
+            .expect("rebuild the app");
+        bootstrap::on_first_start(&self.app)
+            .await
+            .expect("first start");
+        self.listen().await;
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Sends a request; answers the status and the body as JSON (`Value::Null` when empty or
+    /// not JSON).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.http.request(method, self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.expect("request sent");
+        let status = res.status();
+        let text = res.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::PUT, path, Some(token), Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.call(Method::DELETE, path, Some(token), None).await
+    }
+
+    /// `POST /v1/oauth/token`, form-encoded.
+    pub async fn token_form(&self, form: &[(&str, &str)]) -> (StatusCode, Value) {
+        let res = self
+            .http
+            .post(self.url("/v1/oauth/token"))
+            .form(form)
+            .send()
+            .await
+            .expect("request sent");
+        let status = res.status();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Logs in with a password; panics unless it succeeds. Answers the OAuthToken.
+    pub async fn login(&self, email: &str, password: &str) -> Value {
+        let (status, body) = self
+            .token_form(&[
+                ("grant_type", "password"),
+                ("username", email),
+                ("password", password),
+            ])
+            .await;
+        assert_eq!(status, StatusCode::OK, "login of {email} failed: {body}");
+        body
+    }
+
+    /// An access token of the bootstrap administrator.
+    pub async fn admin_token(&self) -> String {
+        self.login(ADMIN_EMAIL, ADMIN_PASSWORD).await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Declares each story once and runs it on both stores:
+/// `both_stores!(story_a, story_b);` with `async fn story_a(app: TestApp)` in scope.
+#[macro_export]
+macro_rules! both_stores {
+    ($($story:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $story() {
+                    let app = $crate::common::TestApp::spawn($crate::common::StoreKind::Sqlite)
+                        .await
+                        .expect("sqlite app");
+                    super::$story(app).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $story() {
+                    let Some(app) = $crate::common::TestApp::spawn($crate::common::StoreKind::Postgres).await else {
+                        return;
+                    };
+                    super::$story(app).await;
+                }
+            )*
+        }
+    };
+}
+
+/// The error body's `errorType`, for short assertions.
+pub fn error_type(body: &Value) -> &str {
+    body["errorType"].as_str().unwrap_or("<no errorType>")
+}

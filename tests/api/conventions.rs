@@ -1,0 +1,335 @@
+//! The contract's conventions, for every endpoint: bodies, errors, limits, the OpenAPI
+//! document, and the operational endpoints.
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::both_stores;
+use crate::common::{error_type, TestApp};
+
+both_stores!(
+    json_bodies_are_read_whatever_the_content_type,
+    malformed_json_and_wrong_types_are_400_naming_the_field,
+    a_body_over_64_kib_is_413,
+    unknown_routes_and_methods_answer_the_error_body,
+    the_openapi_document_lists_the_seed_operations,
+    operational_endpoints_answer,
+    requests_carry_a_request_id,
+);
+
+const PERMANENT: &str = "/v1/users/generate-permanent-api-token";
+
+async fn json_bodies_are_read_whatever_the_content_type(app: TestApp) {
+    let token = app.admin_token().await;
+    let body = r#"{"description": "from a generated client"}"#;
+    for content_type in [
+        None,
+        Some("*/*"),
+        Some("text/plain"),
+        Some("application/json"),
+    ] {
+        // Each issues a fresh token: rotate the previous one away first.
+        let mut req = app
+            .http
+            .post(app.url(PERMANENT))
+            .bearer_auth(&token)
+            .body(body);
+        if let Some(ct) = content_type {
+            req = req.header("Content-Type", ct);
+        }
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{content_type:?}");
+        let (status, _) = app
+            .call(
+                reqwest::Method::POST,
+                "/v1/users/refresh-permanent-api-token",
+                Some(&token),
+                Some(json!({})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        let current: Value = sqlx::query_scalar::<_, String>(
+            "SELECT id FROM tokens WHERE kind = 'permanent' AND revoked IS NULL",
+        )
+        .fetch_one(app.app.store.pool())
+        .await
+        .map(Value::String)
+        .unwrap();
+        sqlx::query("UPDATE tokens SET revoked = 1 WHERE id = $1")
+            .bind(current.as_str().unwrap())
+            .execute(app.app.store.pool())
+            .await
+            .unwrap();
+    }
+    // No body at all reads as `{}`.
+    let res = app
+        .http
+        .post(app.url(PERMANENT))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+}
+
+async fn malformed_json_and_wrong_types_are_400_naming_the_field(app: TestApp) {
+    let token = app.admin_token().await;
+    let cases: Vec<(&str, &str, &str)> = vec![
+        ("malformed", r#"{"description": "#, "body"),
+        ("not an object", r#"[1, 2]"#, "body"),
+        ("wrong type", r#"{"organizationID": 12}"#, "organizationID"),
+        (
+            "wrong nested type",
+            r#"{"gracePeriodSeconds": "soon"}"#,
+            "gracePeriodSeconds",
+        ),
+    ];
+    for (name, body, field) in cases {
+        let res = app
+            .http
+            .post(app.url("/v1/users/refresh-permanent-api-token"))
+            .bearer_auth(&token)
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{name}");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(error_type(&body), "ValidationError", "{name}");
+        assert_eq!(body["errorParameters"], json!([field]), "{name}: {body}");
+    }
+    // Unknown fields are ignored.
+    let (status, _) = app.post(PERMANENT, &token, json!({"surprise": true})).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+async fn a_body_over_64_kib_is_413(app: TestApp) {
+    let token = app.admin_token().await;
+    let big = json!({ "description": "x".repeat(64 * 1024) });
+    let (status, body) = app.post(PERMANENT, &token, big).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(error_type(&body), "PayloadTooLarge");
+    let form = format!(
+        "grant_type=password&username=a@b.c&password={}",
+        "x".repeat(70 * 1024)
+    );
+    let res = app
+        .http
+        .post(app.url("/v1/oauth/token"))
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+async fn unknown_routes_and_methods_answer_the_error_body(app: TestApp) {
+    let token = app.admin_token().await;
+    let (status, body) = app.get("/v1/nothing-here", &token).await;
+    assert_eq!(
+        (status, error_type(&body)),
+        (StatusCode::NOT_FOUND, "NotFound")
+    );
+    let (status, body) = app
+        .call(reqwest::Method::PATCH, "/v1/users/mine", Some(&token), None)
+        .await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(error_type(&body), "MethodNotAllowed");
+}
+
+/// The 22 operations of the seed: method, path under `/v1`, operationId.
+pub const SEED_OPERATIONS: [(&str, &str, &str); 22] = [
+    ("post", "/users/flexcheck", "createFlexcheckUserLogin"),
+    ("post", "/roles", "createRole"),
+    ("post", "/users", "createUserLogin"),
+    ("get", "/roles", "getAllRoles"),
+    ("get", "/users/mine", "getCurrentUser"),
+    ("get", "/users/mine/organizations", "getMyOrganizations"),
+    (
+        "post",
+        "/users/generate-permanent-api-token",
+        "getPrivatePermanentApiToken",
+    ),
+    ("get", "/roles/{role}", "getRoleById"),
+    ("get", "/users", "getSimpleAllUsers"),
+    ("get", "/users/generate-tokens", "getTemporaryApiTokens"),
+    ("get", "/users/username/{email}", "getUserByUsername"),
+    ("post", "/users/invite", "inviteUserLogin"),
+    ("post", "/users/invite/openid", "linkOpenIdTokenToUser"),
+    (
+        "post",
+        "/users/refresh-permanent-api-token",
+        "refreshPermanentApiToken",
+    ),
+    (
+        "delete",
+        "/roles/{role}/permission/{resource}/{action}",
+        "removePermissionFromRole",
+    ),
+    (
+        "post",
+        "/users/password-reset/request-reset-code",
+        "requestPasswordResetCode",
+    ),
+    ("delete", "/roles/{role}", "revokeRole"),
+    ("put", "/users/{email}/email", "updateEmail"),
+    ("put", "/roles", "updateRole"),
+    ("put", "/users/{email}", "updateUserInfos"),
+    ("put", "/users/{email}/password", "updateUserPassword"),
+    (
+        "post",
+        "/users/password-reset/password-update",
+        "updateUserPasswordWithResetCode",
+    ),
+];
+
+async fn the_openapi_document_lists_the_seed_operations(app: TestApp) {
+    let doc: Value = app
+        .http
+        .get(app.url("/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc["servers"][0]["url"], "/v1");
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearerAuth"]["scheme"],
+        "bearer"
+    );
+    for (method, path, operation_id) in SEED_OPERATIONS {
+        let op = &doc["paths"][path][method];
+        assert_eq!(op["operationId"], operation_id, "{method} {path}");
+        assert_eq!(op["tags"], json!(["Security"]), "{operation_id}");
+        if let Some(body) = op.get("requestBody") {
+            assert_eq!(op["x-codegen-request-body-name"], "body", "{operation_id}");
+            assert_ne!(body["required"], true, "{operation_id}");
+            let schema = body["content"]
+                .as_object()
+                .unwrap()
+                .values()
+                .next()
+                .unwrap()["schema"]["$ref"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            let name = schema.rsplit('/').next().unwrap();
+            let request = &doc["components"]["schemas"][name];
+            assert!(
+                request.get("required").is_none(),
+                "{name} marks fields required"
+            );
+        }
+    }
+    let seed_ops = doc["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|item| item.as_object().unwrap().values())
+        .filter(|op| op.get("tags") == Some(&json!(["Security"])))
+        .count();
+    assert_eq!(seed_ops, 22);
+    for (path, method) in [("/users/username/{email}", "get"), ("/roles", "get")] {
+        let params = doc["paths"][path][method]["parameters"].as_array().unwrap();
+        let orgs = params
+            .iter()
+            .find(|p| p["name"] == "organizations")
+            .expect("organizations");
+        assert_eq!(orgs["in"], "query");
+        assert_eq!(
+            orgs["schema"]["type"]
+                .as_array()
+                .map(|t| t.contains(&json!("array")))
+                .unwrap_or(orgs["schema"]["type"] == "array"),
+            true
+        );
+    }
+    for schema in [
+        "UserCreateRequest",
+        "CreateRoleRequest",
+        "UpdateRoleRequest",
+        "UserInviteRequest",
+        "OAuthToken",
+        "TokensResponse",
+    ] {
+        assert!(
+            doc["components"]["schemas"].get(schema).is_some(),
+            "{schema} missing"
+        );
+    }
+    let ui = app.http.get(app.url("/docs/")).send().await.unwrap();
+    assert_eq!(ui.status(), StatusCode::OK);
+    assert!(ui.text().await.unwrap().contains("swagger"));
+}
+
+async fn operational_endpoints_answer(app: TestApp) {
+    let token = app.admin_token().await;
+    app.token_form(&[
+        ("grant_type", "password"),
+        ("username", "x@y.z"),
+        ("password", "wrong password"),
+    ])
+    .await;
+    app.get("/v1/users/mine", &token).await;
+    assert_eq!(
+        app.http
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.http
+            .get(app.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    let metrics = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"route="/v1/users/mine",status="200""#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"bf_security_logins_total{outcome="succeeded"}"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"bf_security_logins_total{outcome="failed"}"#),
+        "{metrics}"
+    );
+    assert!(metrics.contains("bf_security_http_request_duration_seconds_bucket"));
+    // With the database gone, readiness says so.
+    app.app.store.pool().close().await;
+    let res = app.http.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(error_type(&body), "ServiceUnavailable");
+}
+
+async fn requests_carry_a_request_id(app: TestApp) {
+    let res = app.http.get(app.url("/healthz")).send().await.unwrap();
+    assert!(res.headers().get("x-request-id").is_some());
+    let res = app
+        .http
+        .get(app.url("/healthz"))
+        .header("x-request-id", "abc-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["x-request-id"], "abc-123");
+}

@@ -1,0 +1,298 @@
+//! Logging in, refreshing, revoking, and what a bearer token must be.
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::both_stores;
+use crate::common::{error_type, TestApp, ADMIN_EMAIL, ADMIN_PASSWORD};
+
+both_stores!(
+    a_password_login_answers_an_oauth_token,
+    every_failed_login_gets_the_same_invalid_grant,
+    a_login_may_choose_an_organization_of_the_user,
+    refresh_tokens_rotate_and_reuse_revokes_the_family,
+    a_refresh_token_is_not_a_bearer_token,
+    bad_tokens_are_401_with_www_authenticate,
+    an_expired_access_token_is_401,
+    a_revoked_token_dies_on_the_next_request,
+    the_token_endpoint_takes_json_too_and_names_bad_grants,
+    a_restart_keeps_everything,
+);
+
+async fn a_password_login_answers_an_oauth_token(app: TestApp) {
+    let t = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    assert_eq!(t["token_type"], "bearer");
+    assert_eq!(t["expires_in"], 3600);
+    assert!(t["access_token"].as_str().unwrap().starts_with("bfsa_"));
+    assert!(t["refresh_token"].as_str().unwrap().starts_with("bfsr_"));
+    assert!(t["organizationID"].as_str().unwrap().starts_with("ORG-"));
+    // The e-mail is matched trimmed and case-insensitively.
+    app.login("  Admin@Example.COM ", ADMIN_PASSWORD).await;
+}
+
+async fn every_failed_login_gets_the_same_invalid_grant(app: TestApp) {
+    let admin = app.admin_token().await;
+    let (_, me) = app.get("/v1/users/mine", &admin).await;
+    let user_id = me["results"][0]["id"].as_str().unwrap().to_string();
+    let attempts: Vec<(&str, &str)> = vec![
+        (ADMIN_EMAIL, "wrong password 1234"),
+        ("nobody@example.com", ADMIN_PASSWORD),
+        ("not an e-mail", ADMIN_PASSWORD),
+    ];
+    let mut answers = Vec::new();
+    for (username, password) in &attempts {
+        let (status, body) = app
+            .token_form(&[
+                ("grant_type", "password"),
+                ("username", username),
+                ("password", password),
+            ])
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{username}");
+        answers.push(body);
+    }
+    // A disabled user: the right password, the same answer.
+    sqlx::query("UPDATE users SET enabled = 0 WHERE id = $1")
+        .bind(&user_id)
+        .execute(app.app.store.pool())
+        .await
+        .unwrap();
+    let (status, body) = app
+        .token_form(&[
+            ("grant_type", "password"),
+            ("username", ADMIN_EMAIL),
+            ("password", ADMIN_PASSWORD),
+        ])
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    answers.push(body);
+    for a in &answers {
+        assert_eq!(a, &answers[0], "answers differ");
+    }
+    assert_eq!(answers[0]["error"], "invalid_grant");
+    let (status, body) = app
+        .token_form(&[("grant_type", "password"), ("username", ADMIN_EMAIL)])
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_request"))
+    );
+}
+
+async fn a_login_may_choose_an_organization_of_the_user(app: TestApp) {
+    let t = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let org = t["organizationID"].as_str().unwrap();
+    let (status, chosen) = app
+        .token_form(&[
+            ("grant_type", "password"),
+            ("username", ADMIN_EMAIL),
+            ("password", ADMIN_PASSWORD),
+            ("organizationID", org),
+        ])
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(chosen["organizationID"], org);
+    let (status, body) = app
+        .token_form(&[
+            ("grant_type", "password"),
+            ("username", ADMIN_EMAIL),
+            ("password", ADMIN_PASSWORD),
+            ("organizationID", "ORG-not-mine"),
+        ])
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+}
+
+async fn refresh(app: &TestApp, refresh_token: &str) -> (StatusCode, Value) {
+    app.token_form(&[
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh_token),
+    ])
+    .await
+}
+
+async fn refresh_tokens_rotate_and_reuse_revokes_the_family(app: TestApp) {
+    let first = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let r1 = first["refresh_token"].as_str().unwrap();
+    let (status, second) = refresh(&app, r1).await;
+    assert_eq!(status, StatusCode::OK, "{second}");
+    let r2 = second["refresh_token"].as_str().unwrap();
+    assert_ne!(r1, r2);
+    let a2 = second["access_token"].as_str().unwrap();
+    assert_eq!(app.get("/v1/users/mine", a2).await.0, StatusCode::OK);
+    // Another login is another family, untouched by what follows.
+    let other = app.admin_token().await;
+
+    // r1 again: it leaked. The family dies: r2 and the access tokens issued with it.
+    let (status, body) = refresh(&app, r1).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+    assert_eq!(refresh(&app, r2).await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        app.get("/v1/users/mine", a2).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let a1 = first["access_token"].as_str().unwrap();
+    assert_eq!(
+        app.get("/v1/users/mine", a1).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(app.get("/v1/users/mine", &other).await.0, StatusCode::OK);
+
+    // An expired refresh token is refused.
+    let third = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    app.clock
+        .advance_seconds(app.settings.tokens.refresh_ttl_seconds + 1);
+    let (status, _) = refresh(&app, third["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        refresh(&app, "bfsr_unknown").await.0,
+        StatusCode::BAD_REQUEST
+    );
+    let (status, body) = app.token_form(&[("grant_type", "refresh_token")]).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_request"))
+    );
+}
+
+async fn a_refresh_token_is_not_a_bearer_token(app: TestApp) {
+    let t = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let (status, _) = app
+        .get("/v1/users/mine", t["refresh_token"].as_str().unwrap())
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+async fn bad_tokens_are_401_with_www_authenticate(app: TestApp) {
+    let cases: Vec<(&str, Option<&str>)> = vec![
+        ("missing", None),
+        ("malformed header", Some("Basic dXNlcjpwYXNz")),
+        ("empty bearer", Some("Bearer ")),
+        (
+            "unknown",
+            Some("Bearer bfsa_thisTokenWasNeverIssuedByTheServer000000000"),
+        ),
+        ("not ours", Some("Bearer eyJhbGciOiJIUzI1NiJ9.e30.x")),
+    ];
+    for (name, header) in cases {
+        let mut req = app.http.get(app.url("/v1/users/mine"));
+        if let Some(h) = header {
+            req = req.header("Authorization", h);
+        }
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{name}");
+        assert_eq!(res.headers()["www-authenticate"], "Bearer", "{name}");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(error_type(&body), "Unauthorized", "{name}");
+    }
+}
+
+async fn an_expired_access_token_is_401(app: TestApp) {
+    let token = app.admin_token().await;
+    assert_eq!(app.get("/v1/users/mine", &token).await.0, StatusCode::OK);
+    app.clock
+        .advance_seconds(app.settings.tokens.access_ttl_seconds + 1);
+    assert_eq!(
+        app.get("/v1/users/mine", &token).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+async fn a_revoked_token_dies_on_the_next_request(app: TestApp) {
+    let t = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let access = t["access_token"].as_str().unwrap();
+    assert_eq!(app.get("/v1/users/mine", access).await.0, StatusCode::OK);
+    let res = app
+        .http
+        .post(app.url("/v1/oauth/revoke"))
+        .form(&[("token", access)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        app.get("/v1/users/mine", access).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    // Revoking the refresh token takes its family along; an unknown token is still 200.
+    let t = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let access = t["access_token"].as_str().unwrap();
+    assert_eq!(app.get("/v1/users/mine", access).await.0, StatusCode::OK);
+    for token in [t["refresh_token"].as_str().unwrap(), "bfsr_never_issued"] {
+        let res = app
+            .http
+            .post(app.url("/v1/oauth/revoke"))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+    assert_eq!(
+        app.get("/v1/users/mine", access).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        refresh(&app, t["refresh_token"].as_str().unwrap()).await.0,
+        StatusCode::BAD_REQUEST
+    );
+}
+
+async fn the_token_endpoint_takes_json_too_and_names_bad_grants(app: TestApp) {
+    let res = app
+        .http
+        .post(app.url("/v1/oauth/token"))
+        .json(
+            &json!({"grant_type": "password", "username": ADMIN_EMAIL, "password": ADMIN_PASSWORD}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let (status, body) = app
+        .token_form(&[("grant_type", "client_credentials")])
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("unsupported_grant_type"))
+    );
+    let (status, body) = app.token_form(&[]).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_request"))
+    );
+}
+
+async fn a_restart_keeps_everything(mut app: TestApp) {
+    let t = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let access = t["access_token"].as_str().unwrap().to_string();
+    let (status, permanent) = app
+        .post("/v1/users/generate-permanent-api-token", &access, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let permanent = permanent["access_token"].as_str().unwrap().to_string();
+    let (_, before) = app.get("/v1/users/mine", &access).await;
+    app.restart().await;
+    let (status, after) = app.get("/v1/users/mine", &access).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(after["results"], before["results"]);
+    assert_eq!(
+        app.get("/v1/users/mine", &permanent).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        refresh(&app, t["refresh_token"].as_str().unwrap()).await.0,
+        StatusCode::OK
+    );
+    app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    // The first start happens once: a restart does not bootstrap again.
+    let (_, orgs) = app.get("/v1/users/mine/organizations", &access).await;
+    assert_eq!(orgs["results"].as_array().unwrap().len(), 1);
+}

@@ -1,0 +1,7 @@
+//! HTTP tests against the real server on loopback, on both stores.
+
+mod common;
+
+mod conventions;
+mod login;
+mod tokens;
