@@ -153,8 +153,9 @@ async fn run(command: Command, settings: Settings) -> ExitCode {
                 Ok(l) => l,
                 Err(e) => return fail(&format!("BF_LISTEN: cannot listen on {listen}: {e}")),
             };
+            let shutdown = startup::shutdown_signal();
             tracing::info!(%listen, "serving");
-            match startup::serve(app, listener, startup::shutdown_signal()).await {
+            match startup::serve(app, listener, shutdown).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(&format!("server: {e}")),
             }
