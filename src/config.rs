@@ -419,6 +419,16 @@ impl Settings {
                 "must be positive",
             ));
         }
+        for (i, p) in self.oidc.providers.iter().enumerate() {
+            crate::oidc::acceptable_url(&p.issuer)
+                .map_err(|e| ConfigError::new(format!("oidc.providers[{i}].issuer"), e))?;
+            if p.client_id.trim().is_empty() {
+                return Err(ConfigError::new(
+                    format!("oidc.providers[{i}].client_id"),
+                    "must not be empty",
+                ));
+            }
+        }
         for (i, name) in self.permissions.resources.iter().enumerate() {
             if name.trim().is_empty() || name.contains(char::is_whitespace) || name == "*" {
                 return Err(ConfigError::new(

@@ -14,6 +14,8 @@ use crate::error::{ApiError, ErrorBody};
 use crate::service::login::{self, GrantError};
 use crate::service::AppState;
 
+const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+
 /// The token endpoint's parameters, form-encoded (or JSON).
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct TokenRequest {
@@ -111,6 +113,14 @@ pub async fn token(State(app): State<AppState>, req: Request) -> Result<Response
             .await?
         }
         Some("refresh_token") => login::refresh_grant(&app, form.refresh_token.as_ref()).await?,
+        Some(JWT_BEARER) => {
+            login::id_token_grant(
+                &app,
+                form.assertion.as_ref(),
+                form.organization_id.as_deref(),
+            )
+            .await?
+        }
         None | Some("") => return Err(GrantError::InvalidRequest("grant_type is required".into())),
         Some(_) => return Err(GrantError::UnsupportedGrantType),
     };

@@ -124,6 +124,65 @@ pub async fn password_grant(
     Ok(pair)
 }
 
+/// Logs in a user through an OpenID Connect ID token of an identity linked to him
+/// (RFC 7523 `jwt-bearer` grant).
+pub async fn id_token_grant(
+    app: &App,
+    assertion: Option<&SecretString>,
+    organization_id: Option<&str>,
+) -> Result<IssuedPair, GrantError> {
+    let Some(assertion) = assertion.filter(|a| !a.expose().is_empty()) else {
+        return Err(GrantError::InvalidRequest("assertion is required".into()));
+    };
+    const REFUSED: &str = "the ID token is invalid or not linked to a user";
+    let identity = match app.oidc.verify(assertion.expose()).await {
+        Ok(identity) => identity,
+        Err(e) => {
+            tracing::info!(reason = %e, "ID token refused");
+            app.metrics.login(false);
+            return Err(GrantError::InvalidGrant(REFUSED));
+        }
+    };
+    let now = app.clock.now();
+    let mut tx = app.store.write().await?;
+    let user =
+        match store::identities::user_of(&mut tx, &identity.issuer, &identity.subject).await? {
+            Some(id) => store::users::find_by_id(&mut tx, &id).await?,
+            None => None,
+        };
+    let Some(user) = user.filter(|u| u.may_log_in()) else {
+        app.metrics.login(false);
+        return Err(GrantError::InvalidGrant(REFUSED));
+    };
+    let organization_id = organization_id
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .unwrap_or(&user.organization_id)
+        .to_string();
+    if !store::organizations::is_member(&mut tx, &user.id, &organization_id).await? {
+        return Err(GrantError::InvalidGrant(
+            "the user is not a member of that organization",
+        ));
+    }
+    let family = ids::new_id(ids::TOKEN);
+    let pair = issue_pair(app, &mut tx, &user.id, &organization_id, &family, now).await?;
+    store::audit::record(
+        &mut tx,
+        now,
+        &AuditEvent {
+            actor_id: Some(&user.id),
+            organization_id: Some(&organization_id),
+            action: "login.succeeded",
+            target_id: Some(&user.id),
+            details: Some(serde_json::json!({ "method": "openid", "issuer": identity.issuer })),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    app.metrics.login(true);
+    Ok(pair)
+}
+
 /// Rotates a refresh token. A refresh token used twice means it leaked: the whole family (every
 /// token descended from that login) is revoked.
 pub async fn refresh_grant(

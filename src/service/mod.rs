@@ -15,6 +15,7 @@ use crate::config::Settings;
 use crate::domain::permission::Catalogue;
 use crate::error::ApiError;
 use crate::http::metrics::Metrics;
+use crate::oidc::OpenIdProviders;
 use crate::security::{Authenticator, PasswordHasher};
 use crate::store::Store;
 
@@ -27,6 +28,7 @@ pub struct App {
     pub auth: Authenticator,
     pub catalogue: Catalogue,
     pub metrics: Metrics,
+    pub oidc: OpenIdProviders,
 }
 
 pub type AppState = Arc<App>;
@@ -41,6 +43,7 @@ impl App {
             settings.tokens.cache_capacity,
         );
         let catalogue = Catalogue::new(&settings.permissions.resources);
+        let oidc = OpenIdProviders::new(&settings.oidc.providers, clock.clone());
         Ok(Self {
             settings: Arc::new(settings),
             store,
@@ -49,6 +52,7 @@ impl App {
             auth,
             catalogue,
             metrics: Metrics::default(),
+            oidc,
         })
     }
 }

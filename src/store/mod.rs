@@ -3,6 +3,7 @@
 //! (`$n` placeholders, partial indexes, `RETURNING`), and the few differences live in this file.
 
 pub mod audit;
+pub mod identities;
 pub mod organizations;
 pub mod roles;
 pub mod tokens;

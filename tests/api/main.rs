@@ -3,5 +3,7 @@
 mod common;
 
 mod conventions;
+mod issuer;
 mod login;
+mod oidc;
 mod tokens;

@@ -1,0 +1,177 @@
+//! Logging in with an OpenID Connect ID token of a linked identity, against a real issuer.
+
+use base64::Engine;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::common::{StoreKind, TestApp, ADMIN_EMAIL};
+use crate::issuer::{fixture, jwk, Issuer};
+
+const GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+
+async fn app_with(kind: StoreKind, issuer: &Issuer) -> Option<TestApp> {
+    let (url, client_id) = (issuer.url.clone(), issuer.client_id.clone());
+    TestApp::spawn_with(kind, move |s| {
+        s.oidc.providers.push(bf_security::config::OidcProvider {
+            issuer: url,
+            client_id,
+        });
+    })
+    .await
+}
+
+async fn grant(app: &TestApp, assertion: &str) -> (StatusCode, Value) {
+    app.token_form(&[("grant_type", GRANT), ("assertion", assertion)])
+        .await
+}
+
+fn now(app: &TestApp) -> i64 {
+    use bf_security::clock::Clock;
+    app.clock.now() / 1000
+}
+
+/// Links (issuer, subject) to the administrator, as a linked account would be.
+async fn link_admin(app: &TestApp, issuer: &Issuer, subject: &str) {
+    let mut conn = app.app.store.pool().acquire().await.unwrap();
+    let admin = bf_security::store::users::find_by_email_key(&mut conn, ADMIN_EMAIL)
+        .await
+        .unwrap()
+        .unwrap();
+    bf_security::store::identities::link(&mut conn, &issuer.url, subject, &admin.id, 0)
+        .await
+        .unwrap();
+}
+
+fn b64(v: &Value) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+}
+
+async fn a_linked_identity_logs_in_and_bad_tokens_are_refused(kind: StoreKind) {
+    let issuer = Issuer::start().await;
+    let Some(app) = app_with(kind, &issuer).await else {
+        return;
+    };
+    let t = now(&app);
+    let good = issuer.sign("rsa1", "rsa-1", &issuer.claims("subject-1", ADMIN_EMAIL, t));
+
+    // Not linked yet.
+    let (status, body) = grant(&app, &good).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+
+    link_admin(&app, &issuer, "subject-1").await;
+    let (status, body) = grant(&app, &good).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let access = body["access_token"].as_str().unwrap();
+    let (_, me) = app.get("/v1/users/mine", access).await;
+    assert_eq!(me["results"][0]["email"], ADMIN_EMAIL);
+    // EC keys work too.
+    let ec = issuer.sign("ec1", "ec-1", &issuer.claims("subject-1", ADMIN_EMAIL, t));
+    assert_eq!(grant(&app, &ec).await.0, StatusCode::OK);
+
+    let mut cases: Vec<(&str, String)> = Vec::new();
+    // Signed by a key the issuer does not publish, under a published key's ID.
+    cases.push((
+        "wrong signature",
+        issuer.sign("rsa2", "rsa-1", &issuer.claims("subject-1", ADMIN_EMAIL, t)),
+    ));
+    let mut c = issuer.claims("subject-1", ADMIN_EMAIL, t);
+    c["iss"] = json!("http://127.0.0.1:1/other");
+    cases.push(("wrong iss", issuer.sign("rsa1", "rsa-1", &c)));
+    let mut c = issuer.claims("subject-1", ADMIN_EMAIL, t);
+    c["aud"] = json!("someone-else");
+    cases.push(("wrong aud", issuer.sign("rsa1", "rsa-1", &c)));
+    let mut c = issuer.claims("subject-1", ADMIN_EMAIL, t - 7200);
+    c["exp"] = json!(t - 3600);
+    cases.push(("expired", issuer.sign("rsa1", "rsa-1", &c)));
+    let mut c = issuer.claims("subject-1", ADMIN_EMAIL, t);
+    c.as_object_mut().unwrap().remove("exp");
+    cases.push(("no exp", issuer.sign("rsa1", "rsa-1", &c)));
+    let claims = issuer.claims("subject-1", ADMIN_EMAIL, t);
+    cases.push((
+        "alg none",
+        format!(
+            "{}.{}.",
+            b64(&json!({"alg": "none", "kid": "rsa-1"})),
+            b64(&claims)
+        ),
+    ));
+    // HMAC keyed with the provider's public key: verifies only where HMAC is wrongly allowed.
+    let mut header = Header::new(Algorithm::HS256);
+    header.kid = Some("rsa-1".into());
+    let public = fixture("rsa1.pub.pem");
+    cases.push((
+        "HMAC with the public key",
+        jsonwebtoken::encode(
+            &header,
+            &claims,
+            &EncodingKey::from_secret(public.as_bytes()),
+        )
+        .unwrap(),
+    ));
+    cases.push(("garbage", "not.a.jwt".into()));
+    cases.push(("empty", String::new()));
+    for (name, token) in cases {
+        let (status, body) = grant(&app, &token).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{name}: {body}");
+        assert!(
+            matches!(
+                body["error"].as_str(),
+                Some("invalid_grant" | "invalid_request")
+            ),
+            "{name}: {body}"
+        );
+    }
+
+    // The service's clock, not the system's, decides expiry.
+    app.clock.advance_seconds(2 * 3600);
+    assert_eq!(grant(&app, &good).await.0, StatusCode::BAD_REQUEST);
+}
+
+async fn a_rotated_key_is_fetched_at_most_once_a_minute(kind: StoreKind) {
+    let issuer = Issuer::start().await;
+    let Some(app) = app_with(kind, &issuer).await else {
+        return;
+    };
+    link_admin(&app, &issuer, "subject-2").await;
+    let t = now(&app);
+    let first = issuer.sign("rsa1", "rsa-1", &issuer.claims("subject-2", ADMIN_EMAIL, t));
+    assert_eq!(grant(&app, &first).await.0, StatusCode::OK);
+
+    // The issuer rotates to a new key; a token signed with it names a key not yet seen.
+    let rotated = issuer.sign("rsa2", "rsa-2", &issuer.claims("subject-2", ADMIN_EMAIL, t));
+    assert_eq!(
+        grant(&app, &rotated).await.0,
+        StatusCode::BAD_REQUEST,
+        "not yet published"
+    );
+    issuer.published.lock().unwrap().push(jwk("rsa2"));
+    // Fetched less than a minute ago: not fetched again yet.
+    assert_eq!(grant(&app, &rotated).await.0, StatusCode::BAD_REQUEST);
+    app.clock.advance_seconds(61);
+    let t = now(&app);
+    let rotated = issuer.sign("rsa2", "rsa-2", &issuer.claims("subject-2", ADMIN_EMAIL, t));
+    let (status, body) = grant(&app, &rotated).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+macro_rules! on_both {
+    ($($story:ident),*) => {
+        mod sqlite { $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $story() { super::$story(crate::common::StoreKind::Sqlite).await }
+        )* }
+        mod postgres { $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $story() { super::$story(crate::common::StoreKind::Postgres).await }
+        )* }
+    };
+}
+
+on_both!(
+    a_linked_identity_logs_in_and_bad_tokens_are_refused,
+    a_rotated_key_is_fetched_at_most_once_a_minute
+);
