@@ -15,6 +15,8 @@ use crate::config::Settings;
 use crate::domain::permission::Catalogue;
 use crate::error::ApiError;
 use crate::http::metrics::Metrics;
+use crate::mail::Mailer;
+use crate::security::limiter::RateLimiter;
 use crate::security::{Authenticator, PasswordHasher};
 use crate::store::Store;
 
@@ -27,6 +29,9 @@ pub struct App {
     pub auth: Authenticator,
     pub catalogue: Catalogue,
     pub metrics: Metrics,
+    pub mail: Mailer,
+    /// Anonymous sign-ups, per client address.
+    pub signups: RateLimiter,
 }
 
 pub type AppState = Arc<App>;
@@ -41,6 +46,9 @@ impl App {
             settings.tokens.cache_capacity,
         );
         let catalogue = Catalogue::new(&settings.permissions.resources);
+        let metrics = Metrics::default();
+        let mail = Mailer::new(&settings.mail, metrics.mails.clone())?;
+        let signups = RateLimiter::new(settings.signup.per_address_per_hour, 3600, 10_000);
         Ok(Self {
             settings: Arc::new(settings),
             store,
@@ -48,7 +56,9 @@ impl App {
             hasher,
             auth,
             catalogue,
-            metrics: Metrics::default(),
+            metrics,
+            mail,
+            signups,
         })
     }
 }

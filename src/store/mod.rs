@@ -3,6 +3,9 @@
 //! (`$n` placeholders, partial indexes, `RETURNING`), and the few differences live in this file.
 
 pub mod audit;
+pub mod codes;
+pub mod memberships;
+pub mod outbox;
 pub mod organizations;
 pub mod roles;
 pub mod tokens;
@@ -18,11 +21,18 @@ use sqlx::{Any, AnyPool, Executor, Transaction};
 use crate::config::{Settings, SqliteSynchronous};
 
 /// The migrations, compiled into the binary, in order.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "initial",
-    include_str!("../../migrations/0001_initial.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "initial",
+        include_str!("../../migrations/0001_initial.sql"),
+    ),
+    (
+        2,
+        "users",
+        include_str!("../../migrations/0002_users.sql"),
+    ),
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
