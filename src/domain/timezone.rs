@@ -35,11 +35,19 @@ mod tests {
     #[test]
     fn knows_the_iana_names() {
         assert_eq!(
-            Timezone::parse(" europe/london ", "timezone").unwrap().as_str(),
+            Timezone::parse(" europe/london ", "timezone")
+                .unwrap()
+                .as_str(),
             "Europe/London"
         );
         assert_eq!(Timezone::parse("UTC", "timezone").unwrap().as_str(), "UTC");
-        for bad in ["", "Mars/Olympus", "GMT+25", "EST5EDT,M3.2.0,M11.1.0", "../etc/passwd"] {
+        for bad in [
+            "",
+            "Mars/Olympus",
+            "GMT+25",
+            "EST5EDT,M3.2.0,M11.1.0",
+            "../etc/passwd",
+        ] {
             assert!(Timezone::parse(bad, "timezone").is_err(), "{bad:?}");
         }
     }

@@ -9,7 +9,11 @@ use crate::store::{self, audit::AuditEvent};
 
 /// Queues a mail in the transaction of the change that causes it, with its audit event. After
 /// that transaction commits, call [`super::Mailer::queued`] to count it and wake the sender.
-pub async fn enqueue(conn: &mut AnyConnection, mail: &Mail, now: Millis) -> Result<String, sqlx::Error> {
+pub async fn enqueue(
+    conn: &mut AnyConnection,
+    mail: &Mail,
+    now: Millis,
+) -> Result<String, sqlx::Error> {
     let id = ids::new_id(ids::MAIL);
     store::outbox::insert(conn, &id, &mail.to, &mail.subject, &mail.text, now).await?;
     store::audit::record(

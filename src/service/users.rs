@@ -201,7 +201,9 @@ pub async fn sign_up(
     let password = NewPassword::parse(password, "password", &app.settings.password, &email)?;
     let tz = timezone(req.timezone.as_deref())?;
     let company = text(req.company_name.as_deref());
-    let organization_name = company.clone().unwrap_or_else(|| email.domain().to_string());
+    let organization_name = company
+        .clone()
+        .unwrap_or_else(|| email.domain().to_string());
     let hash = app.hasher.hash(password.secret()).await?;
     let by = grant.caller.as_ref().map(|c| c.user_id.clone());
     let mut tx = app.store.write().await?;
@@ -227,7 +229,9 @@ pub async fn sign_up(
             organization_id: Some(&org.id),
             action: "user.signed_up",
             target_id: Some(&user.id),
-            details: Some(json!({ "organizationName": org.name, "customerCode": org.customer_code })),
+            details: Some(
+                json!({ "organizationName": org.name, "customerCode": org.customer_code }),
+            ),
         },
     )
     .await?;
@@ -264,6 +268,14 @@ pub async fn create(app: &App, grant: &Grant, req: &UserCreateRequest) -> Result
     let now = app.clock.now();
     let by = Some(caller.user_id.as_str());
     let mut tx = app.store.write().await?;
+    if store::organizations::find(&mut tx, &organization_id)
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::NotFound(format!(
+            "no organization {organization_id}"
+        )));
+    }
     let roles = grantable_roles(&mut tx, &organization_id, &keys, &acting.permissions).await?;
     let mut user = new_user_row(&email, &organization_id, now, by);
     user.first_name = text(req.first_name.as_deref());
@@ -271,8 +283,8 @@ pub async fn create(app: &App, grant: &Grant, req: &UserCreateRequest) -> Result
     user.company_name = text(req.company_name.as_deref());
     user.timezone = tz;
     user.password_hash = hash;
-    let code = (user.password_hash.is_none() && req.send_email == Some(true))
-        .then(secrets::new_code);
+    let code =
+        (user.password_hash.is_none() && req.send_email == Some(true)).then(secrets::new_code);
     if code.is_some() {
         user.password_reset_valid_till = Some(now + SET_PASSWORD_HOURS * 3_600_000);
     }
@@ -349,11 +361,13 @@ pub async fn invite(app: &App, grant: &Grant, req: &UserInviteRequest) -> Result
     let now = app.clock.now();
     let by = Some(caller.user_id.as_str());
     let mut tx = app.store.write().await?;
-    let roles = grantable_roles(&mut tx, &organization_id, &keys, &acting.permissions).await?;
     let organization = store::organizations::find(&mut tx, &organization_id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no organization {organization_id}")))?;
-    let (user, waiting, created) = match store::users::find_by_email_key(&mut tx, email.key()).await? {
+    let roles = grantable_roles(&mut tx, &organization_id, &keys, &acting.permissions).await?;
+    let (user, waiting, created) = match store::users::find_by_email_key(&mut tx, email.key())
+        .await?
+    {
         Some(user) => {
             let waiting = !user.enabled && user.password_hash.is_none();
             if !waiting
@@ -374,14 +388,19 @@ pub async fn invite(app: &App, grant: &Grant, req: &UserInviteRequest) -> Result
             store::users::insert(&mut tx, &user)
                 .await
                 .map_err(conflict_on_unique("a user with that e-mail exists already"))?;
-            store::organizations::add_member(&mut tx, &user.id, &organization_id, now, by)
-                .await?;
+            store::organizations::add_member(&mut tx, &user.id, &organization_id, now, by).await?;
             (user, true, true)
         }
     };
     // A newer invitation into the organization replaces an older one not yet accepted.
-    store::codes::retire_unused(&mut tx, &user.id, CodeKind::Invite, Some(&organization_id), now)
-        .await?;
+    store::codes::retire_unused(
+        &mut tx,
+        &user.id,
+        CodeKind::Invite,
+        Some(&organization_id),
+        now,
+    )
+    .await?;
     let code = secrets::new_code();
     let role_ids: Vec<&String> = roles.iter().map(|r| &r.id).collect();
     let code_id = ids::new_id(ids::CODE);
@@ -405,7 +424,8 @@ pub async fn invite(app: &App, grant: &Grant, req: &UserInviteRequest) -> Result
     .await?;
     let mut queued = 0;
     if send_email {
-        let mail = messages::invitation(&user.email, &organization.name, code.secret.expose(), hours);
+        let mail =
+            messages::invitation(&user.email, &organization.name, code.secret.expose(), hours);
         outbox::enqueue(&mut tx, &mail, now).await?;
         queued += 1;
     }
@@ -513,9 +533,15 @@ pub async fn list(
 ) -> Result<(Vec<(UserRow, Vec<HeldRole>)>, bool), ApiError> {
     let organizations = grant.organization_ids();
     let mut conn = app.store.pool().acquire().await?;
-    let (ids, more) =
-        store::memberships::page(&mut conn, &organizations, order, descending, offset, records)
-            .await?;
+    let (ids, more) = store::memberships::page(
+        &mut conn,
+        &organizations,
+        order,
+        descending,
+        offset,
+        records,
+    )
+    .await?;
     let users = store::users::find_many(&mut conn, &ids).await?;
     let mut roles = store::memberships::roles_of_users(&mut conn, &ids, &organizations).await?;
     let page = users
@@ -601,7 +627,11 @@ async fn check_own_password(
     let given = given
         .filter(|p| !p.expose().is_empty())
         .ok_or_else(|| ApiError::missing(field))?;
-    match app.hasher.verify(user.password_hash.as_deref(), given).await? {
+    match app
+        .hasher
+        .verify(user.password_hash.as_deref(), given)
+        .await?
+    {
         Verdict::Match { .. } => Ok(()),
         _ => Err(ApiError::invalid(field, format!("{field} is wrong"))),
     }
@@ -686,8 +716,15 @@ pub async fn update_infos(
         let roles =
             grantable_roles(&mut tx, &acting.organization_id, keys, &acting.permissions).await?;
         let ids: Vec<String> = roles.iter().map(|r| r.id.clone()).collect();
-        store::memberships::replace_roles(&mut tx, &user.id, &acting.organization_id, &ids, now, by)
-            .await?;
+        store::memberships::replace_roles(
+            &mut tx,
+            &user.id,
+            &acting.organization_id,
+            &ids,
+            now,
+            by,
+        )
+        .await?;
         given_roles = Some(ids);
         changed.push("roles");
     }
@@ -802,8 +839,7 @@ pub async fn update_password(
     store::users::save(&mut tx, &user).await?;
     let keep = is_self.then_some(caller.token_id.as_str());
     let revoked =
-        store::tokens::revoke_of_user(&mut tx, &user.id, &["access", "refresh"], keep, now)
-            .await?;
+        store::tokens::revoke_of_user(&mut tx, &user.id, &["access", "refresh"], keep, now).await?;
     store::audit::record(
         &mut tx,
         now,

@@ -60,10 +60,7 @@ pub async fn page(
     };
     let mut query = sqlx::query_scalar::<_, String>(&sql);
     if organizations.len() == 1 {
-        query = query
-            .bind(&organizations[0])
-            .bind(records + 1)
-            .bind(offset);
+        query = query.bind(&organizations[0]).bind(records + 1).bind(offset);
     } else {
         query = query.bind(records + 1).bind(offset);
         for o in organizations {

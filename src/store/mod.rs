@@ -5,8 +5,8 @@
 pub mod audit;
 pub mod codes;
 pub mod memberships;
-pub mod outbox;
 pub mod organizations;
+pub mod outbox;
 pub mod roles;
 pub mod tokens;
 pub mod users;
@@ -27,11 +27,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "initial",
         include_str!("../../migrations/0001_initial.sql"),
     ),
-    (
-        2,
-        "users",
-        include_str!("../../migrations/0002_users.sql"),
-    ),
+    (2, "users", include_str!("../../migrations/0002_users.sql")),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
