@@ -974,6 +974,24 @@ async fn an_invitation_of_a_user_of_another_organization_adds_him_when_accepted(
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["recordsReturned"], 2);
+    // Acting in both, he is listed once, with his roles in both.
+    let (status, body) = app
+        .get(
+            &format!("/v1/users?organizations={default_org}&organizations={partner_org}&order_by=email&order=ASC"),
+            &bob,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let emails: Vec<&str> = body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["email"].as_str().unwrap())
+        .collect();
+    assert_eq!(emails, vec![ADMIN_EMAIL, "bob@partner.test"]);
+    let mut names = role_names(&body["results"][1]);
+    names.sort();
+    assert_eq!(names, vec!["Administrator", "Reader"]);
     let in_default = app
         .token_form(&[
             ("grant_type", "password"),
