@@ -142,11 +142,22 @@ pub struct PermissionSettings {
     pub resources: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SignupSettings {
     /// Lets anonymous callers sign up through `POST /v1/users/flexcheck`.
     pub open: bool,
+    /// Anonymous sign-ups allowed from one client address per hour.
+    pub per_address_per_hour: u32,
+}
+
+impl Default for SignupSettings {
+    fn default() -> Self {
+        Self {
+            open: false,
+            per_address_per_hour: 5,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -155,6 +166,8 @@ pub struct MailSettings {
     pub smtp_url: Option<String>,
     pub dir: Option<PathBuf>,
     pub from: String,
+    /// How often the sender looks for mail due for a retry (new mail wakes it at once).
+    pub poll_millis: u64,
 }
 
 impl Default for MailSettings {
@@ -163,6 +176,7 @@ impl Default for MailSettings {
             smtp_url: None,
             dir: None,
             from: "BillForward <no-reply@localhost>".into(),
+            poll_millis: 1000,
         }
     }
 }
@@ -320,6 +334,12 @@ impl Settings {
             Some(v.to_string()));
         set!("BF_OPEN_SIGNUP", |v| self.signup.open =
             boolean("BF_OPEN_SIGNUP", v)?);
+        set!("BF_SIGNUP_PER_ADDRESS_PER_HOUR", |v| self
+            .signup
+            .per_address_per_hour =
+            parse("BF_SIGNUP_PER_ADDRESS_PER_HOUR", v)?);
+        set!("BF_MAIL_POLL_MILLIS", |v| self.mail.poll_millis =
+            parse("BF_MAIL_POLL_MILLIS", v)?);
         set!("BF_SMTP_URL", |v| self.mail.smtp_url = Some(v.to_string()));
         set!("BF_MAIL_DIR", |v| self.mail.dir = Some(PathBuf::from(v)));
         set!("BF_MAIL_FROM", |v| self.mail.from = v.to_string());

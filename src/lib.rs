@@ -4,13 +4,15 @@
 //! - `service/`: where each operation's rules are decided;
 //! - `domain/`: values that can only be built valid (e-mails, passwords, permissions);
 //! - `security/`: password hashing, token secrets, resolving a bearer token to its caller;
-//! - `store/`: where rows are read and written, on SQLite or PostgreSQL.
+//! - `store/`: where rows are read and written, on SQLite or PostgreSQL;
+//! - `mail/`: where mail leaves: the outbox and its sender.
 
 pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod mail;
 pub mod oidc;
 pub mod security;
 pub mod service;

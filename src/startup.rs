@@ -34,16 +34,26 @@ pub async fn build(settings: Settings, clock: SharedClock) -> Result<AppState, S
     Ok(Arc::new(app))
 }
 
-/// Serves until `shutdown` completes, then lets requests in flight finish.
+/// Serves until `shutdown` completes, then lets requests in flight finish, with the mail
+/// sender running beside it.
 pub async fn serve(
     app: AppState,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // The mail sender lives as long as the server: started with it, stopped after it.
+    let sender = crate::mail::sender::spawn(app.clone());
     let router = crate::http::router(app);
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    let served = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
+    if let Some(sender) = sender {
+        sender.stop().await;
+    }
+    served
 }
 
 /// Completes on SIGTERM or Ctrl-C. The handlers are installed when this is called, not when

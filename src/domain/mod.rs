@@ -6,8 +6,10 @@ pub mod ids;
 pub mod password;
 pub mod permission;
 pub mod secret;
+pub mod timezone;
 
 pub use email::Email;
 pub use password::NewPassword;
 pub use permission::{Permission, PermissionSet};
 pub use secret::SecretString;
+pub use timezone::Timezone;

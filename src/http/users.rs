@@ -1,16 +1,20 @@
 //! `/v1/users/...`: the caller himself, his organizations and tokens, and user management.
 
-use axum::extract::State;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, State};
 use axum::Json;
 
 use super::docs::{OrganizationsParam, UserListParams};
 use super::envelope::Paged;
 use super::extract::JsonBody;
+use super::params::{Order, QueryParams};
 use super::requests::*;
 use super::views::{OAuthToken, Organization, TokensResponse, User, TOKEN_SCOPE};
 use crate::error::{ApiError, ErrorBody};
 use crate::service::authz::Grant;
 use crate::service::{self, AppState};
+use crate::store::memberships::MemberOrder;
 
 #[utoipa::path(
     get, path = "/v1/users/mine", tag = "Security", operation_id = "getCurrentUser",
@@ -142,11 +146,23 @@ pub async fn get_temporary_api_tokens(
     request_body(content = UserCreateRequest, content_type = "*/*"),
     responses((status = 200, description = "The new user, first administrator of a new organization", body = Paged<User>),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 409, body = ErrorBody)),
+        (status = 409, body = ErrorBody), (status = 429, description = "Too many anonymous sign-ups from this address", body = ErrorBody)),
     security(("bearerAuth" = []), ())
 )]
-pub async fn create_flexcheck_user_login() -> ApiError {
-    ApiError::NotImplemented("create_flexcheck_user_login")
+pub async fn create_flexcheck_user_login(
+    State(app): State<AppState>,
+    grant: Grant,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    JsonBody(body): JsonBody<UserCreateRequest>,
+) -> Result<Json<Paged<User>>, ApiError> {
+    let answer = service::users::sign_up(&app, &grant, Some(client.ip()), &body).await?;
+    Ok(Json(Paged::one(user(answer))))
+}
+
+fn user(answer: service::users::Answer) -> User {
+    let mut view = User::new(answer.user, answer.roles);
+    view.invite_code = answer.invite_code.map(|c| c.expose().to_string());
+    view
 }
 
 #[utoipa::path(
@@ -157,19 +173,30 @@ pub async fn create_flexcheck_user_login() -> ApiError {
         (status = 409, body = ErrorBody)),
     security(("bearerAuth" = []))
 )]
-pub async fn create_user_login() -> ApiError {
-    ApiError::NotImplemented("create_user_login")
+pub async fn create_user_login(
+    State(app): State<AppState>,
+    grant: Grant,
+    JsonBody(body): JsonBody<UserCreateRequest>,
+) -> Result<Json<Paged<User>>, ApiError> {
+    let answer = service::users::create(&app, &grant, &body).await?;
+    Ok(Json(Paged::one(user(answer))))
 }
 
 #[utoipa::path(
     post, path = "/v1/users/invite", tag = "Security", operation_id = "inviteUserLogin",
     request_body(content = UserInviteRequest, content_type = "*/*"),
-    responses((status = 200, description = "The invited user", body = Paged<User>),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    responses((status = 200, description = "The invited user; `inviteCode` only with `sendEmail: false`", body = Paged<User>),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 409, description = "Already a member of the organization", body = ErrorBody)),
     security(("bearerAuth" = []))
 )]
-pub async fn invite_user_login() -> ApiError {
-    ApiError::NotImplemented("invite_user_login")
+pub async fn invite_user_login(
+    State(app): State<AppState>,
+    grant: Grant,
+    JsonBody(body): JsonBody<UserInviteRequest>,
+) -> Result<Json<Paged<User>>, ApiError> {
+    let answer = service::users::invite(&app, &grant, &body).await?;
+    Ok(Json(Paged::one(user(answer))))
 }
 
 #[utoipa::path(
@@ -190,8 +217,28 @@ pub async fn link_open_id_token_to_user() -> ApiError {
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearerAuth" = []))
 )]
-pub async fn get_simple_all_users() -> ApiError {
-    ApiError::NotImplemented("get_simple_all_users")
+pub async fn get_simple_all_users(
+    State(app): State<AppState>,
+    grant: Grant,
+    query: QueryParams,
+) -> Result<Json<Paged<User>>, ApiError> {
+    let paging = query.paging(&["created", "updated", "email"])?;
+    let order = match paging.order_by {
+        "updated" => MemberOrder::Updated,
+        "email" => MemberOrder::Email,
+        _ => MemberOrder::Created,
+    };
+    let (page, more) = service::users::list(
+        &app,
+        &grant,
+        order,
+        paging.order == Order::Desc,
+        paging.offset,
+        paging.records,
+    )
+    .await?;
+    let users = page.into_iter().map(|(u, r)| User::new(u, r)).collect();
+    Ok(Json(Paged::page(users, &paging, more)))
 }
 
 #[utoipa::path(
@@ -201,8 +248,13 @@ pub async fn get_simple_all_users() -> ApiError {
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearerAuth" = []))
 )]
-pub async fn get_user_by_username() -> ApiError {
-    ApiError::NotImplemented("get_user_by_username")
+pub async fn get_user_by_username(
+    State(app): State<AppState>,
+    grant: Grant,
+    Path(email): Path<String>,
+) -> Result<Json<Paged<User>>, ApiError> {
+    let answer = service::users::by_email(&app, &grant, &email).await?;
+    Ok(Json(Paged::one(user(answer))))
 }
 
 #[utoipa::path(
@@ -214,8 +266,14 @@ pub async fn get_user_by_username() -> ApiError {
         (status = 404, body = ErrorBody)),
     security(("bearerAuth" = []))
 )]
-pub async fn update_user_infos() -> ApiError {
-    ApiError::NotImplemented("update_user_infos")
+pub async fn update_user_infos(
+    State(app): State<AppState>,
+    grant: Grant,
+    Path(email): Path<String>,
+    JsonBody(body): JsonBody<UpdateUserInfoRequest>,
+) -> Result<Json<Paged<User>>, ApiError> {
+    let answer = service::users::update_infos(&app, &grant, &email, &body).await?;
+    Ok(Json(Paged::one(user(answer))))
 }
 
 #[utoipa::path(
@@ -227,8 +285,14 @@ pub async fn update_user_infos() -> ApiError {
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearerAuth" = []))
 )]
-pub async fn update_email() -> ApiError {
-    ApiError::NotImplemented("update_email")
+pub async fn update_email(
+    State(app): State<AppState>,
+    grant: Grant,
+    Path(email): Path<String>,
+    JsonBody(body): JsonBody<UpdateEmailRequest>,
+) -> Result<Json<Paged<User>>, ApiError> {
+    let answer = service::users::update_email(&app, &grant, &email, &body).await?;
+    Ok(Json(Paged::one(user(answer))))
 }
 
 #[utoipa::path(
@@ -240,8 +304,14 @@ pub async fn update_email() -> ApiError {
         (status = 404, body = ErrorBody)),
     security(("bearerAuth" = []))
 )]
-pub async fn update_user_password() -> ApiError {
-    ApiError::NotImplemented("update_user_password")
+pub async fn update_user_password(
+    State(app): State<AppState>,
+    grant: Grant,
+    Path(email): Path<String>,
+    JsonBody(body): JsonBody<UpdatePasswordRequest>,
+) -> Result<Json<Paged<User>>, ApiError> {
+    let answer = service::users::update_password(&app, &grant, &email, &body).await?;
+    Ok(Json(Paged::one(user(answer))))
 }
 
 #[utoipa::path(

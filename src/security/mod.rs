@@ -3,6 +3,7 @@
 
 pub mod authenticator;
 pub mod hashing;
+pub mod limiter;
 pub mod secrets;
 
 pub use authenticator::{Authenticator, Principal};

@@ -87,6 +87,44 @@ pub fn same_digest(a: &str, b: &str) -> bool {
     a.as_bytes().ct_eq(b.as_bytes()).into()
 }
 
+/// Crockford's base32: no I, L, O or U, so a person reading a code aloud or typing it cannot
+/// mistake one symbol for another.
+const CODE_ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+/// 10 symbols of 5 bits: 50 bits. Enough for a code that dies after a few wrong tries and
+/// within hours or days, and short enough to type.
+pub const CODE_LENGTH: usize = 10;
+
+/// A code meant to be typed by a person (reset, invitation): the code for the mail, the digest
+/// for the store.
+pub fn new_code() -> NewToken {
+    let mut bytes = [0u8; CODE_LENGTH];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    // 256 is a multiple of 32: masking keeps every symbol equally likely.
+    let code: String = bytes
+        .iter()
+        .map(|b| CODE_ALPHABET[(b & 31) as usize] as char)
+        .collect();
+    NewToken {
+        digest: code_digest(&code),
+        secret: SecretString::new(code),
+    }
+}
+
+/// The digest of a code as a person typed it: case, spaces and dashes do not matter, and the
+/// letters Crockford's alphabet leaves out read as the digits they look like.
+pub fn code_digest(typed: &str) -> String {
+    let normal: String = typed
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .map(|c| match c.to_ascii_uppercase() {
+            'I' | 'L' => '1',
+            'O' => '0',
+            c => c,
+        })
+        .collect();
+    digest(&normal)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,5 +143,16 @@ mod tests {
         );
         assert!(same_digest(&a.digest, &digest(a.secret.expose())));
         assert!(!same_digest(&a.digest, &b.digest));
+    }
+
+    #[test]
+    fn codes_are_typed_forgivingly() {
+        let c = new_code();
+        let code = c.secret.expose();
+        assert_eq!(code.len(), CODE_LENGTH);
+        assert!(code.bytes().all(|b| CODE_ALPHABET.contains(&b)));
+        let typed = format!(" {}-{} ", &code[..5].to_lowercase(), &code[5..]);
+        assert_eq!(code_digest(&typed), c.digest);
+        assert_eq!(code_digest("abcdefghio"), code_digest("ABCDEFGH10"));
     }
 }

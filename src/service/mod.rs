@@ -15,7 +15,9 @@ use crate::config::Settings;
 use crate::domain::permission::Catalogue;
 use crate::error::ApiError;
 use crate::http::metrics::Metrics;
+use crate::mail::Mailer;
 use crate::oidc::OpenIdProviders;
+use crate::security::limiter::RateLimiter;
 use crate::security::{Authenticator, PasswordHasher};
 use crate::store::Store;
 
@@ -29,6 +31,9 @@ pub struct App {
     pub catalogue: Catalogue,
     pub metrics: Metrics,
     pub oidc: OpenIdProviders,
+    pub mail: Mailer,
+    /// Anonymous sign-ups, per client address.
+    pub signups: RateLimiter,
 }
 
 pub type AppState = Arc<App>;
@@ -44,6 +49,9 @@ impl App {
         );
         let catalogue = Catalogue::new(&settings.permissions.resources);
         let oidc = OpenIdProviders::new(&settings.oidc.providers, clock.clone());
+        let metrics = Metrics::default();
+        let mail = Mailer::new(&settings.mail, metrics.mails.clone())?;
+        let signups = RateLimiter::new(settings.signup.per_address_per_hour, 3600, 10_000);
         Ok(Self {
             settings: Arc::new(settings),
             store,
@@ -51,8 +59,10 @@ impl App {
             hasher,
             auth,
             catalogue,
-            metrics: Metrics::default(),
             oidc,
+            metrics,
+            mail,
+            signups,
         })
     }
 }

@@ -1,9 +1,29 @@
-//! Users as callers see them.
+//! Users: as callers see them, and managing them (sign-up, creation, invitation, listing,
+//! look-up, changes to names, standing, roles, e-mail and password).
 
+use std::net::IpAddr;
+
+use serde_json::json;
+use sqlx::AnyConnection;
+
+use crate::clock::Millis;
+use crate::domain::{ids, Email, NewPassword, Permission, PermissionSet, SecretString, Timezone};
 use crate::error::ApiError;
-use crate::security::Principal;
-use crate::service::App;
-use crate::store::{self, organizations::OrganizationRow, roles::HeldRole, users::UserRow};
+use crate::http::requests::{
+    UpdateEmailRequest, UpdatePasswordRequest, UpdateUserInfoRequest, UserCreateRequest,
+    UserInviteRequest,
+};
+use crate::mail::{messages, outbox};
+use crate::security::hashing::Verdict;
+use crate::security::{secrets, Principal};
+use crate::service::authz::{Grant, Reach};
+use crate::service::{conflict_on_unique, organizations, App};
+use crate::store::codes::{CodeKind, CodeRow};
+use crate::store::memberships::MemberOrder;
+use crate::store::roles::RoleRow;
+use crate::store::{
+    self, audit::AuditEvent, organizations::OrganizationRow, roles::HeldRole, users::UserRow,
+};
 
 /// A user with his live roles in the given organizations.
 pub async fn with_roles(
@@ -33,4 +53,806 @@ pub async fn organizations_of(
 ) -> Result<Vec<OrganizationRow>, ApiError> {
     let mut conn = app.store.pool().acquire().await?;
     Ok(store::organizations::of_member(&mut conn, &caller.user_id).await?)
+}
+
+// ---- user management ----------------------------------------------------------------------
+
+/// How long the code mailed to a user created without a password stays good.
+pub const SET_PASSWORD_HOURS: i64 = 72;
+pub const DEFAULT_INVITE_HOURS: i64 = 72;
+pub const MAX_INVITE_HOURS: i64 = 720;
+
+const WRONG_CODE: &str = "the code is wrong, used or expired";
+
+/// A user as an operation answers him: with his roles in the acting organizations, and an
+/// invitation's code when the caller is to deliver it himself.
+pub struct Answer {
+    pub user: UserRow,
+    pub roles: Vec<HeldRole>,
+    pub invite_code: Option<SecretString>,
+}
+
+fn text(value: Option<&str>) -> Option<String> {
+    value
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+}
+
+fn timezone(value: Option<&str>) -> Result<Option<String>, ApiError> {
+    match value.map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) => Ok(Some(Timezone::parse(v, "timezone")?.as_str().to_string())),
+    }
+}
+
+fn required_email(value: Option<&str>, field: &str) -> Result<Email, ApiError> {
+    Email::parse(value.unwrap_or(""), field)
+}
+
+fn new_user_row(email: &Email, organization_id: &str, now: Millis, by: Option<&str>) -> UserRow {
+    UserRow {
+        id: ids::new_id(ids::USER),
+        organization_id: organization_id.to_string(),
+        email: email.as_str().into(),
+        email_key: email.key().into(),
+        first_name: None,
+        last_name: None,
+        company_name: None,
+        timezone: None,
+        enabled: true,
+        account_non_locked: true,
+        account_non_expired: true,
+        credentials_non_expired: true,
+        bf_admin: false,
+        password_hash: None,
+        password_reset_valid_till: None,
+        created: now,
+        updated: now,
+        changed_by: by.map(str::to_string),
+    }
+}
+
+/// The organization a body names, else the first one the request acts in.
+fn target_organization<'a>(grant: &'a Grant, named: Option<&'a str>) -> Result<&'a str, ApiError> {
+    match named.map(str::trim).filter(|o| !o.is_empty()) {
+        Some(o) => Ok(o),
+        None => grant
+            .home()
+            .map(|a| a.organization_id.as_str())
+            .ok_or_else(|| ApiError::missing("organizationID")),
+    }
+}
+
+/// Live roles of an organization named by ID or name, each of which the caller may give: the
+/// caller must hold every permission of every role there (no escalation by granting).
+/// Unknown: 400 naming `roles`; more than the caller holds: 403.
+pub async fn grantable_roles(
+    conn: &mut AnyConnection,
+    organization_id: &str,
+    keys: &[String],
+    caller: &PermissionSet,
+) -> Result<Vec<RoleRow>, ApiError> {
+    let mut found: Vec<RoleRow> = Vec::new();
+    for key in keys {
+        let key = key.trim();
+        let Some(role) = store::memberships::live_role(conn, organization_id, key).await? else {
+            return Err(ApiError::invalid(
+                "roles",
+                format!("roles: no role {key:?} in organization {organization_id}"),
+            ));
+        };
+        if found.iter().any(|r| r.id == role.id) {
+            continue;
+        }
+        for p in store::roles::live_permissions(conn, &role.id).await? {
+            let p = Permission::from_stored(p.resource, p.action);
+            if !caller.includes(&p) {
+                return Err(ApiError::Forbidden(format!(
+                    "giving role {} needs the permission {}:{}, which you do not hold there",
+                    role.name,
+                    p.resource(),
+                    p.action()
+                )));
+            }
+        }
+        found.push(role);
+    }
+    Ok(found)
+}
+
+/// Sign-up: a new organization with its `Administrator` role, and the user as its first
+/// member holding it. Anonymous callers only when open sign-up is on, rate-limited per client
+/// address.
+pub async fn sign_up(
+    app: &App,
+    grant: &Grant,
+    client: Option<IpAddr>,
+    req: &UserCreateRequest,
+) -> Result<Answer, ApiError> {
+    let now = app.clock.now();
+    match &grant.caller {
+        None if !app.settings.signup.open => {
+            return Err(ApiError::Unauthorized(
+                "a bearer token is required: open sign-up is off".into(),
+            ))
+        }
+        None => {
+            let key = client.map(|ip| ip.to_string()).unwrap_or_default();
+            app.signups.check(&key, now)?;
+        }
+        Some(caller) => {
+            let allowed = caller.bf_admin
+                || grant
+                    .home()
+                    .is_some_and(|a| a.permissions.allows("Organizations", "create"));
+            if !allowed {
+                return Err(ApiError::Forbidden(
+                    "this needs the permission Organizations:create".into(),
+                ));
+            }
+        }
+    }
+    let email = required_email(req.email.as_deref(), "email")?;
+    let password = req
+        .password
+        .as_ref()
+        .ok_or_else(|| ApiError::missing("password"))?;
+    let password = NewPassword::parse(password, "password", &app.settings.password, &email)?;
+    let tz = timezone(req.timezone.as_deref())?;
+    let company = text(req.company_name.as_deref());
+    let organization_name = company
+        .clone()
+        .unwrap_or_else(|| email.domain().to_string());
+    let hash = app.hasher.hash(password.secret()).await?;
+    let by = grant.caller.as_ref().map(|c| c.user_id.clone());
+    let mut tx = app.store.write().await?;
+    let (org, role) =
+        organizations::create_with_admin_role(&mut tx, &organization_name, now, by.as_deref())
+            .await?;
+    let mut user = new_user_row(&email, &org.id, now, by.as_deref());
+    user.first_name = text(req.first_name.as_deref());
+    user.last_name = text(req.last_name.as_deref());
+    user.company_name = company;
+    user.timezone = tz;
+    user.password_hash = Some(hash);
+    store::users::insert(&mut tx, &user)
+        .await
+        .map_err(conflict_on_unique("a user with that e-mail exists already"))?;
+    store::organizations::add_member(&mut tx, &user.id, &org.id, now, by.as_deref()).await?;
+    store::roles::assign(&mut tx, &user.id, &role.id, &org.id, now, by.as_deref()).await?;
+    store::audit::record(
+        &mut tx,
+        now,
+        &AuditEvent {
+            actor_id: by.as_deref(),
+            organization_id: Some(&org.id),
+            action: "user.signed_up",
+            target_id: Some(&user.id),
+            details: Some(
+                json!({ "organizationName": org.name, "customerCode": org.customer_code }),
+            ),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    let mut conn = app.store.pool().acquire().await?;
+    let roles = store::roles::held_roles(&mut conn, &user.id, &org.id).await?;
+    Ok(Answer {
+        user,
+        roles,
+        invite_code: None,
+    })
+}
+
+/// Creates a user in an organization with the named roles. Without a password he cannot log
+/// in until he sets one with a code, which `sendEmail` mails him.
+pub async fn create(app: &App, grant: &Grant, req: &UserCreateRequest) -> Result<Answer, ApiError> {
+    let caller = grant.caller()?;
+    let organization_id = target_organization(grant, req.organization_id.as_deref())?.to_string();
+    let acting = grant
+        .require_in(app, &organization_id, "Users", "create")
+        .await?;
+    let email = required_email(req.email.as_deref(), "email")?;
+    let password = req
+        .password
+        .as_ref()
+        .map(|p| NewPassword::parse(p, "password", &app.settings.password, &email))
+        .transpose()?;
+    let tz = timezone(req.timezone.as_deref())?;
+    let keys = req.roles.clone().unwrap_or_default();
+    let hash = match &password {
+        Some(p) => Some(app.hasher.hash(p.secret()).await?),
+        None => None,
+    };
+    let now = app.clock.now();
+    let by = Some(caller.user_id.as_str());
+    let mut tx = app.store.write().await?;
+    if store::organizations::find(&mut tx, &organization_id)
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::NotFound(format!(
+            "no organization {organization_id}"
+        )));
+    }
+    let roles = grantable_roles(&mut tx, &organization_id, &keys, &acting.permissions).await?;
+    let mut user = new_user_row(&email, &organization_id, now, by);
+    user.first_name = text(req.first_name.as_deref());
+    user.last_name = text(req.last_name.as_deref());
+    user.company_name = text(req.company_name.as_deref());
+    user.timezone = tz;
+    user.password_hash = hash;
+    let code =
+        (user.password_hash.is_none() && req.send_email == Some(true)).then(secrets::new_code);
+    if code.is_some() {
+        user.password_reset_valid_till = Some(now + SET_PASSWORD_HOURS * 3_600_000);
+    }
+    store::users::insert(&mut tx, &user)
+        .await
+        .map_err(conflict_on_unique("a user with that e-mail exists already"))?;
+    store::organizations::add_member(&mut tx, &user.id, &organization_id, now, by).await?;
+    for role in &roles {
+        store::roles::assign(&mut tx, &user.id, &role.id, &organization_id, now, by).await?;
+    }
+    let mut queued = 0;
+    if let Some(code) = &code {
+        store::codes::insert(
+            &mut tx,
+            &CodeRow {
+                id: ids::new_id(ids::CODE),
+                kind: CodeKind::Reset.as_str().into(),
+                digest: code.digest.clone(),
+                user_id: user.id.clone(),
+                organization_id: Some(organization_id.clone()),
+                role_ids: None,
+                created: now,
+                expires: now + SET_PASSWORD_HOURS * 3_600_000,
+                used: None,
+                failed_attempts: 0,
+                created_by: by.map(str::to_string),
+                enables_user: false,
+            },
+        )
+        .await?;
+        let mail = messages::set_password(&user.email, code.secret.expose(), SET_PASSWORD_HOURS);
+        outbox::enqueue(&mut tx, &mail, now).await?;
+        queued += 1;
+    }
+    store::audit::record(
+        &mut tx,
+        now,
+        &AuditEvent {
+            actor_id: by,
+            organization_id: Some(&organization_id),
+            action: "user.created",
+            target_id: Some(&user.id),
+            details: Some(json!({
+                "roles": roles.iter().map(|r| &r.id).collect::<Vec<_>>(),
+                "withPassword": user.password_hash.is_some(),
+                "mailed": queued > 0,
+            })),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    app.mail.queued(queued);
+    answer(app, grant, user, None).await
+}
+
+/// Invites an e-mail into an organization with roles. A user who exists already is added when
+/// he accepts; otherwise one is created now, a member but not enabled until he accepts.
+pub async fn invite(app: &App, grant: &Grant, req: &UserInviteRequest) -> Result<Answer, ApiError> {
+    let caller = grant.caller()?;
+    let organization_id = target_organization(grant, req.organization_id.as_deref())?.to_string();
+    let acting = grant
+        .require_in(app, &organization_id, "Users", "create")
+        .await?;
+    let email = required_email(req.email.as_deref(), "email")?;
+    let hours = req.expires_in_hours.unwrap_or(DEFAULT_INVITE_HOURS);
+    if !(1..=MAX_INVITE_HOURS).contains(&hours) {
+        return Err(ApiError::invalid(
+            "expiresInHours",
+            format!("expiresInHours must be between 1 and {MAX_INVITE_HOURS}"),
+        ));
+    }
+    let send_email = req.send_email.unwrap_or(true);
+    let keys = req.roles.clone().unwrap_or_default();
+    let now = app.clock.now();
+    let by = Some(caller.user_id.as_str());
+    let mut tx = app.store.write().await?;
+    let organization = store::organizations::find(&mut tx, &organization_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no organization {organization_id}")))?;
+    let roles = grantable_roles(&mut tx, &organization_id, &keys, &acting.permissions).await?;
+    let (user, waiting, created) = match store::users::find_by_email_key(&mut tx, email.key())
+        .await?
+    {
+        Some(user) => {
+            let waiting = !user.enabled && user.password_hash.is_none();
+            if !waiting
+                && store::organizations::is_member(&mut tx, &user.id, &organization_id).await?
+            {
+                return Err(ApiError::Conflict(format!(
+                    "{} is a member of this organization already",
+                    user.email
+                )));
+            }
+            (user, waiting, false)
+        }
+        None => {
+            let mut user = new_user_row(&email, &organization_id, now, by);
+            user.enabled = false;
+            user.first_name = text(req.first_name.as_deref());
+            user.last_name = text(req.last_name.as_deref());
+            store::users::insert(&mut tx, &user)
+                .await
+                .map_err(conflict_on_unique("a user with that e-mail exists already"))?;
+            store::organizations::add_member(&mut tx, &user.id, &organization_id, now, by).await?;
+            (user, true, true)
+        }
+    };
+    // A newer invitation into the organization replaces an older one not yet accepted.
+    store::codes::retire_unused(
+        &mut tx,
+        &user.id,
+        CodeKind::Invite,
+        Some(&organization_id),
+        now,
+    )
+    .await?;
+    let code = secrets::new_code();
+    let role_ids: Vec<&String> = roles.iter().map(|r| &r.id).collect();
+    let code_id = ids::new_id(ids::CODE);
+    store::codes::insert(
+        &mut tx,
+        &CodeRow {
+            id: code_id.clone(),
+            kind: CodeKind::Invite.as_str().into(),
+            digest: code.digest.clone(),
+            user_id: user.id.clone(),
+            organization_id: Some(organization_id.clone()),
+            role_ids: Some(json!(role_ids).to_string()),
+            created: now,
+            expires: now + hours * 3_600_000,
+            used: None,
+            failed_attempts: 0,
+            created_by: by.map(str::to_string),
+            enables_user: waiting,
+        },
+    )
+    .await?;
+    let mut queued = 0;
+    if send_email {
+        let mail =
+            messages::invitation(&user.email, &organization.name, code.secret.expose(), hours);
+        outbox::enqueue(&mut tx, &mail, now).await?;
+        queued += 1;
+    }
+    store::audit::record(
+        &mut tx,
+        now,
+        &AuditEvent {
+            actor_id: by,
+            organization_id: Some(&organization_id),
+            action: "user.invited",
+            target_id: Some(&user.id),
+            details: Some(json!({
+                "invitation": code_id,
+                "roles": role_ids,
+                "newUser": created,
+                "expiresInHours": hours,
+                "mailed": send_email,
+            })),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    app.mail.queued(queued);
+    let invite_code = (!send_email).then_some(code.secret);
+    answer(app, grant, user, invite_code).await
+}
+
+/// Accepts an invitation (its code row, found by the digest of the code the person typed):
+/// makes the user a member of the organization with the invitation's roles (those still live),
+/// enables him if he was waiting for it, and uses the code up. Run it in the transaction that
+/// also does whatever accepting comes with (setting a password, linking an identity); after
+/// the commit, call `app.auth.forget_all()`. A code that is not a usable invitation: 400.
+pub async fn accept_invitation(
+    conn: &mut AnyConnection,
+    code: &CodeRow,
+    now: Millis,
+) -> Result<UserRow, ApiError> {
+    let wrong = || ApiError::invalid("code", WRONG_CODE);
+    if code.kind != CodeKind::Invite.as_str() || !code.is_usable(now) {
+        return Err(wrong());
+    }
+    let organization_id = code.organization_id.clone().ok_or_else(wrong)?;
+    if !store::codes::consume(conn, &code.id, now).await? {
+        return Err(wrong());
+    }
+    let by = Some(code.user_id.as_str());
+    if !store::organizations::is_member(conn, &code.user_id, &organization_id).await? {
+        store::organizations::add_member(conn, &code.user_id, &organization_id, now, by).await?;
+    }
+    let mut given = Vec::new();
+    for role_id in code.role_ids() {
+        if let Some(role) = store::memberships::live_role(conn, &organization_id, &role_id).await? {
+            store::memberships::give_role(conn, &code.user_id, &role.id, &organization_id, now, by)
+                .await?;
+            given.push(role.id);
+        }
+    }
+    let mut user = store::users::find_by_id(conn, &code.user_id)
+        .await?
+        .ok_or_else(wrong)?;
+    if code.enables_user && !user.enabled {
+        user.enabled = true;
+        user.updated = now;
+        user.changed_by = Some(user.id.clone());
+        store::users::save(conn, &user).await?;
+    }
+    store::audit::record(
+        conn,
+        now,
+        &AuditEvent {
+            actor_id: Some(&user.id),
+            organization_id: Some(&organization_id),
+            action: "invitation.accepted",
+            target_id: Some(&user.id),
+            details: Some(json!({ "invitation": code.id, "roles": given })),
+        },
+    )
+    .await?;
+    Ok(user)
+}
+
+/// The user with his roles in the acting organizations.
+async fn answer(
+    app: &App,
+    grant: &Grant,
+    user: UserRow,
+    invite_code: Option<SecretString>,
+) -> Result<Answer, ApiError> {
+    let (user, roles) = with_roles(app, user, &grant.organization_ids()).await?;
+    Ok(Answer {
+        user,
+        roles,
+        invite_code,
+    })
+}
+
+/// A page of the members of the acting organizations, each with his roles there.
+pub async fn list(
+    app: &App,
+    grant: &Grant,
+    order: MemberOrder,
+    descending: bool,
+    offset: i64,
+    records: i64,
+) -> Result<(Vec<(UserRow, Vec<HeldRole>)>, bool), ApiError> {
+    let organizations = grant.organization_ids();
+    let mut conn = app.store.pool().acquire().await?;
+    let (ids, more) = store::memberships::page(
+        &mut conn,
+        &organizations,
+        order,
+        descending,
+        offset,
+        records,
+    )
+    .await?;
+    let users = store::users::find_many(&mut conn, &ids).await?;
+    let mut roles = store::memberships::roles_of_users(&mut conn, &ids, &organizations).await?;
+    let page = users
+        .into_iter()
+        .map(|u| {
+            let held = roles.remove(&u.id).unwrap_or_default();
+            (u, held)
+        })
+        .collect();
+    Ok((page, more))
+}
+
+/// The user a path names, if the caller may see him: himself, or (with the rule's permission)
+/// a member of an acting organization. Anyone else is a 404, whether he exists or not.
+async fn visible(app: &App, grant: &Grant, raw_email: &str) -> Result<UserRow, ApiError> {
+    let caller = grant.caller()?;
+    let email = Email::parse(raw_email, "email")?;
+    let not_found = || ApiError::NotFound(format!("no user {}", email.as_str()));
+    let is_self = email.key() == caller.email.to_lowercase();
+    if grant.reach == Reach::SelfOnly && !is_self {
+        return Err(not_found());
+    }
+    let mut conn = app.store.pool().acquire().await?;
+    let user = store::users::find_by_email_key(&mut conn, email.key())
+        .await?
+        .ok_or_else(not_found)?;
+    if user.id == caller.user_id {
+        return Ok(user);
+    }
+    for organization_id in grant.organization_ids() {
+        if store::organizations::is_member(&mut conn, &user.id, &organization_id).await? {
+            return Ok(user);
+        }
+    }
+    Err(not_found())
+}
+
+pub async fn by_email(app: &App, grant: &Grant, raw_email: &str) -> Result<Answer, ApiError> {
+    let user = visible(app, grant, raw_email).await?;
+    answer(app, grant, user, None).await
+}
+
+/// For changes: the caller himself, or with `Users:update` a member of an acting organization.
+/// Without the permission, another user is a 403 (said without looking him up).
+async fn changeable(app: &App, grant: &Grant, raw_email: &str) -> Result<UserRow, ApiError> {
+    let caller = grant.caller()?;
+    let email = Email::parse(raw_email, "email")?;
+    if grant.reach == Reach::SelfOnly && email.key() != caller.email.to_lowercase() {
+        return Err(ApiError::Forbidden(
+            "this needs the permission Users:update".into(),
+        ));
+    }
+    visible(app, grant, raw_email).await
+}
+
+/// Changing another user's login (e-mail, password, whether he is enabled) reaches into every
+/// organization he belongs to, so it needs `Users:update` in each of them; and only a platform
+/// administrator may change another platform administrator's.
+async fn may_change_login_of(app: &App, grant: &Grant, user: &UserRow) -> Result<(), ApiError> {
+    let caller = grant.caller()?;
+    if user.bf_admin && !caller.bf_admin {
+        return Err(ApiError::Forbidden(
+            "only a platform administrator may change another platform administrator's login"
+                .into(),
+        ));
+    }
+    let mut conn = app.store.pool().acquire().await?;
+    let organizations = store::organizations::of_member(&mut conn, &user.id).await?;
+    drop(conn);
+    for o in organizations {
+        grant.require_in(app, &o.id, "Users", "update").await?;
+    }
+    Ok(())
+}
+
+/// Checks the caller's own password, for a change he makes to his own login.
+async fn check_own_password(
+    app: &App,
+    user: &UserRow,
+    given: Option<&SecretString>,
+    field: &str,
+) -> Result<(), ApiError> {
+    let given = given
+        .filter(|p| !p.expose().is_empty())
+        .ok_or_else(|| ApiError::missing(field))?;
+    match app
+        .hasher
+        .verify(user.password_hash.as_deref(), given)
+        .await?
+    {
+        Verdict::Match { .. } => Ok(()),
+        _ => Err(ApiError::invalid(field, format!("{field} is wrong"))),
+    }
+}
+
+/// Changes the fields present: names and time zone (self, or `Users:update`), `enabled` and
+/// `roles` (`Users:update`, never on oneself). Disabling ends all his tokens at once; `roles`
+/// replaces his roles in the first acting organization.
+pub async fn update_infos(
+    app: &App,
+    grant: &Grant,
+    raw_email: &str,
+    req: &UpdateUserInfoRequest,
+) -> Result<Answer, ApiError> {
+    let caller = grant.caller()?;
+    let mut user = changeable(app, grant, raw_email).await?;
+    let is_self = user.id == caller.user_id;
+    if req.enabled.is_some() || req.roles.is_some() {
+        if is_self {
+            return Err(ApiError::Forbidden(
+                "you may not change your own roles or enabled".into(),
+            ));
+        }
+        if grant.reach != Reach::Full {
+            return Err(ApiError::Forbidden(
+                "this needs the permission Users:update".into(),
+            ));
+        }
+    }
+    if req.enabled.is_some_and(|e| e != user.enabled) {
+        may_change_login_of(app, grant, &user).await?;
+    }
+    let tz = match &req.timezone {
+        Some(t) => Some(timezone(Some(t))?),
+        None => None,
+    };
+    let now = app.clock.now();
+    let by = Some(caller.user_id.as_str());
+    let mut changed: Vec<&str> = Vec::new();
+    let mut set = |field: &'static str, slot: &mut Option<String>, value: &Option<String>| {
+        if let Some(v) = value {
+            *slot = text(Some(v));
+            changed.push(field);
+        }
+    };
+    set("firstName", &mut user.first_name, &req.first_name);
+    set("lastName", &mut user.last_name, &req.last_name);
+    set("companyName", &mut user.company_name, &req.company_name);
+    if let Some(tz) = tz {
+        user.timezone = tz;
+        changed.push("timezone");
+    }
+    let mut tx = app.store.write().await?;
+    let mut revoked = Vec::new();
+    if let Some(enabled) = req.enabled {
+        if enabled != user.enabled {
+            user.enabled = enabled;
+            if !enabled {
+                revoked = store::tokens::revoke_of_user(
+                    &mut tx,
+                    &user.id,
+                    &["access", "refresh", "permanent"],
+                    None,
+                    now,
+                )
+                .await?;
+            }
+        }
+        changed.push("enabled");
+    }
+    let mut given_roles = None;
+    if let Some(keys) = &req.roles {
+        let acting = grant
+            .home()
+            .ok_or_else(|| ApiError::missing("organizations"))?;
+        if !store::organizations::is_member(&mut tx, &user.id, &acting.organization_id).await? {
+            return Err(ApiError::NotFound(format!(
+                "{} is not a member of organization {}",
+                user.email, acting.organization_id
+            )));
+        }
+        let roles =
+            grantable_roles(&mut tx, &acting.organization_id, keys, &acting.permissions).await?;
+        let ids: Vec<String> = roles.iter().map(|r| r.id.clone()).collect();
+        store::memberships::replace_roles(
+            &mut tx,
+            &user.id,
+            &acting.organization_id,
+            &ids,
+            now,
+            by,
+        )
+        .await?;
+        given_roles = Some(ids);
+        changed.push("roles");
+    }
+    user.updated = now;
+    user.changed_by = by.map(str::to_string);
+    store::users::save(&mut tx, &user).await?;
+    store::audit::record(
+        &mut tx,
+        now,
+        &AuditEvent {
+            actor_id: by,
+            organization_id: grant.home().map(|a| a.organization_id.as_str()),
+            action: "user.updated",
+            target_id: Some(&user.id),
+            details: Some(json!({
+                "fields": changed,
+                "enabled": req.enabled,
+                "roles": given_roles,
+                "tokensRevoked": revoked.len(),
+            })),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    if req.enabled.is_some() || req.roles.is_some() {
+        app.auth.forget_all();
+    }
+    answer(app, grant, user, None).await
+}
+
+/// Changes the login e-mail: oneself with one's password, or another with `Users:update`.
+/// The old address is told.
+pub async fn update_email(
+    app: &App,
+    grant: &Grant,
+    raw_email: &str,
+    req: &UpdateEmailRequest,
+) -> Result<Answer, ApiError> {
+    let caller = grant.caller()?;
+    let mut user = changeable(app, grant, raw_email).await?;
+    let new = required_email(req.new_email.as_deref(), "newEmail")?;
+    if user.id == caller.user_id {
+        check_own_password(app, &user, req.password.as_ref(), "password").await?;
+    } else {
+        may_change_login_of(app, grant, &user).await?;
+    }
+    let old = user.email.clone();
+    let now = app.clock.now();
+    let by = Some(caller.user_id.as_str());
+    user.email = new.as_str().into();
+    user.email_key = new.key().into();
+    user.updated = now;
+    user.changed_by = by.map(str::to_string);
+    let mut tx = app.store.write().await?;
+    store::users::save(&mut tx, &user)
+        .await
+        .map_err(conflict_on_unique("a user with that e-mail exists already"))?;
+    let mut queued = 0;
+    if old != user.email {
+        outbox::enqueue(&mut tx, &messages::email_changed(&old, &user.email), now).await?;
+        queued += 1;
+    }
+    store::audit::record(
+        &mut tx,
+        now,
+        &AuditEvent {
+            actor_id: by,
+            action: "user.email_changed",
+            target_id: Some(&user.id),
+            details: Some(json!({ "from": old, "to": user.email })),
+            ..Default::default()
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    app.mail.queued(queued);
+    // Cached callers carry the e-mail.
+    app.auth.forget_all();
+    answer(app, grant, user, None).await
+}
+
+/// Sets a new password under the policy: oneself with the current one, or another with
+/// `Users:update`. Ends the user's access and refresh tokens, except the one making the call.
+pub async fn update_password(
+    app: &App,
+    grant: &Grant,
+    raw_email: &str,
+    req: &UpdatePasswordRequest,
+) -> Result<Answer, ApiError> {
+    let caller = grant.caller()?;
+    let mut user = changeable(app, grant, raw_email).await?;
+    let email = Email::parse(&user.email, "email")?;
+    let new = req
+        .new_password
+        .as_ref()
+        .ok_or_else(|| ApiError::missing("newPassword"))?;
+    let new = NewPassword::parse(new, "newPassword", &app.settings.password, &email)?;
+    let is_self = user.id == caller.user_id;
+    if is_self {
+        check_own_password(app, &user, req.current_password.as_ref(), "currentPassword").await?;
+    } else {
+        may_change_login_of(app, grant, &user).await?;
+    }
+    let hash = app.hasher.hash(new.secret()).await?;
+    let now = app.clock.now();
+    let by = Some(caller.user_id.as_str());
+    user.password_hash = Some(hash);
+    user.password_reset_valid_till = None;
+    user.updated = now;
+    user.changed_by = by.map(str::to_string);
+    let mut tx = app.store.write().await?;
+    store::users::save(&mut tx, &user).await?;
+    let keep = is_self.then_some(caller.token_id.as_str());
+    let revoked =
+        store::tokens::revoke_of_user(&mut tx, &user.id, &["access", "refresh"], keep, now).await?;
+    store::audit::record(
+        &mut tx,
+        now,
+        &AuditEvent {
+            actor_id: by,
+            action: "user.password_changed",
+            target_id: Some(&user.id),
+            details: Some(json!({ "tokensRevoked": revoked.len() })),
+            ..Default::default()
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    app.auth.forget_tokens(&revoked);
+    answer(app, grant, user, None).await
 }

@@ -3,8 +3,11 @@
 //! (`$n` placeholders, partial indexes, `RETURNING`), and the few differences live in this file.
 
 pub mod audit;
+pub mod codes;
 pub mod identities;
+pub mod memberships;
 pub mod organizations;
+pub mod outbox;
 pub mod roles;
 pub mod tokens;
 pub mod users;
@@ -19,11 +22,14 @@ use sqlx::{Any, AnyPool, Executor, Transaction};
 use crate::config::{Settings, SqliteSynchronous};
 
 /// The migrations, compiled into the binary, in order.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "initial",
-    include_str!("../../migrations/0001_initial.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "initial",
+        include_str!("../../migrations/0001_initial.sql"),
+    ),
+    (2, "users", include_str!("../../migrations/0002_users.sql")),
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

@@ -105,8 +105,11 @@ pub async fn add_member(
     now: Millis,
     by: Option<&str>,
 ) -> Result<(), sqlx::Error> {
+    // The user's ordering fields are copied for listing members (see migration 0002).
     sqlx::query(
-        "INSERT INTO memberships (user_id, organization_id, created, changed_by) VALUES ($1, $2, $3, $4)",
+        "INSERT INTO memberships (user_id, organization_id, created, changed_by, user_created,
+            user_updated, user_email_key)
+         SELECT $1, $2, $3, $4, u.created, u.updated, u.email_key FROM users u WHERE u.id = $1",
     )
     .bind(user_id)
     .bind(organization_id)

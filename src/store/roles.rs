@@ -51,7 +51,7 @@ pub(crate) fn role_from_row(r: &AnyRow) -> Result<RoleRow, sqlx::Error> {
     })
 }
 
-fn permission_from_row(r: &AnyRow) -> Result<PermissionRow, sqlx::Error> {
+pub(crate) fn permission_from_row(r: &AnyRow) -> Result<PermissionRow, sqlx::Error> {
     Ok(PermissionRow {
         id: r.try_get("id")?,
         role_id: r.try_get("role_id")?,

@@ -138,9 +138,68 @@ pub async fn set_password_hash(
         .bind(now)
         .bind(by)
         .bind(user_id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("UPDATE memberships SET user_updated = $1 WHERE user_id = $2")
+        .bind(now)
+        .bind(user_id)
         .execute(conn)
         .await?;
     Ok(())
+}
+
+/// Writes back what a user may change (e-mail, names, time zone, standing, password, reset
+/// deadline, `updated`, `changed_by`), and the members' copy of his ordering fields. A new
+/// e-mail that is taken fails with a unique violation.
+pub async fn save(conn: &mut AnyConnection, u: &UserRow) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE users SET email = $1, email_key = $2, first_name = $3, last_name = $4,
+            company_name = $5, timezone = $6, enabled = $7, password_hash = $8,
+            password_reset_valid_till = $9, updated = $10, changed_by = $11
+         WHERE id = $12",
+    )
+    .bind(&u.email)
+    .bind(&u.email_key)
+    .bind(&u.first_name)
+    .bind(&u.last_name)
+    .bind(&u.company_name)
+    .bind(&u.timezone)
+    .bind(flag(u.enabled))
+    .bind(&u.password_hash)
+    .bind(u.password_reset_valid_till)
+    .bind(u.updated)
+    .bind(&u.changed_by)
+    .bind(&u.id)
+    .execute(&mut *conn)
+    .await?;
+    super::memberships::sync_user(conn, &u.id, u.updated, &u.email_key).await
+}
+
+/// The users with these IDs, in the order of `ids` (missing ones left out).
+pub async fn find_many(
+    conn: &mut AnyConnection,
+    ids: &[String],
+) -> Result<Vec<UserRow>, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "SELECT {COLUMNS} FROM users u WHERE u.id IN ({})",
+        list.join(", ")
+    );
+    let mut query = sqlx::query(&sql);
+    for id in ids {
+        query = query.bind(id);
+    }
+    let mut found: Vec<UserRow> = query
+        .fetch_all(conn)
+        .await?
+        .iter()
+        .map(from_row)
+        .collect::<Result<_, _>>()?;
+    found.sort_by_key(|u| ids.iter().position(|id| *id == u.id));
+    Ok(found)
 }
 
 /// Only if the stored hash is still `old`: a concurrent password change wins over a rehash.

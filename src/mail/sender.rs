@@ -1,0 +1,239 @@
+//! The background sender: claims due mails from the outbox, delivers them, and marks them sent
+//! (blanking the body, which may hold a code) or schedules a retry with exponential backoff.
+//! Due-ness is read from the application clock, so tests move time instead of waiting.
+
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use lettre::message::header::ContentType;
+use lettre::message::Mailbox;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::clock::Millis;
+use crate::config::MailSettings;
+use crate::service::{App, AppState};
+use crate::store::{self, outbox::OutboxRow};
+
+/// Mails claimed at once.
+const BATCH: i64 = 10;
+/// How long a claim holds: a sender that dies with claimed mails leaves them to another after
+/// this.
+const LEASE_MS: Millis = 5 * 60 * 1000;
+/// The first retry waits this long; each further one twice as long, up to `MAX_BACKOFF_MS`.
+const FIRST_BACKOFF_MS: Millis = 30 * 1000;
+const MAX_BACKOFF_MS: Millis = 60 * 60 * 1000;
+/// After this many failed attempts (about a day with the backoff above) the mail is given up.
+pub const MAX_ATTEMPTS: i64 = 30;
+/// An SMTP conversation that takes longer fails and is retried.
+const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Where mail goes: an SMTP server, or a directory of `.eml` files.
+pub(crate) struct Transport {
+    from: Mailbox,
+    kind: Kind,
+}
+
+enum Kind {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Dir(PathBuf),
+}
+
+/// Why one delivery failed; a permanent failure is not retried.
+struct Failure {
+    permanent: bool,
+    message: String,
+}
+
+impl Failure {
+    fn permanent(e: impl std::fmt::Display) -> Self {
+        Self {
+            permanent: true,
+            message: e.to_string(),
+        }
+    }
+
+    fn transient(e: impl std::fmt::Display) -> Self {
+        Self {
+            permanent: false,
+            message: e.to_string(),
+        }
+    }
+}
+
+impl Transport {
+    /// None when neither `BF_SMTP_URL` nor `BF_MAIL_DIR` is set: mail then stays queued.
+    pub(crate) fn from_settings(settings: &MailSettings) -> Result<Option<Self>, String> {
+        let from: Mailbox = settings
+            .from
+            .parse()
+            .map_err(|e| format!("BF_MAIL_FROM: {e} (got {:?})", settings.from))?;
+        let kind = match (&settings.smtp_url, &settings.dir) {
+            (None, None) => return Ok(None),
+            (Some(_), Some(_)) => {
+                return Err("BF_MAIL_DIR: set either BF_SMTP_URL or BF_MAIL_DIR, not both".into())
+            }
+            (None, Some(dir)) => Kind::Dir(dir.clone()),
+            (Some(url), None) => Kind::Smtp(
+                AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+                    .map_err(|e| {
+                        format!(
+                            "BF_SMTP_URL: {e} (expected smtp://host:port, smtp://host:port?tls=required, \
+                             or smtps://host:port, with optional user:password@)"
+                        )
+                    })?
+                    .timeout(Some(SMTP_TIMEOUT))
+                    .build(),
+            ),
+        };
+        Ok(Some(Self { from, kind }))
+    }
+
+    async fn deliver(&self, row: &OutboxRow) -> Result<(), Failure> {
+        let to: Mailbox = row.recipient.parse().map_err(Failure::permanent)?;
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(&row.subject)
+            // The same on every attempt, so a receiver can tell a retry from a new mail.
+            .message_id(Some(format!("<{}@bf-security>", row.id)))
+            .date(SystemTime::UNIX_EPOCH + Duration::from_millis(row.created.max(0) as u64))
+            .header(ContentType::TEXT_PLAIN)
+            .body(row.body_text.clone())
+            .map_err(Failure::permanent)?;
+        match &self.kind {
+            Kind::Smtp(smtp) => match smtp.send(message).await {
+                Ok(_) => Ok(()),
+                Err(e) if e.is_permanent() => Err(Failure::permanent(e)),
+                Err(e) => Err(Failure::transient(e)),
+            },
+            Kind::Dir(dir) => {
+                let dir = dir.clone();
+                let name = format!("{}-{}.eml", row.created, row.id);
+                let temp = format!(".{}.tmp", row.id);
+                let bytes = message.formatted();
+                tokio::task::spawn_blocking(move || write_atomically(&dir, &temp, &name, &bytes))
+                    .await
+                    .map_err(Failure::transient)?
+                    .map_err(Failure::transient)
+            }
+        }
+    }
+}
+
+/// Writes the file under a temporary name and renames it, so a reader never sees half a mail.
+fn write_atomically(dir: &PathBuf, temp: &str, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    std::fs::create_dir_all(dir)?;
+    let temp = dir.join(temp);
+    let mut file = std::fs::File::create(&temp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&temp, dir.join(name))
+}
+
+/// The sender running beside the server; stop it when the server stops.
+pub struct Running {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl Running {
+    /// Asks the sender to stop and waits for it: a delivery in progress finishes first.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+/// Starts the sender; none without a transport (mail then waits in the outbox).
+pub fn spawn(app: AppState) -> Option<Running> {
+    if app.mail.transport.is_none() {
+        tracing::warn!("no BF_SMTP_URL or BF_MAIL_DIR: mail stays in the outbox unsent");
+        return None;
+    }
+    let (stop, stopped) = watch::channel(false);
+    let task = tokio::spawn(run(app, stopped));
+    Some(Running { stop, task })
+}
+
+async fn run(app: AppState, mut stopped: watch::Receiver<bool>) {
+    let poll = Duration::from_millis(app.settings.mail.poll_millis.max(1));
+    loop {
+        loop {
+            if *stopped.borrow() {
+                return;
+            }
+            match deliver_due(&app).await {
+                Ok(claimed) if claimed < BATCH as usize => break,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "mail outbox unavailable; trying again later");
+                    break;
+                }
+            }
+        }
+        tokio::select! {
+            _ = stopped.changed() => return,
+            _ = app.mail.wake.notified() => {}
+            _ = tokio::time::sleep(poll) => {}
+        }
+    }
+}
+
+/// Claims the mails due now and delivers them; answers how many it claimed.
+async fn deliver_due(app: &App) -> Result<usize, sqlx::Error> {
+    let Some(transport) = app.mail.transport.as_ref() else {
+        return Ok(0);
+    };
+    let now = app.clock.now();
+    let mut tx = app.store.write().await?;
+    let claimed = store::outbox::claim_due(&mut tx, now, now + LEASE_MS, BATCH).await?;
+    tx.commit().await?;
+    for row in &claimed {
+        let outcome = transport.deliver(row).await;
+        let now = app.clock.now();
+        let mut tx = app.store.write().await?;
+        match outcome {
+            Ok(()) => {
+                store::outbox::mark_sent(&mut tx, &row.id, now).await?;
+                tx.commit().await?;
+                app.mail.count("sent", 1);
+                tracing::info!(mail = %row.id, attempts = row.attempts, "mail sent");
+            }
+            Err(failure) => {
+                let error: String = failure.message.chars().take(500).collect();
+                if failure.permanent || row.attempts >= MAX_ATTEMPTS {
+                    store::outbox::give_up(&mut tx, &row.id, now, &error).await?;
+                    tracing::warn!(mail = %row.id, attempts = row.attempts, %error, "mail given up");
+                } else {
+                    let next = now + backoff(row.attempts);
+                    store::outbox::mark_failed(&mut tx, &row.id, next, &error).await?;
+                    tracing::warn!(mail = %row.id, attempts = row.attempts, %error, "mail failed; will retry");
+                }
+                tx.commit().await?;
+                app.mail.count("failed", 1);
+            }
+        }
+    }
+    Ok(claimed.len())
+}
+
+/// The wait after the `attempts`-th failed attempt: 30 s, 1 min, 2 min, … up to an hour.
+pub fn backoff(attempts: i64) -> Millis {
+    let doublings = (attempts.max(1) - 1).min(20) as u32;
+    (FIRST_BACKOFF_MS.saturating_mul(1 << doublings)).min(MAX_BACKOFF_MS)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn backoff_doubles_up_to_an_hour() {
+        assert_eq!(super::backoff(1), 30_000);
+        assert_eq!(super::backoff(2), 60_000);
+        assert_eq!(super::backoff(3), 120_000);
+        assert_eq!(super::backoff(12), 3_600_000);
+        assert_eq!(super::backoff(1000), 3_600_000);
+    }
+}

@@ -1,0 +1,285 @@
+//! Who belongs to which organization with which roles: listing members page by page, and
+//! giving or replacing a member's roles.
+
+use std::collections::HashMap;
+
+use sqlx::{AnyConnection, Row};
+
+use crate::clock::Millis;
+use crate::store::roles::{self, HeldRole, RoleRow, ROLE_COLUMNS};
+
+/// What members are ordered by; ties are broken by user ID.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberOrder {
+    Created,
+    Updated,
+    Email,
+}
+
+impl MemberOrder {
+    fn column(self) -> &'static str {
+        match self {
+            MemberOrder::Created => "user_created",
+            MemberOrder::Updated => "user_updated",
+            MemberOrder::Email => "user_email_key",
+        }
+    }
+}
+
+/// One page of the IDs of the users who are members of any of `organizations`, and whether
+/// more follow. The page is read from the memberships index alone (the offset is skipped there,
+/// never through the users table); a user who is a member of several of the organizations
+/// counts once.
+pub async fn page(
+    conn: &mut AnyConnection,
+    organizations: &[String],
+    order: MemberOrder,
+    descending: bool,
+    offset: i64,
+    records: i64,
+) -> Result<(Vec<String>, bool), sqlx::Error> {
+    if organizations.is_empty() {
+        return Ok((Vec::new(), false));
+    }
+    let column = order.column();
+    let direction = if descending { "DESC" } else { "ASC" };
+    let sql = if organizations.len() == 1 {
+        format!(
+            "SELECT user_id FROM memberships WHERE organization_id = $1
+             ORDER BY {column} {direction}, user_id {direction} LIMIT $2 OFFSET $3"
+        )
+    } else {
+        let n = organizations.len();
+        let list: Vec<String> = (3..3 + n).map(|i| format!("${i}")).collect();
+        format!(
+            "SELECT user_id FROM memberships WHERE organization_id IN ({})
+             GROUP BY user_id, {column}
+             ORDER BY {column} {direction}, user_id {direction} LIMIT $1 OFFSET $2",
+            list.join(", ")
+        )
+    };
+    let mut query = sqlx::query_scalar::<_, String>(&sql);
+    if organizations.len() == 1 {
+        query = query.bind(&organizations[0]).bind(records + 1).bind(offset);
+    } else {
+        query = query.bind(records + 1).bind(offset);
+        for o in organizations {
+            query = query.bind(o);
+        }
+    }
+    let mut ids = query.fetch_all(conn).await?;
+    let more = ids.len() as i64 > records;
+    ids.truncate(records as usize);
+    Ok((ids, more))
+}
+
+/// Keeps the members' copy of a user's ordering fields in step with the user.
+pub async fn sync_user(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    updated: Millis,
+    email_key: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE memberships SET user_updated = $1, user_email_key = $2 WHERE user_id = $3")
+        .bind(updated)
+        .bind(email_key)
+        .bind(user_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// A live role of an organization, by ID or else by name.
+pub async fn live_role(
+    conn: &mut AnyConnection,
+    organization_id: &str,
+    id_or_name: &str,
+) -> Result<Option<RoleRow>, sqlx::Error> {
+    sqlx::query(&format!(
+        "SELECT {ROLE_COLUMNS} FROM roles r
+         WHERE r.organization_id = $1 AND r.revoked IS NULL AND (r.id = $2 OR r.name = $2)
+         ORDER BY CASE WHEN r.id = $2 THEN 0 ELSE 1 END LIMIT 1"
+    ))
+    .bind(organization_id)
+    .bind(id_or_name)
+    .fetch_optional(conn)
+    .await?
+    .as_ref()
+    .map(roles::role_from_row)
+    .transpose()
+}
+
+/// The IDs of the roles a user holds of his own in an organization (live or not).
+pub async fn role_ids_of(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    organization_id: &str,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT role_id FROM user_roles WHERE user_id = $1 AND organization_id = $2 ORDER BY role_id",
+    )
+    .bind(user_id)
+    .bind(organization_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// Gives a user a role unless he holds it already.
+pub async fn give_role(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    role_id: &str,
+    organization_id: &str,
+    now: Millis,
+    by: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO user_roles (user_id, role_id, organization_id, created, changed_by)
+         SELECT $1, $2, $3, $4, $5
+         WHERE NOT EXISTS (SELECT 1 FROM user_roles WHERE user_id = $1 AND role_id = $2)",
+    )
+    .bind(user_id)
+    .bind(role_id)
+    .bind(organization_id)
+    .bind(now)
+    .bind(by)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Makes `role_ids` the whole set of a user's own roles in an organization.
+pub async fn replace_roles(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    organization_id: &str,
+    role_ids: &[String],
+    now: Millis,
+    by: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM user_roles WHERE user_id = $1 AND organization_id = $2")
+        .bind(user_id)
+        .bind(organization_id)
+        .execute(&mut *conn)
+        .await?;
+    for role_id in role_ids {
+        give_role(conn, user_id, role_id, organization_id, now, by).await?;
+    }
+    Ok(())
+}
+
+/// The live roles of many users in the given organizations at once (each organization's
+/// default role for a member who holds none of his own there), with their live permissions:
+/// three queries whatever the number of users.
+pub async fn roles_of_users(
+    conn: &mut AnyConnection,
+    user_ids: &[String],
+    organizations: &[String],
+) -> Result<HashMap<String, Vec<HeldRole>>, sqlx::Error> {
+    let mut out: HashMap<String, Vec<HeldRole>> = HashMap::new();
+    if user_ids.is_empty() || organizations.is_empty() {
+        return Ok(out);
+    }
+    let users = placeholders(1, user_ids.len());
+    let orgs = placeholders(1 + user_ids.len(), organizations.len());
+    // Memberships, with the roles each member holds of his own there (NULL when none).
+    let sql = format!(
+        "SELECT m.user_id AS member_id, m.organization_id AS member_org, {ROLE_COLUMNS}
+         FROM memberships m
+         LEFT JOIN user_roles ur ON ur.user_id = m.user_id AND ur.organization_id = m.organization_id
+         LEFT JOIN roles r ON r.id = ur.role_id AND r.revoked IS NULL
+         WHERE m.user_id IN ({users}) AND m.organization_id IN ({orgs})
+         ORDER BY m.organization_id, r.created, r.id"
+    );
+    let mut query = sqlx::query(&sql);
+    for u in user_ids {
+        query = query.bind(u);
+    }
+    for o in organizations {
+        query = query.bind(o);
+    }
+    let rows = query.fetch_all(&mut *conn).await?;
+    let mut own: Vec<(String, RoleRow)> = Vec::new();
+    let mut members: Vec<(String, String)> = Vec::new();
+    for row in &rows {
+        let member: String = row.try_get("member_id")?;
+        let org: String = row.try_get("member_org")?;
+        if !members.contains(&(member.clone(), org.clone())) {
+            members.push((member.clone(), org));
+        }
+        if row.try_get::<Option<String>, _>("id")?.is_some() {
+            own.push((member, roles::role_from_row(row)?));
+        }
+    }
+    let sql = format!(
+        "SELECT {ROLE_COLUMNS} FROM roles r
+         WHERE r.organization_id IN ({}) AND r.default_role = 1 AND r.revoked IS NULL",
+        placeholders(1, organizations.len())
+    );
+    let mut query = sqlx::query(&sql);
+    for o in organizations {
+        query = query.bind(o);
+    }
+    let defaults: Vec<RoleRow> = query
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(roles::role_from_row)
+        .collect::<Result<_, _>>()?;
+    let mut held: Vec<(String, RoleRow, bool)> = Vec::new();
+    for (member, org) in &members {
+        let mine: Vec<&RoleRow> = own
+            .iter()
+            .filter(|(m, r)| m == member && &r.organization_id == org)
+            .map(|(_, r)| r)
+            .collect();
+        if mine.is_empty() {
+            for d in defaults.iter().filter(|d| &d.organization_id == org) {
+                held.push((member.clone(), d.clone(), true));
+            }
+        } else {
+            for r in mine {
+                held.push((member.clone(), r.clone(), false));
+            }
+        }
+    }
+    let mut role_ids: Vec<String> = held.iter().map(|(_, r, _)| r.id.clone()).collect();
+    role_ids.sort();
+    role_ids.dedup();
+    let mut permissions = HashMap::new();
+    if !role_ids.is_empty() {
+        let sql = format!(
+            "SELECT id, role_id, resource, action, created, updated, changed_by, revoked, deleted
+             FROM permissions WHERE role_id IN ({}) AND revoked IS NULL ORDER BY created, id",
+            placeholders(1, role_ids.len())
+        );
+        let mut query = sqlx::query(&sql);
+        for r in &role_ids {
+            query = query.bind(r);
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            let p = roles::permission_from_row(&row)?;
+            permissions
+                .entry(p.role_id.clone())
+                .or_insert_with(Vec::new)
+                .push(p);
+        }
+    }
+    for (member, role, default_returned) in held {
+        let perms = permissions.get(&role.id).cloned().unwrap_or_default();
+        out.entry(member).or_default().push(HeldRole {
+            role,
+            permissions: perms,
+            default_returned,
+        });
+    }
+    Ok(out)
+}
+
+/// `$from, $from+1, …` for `n` values.
+fn placeholders(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,285 @@
+//! Mail that really leaves: through a real SMTP conversation with a sink on loopback, with
+//! retries and backoff, across a restart, or into a directory of `.eml` files.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::both_stores;
+use crate::common::{StoreKind, TestApp};
+use crate::smtp_sink::{Received, SmtpSink};
+use bf_security::clock::Clock;
+
+both_stores!(
+    a_set_password_mail_is_delivered_over_smtp_with_the_code_alone_on_a_line,
+    a_refusing_server_gets_retries_with_exponential_backoff,
+    mail_queued_before_a_restart_is_sent_after_it_exactly_once,
+    credentials_in_the_smtp_url_are_used,
+    with_a_mail_directory_each_mail_becomes_an_eml_file,
+);
+
+/// Settings for a sender that looks for due mail often, so tests do not wait.
+fn fast(settings: &mut bf_security::config::Settings) {
+    settings.mail.poll_millis = 20;
+}
+
+async fn spawn_with_smtp(app: TestApp, url: &str) -> TestApp {
+    let kind = if app.settings.database_url.starts_with("sqlite:") {
+        StoreKind::Sqlite
+    } else {
+        StoreKind::Postgres
+    };
+    drop(app);
+    let url = url.to_string();
+    TestApp::spawn_with(kind, move |s| {
+        fast(s);
+        s.mail.smtp_url = Some(url);
+    })
+    .await
+    .expect("app")
+}
+
+/// Creates a user without a password whom the service mails a code; answers the code row
+/// count check's subject: the user's e-mail.
+async fn create_user_mailed(app: &TestApp, token: &str, email: &str) {
+    let (status, body) = app
+        .post(
+            "/v1/users",
+            token,
+            json!({"email": email, "firstName": "Ann", "sendEmail": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+/// The code in a mail: the one line of 10 symbols of the code alphabet.
+fn code_in(mail: &Received) -> String {
+    let lines: Vec<&str> = mail
+        .data
+        .lines()
+        .map(|l| l.trim_end_matches('\r'))
+        .filter(|l| {
+            l.len() == 10
+                && l.bytes()
+                    .all(|b| b"0123456789ABCDEFGHJKMNPQRSTVWXYZ".contains(&b))
+        })
+        .collect();
+    assert_eq!(lines.len(), 1, "one code line in {}", mail.data);
+    lines[0].to_string()
+}
+
+async fn metric(app: &TestApp, outcome: &str) -> u64 {
+    let text = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let prefix = format!("bf_security_mails_total{{outcome=\"{outcome}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .map(|v| v.trim().parse().unwrap())
+        .unwrap_or(0)
+}
+
+async fn outbox_row(app: &TestApp, recipient: &str) -> (Option<i64>, String, i64, i64) {
+    sqlx::query_as::<_, (Option<i64>, String, i64, i64)>(
+        "SELECT sent, body_text, attempts, next_attempt FROM mail_outbox WHERE recipient = $1",
+    )
+    .bind(recipient)
+    .fetch_one(app.app.store.pool())
+    .await
+    .unwrap()
+}
+
+/// Waits until the outbox row of `recipient` is marked sent.
+async fn wait_sent(app: &TestApp, recipient: &str) {
+    for _ in 0..300 {
+        if outbox_row(app, recipient).await.0.is_some() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the mail to {recipient} was not marked sent");
+}
+
+async fn a_set_password_mail_is_delivered_over_smtp_with_the_code_alone_on_a_line(app: TestApp) {
+    let sink = SmtpSink::start(0).await;
+    let app = spawn_with_smtp(app, &sink.url()).await;
+    let token = app.admin_token().await;
+    create_user_mailed(&app, &token, "ann.new@example.com").await;
+    let mails = sink.wait_messages(1).await;
+    let mail = &mails[0];
+    assert_eq!(mail.to, vec!["<ann.new@example.com>"]);
+    assert!(mail.from.contains("no-reply@localhost"), "{}", mail.from);
+    assert!(mail.data.contains("Subject: Set your BillForward password"));
+    let code = code_in(mail);
+    // The code is stored as a digest only.
+    let digests: Vec<String> = sqlx::query_scalar("SELECT digest FROM codes WHERE kind = 'reset'")
+        .fetch_all(app.app.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        digests,
+        vec![bf_security::security::secrets::code_digest(&code)]
+    );
+    // Marked sent, with the body (and its code) blanked.
+    wait_sent(&app, "ann.new@example.com").await;
+    let (_, body, attempts, _) = outbox_row(&app, "ann.new@example.com").await;
+    assert_eq!((body.as_str(), attempts), ("", 1));
+    assert_eq!(metric(&app, "queued").await, 1);
+    assert_eq!(metric(&app, "sent").await, 1);
+    assert_eq!(metric(&app, "failed").await, 0);
+    // Sent once, not again.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(sink.messages().len(), 1);
+}
+
+async fn a_refusing_server_gets_retries_with_exponential_backoff(app: TestApp) {
+    let sink = SmtpSink::start(2).await;
+    let app = spawn_with_smtp(app, &sink.url()).await;
+    let token = app.admin_token().await;
+    let queued_at = app.clock.now();
+    create_user_mailed(&app, &token, "busy@example.com").await;
+    sink.wait_transactions(1).await;
+    // Refused once: the next attempt waits 30 s of the application's clock.
+    for _ in 0..300 {
+        if metric(&app, "failed").await == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let (sent, body, attempts, next) = outbox_row(&app, "busy@example.com").await;
+    assert_eq!((sent, attempts), (None, 1));
+    assert!(!body.is_empty(), "the body is kept until sent");
+    assert_eq!(next, queued_at + 30_000);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(sink.transactions(), 1, "no retry before the backoff");
+    app.clock.advance_seconds(30);
+    sink.wait_transactions(2).await;
+    for _ in 0..300 {
+        if metric(&app, "failed").await == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let (_, _, attempts, next) = outbox_row(&app, "busy@example.com").await;
+    assert_eq!(attempts, 2);
+    assert_eq!(next, queued_at + 30_000 + 60_000, "the wait doubles");
+    app.clock.advance_seconds(60);
+    let mails = sink.wait_messages(1).await;
+    assert!(mails[0].has_line(&code_in(&mails[0])));
+    wait_sent(&app, "busy@example.com").await;
+    assert_eq!(metric(&app, "failed").await, 2);
+    assert_eq!(metric(&app, "sent").await, 1);
+}
+
+async fn mail_queued_before_a_restart_is_sent_after_it_exactly_once(mut app: TestApp) {
+    // No transport yet: the mail waits in the outbox.
+    let token = app.admin_token().await;
+    create_user_mailed(&app, &token, "later@example.com").await;
+    let sink = SmtpSink::start(0).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(outbox_row(&app, "later@example.com").await.0, None);
+    app.settings.mail.smtp_url = Some(sink.url());
+    fast(&mut app.settings);
+    app.restart().await;
+    let mails = sink.wait_messages(1).await;
+    assert_eq!(mails[0].to, vec!["<later@example.com>"]);
+    wait_sent(&app, "later@example.com").await;
+    app.restart().await;
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(sink.messages().len(), 1, "sent exactly once");
+}
+
+async fn credentials_in_the_smtp_url_are_used(app: TestApp) {
+    let sink = SmtpSink::start(0).await;
+    let url = format!("smtp://mailer:s%40cret@{}", sink.addr);
+    let app = spawn_with_smtp(app, &url).await;
+    let token = app.admin_token().await;
+    create_user_mailed(&app, &token, "auth@example.com").await;
+    sink.wait_messages(1).await;
+    use base64::Engine;
+    let auth = sink.auth();
+    assert_eq!(auth.len(), 1);
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(&auth[0])
+        .unwrap();
+    assert_eq!(decoded, b"\0mailer\0s@cret");
+}
+
+async fn with_a_mail_directory_each_mail_becomes_an_eml_file(app: TestApp) {
+    let dir = tempfile::tempdir().unwrap();
+    let kind = if app.settings.database_url.starts_with("sqlite:") {
+        StoreKind::Sqlite
+    } else {
+        StoreKind::Postgres
+    };
+    drop(app);
+    let path = dir.path().join("mail");
+    let mail_dir = path.clone();
+    let app = TestApp::spawn_with(kind, move |s| {
+        fast(s);
+        s.mail.dir = Some(mail_dir);
+    })
+    .await
+    .unwrap();
+    let token = app.admin_token().await;
+    create_user_mailed(&app, &token, "one@example.com").await;
+    create_user_mailed(&app, &token, "two@example.com").await;
+    wait_sent(&app, "one@example.com").await;
+    wait_sent(&app, "two@example.com").await;
+    let mut names: Vec<String> = std::fs::read_dir(&path)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(names.iter().all(|n| n.ends_with(".eml")), "{names:?}");
+    let text = std::fs::read_to_string(path.join(&names[0])).unwrap();
+    assert!(text.contains("To: one@example.com") || text.contains("To: two@example.com"));
+    let mail = Received {
+        from: String::new(),
+        to: Vec::new(),
+        data: text,
+    };
+    code_in(&mail);
+}
+
+#[tokio::test]
+async fn bad_mail_settings_stop_the_start_naming_the_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    for (adjust, named) in [
+        (
+            Box::new(|s: &mut bf_security::config::Settings| {
+                s.mail.smtp_url = Some("http://mail.example.com".into())
+            }) as Box<dyn Fn(&mut bf_security::config::Settings)>,
+            "BF_SMTP_URL",
+        ),
+        (
+            Box::new(|s: &mut bf_security::config::Settings| {
+                s.mail.smtp_url = Some("smtp://127.0.0.1:2525".into());
+                s.mail.dir = Some("/tmp".into());
+            }),
+            "BF_MAIL_DIR",
+        ),
+        (
+            Box::new(|s: &mut bf_security::config::Settings| s.mail.from = "not an address".into()),
+            "BF_MAIL_FROM",
+        ),
+    ] {
+        let mut settings = crate::common::test_settings();
+        settings.database_url = format!("sqlite://{}", dir.path().join("bad.db").display());
+        adjust(&mut settings);
+        let clock = bf_security::clock::ManualClock::starting_now();
+        let err = match bf_security::startup::build(settings, clock).await {
+            Ok(_) => panic!("{named} was accepted"),
+            Err(e) => e.to_string(),
+        };
+        assert!(err.starts_with(named), "{err}");
+    }
+}
