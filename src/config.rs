@@ -185,12 +185,18 @@ impl Default for MailSettings {
 #[serde(default, deny_unknown_fields)]
 pub struct CodeSettings {
     pub reset_ttl_minutes: i64,
+    /// Reset codes one address may ask for in an hour.
+    pub requests_per_email_per_hour: u32,
+    /// Reset codes one client address may ask for in an hour (counted by each node).
+    pub requests_per_address_per_hour: u32,
 }
 
 impl Default for CodeSettings {
     fn default() -> Self {
         Self {
             reset_ttl_minutes: 15,
+            requests_per_email_per_hour: 5,
+            requests_per_address_per_hour: 30,
         }
     }
 }
@@ -347,6 +353,14 @@ impl Settings {
             .codes
             .reset_ttl_minutes =
             parse("BF_RESET_CODE_TTL_MINUTES", v)?);
+        set!("BF_RESET_REQUESTS_PER_EMAIL_PER_HOUR", |v| self
+            .codes
+            .requests_per_email_per_hour =
+            parse("BF_RESET_REQUESTS_PER_EMAIL_PER_HOUR", v)?);
+        set!("BF_RESET_REQUESTS_PER_ADDRESS_PER_HOUR", |v| self
+            .codes
+            .requests_per_address_per_hour =
+            parse("BF_RESET_REQUESTS_PER_ADDRESS_PER_HOUR", v)?);
         set!("BF_SQLITE_SYNCHRONOUS", |v| {
             self.sqlite.synchronous = match v.trim().to_ascii_lowercase().as_str() {
                 "full" => SqliteSynchronous::Full,

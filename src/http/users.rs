@@ -7,7 +7,7 @@ use axum::Json;
 
 use super::docs::{OrganizationsParam, UserListParams};
 use super::envelope::Paged;
-use super::extract::JsonBody;
+use super::extract::{parse_json, read_body, JsonBody};
 use super::params::{Order, QueryParams};
 use super::requests::*;
 use super::views::{OAuthToken, Organization, TokensResponse, User, TOKEN_SCOPE};
@@ -206,8 +206,19 @@ pub async fn invite_user_login(
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
     security(("bearerAuth" = []), ())
 )]
-pub async fn link_open_id_token_to_user() -> ApiError {
-    ApiError::NotImplemented("link_open_id_token_to_user")
+pub async fn link_open_id_token_to_user(
+    State(app): State<AppState>,
+    grant: Grant,
+    JsonBody(body): JsonBody<OpenIdUserLinkRequest>,
+) -> Result<Json<Paged<User>>, ApiError> {
+    let answer = service::openid::link(
+        &app,
+        &grant,
+        body.invite_code.as_ref(),
+        body.id_token.as_ref(),
+    )
+    .await?;
+    Ok(Json(Paged::one(user(answer))))
 }
 
 #[utoipa::path(
@@ -317,13 +328,38 @@ pub async fn update_user_password(
 #[utoipa::path(
     post, path = "/v1/users/password-reset/request-reset-code", tag = "Security",
     operation_id = "requestPasswordResetCode",
-    request_body(content = PasswordResetCodeRequest, content_type = "application/json"),
+    request_body(content(
+        (PasswordResetCodeRequest = "application/json"),
+        (String = "text/plain"),
+    )),
     responses((status = 200, description = "The same answer whether or not the e-mail exists", body = Paged<String>),
         (status = 400, body = ErrorBody), (status = 429, body = ErrorBody)),
     security(())
 )]
-pub async fn request_password_reset_code() -> ApiError {
-    ApiError::NotImplemented("request_password_reset_code")
+pub async fn request_password_reset_code(
+    State(app): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    req: axum::extract::Request,
+) -> Result<Json<Paged<String>>, ApiError> {
+    let plain = req
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("text/plain")
+        });
+    let bytes = read_body(req, &app).await?;
+    // A text/plain body that is not JSON is the bare e-mail address.
+    let email = match parse_json::<PasswordResetCodeRequest>(&bytes) {
+        Ok(body) => body.email,
+        Err(_) if plain => Some(String::from_utf8_lossy(&bytes).into_owned()),
+        Err(e) => return Err(e),
+    };
+    let email = email.ok_or_else(|| ApiError::missing("email"))?;
+    service::reset::request_code(&app, &email, Some(client.ip())).await?;
+    Ok(Json(Paged::one(service::reset::REQUESTED.to_string())))
 }
 
 #[utoipa::path(
@@ -334,6 +370,18 @@ pub async fn request_password_reset_code() -> ApiError {
         (status = 400, body = ErrorBody)),
     security(())
 )]
-pub async fn update_user_password_with_reset_code() -> ApiError {
-    ApiError::NotImplemented("update_user_password_with_reset_code")
+pub async fn update_user_password_with_reset_code(
+    State(app): State<AppState>,
+    JsonBody(body): JsonBody<PasswordUpdateWithResetCodeRequest>,
+) -> Result<Json<Paged<User>>, ApiError> {
+    let user = service::reset::use_code(
+        &app,
+        body.email.as_deref(),
+        body.reset_code.as_ref(),
+        body.new_password.as_ref(),
+    )
+    .await?;
+    let home = user.organization_id.clone();
+    let (user, roles) = service::users::with_roles(&app, user, &[home]).await?;
+    Ok(Json(Paged::one(User::new(user, roles))))
 }

@@ -44,3 +44,18 @@ pub fn email_changed(old: &str, new: &str) -> Mail {
         ),
     }
 }
+
+pub fn password_reset(to: &str, code: &str, valid_minutes: i64) -> Mail {
+    Mail {
+        to: to.into(),
+        subject: "Your BillForward password reset code".into(),
+        text: format!(
+            "Hello,\n\n\
+             someone asked to reset the password of the BillForward login {to}. If it was you, \
+             use this code to set a new password:\n\n\
+             {code}\n\n\
+             It is valid for {valid_minutes} minutes and can be used once. If you did not ask for \
+             it, ignore this mail: your password stays as it is.\n"
+        ),
+    }
+}

@@ -4,7 +4,9 @@
 pub mod authz;
 pub mod bootstrap;
 pub mod login;
+pub mod openid;
 pub mod organizations;
+pub mod reset;
 pub mod tokens;
 pub mod users;
 
@@ -34,6 +36,9 @@ pub struct App {
     pub mail: Mailer,
     /// Anonymous sign-ups, per client address.
     pub signups: RateLimiter,
+    /// Password reset requests, per e-mail and per client address.
+    pub reset_by_email: RateLimiter,
+    pub reset_by_address: RateLimiter,
 }
 
 pub type AppState = Arc<App>;
@@ -52,6 +57,10 @@ impl App {
         let metrics = Metrics::default();
         let mail = Mailer::new(&settings.mail, metrics.mails.clone())?;
         let signups = RateLimiter::new(settings.signup.per_address_per_hour, 3600, 10_000);
+        let reset_by_email =
+            RateLimiter::new(settings.codes.requests_per_email_per_hour, 3600, 100_000);
+        let reset_by_address =
+            RateLimiter::new(settings.codes.requests_per_address_per_hour, 3600, 10_000);
         Ok(Self {
             settings: Arc::new(settings),
             store,
@@ -63,6 +72,8 @@ impl App {
             metrics,
             mail,
             signups,
+            reset_by_email,
+            reset_by_address,
         })
     }
 }

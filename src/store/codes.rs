@@ -140,3 +140,44 @@ pub async fn retire_unused(
     .await?;
     Ok(())
 }
+
+/// A user's codes that may still be tried at `now`: unused and unexpired, of any kind.
+pub async fn live_of_user(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    now: Millis,
+) -> Result<Vec<CodeRow>, sqlx::Error> {
+    sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM codes WHERE user_id = $1 AND used IS NULL AND expires > $2"
+    ))
+    .bind(user_id)
+    .bind(now)
+    .fetch_all(conn)
+    .await?
+    .iter()
+    .map(from_row)
+    .collect()
+}
+
+/// Counts a wrong try against a code; at `limit` tries it dies (marked used). Answers whether
+/// it died now.
+pub async fn record_failure(
+    conn: &mut AnyConnection,
+    id: &str,
+    limit: i64,
+    now: Millis,
+) -> Result<bool, sqlx::Error> {
+    let killed: Option<i64> = sqlx::query_scalar(
+        "UPDATE codes SET failed_attempts = failed_attempts + 1,
+             used = CASE WHEN failed_attempts + 1 >= $1 THEN $2 ELSE used END
+         WHERE id = $3 AND used IS NULL
+         RETURNING used",
+    )
+    .bind(limit)
+    .bind(now)
+    .bind(id)
+    .fetch_optional(conn)
+    .await?
+    .flatten();
+    Ok(killed.is_some())
+}

@@ -276,3 +276,19 @@ macro_rules! both_stores {
 pub fn error_type(body: &Value) -> &str {
     body["errorType"].as_str().unwrap_or("<no errorType>")
 }
+
+/// Like [`both_stores!`], for stories that start their own server (with settings of their own):
+/// `async fn story(kind: StoreKind)`.
+#[macro_export]
+macro_rules! stories_of_kind {
+    ($($story:ident),* $(,)?) => {
+        mod sqlite { $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $story() { super::$story($crate::common::StoreKind::Sqlite).await }
+        )* }
+        mod postgres { $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $story() { super::$story($crate::common::StoreKind::Postgres).await }
+        )* }
+    };
+}

@@ -8,5 +8,6 @@ mod issuer;
 mod login;
 mod mail;
 mod oidc;
+mod reset;
 mod tokens;
 mod users;

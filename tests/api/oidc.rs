@@ -158,20 +158,120 @@ async fn a_rotated_key_is_fetched_at_most_once_a_minute(kind: StoreKind) {
     assert_eq!(status, StatusCode::OK, "{body}");
 }
 
-macro_rules! on_both {
-    ($($story:ident),*) => {
-        mod sqlite { $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $story() { super::$story(crate::common::StoreKind::Sqlite).await }
-        )* }
-        mod postgres { $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $story() { super::$story(crate::common::StoreKind::Postgres).await }
-        )* }
+async fn an_invited_user_links_his_identity_then_logs_in_with_it(kind: StoreKind) {
+    let issuer = Issuer::start().await;
+    let Some(app) = app_with(kind, &issuer).await else {
+        return;
     };
+    let admin = app.admin_token().await;
+    let (status, body) = app
+        .post(
+            "/v1/users/invite",
+            &admin,
+            json!({"email": "fay@example.com", "sendEmail": false}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let code = body["results"][0]["inviteCode"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let t = now(&app);
+    let link = |code: Option<&str>, token: &str| {
+        let mut body = json!({ "idToken": token });
+        if let Some(c) = code {
+            body["inviteCode"] = json!(c);
+        }
+        body
+    };
+    let call = |body: Value| {
+        app.call(
+            reqwest::Method::POST,
+            "/v1/users/invite/openid",
+            None,
+            Some(body),
+        )
+    };
+
+    // Each failed check is a 400 and leaves the invitation usable.
+    let other = issuer.sign(
+        "rsa1",
+        "rsa-1",
+        &issuer.claims("fay-sub", "someone@example.com", t),
+    );
+    let mut unverified = issuer.claims("fay-sub", "fay@example.com", t);
+    unverified["email_verified"] = json!(false);
+    let unverified = issuer.sign("rsa1", "rsa-1", &unverified);
+    let forged = issuer.sign(
+        "rsa2",
+        "rsa-1",
+        &issuer.claims("fay-sub", "fay@example.com", t),
+    );
+    let good = issuer.sign(
+        "ec1",
+        "ec-1",
+        &issuer.claims("fay-sub", "FAY@example.com", t),
+    );
+    for (name, body) in [
+        ("e-mail not matching", link(Some(&code), &other)),
+        ("e-mail not verified", link(Some(&code), &unverified)),
+        ("bad signature", link(Some(&code), &forged)),
+        ("wrong invite code", link(Some("AAAAAAAAAA"), &good)),
+        ("no id token", json!({ "inviteCode": code })),
+        ("no invite code, no bearer", link(None, &good)),
+    ] {
+        let (status, body) = call(body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{name}: {body}");
+        assert_eq!(body["errorType"], "ValidationError", "{name}");
+    }
+
+    let (status, body) = call(link(Some(&code), &good)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["results"][0]["email"], "fay@example.com");
+    assert_eq!(body["results"][0]["enabled"], true);
+    // The invitation is used up; the identity logs in.
+    assert_eq!(
+        call(link(Some(&code), &good)).await.0,
+        StatusCode::BAD_REQUEST
+    );
+    let (status, body) = grant(&app, &good).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, me) = app
+        .get("/v1/users/mine", body["access_token"].as_str().unwrap())
+        .await;
+    assert_eq!(me["results"][0]["email"], "fay@example.com");
+
+    // A logged-in user links his own identity with his token; one identity, one user.
+    let admin_id = issuer.sign("rsa1", "rsa-1", &issuer.claims("admin-sub", ADMIN_EMAIL, t));
+    let (status, body) = app
+        .call(
+            reqwest::Method::POST,
+            "/v1/users/invite/openid",
+            Some(&admin),
+            Some(link(None, &admin_id)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(grant(&app, &admin_id).await.0, StatusCode::OK);
+    let (status, _) = app
+        .call(
+            reqwest::Method::POST,
+            "/v1/users/invite/openid",
+            Some(&admin),
+            Some(link(None, &admin_id)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let actions: Vec<String> =
+        sqlx::query_scalar("SELECT action FROM audit_events WHERE action = 'identity.linked'")
+            .fetch_all(app.app.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(actions.len(), 2);
 }
 
-on_both!(
+crate::stories_of_kind!(
     a_linked_identity_logs_in_and_bad_tokens_are_refused,
-    a_rotated_key_is_fetched_at_most_once_a_minute
+    a_rotated_key_is_fetched_at_most_once_a_minute,
+    an_invited_user_links_his_identity_then_logs_in_with_it
 );
