@@ -5,9 +5,11 @@ pub mod email;
 pub mod ids;
 pub mod password;
 pub mod permission;
+pub mod role;
 pub mod secret;
 
 pub use email::Email;
 pub use password::NewPassword;
 pub use permission::{Permission, PermissionSet};
+pub use role::RoleName;
 pub use secret::SecretString;

@@ -5,6 +5,7 @@ pub mod authz;
 pub mod bootstrap;
 pub mod login;
 pub mod organizations;
+pub mod roles;
 pub mod tokens;
 pub mod users;
 

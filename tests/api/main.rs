@@ -4,4 +4,5 @@ mod common;
 
 mod conventions;
 mod login;
+mod roles;
 mod tokens;
