@@ -3,6 +3,7 @@
 mod common;
 
 mod conventions;
+mod isolation;
 mod login;
 mod roles;
 mod tokens;
