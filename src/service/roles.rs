@@ -21,6 +21,7 @@ use crate::store::{self, audit::AuditEvent};
 
 const NAME_TAKEN: &str = "a live role of this organization has that name already";
 const DEFAULT_RACE: &str = "another default role was set at the same time; try again";
+const CHANGED_MEANWHILE: &str = "the role was changed at the same time; try again";
 
 fn not_found(key: &str) -> ApiError {
     ApiError::NotFound(format!("no role {key:?}"))
@@ -170,9 +171,9 @@ pub async fn create(
     let by = caller.user_id.as_str();
     let mut tx = app.store.write().await?;
     // Only a platform administrator gets this far for an organization he is not a member of.
-    if !store::organizations::find(&mut tx, &acting.organization_id)
+    if store::organizations::find(&mut tx, &acting.organization_id)
         .await?
-        .is_some_and(|o| !o.deleted)
+        .is_none_or(|o| o.deleted)
     {
         return Err(ApiError::NotFound(format!(
             "no organization {}",
@@ -374,7 +375,9 @@ pub async fn update(
         }
         for p in fresh {
             let row = new_permission_row(&role.id, p, now, by);
-            store::roles::insert_permission(&mut tx, &row).await?;
+            store::roles::insert_permission(&mut tx, &row)
+                .await
+                .map_err(conflict_on_unique(CHANGED_MEANWHILE))?;
             added.push(row);
             changed = true;
         }
