@@ -429,17 +429,14 @@ async fn every_operation_keeps_to_its_callers_and_its_organization(app: TestApp)
             ),
             None => (Vec::new(), Vec::new()),
         };
-        let ids = |v: &[String]| v.iter().map(String::clone).collect::<Vec<_>>();
         let with_email = format!("with-{i}@a.example");
         let without_email = format!("without-{i}@a.example");
-        let with_ids = ids(&with_roles);
-        let without_ids = ids(&without_roles);
         create_member(
             &app,
             &org_a,
             &with_email,
             PASSWORD,
-            &with_ids.iter().map(String::as_str).collect::<Vec<_>>(),
+            &with_roles.iter().map(String::as_str).collect::<Vec<_>>(),
         )
         .await;
         create_member(
@@ -447,7 +444,7 @@ async fn every_operation_keeps_to_its_callers_and_its_organization(app: TestApp)
             &org_a,
             &without_email,
             PASSWORD,
-            &without_ids.iter().map(String::as_str).collect::<Vec<_>>(),
+            &without_roles.iter().map(String::as_str).collect::<Vec<_>>(),
         )
         .await;
         let with = token_of(&app, &with_email, PASSWORD).await;
