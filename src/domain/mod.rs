@@ -5,11 +5,13 @@ pub mod email;
 pub mod ids;
 pub mod password;
 pub mod permission;
+pub mod role;
 pub mod secret;
 pub mod timezone;
 
 pub use email::Email;
 pub use password::NewPassword;
 pub use permission::{Permission, PermissionSet};
+pub use role::RoleName;
 pub use secret::SecretString;
 pub use timezone::Timezone;

@@ -1,10 +1,25 @@
 //! `/v1/roles/...`: roles and their permissions.
 
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::Json;
+
 use super::docs::{OrganizationsParam, RoleListParams, RoleLookupParams};
 use super::envelope::Paged;
+use super::extract::JsonBody;
+use super::params::{Order, QueryParams};
 use super::requests::{CreateRoleRequest, UpdateRoleRequest};
 use super::views::Role;
 use crate::error::{ApiError, ErrorBody};
+use crate::service::authz::Grant;
+use crate::service::{self, AppState};
+use crate::store::roles::RoleOrder;
+
+/// The path's segments, percent-decoded (`my%20role` is `my role`); undecodable: 400.
+fn segments<T>(path: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
+    path.map(|Path(p)| p)
+        .map_err(|e| ApiError::invalid("role", format!("the path could not be read: {e}")))
+}
 
 #[utoipa::path(
     post, path = "/v1/roles", tag = "Security", operation_id = "createRole",
@@ -14,8 +29,13 @@ use crate::error::{ApiError, ErrorBody};
         (status = 409, body = ErrorBody)),
     security(("bearerAuth" = []))
 )]
-pub async fn create_role() -> ApiError {
-    ApiError::NotImplemented("create_role")
+pub async fn create_role(
+    State(app): State<AppState>,
+    grant: Grant,
+    JsonBody(body): JsonBody<CreateRoleRequest>,
+) -> Result<Json<Paged<Role>>, ApiError> {
+    let role = service::roles::create(&app, &grant, &body).await?;
+    Ok(Json(Paged::one(role.into())))
 }
 
 #[utoipa::path(
@@ -25,19 +45,50 @@ pub async fn create_role() -> ApiError {
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearerAuth" = []))
 )]
-pub async fn get_all_roles() -> ApiError {
-    ApiError::NotImplemented("get_all_roles")
+pub async fn get_all_roles(
+    State(app): State<AppState>,
+    grant: Grant,
+    query: QueryParams,
+) -> Result<Json<Paged<Role>>, ApiError> {
+    let paging = query.paging(&["created", "updated", "name"])?;
+    let include_retired = query.flag("include_retired")?;
+    let order = match paging.order_by {
+        "updated" => RoleOrder::Updated,
+        "name" => RoleOrder::Name,
+        _ => RoleOrder::Created,
+    };
+    let (roles, more) = service::roles::list(
+        &app,
+        &grant,
+        include_retired,
+        order,
+        paging.order == Order::Desc,
+        paging.offset,
+        paging.records,
+    )
+    .await?;
+    let roles = roles.into_iter().map(Role::from).collect();
+    Ok(Json(Paged::page(roles, &paging, more)))
 }
 
 #[utoipa::path(
     get, path = "/v1/roles/{role}", tag = "Security", operation_id = "getRoleById",
     params(("role" = String, Path, description = "The role's ID or name"), RoleLookupParams),
     responses((status = 200, description = "The role", body = Paged<Role>),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)),
     security(("bearerAuth" = []))
 )]
-pub async fn get_role_by_id() -> ApiError {
-    ApiError::NotImplemented("get_role_by_id")
+pub async fn get_role_by_id(
+    State(app): State<AppState>,
+    grant: Grant,
+    role: Result<Path<String>, PathRejection>,
+    query: QueryParams,
+) -> Result<Json<Paged<Role>>, ApiError> {
+    let role = segments(role)?;
+    let include_retired = query.flag("include_retired")?;
+    let role = service::roles::get(&app, &grant, &role, include_retired).await?;
+    Ok(Json(Paged::one(role.into())))
 }
 
 #[utoipa::path(
@@ -48,19 +99,31 @@ pub async fn get_role_by_id() -> ApiError {
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearerAuth" = []))
 )]
-pub async fn update_role() -> ApiError {
-    ApiError::NotImplemented("update_role")
+pub async fn update_role(
+    State(app): State<AppState>,
+    grant: Grant,
+    JsonBody(body): JsonBody<UpdateRoleRequest>,
+) -> Result<Json<Paged<Role>>, ApiError> {
+    let role = service::roles::update(&app, &grant, &body).await?;
+    Ok(Json(Paged::one(role.into())))
 }
 
 #[utoipa::path(
     delete, path = "/v1/roles/{role}", tag = "Security", operation_id = "revokeRole",
     params(("role" = String, Path, description = "The role's ID or name"), OrganizationsParam),
     responses((status = 200, description = "The revoked role", body = Paged<Role>),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)),
     security(("bearerAuth" = []))
 )]
-pub async fn revoke_role() -> ApiError {
-    ApiError::NotImplemented("revoke_role")
+pub async fn revoke_role(
+    State(app): State<AppState>,
+    grant: Grant,
+    role: Result<Path<String>, PathRejection>,
+) -> Result<Json<Paged<Role>>, ApiError> {
+    let role = segments(role)?;
+    let role = service::roles::revoke(&app, &grant, &role).await?;
+    Ok(Json(Paged::one(role.into())))
 }
 
 #[utoipa::path(
@@ -72,9 +135,16 @@ pub async fn revoke_role() -> ApiError {
         OrganizationsParam
     ),
     responses((status = 200, description = "The role", body = Paged<Role>),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)),
     security(("bearerAuth" = []))
 )]
-pub async fn remove_permission_from_role() -> ApiError {
-    ApiError::NotImplemented("remove_permission_from_role")
+pub async fn remove_permission_from_role(
+    State(app): State<AppState>,
+    grant: Grant,
+    path: Result<Path<(String, String, String)>, PathRejection>,
+) -> Result<Json<Paged<Role>>, ApiError> {
+    let (role, resource, action) = segments(path)?;
+    let role = service::roles::remove_permission(&app, &grant, &role, &resource, &action).await?;
+    Ok(Json(Paged::one(role.into())))
 }

@@ -7,6 +7,7 @@ pub mod login;
 pub mod openid;
 pub mod organizations;
 pub mod reset;
+pub mod roles;
 pub mod tokens;
 pub mod users;
 

@@ -1,5 +1,7 @@
 //! Roles, their permissions, and who holds them.
 
+use std::collections::HashMap;
+
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
@@ -200,4 +202,219 @@ pub async fn live_permissions(
     .iter()
     .map(permission_from_row)
     .collect()
+}
+
+/// What roles are listed by; ties are broken by role ID, so pages never repeat or skip one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoleOrder {
+    Created,
+    Updated,
+    Name,
+}
+
+impl RoleOrder {
+    fn column(self) -> &'static str {
+        match self {
+            RoleOrder::Created => "r.created",
+            RoleOrder::Updated => "r.updated",
+            RoleOrder::Name => "r.name",
+        }
+    }
+}
+
+/// `$first, $first+1, …` for an `IN (…)` list of `n` values.
+fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// One page of the roles of `organizations` (revoked ones too when asked), and whether more
+/// follow.
+pub async fn page(
+    conn: &mut AnyConnection,
+    organizations: &[String],
+    include_revoked: bool,
+    order: RoleOrder,
+    descending: bool,
+    offset: i64,
+    records: i64,
+) -> Result<(Vec<RoleRow>, bool), sqlx::Error> {
+    if organizations.is_empty() {
+        return Ok((Vec::new(), false));
+    }
+    let column = order.column();
+    let direction = if descending { "DESC" } else { "ASC" };
+    let live = if include_revoked {
+        ""
+    } else {
+        "AND r.revoked IS NULL"
+    };
+    let sql = format!(
+        "SELECT {ROLE_COLUMNS} FROM roles r WHERE r.organization_id IN ({}) {live}
+         ORDER BY {column} {direction}, r.id {direction} LIMIT $1 OFFSET $2",
+        placeholders(3, organizations.len())
+    );
+    let mut query = sqlx::query(&sql).bind(records + 1).bind(offset);
+    for o in organizations {
+        query = query.bind(o);
+    }
+    let mut roles: Vec<RoleRow> = query
+        .fetch_all(conn)
+        .await?
+        .iter()
+        .map(role_from_row)
+        .collect::<Result<_, _>>()?;
+    let more = roles.len() as i64 > records;
+    roles.truncate(records as usize);
+    Ok((roles, more))
+}
+
+/// A role of one of `organizations` (tried in order) by ID, or else by exact name. Live roles
+/// only unless `include_revoked`; by name a live role wins, then the most recently revoked.
+pub async fn find(
+    conn: &mut AnyConnection,
+    organizations: &[String],
+    key: &str,
+    include_revoked: bool,
+) -> Result<Option<RoleRow>, sqlx::Error> {
+    let live = if include_revoked {
+        ""
+    } else {
+        "AND r.revoked IS NULL"
+    };
+    let sql = format!(
+        "SELECT {ROLE_COLUMNS} FROM roles r
+         WHERE r.organization_id = $1 AND (r.id = $2 OR r.name = $3) {live}
+         ORDER BY CASE WHEN r.revoked IS NULL THEN 0 ELSE 1 END, r.revoked DESC, r.id DESC
+         LIMIT 1"
+    );
+    for organization_id in organizations {
+        let row = sqlx::query(&sql)
+            .bind(organization_id)
+            .bind(key)
+            .bind(key)
+            .fetch_optional(&mut *conn)
+            .await?;
+        if let Some(row) = row {
+            return role_from_row(&row).map(Some);
+        }
+    }
+    Ok(None)
+}
+
+/// The live permissions of each of `role_ids`, oldest first.
+pub async fn live_permissions_of(
+    conn: &mut AnyConnection,
+    role_ids: &[String],
+) -> Result<HashMap<String, Vec<PermissionRow>>, sqlx::Error> {
+    let mut by_role: HashMap<String, Vec<PermissionRow>> = HashMap::new();
+    if role_ids.is_empty() {
+        return Ok(by_role);
+    }
+    let sql = format!(
+        "SELECT id, role_id, resource, action, created, updated, changed_by, revoked, deleted
+         FROM permissions WHERE role_id IN ({}) AND revoked IS NULL ORDER BY created, id",
+        placeholders(1, role_ids.len())
+    );
+    let mut query = sqlx::query(&sql);
+    for id in role_ids {
+        query = query.bind(id);
+    }
+    for row in query.fetch_all(conn).await? {
+        let p = permission_from_row(&row)?;
+        by_role.entry(p.role_id.clone()).or_default().push(p);
+    }
+    Ok(by_role)
+}
+
+/// Writes a role's name and description, and when and by whom it last changed. Fails with a
+/// unique violation when another live role of the organization has the name.
+pub async fn update(conn: &mut AnyConnection, r: &RoleRow) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE roles SET name = $1, description = $2, updated = $3, changed_by = $4 WHERE id = $5",
+    )
+    .bind(&r.name)
+    .bind(&r.description)
+    .bind(r.updated)
+    .bind(&r.changed_by)
+    .bind(&r.id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Makes a role the organization's default, or stops it being one. Making it the default takes
+/// the mark from any other live role of the organization; answers the IDs of those.
+pub async fn set_default(
+    conn: &mut AnyConnection,
+    role: &RoleRow,
+    default: bool,
+    now: Millis,
+    by: Option<&str>,
+) -> Result<Vec<String>, sqlx::Error> {
+    let previous = if default {
+        sqlx::query_scalar::<_, String>(
+            "UPDATE roles SET default_role = 0, updated = $1, changed_by = $2
+             WHERE organization_id = $3 AND default_role = 1 AND revoked IS NULL AND id <> $4
+             RETURNING id",
+        )
+        .bind(now)
+        .bind(by)
+        .bind(&role.organization_id)
+        .bind(&role.id)
+        .fetch_all(&mut *conn)
+        .await?
+    } else {
+        Vec::new()
+    };
+    sqlx::query("UPDATE roles SET default_role = $1, updated = $2, changed_by = $3 WHERE id = $4")
+        .bind(flag(default))
+        .bind(now)
+        .bind(by)
+        .bind(&role.id)
+        .execute(conn)
+        .await?;
+    Ok(previous)
+}
+
+/// Soft-deletes a live role; false when it was not live any more.
+pub async fn revoke(
+    conn: &mut AnyConnection,
+    role_id: &str,
+    now: Millis,
+    by: Option<&str>,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE roles SET revoked = $1, deleted = 1, updated = $2, changed_by = $3
+         WHERE id = $4 AND revoked IS NULL",
+    )
+    .bind(now)
+    .bind(now)
+    .bind(by)
+    .bind(role_id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Revokes one live permission; false when it was not live any more.
+pub async fn revoke_permission(
+    conn: &mut AnyConnection,
+    permission_id: &str,
+    now: Millis,
+    by: Option<&str>,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE permissions SET revoked = $1, deleted = 1, updated = $2, changed_by = $3
+         WHERE id = $4 AND revoked IS NULL",
+    )
+    .bind(now)
+    .bind(now)
+    .bind(by)
+    .bind(permission_id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }

@@ -292,3 +292,80 @@ macro_rules! stories_of_kind {
         )* }
     };
 }
+
+/// Test fixture: a user made straight through the library (not through the API), enabled,
+/// with a password, a member of `organization_id` holding `role_ids` there. Answers his ID.
+pub async fn create_member(
+    app: &TestApp,
+    organization_id: &str,
+    email: &str,
+    password: &str,
+    role_ids: &[&str],
+) -> String {
+    use bf_security::clock::Clock as _;
+    use bf_security::domain::{ids, SecretString};
+    use bf_security::store::{organizations, roles, users};
+
+    let hash = app
+        .app
+        .hasher
+        .hash(&SecretString::new(password))
+        .await
+        .expect("hash the password");
+    let now = app.clock.now();
+    let user = users::UserRow {
+        id: ids::new_id(ids::USER),
+        organization_id: organization_id.to_string(),
+        email: email.to_string(),
+        email_key: email.to_lowercase(),
+        first_name: None,
+        last_name: None,
+        company_name: None,
+        timezone: None,
+        enabled: true,
+        account_non_locked: true,
+        account_non_expired: true,
+        credentials_non_expired: true,
+        bf_admin: false,
+        password_hash: Some(hash),
+        password_reset_valid_till: None,
+        created: now,
+        updated: now,
+        changed_by: None,
+    };
+    let mut tx = app.app.store.write().await.expect("begin");
+    users::insert(&mut tx, &user).await.expect("insert user");
+    organizations::add_member(&mut tx, &user.id, organization_id, now, None)
+        .await
+        .expect("add member");
+    for role_id in role_ids {
+        roles::assign(&mut tx, &user.id, role_id, organization_id, now, None)
+            .await
+            .expect("assign role");
+    }
+    tx.commit().await.expect("commit");
+    app.app.auth.forget_all();
+    user.id
+}
+
+/// Test fixture: another organization with its `Administrator` role (`*`/`*`), made straight
+/// through the library. Answers (organization ID, Administrator role ID).
+pub async fn create_organization(app: &TestApp, name: &str) -> (String, String) {
+    use bf_security::clock::Clock as _;
+    let now = app.clock.now();
+    let mut tx = app.app.store.write().await.expect("begin");
+    let (org, role) =
+        bf_security::service::organizations::create_with_admin_role(&mut tx, name, now, None)
+            .await
+            .expect("create the organization");
+    tx.commit().await.expect("commit");
+    (org.id, role.id)
+}
+
+/// Logs a user in and answers his access token.
+pub async fn token_of(app: &TestApp, email: &str, password: &str) -> String {
+    app.login(email, password).await["access_token"]
+        .as_str()
+        .expect("an access token")
+        .to_string()
+}

@@ -4,10 +4,12 @@ mod common;
 mod smtp_sink;
 
 mod conventions;
+mod isolation;
 mod issuer;
 mod login;
 mod mail;
 mod oidc;
 mod reset;
+mod roles;
 mod tokens;
 mod users;

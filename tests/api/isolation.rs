@@ -1,0 +1,544 @@
+//! Every operation of the API, tried by four callers:
+//!
+//! - (a) a member of organization A holding exactly the permission the operation needs;
+//! - (b) a member of A holding every permission of the catalogue but that one;
+//! - (c) the administrator (`*`/`*`, not a platform administrator) of organization B, acting on
+//!   A's entity from B (404: its existence is not revealed), naming A in `organizations=`
+//!   (403), or naming A as the body's `organizationID` (403);
+//! - (d) nobody: no token (401 for everything but the public operations).
+//!
+//! The table must list exactly the operations of the OpenAPI document: an operation added to
+//! the API without a row here fails the test.
+//!
+//! Rows marked `pending` are operations still answering 501 while they are being built: as
+//! long as (a) answers 501, the checks their handler decides accept 501 too. The checks the
+//! authorization middleware decides (401 without a token, 403 for a missing permission or a
+//! foreign organization) are strict already, and everything becomes strict by itself once the
+//! handler answers.
+
+use std::collections::BTreeSet;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::both_stores;
+use crate::common::{create_member, create_organization, token_of, TestApp};
+
+both_stores!(every_operation_keeps_to_its_callers_and_its_organization);
+
+const PASSWORD: &str = "member password 1234";
+const RESOURCES: [&str; 4] = ["Users", "Roles", "Organizations", "Tokens"];
+const ACTIONS: [&str; 4] = ["read", "create", "update", "delete"];
+
+/// Who decides a request, which tells the checks that hold before the handler is built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// No token needed; the handler decides everything (the middleware still refuses a
+    /// foreign organization named in `organizations=`).
+    Public,
+    /// No middleware at all: `/v1/oauth/*` and the operational endpoints.
+    Open,
+    /// Any valid token.
+    Token,
+    /// The permission, checked by the middleware.
+    Permission,
+    /// The permission, or the caller acting on himself: the handler decides the rest.
+    PermissionOrSelf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cross {
+    /// B's administrator sends (a)'s very request, acting in B.
+    Entity,
+    /// …with `organizations=A` added.
+    NameOrg,
+    /// …with `organizationID: A` in the body.
+    BodyOrg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Setup {
+    None,
+    /// (a) and (b) hold a permanent token already (to rotate it).
+    PermanentTokens,
+}
+
+/// What a row's request is built from.
+struct Fixture {
+    /// A fresh role of A holding `Users:read`.
+    role_id: String,
+    /// A fresh member of A holding no role.
+    target_email: String,
+    /// Unique in the run, for names and e-mails a request creates.
+    fresh: String,
+}
+
+type Body = fn(&Fixture) -> Option<Value>;
+
+struct Op {
+    method: Method,
+    /// As routed; `{role}`, `{email}`, `{resource}`, `{action}` are filled in from the fixture.
+    path: &'static str,
+    access: Access,
+    /// What (a) holds and (b) lacks; `None` when no permission is involved.
+    needs: Option<(&'static str, &'static str)>,
+    with: StatusCode,
+    without: StatusCode,
+    cross: &'static [(Cross, StatusCode)],
+    anonymous: StatusCode,
+    pending: bool,
+    setup: Setup,
+    body: Body,
+}
+
+const OK: StatusCode = StatusCode::OK;
+const BAD: StatusCode = StatusCode::BAD_REQUEST;
+const UNAUTHORIZED: StatusCode = StatusCode::UNAUTHORIZED;
+const FORBIDDEN: StatusCode = StatusCode::FORBIDDEN;
+const NOT_FOUND: StatusCode = StatusCode::NOT_FOUND;
+
+const NAMING_ORG: &[(Cross, StatusCode)] = &[(Cross::NameOrg, FORBIDDEN)];
+const ON_ENTITY: &[(Cross, StatusCode)] =
+    &[(Cross::Entity, NOT_FOUND), (Cross::NameOrg, FORBIDDEN)];
+const INTO_ORG: &[(Cross, StatusCode)] =
+    &[(Cross::NameOrg, FORBIDDEN), (Cross::BodyOrg, FORBIDDEN)];
+const ON_ENTITY_INTO_ORG: &[(Cross, StatusCode)] = &[
+    (Cross::Entity, NOT_FOUND),
+    (Cross::NameOrg, FORBIDDEN),
+    (Cross::BodyOrg, FORBIDDEN),
+];
+
+fn no_body(_: &Fixture) -> Option<Value> {
+    None
+}
+
+fn table() -> Vec<Op> {
+    use Access::*;
+    let op = |method: Method, path: &'static str, access: Access| Op {
+        method,
+        path,
+        access,
+        needs: None,
+        with: OK,
+        without: OK,
+        cross: NAMING_ORG,
+        anonymous: UNAUTHORIZED,
+        pending: false,
+        setup: Setup::None,
+        body: no_body,
+    };
+    let guarded = |method: Method, path: &'static str, needs: (&'static str, &'static str)| Op {
+        needs: Some(needs),
+        without: FORBIDDEN,
+        ..op(method, path, Permission)
+    };
+    let on_user = |method: Method, path: &'static str, needs: (&'static str, &'static str)| Op {
+        needs: Some(needs),
+        without: FORBIDDEN,
+        cross: ON_ENTITY,
+        pending: true,
+        ..op(method, path, PermissionOrSelf)
+    };
+    let open = |method: Method, path: &'static str| Op {
+        cross: &[],
+        anonymous: OK,
+        ..op(method, path, Open)
+    };
+    vec![
+        // Roles.
+        Op {
+            cross: INTO_ORG,
+            body: |f| Some(json!({"name": format!("made {}", f.fresh)})),
+            ..guarded(Method::POST, "/v1/roles", ("Roles", "create"))
+        },
+        guarded(Method::GET, "/v1/roles", ("Roles", "read")),
+        Op {
+            cross: ON_ENTITY,
+            ..guarded(Method::GET, "/v1/roles/{role}", ("Roles", "read"))
+        },
+        Op {
+            cross: ON_ENTITY_INTO_ORG,
+            body: |f| Some(json!({"id": f.role_id, "description": "changed"})),
+            ..guarded(Method::PUT, "/v1/roles", ("Roles", "update"))
+        },
+        Op {
+            cross: ON_ENTITY,
+            ..guarded(Method::DELETE, "/v1/roles/{role}", ("Roles", "delete"))
+        },
+        Op {
+            cross: ON_ENTITY,
+            ..guarded(
+                Method::DELETE,
+                "/v1/roles/{role}/permission/{resource}/{action}",
+                ("Roles", "update"),
+            )
+        },
+        // The caller himself and his tokens: any valid token.
+        op(Method::GET, "/v1/users/mine", Token),
+        op(Method::GET, "/v1/users/mine/organizations", Token),
+        op(Method::GET, "/v1/users/generate-tokens", Token),
+        Op {
+            cross: INTO_ORG,
+            body: |_| Some(json!({"description": "isolation"})),
+            ..op(
+                Method::POST,
+                "/v1/users/generate-permanent-api-token",
+                Token,
+            )
+        },
+        Op {
+            cross: INTO_ORG,
+            setup: Setup::PermanentTokens,
+            body: |_| Some(json!({})),
+            ..op(Method::POST, "/v1/users/refresh-permanent-api-token", Token)
+        },
+        // User management.
+        Op {
+            cross: INTO_ORG,
+            pending: true,
+            body: |f| {
+                Some(json!({"email": format!("new-{}@a.example", f.fresh),
+                            "password": "new member password 1"}))
+            },
+            ..guarded(Method::POST, "/v1/users", ("Users", "create"))
+        },
+        Op {
+            cross: INTO_ORG,
+            pending: true,
+            body: |f| {
+                Some(json!({"email": format!("invited-{}@a.example", f.fresh),
+                            "sendEmail": false}))
+            },
+            ..guarded(Method::POST, "/v1/users/invite", ("Users", "create"))
+        },
+        Op {
+            pending: true,
+            ..guarded(Method::GET, "/v1/users", ("Users", "read"))
+        },
+        // Without `Users:read` another user is not visible at all.
+        Op {
+            without: NOT_FOUND,
+            ..on_user(Method::GET, "/v1/users/username/{email}", ("Users", "read"))
+        },
+        Op {
+            body: |_| Some(json!({"firstName": "Renamed"})),
+            ..on_user(Method::PUT, "/v1/users/{email}", ("Users", "update"))
+        },
+        Op {
+            body: |f| Some(json!({"newEmail": format!("moved-{}@a.example", f.fresh)})),
+            ..on_user(Method::PUT, "/v1/users/{email}/email", ("Users", "update"))
+        },
+        Op {
+            body: |_| Some(json!({"newPassword": "a brand new password 99"})),
+            ..on_user(
+                Method::PUT,
+                "/v1/users/{email}/password",
+                ("Users", "update"),
+            )
+        },
+        // Sign-up: `Organizations:create`, anonymous only when open sign-up is on (it is off).
+        Op {
+            needs: Some(("Organizations", "create")),
+            without: FORBIDDEN,
+            pending: true,
+            body: |f| {
+                Some(json!({"email": format!("founder-{}@b.example", f.fresh),
+                            "password": "founder password 1234",
+                            "companyName": format!("Founded {}", f.fresh)}))
+            },
+            ..op(Method::POST, "/v1/users/flexcheck", Public)
+        },
+        // The invite code or the caller's token is the credential; an ID token no provider
+        // signed fails every check, for everybody.
+        Op {
+            with: BAD,
+            without: BAD,
+            anonymous: BAD,
+            pending: true,
+            body: |_| Some(json!({"idToken": "not.a.token"})),
+            ..op(Method::POST, "/v1/users/invite/openid", Public)
+        },
+        // Password reset: public, the same answer for everybody.
+        Op {
+            anonymous: OK,
+            pending: true,
+            body: |f| Some(json!({"email": f.target_email})),
+            ..op(
+                Method::POST,
+                "/v1/users/password-reset/request-reset-code",
+                Public,
+            )
+        },
+        Op {
+            with: BAD,
+            without: BAD,
+            anonymous: BAD,
+            pending: true,
+            body: |f| {
+                Some(json!({"email": f.target_email, "resetCode": "WRONGCODE1",
+                            "newPassword": "a brand new password 99"}))
+            },
+            ..op(
+                Method::POST,
+                "/v1/users/password-reset/password-update",
+                Public,
+            )
+        },
+        // Beyond the seed: OAuth 2.0 and the operational endpoints need no token.
+        Op {
+            body: |f| {
+                Some(json!({"grant_type": "password", "username": f.target_email,
+                            "password": PASSWORD}))
+            },
+            ..open(Method::POST, "/v1/oauth/token")
+        },
+        Op {
+            body: |_| Some(json!({"token": "bfsa_unknown"})),
+            ..open(Method::POST, "/v1/oauth/revoke")
+        },
+        open(Method::GET, "/healthz"),
+        open(Method::GET, "/readyz"),
+    ]
+}
+
+/// Whether the handler, not the authorization middleware, decides this check: only those
+/// may answer 501 while a pending operation is being built.
+fn handler_decides(access: Access, check: &str) -> bool {
+    match check {
+        "anonymous" => matches!(access, Access::Public | Access::Open),
+        "without" => access != Access::Permission,
+        "cross NameOrg" => false,
+        _ => true,
+    }
+}
+
+fn all_permissions_but(needs: (&str, &str)) -> Vec<Value> {
+    RESOURCES
+        .iter()
+        .flat_map(|r| ACTIONS.iter().map(move |a| (*r, *a)))
+        .filter(|p| *p != needs)
+        .map(|(r, a)| json!({"resource": r, "action": a}))
+        .collect()
+}
+
+async fn role_with(app: &TestApp, admin: &str, name: &str, permissions: Vec<Value>) -> String {
+    let (status, body) = app
+        .post(
+            "/v1/roles",
+            admin,
+            json!({"name": name, "permissions": permissions}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["results"][0]["id"].as_str().unwrap().to_string()
+}
+
+/// The (method, path) of every operation the OpenAPI document lists, paths as routed.
+async fn documented(app: &TestApp) -> BTreeSet<(String, String)> {
+    let doc: Value = app
+        .http
+        .get(app.url("/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let base = doc["servers"][0]["url"].as_str().unwrap_or("").to_string();
+    let mut ops = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let server = item["servers"][0]["url"].as_str().unwrap_or(&base);
+        let full = format!("{}{path}", server.trim_end_matches('/'));
+        for method in ["get", "put", "post", "delete", "patch", "head", "options"] {
+            if item.get(method).is_some() {
+                ops.insert((method.to_uppercase(), full.clone()));
+            }
+        }
+    }
+    ops
+}
+
+struct Outcome {
+    check: String,
+    status: StatusCode,
+    expected: StatusCode,
+    body: Value,
+}
+
+async fn every_operation_keeps_to_its_callers_and_its_organization(app: TestApp) {
+    let admin = app.admin_token().await;
+    let (_, me) = app.get("/v1/users/mine", &admin).await;
+    let org_a = me["results"][0]["organizationID"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (org_b, admin_role_b) = create_organization(&app, "Elsewhere").await;
+    create_member(&app, &org_b, "boss@b.example", PASSWORD, &[&admin_role_b]).await;
+    let other = token_of(&app, "boss@b.example", PASSWORD).await;
+
+    let table = table();
+    let listed: BTreeSet<(String, String)> = table
+        .iter()
+        .map(|op| (op.method.to_string(), op.path.to_string()))
+        .collect();
+    assert_eq!(listed.len(), table.len(), "an operation is listed twice");
+    let documented = documented(&app).await;
+    let undocumented: Vec<_> = listed.difference(&documented).collect();
+    let untested: Vec<_> = documented.difference(&listed).collect();
+    assert!(
+        untested.is_empty() && undocumented.is_empty(),
+        "the table must list exactly the documented operations; \
+         documented but not in the table: {untested:?}; in the table but not documented: \
+         {undocumented:?}"
+    );
+
+    let mut failures = Vec::new();
+    for (i, op) in table.iter().enumerate() {
+        let fixture = Fixture {
+            role_id: role_with(
+                &app,
+                &admin,
+                &format!("target {i}"),
+                vec![json!({"resource": "Users", "action": "read"})],
+            )
+            .await,
+            target_email: format!("target-{i}@a.example"),
+            fresh: format!("{i}"),
+        };
+        create_member(&app, &org_a, &fixture.target_email, PASSWORD, &[]).await;
+        let (with_roles, without_roles) = match op.needs {
+            Some(needs) => (
+                vec![
+                    role_with(
+                        &app,
+                        &admin,
+                        &format!("with {i}"),
+                        vec![json!({"resource": needs.0, "action": needs.1})],
+                    )
+                    .await,
+                ],
+                vec![
+                    role_with(
+                        &app,
+                        &admin,
+                        &format!("without {i}"),
+                        all_permissions_but(needs),
+                    )
+                    .await,
+                ],
+            ),
+            None => (Vec::new(), Vec::new()),
+        };
+        let with_email = format!("with-{i}@a.example");
+        let without_email = format!("without-{i}@a.example");
+        create_member(
+            &app,
+            &org_a,
+            &with_email,
+            PASSWORD,
+            &with_roles.iter().map(String::as_str).collect::<Vec<_>>(),
+        )
+        .await;
+        create_member(
+            &app,
+            &org_a,
+            &without_email,
+            PASSWORD,
+            &without_roles.iter().map(String::as_str).collect::<Vec<_>>(),
+        )
+        .await;
+        let with = token_of(&app, &with_email, PASSWORD).await;
+        let without = token_of(&app, &without_email, PASSWORD).await;
+        if op.setup == Setup::PermanentTokens {
+            for token in [&with, &without] {
+                let (status, body) = app
+                    .post("/v1/users/generate-permanent-api-token", token, json!({}))
+                    .await;
+                assert_eq!(status, StatusCode::OK, "{body}");
+            }
+        }
+
+        let path = op
+            .path
+            .replace("{role}", &fixture.role_id)
+            .replace("{email}", &fixture.target_email)
+            .replace("{resource}", "Users")
+            .replace("{action}", "read");
+        let body = (op.body)(&fixture);
+        let send = |token: Option<&str>, path: String, body: Option<Value>| {
+            let method = op.method.clone();
+            let app = &app;
+            let token = token.map(str::to_string);
+            async move { app.call(method, &path, token.as_deref(), body).await }
+        };
+
+        // Refused ones first: they change nothing, so (a) still finds what it acts on.
+        let mut outcomes = Vec::new();
+        let (status, answer) = send(None, path.clone(), body.clone()).await;
+        outcomes.push(Outcome {
+            check: "anonymous".into(),
+            status,
+            expected: op.anonymous,
+            body: answer,
+        });
+        for (cross, expected) in op.cross {
+            let (path, body) = match cross {
+                Cross::Entity => (path.clone(), body.clone()),
+                Cross::NameOrg => {
+                    let sep = if path.contains('?') { '&' } else { '?' };
+                    (format!("{path}{sep}organizations={org_a}"), body.clone())
+                }
+                Cross::BodyOrg => {
+                    let mut b = body.clone().unwrap_or_else(|| json!({}));
+                    b["organizationID"] = json!(org_a);
+                    (path.clone(), Some(b))
+                }
+            };
+            let (status, answer) = send(Some(&other), path, body).await;
+            outcomes.push(Outcome {
+                check: format!("cross {cross:?}"),
+                status,
+                expected: *expected,
+                body: answer,
+            });
+        }
+        let (status, answer) = send(Some(&without), path.clone(), body.clone()).await;
+        outcomes.push(Outcome {
+            check: "without".into(),
+            status,
+            expected: op.without,
+            body: answer,
+        });
+        let (status, answer) = send(Some(&with), path.clone(), body.clone()).await;
+        let being_built = op.pending && status == StatusCode::NOT_IMPLEMENTED;
+        outcomes.push(Outcome {
+            check: "with".into(),
+            status,
+            expected: op.with,
+            body: answer,
+        });
+
+        for o in outcomes {
+            let tolerated = being_built
+                && o.status == StatusCode::NOT_IMPLEMENTED
+                && handler_decides(op.access, &o.check);
+            let as_expected = if o.expected == OK {
+                o.status.is_success()
+            } else {
+                o.status == o.expected
+            };
+            if !as_expected && !tolerated {
+                failures.push(format!(
+                    "{} {} ({}): expected {}, got {}: {}",
+                    op.method, op.path, o.check, o.expected, o.status, o.body
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} checks failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
