@@ -28,8 +28,6 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("too many attempts; try again later")]
     RateLimited { retry_after_seconds: u64 },
-    #[error("{0} is not available in this version of the service")]
-    NotImplemented(&'static str),
     #[error("the database is unavailable")]
     Unavailable(#[source] sqlx::Error),
     #[error("internal error")]
@@ -74,7 +72,6 @@ impl ApiError {
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -90,7 +87,6 @@ impl ApiError {
             ApiError::PayloadTooLarge => "PayloadTooLarge",
             ApiError::MethodNotAllowed => "MethodNotAllowed",
             ApiError::RateLimited { .. } => "RateLimited",
-            ApiError::NotImplemented(_) => "NotImplemented",
             ApiError::Unavailable(_) => "ServiceUnavailable",
             ApiError::Internal(_) => "ServerError",
         }

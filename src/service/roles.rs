@@ -579,7 +579,16 @@ pub async fn resolve_roles_for_grant(
             .iter()
             .map(stored)
             .collect();
-        may_grant(&acting.permissions, &acting.organization_id, &permissions)?;
+        if let Some(p) = permissions.iter().find(|p| !acting.permissions.includes(p)) {
+            return Err(ApiError::Forbidden(format!(
+                "giving role {} needs the permission {}:{}, which you do not hold in \
+                 organization {}",
+                role.name,
+                p.resource(),
+                p.action(),
+                acting.organization_id
+            )));
+        }
         found.push(role);
     }
     Ok(found)

@@ -7,7 +7,7 @@ use serde_json::json;
 use sqlx::AnyConnection;
 
 use crate::clock::Millis;
-use crate::domain::{ids, Email, NewPassword, Permission, PermissionSet, SecretString, Timezone};
+use crate::domain::{ids, Email, NewPassword, SecretString, Timezone};
 use crate::error::ApiError;
 use crate::http::requests::{
     UpdateEmailRequest, UpdatePasswordRequest, UpdateUserInfoRequest, UserCreateRequest,
@@ -17,10 +17,9 @@ use crate::mail::{messages, outbox};
 use crate::security::hashing::Verdict;
 use crate::security::{secrets, Principal};
 use crate::service::authz::{Grant, Reach};
-use crate::service::{conflict_on_unique, organizations, App};
+use crate::service::{conflict_on_unique, organizations, roles, App};
 use crate::store::codes::{CodeKind, CodeRow};
 use crate::store::memberships::MemberOrder;
-use crate::store::roles::RoleRow;
 use crate::store::{
     self, audit::AuditEvent, organizations::OrganizationRow, roles::HeldRole, users::UserRow,
 };
@@ -122,43 +121,6 @@ fn target_organization<'a>(grant: &'a Grant, named: Option<&'a str>) -> Result<&
             .map(|a| a.organization_id.as_str())
             .ok_or_else(|| ApiError::missing("organizationID")),
     }
-}
-
-/// Live roles of an organization named by ID or name, each of which the caller may give: the
-/// caller must hold every permission of every role there (no escalation by granting).
-/// Unknown: 400 naming `roles`; more than the caller holds: 403.
-pub async fn grantable_roles(
-    conn: &mut AnyConnection,
-    organization_id: &str,
-    keys: &[String],
-    caller: &PermissionSet,
-) -> Result<Vec<RoleRow>, ApiError> {
-    let mut found: Vec<RoleRow> = Vec::new();
-    for key in keys {
-        let key = key.trim();
-        let Some(role) = store::memberships::live_role(conn, organization_id, key).await? else {
-            return Err(ApiError::invalid(
-                "roles",
-                format!("roles: no role {key:?} in organization {organization_id}"),
-            ));
-        };
-        if found.iter().any(|r| r.id == role.id) {
-            continue;
-        }
-        for p in store::roles::live_permissions(conn, &role.id).await? {
-            let p = Permission::from_stored(p.resource, p.action);
-            if !caller.includes(&p) {
-                return Err(ApiError::Forbidden(format!(
-                    "giving role {} needs the permission {}:{}, which you do not hold there",
-                    role.name,
-                    p.resource(),
-                    p.action()
-                )));
-            }
-        }
-        found.push(role);
-    }
-    Ok(found)
 }
 
 /// Sign-up: a new organization with its `Administrator` role, and the user as its first
@@ -276,7 +238,7 @@ pub async fn create(app: &App, grant: &Grant, req: &UserCreateRequest) -> Result
             "no organization {organization_id}"
         )));
     }
-    let roles = grantable_roles(&mut tx, &organization_id, &keys, &acting.permissions).await?;
+    let roles = roles::resolve_roles_for_grant(&mut tx, &acting, &keys).await?;
     let mut user = new_user_row(&email, &organization_id, now, by);
     user.first_name = text(req.first_name.as_deref());
     user.last_name = text(req.last_name.as_deref());
@@ -364,7 +326,7 @@ pub async fn invite(app: &App, grant: &Grant, req: &UserInviteRequest) -> Result
     let organization = store::organizations::find(&mut tx, &organization_id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no organization {organization_id}")))?;
-    let roles = grantable_roles(&mut tx, &organization_id, &keys, &acting.permissions).await?;
+    let roles = roles::resolve_roles_for_grant(&mut tx, &acting, &keys).await?;
     let (user, waiting, created) = match store::users::find_by_email_key(&mut tx, email.key())
         .await?
     {
@@ -477,7 +439,8 @@ pub async fn accept_invitation(
     }
     let mut given = Vec::new();
     for role_id in code.role_ids() {
-        if let Some(role) = store::memberships::live_role(conn, &organization_id, &role_id).await? {
+        let organizations = [organization_id.clone()];
+        if let Some(role) = store::roles::find(conn, &organizations, &role_id, false).await? {
             store::memberships::give_role(conn, &code.user_id, &role.id, &organization_id, now, by)
                 .await?;
             given.push(role.id);
@@ -713,8 +676,7 @@ pub async fn update_infos(
                 user.email, acting.organization_id
             )));
         }
-        let roles =
-            grantable_roles(&mut tx, &acting.organization_id, keys, &acting.permissions).await?;
+        let roles = roles::resolve_roles_for_grant(&mut tx, acting, keys).await?;
         let ids: Vec<String> = roles.iter().map(|r| r.id.clone()).collect();
         store::memberships::replace_roles(
             &mut tx,

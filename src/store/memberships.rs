@@ -89,26 +89,6 @@ pub async fn sync_user(
     Ok(())
 }
 
-/// A live role of an organization, by ID or else by name.
-pub async fn live_role(
-    conn: &mut AnyConnection,
-    organization_id: &str,
-    id_or_name: &str,
-) -> Result<Option<RoleRow>, sqlx::Error> {
-    sqlx::query(&format!(
-        "SELECT {ROLE_COLUMNS} FROM roles r
-         WHERE r.organization_id = $1 AND r.revoked IS NULL AND (r.id = $2 OR r.name = $2)
-         ORDER BY CASE WHEN r.id = $2 THEN 0 ELSE 1 END LIMIT 1"
-    ))
-    .bind(organization_id)
-    .bind(id_or_name)
-    .fetch_optional(conn)
-    .await?
-    .as_ref()
-    .map(roles::role_from_row)
-    .transpose()
-}
-
 /// The IDs of the roles a user holds of his own in an organization (live or not).
 pub async fn role_ids_of(
     conn: &mut AnyConnection,

@@ -10,11 +10,6 @@
 //! The table must list exactly the operations of the OpenAPI document: an operation added to
 //! the API without a row here fails the test.
 //!
-//! Rows marked `pending` are operations still answering 501 while they are being built: as
-//! long as (a) answers 501, the checks their handler decides accept 501 too. The checks the
-//! authorization middleware decides (401 without a token, 403 for a missing permission or a
-//! foreign organization) are strict already, and everything becomes strict by itself once the
-//! handler answers.
 
 use std::collections::BTreeSet;
 
@@ -86,7 +81,6 @@ struct Op {
     without: StatusCode,
     cross: &'static [(Cross, StatusCode)],
     anonymous: StatusCode,
-    pending: bool,
     setup: Setup,
     body: Body,
 }
@@ -123,7 +117,6 @@ fn table() -> Vec<Op> {
         without: OK,
         cross: NAMING_ORG,
         anonymous: UNAUTHORIZED,
-        pending: false,
         setup: Setup::None,
         body: no_body,
     };
@@ -136,7 +129,6 @@ fn table() -> Vec<Op> {
         needs: Some(needs),
         without: FORBIDDEN,
         cross: ON_ENTITY,
-        pending: true,
         ..op(method, path, PermissionOrSelf)
     };
     let open = |method: Method, path: &'static str| Op {
@@ -195,7 +187,6 @@ fn table() -> Vec<Op> {
         // User management.
         Op {
             cross: INTO_ORG,
-            pending: true,
             body: |f| {
                 Some(json!({"email": format!("new-{}@a.example", f.fresh),
                             "password": "new member password 1"}))
@@ -204,7 +195,6 @@ fn table() -> Vec<Op> {
         },
         Op {
             cross: INTO_ORG,
-            pending: true,
             body: |f| {
                 Some(json!({"email": format!("invited-{}@a.example", f.fresh),
                             "sendEmail": false}))
@@ -212,7 +202,6 @@ fn table() -> Vec<Op> {
             ..guarded(Method::POST, "/v1/users/invite", ("Users", "create"))
         },
         Op {
-            pending: true,
             ..guarded(Method::GET, "/v1/users", ("Users", "read"))
         },
         // Without `Users:read` another user is not visible at all.
@@ -240,7 +229,6 @@ fn table() -> Vec<Op> {
         Op {
             needs: Some(("Organizations", "create")),
             without: FORBIDDEN,
-            pending: true,
             body: |f| {
                 Some(json!({"email": format!("founder-{}@b.example", f.fresh),
                             "password": "founder password 1234",
@@ -254,14 +242,12 @@ fn table() -> Vec<Op> {
             with: BAD,
             without: BAD,
             anonymous: BAD,
-            pending: true,
             body: |_| Some(json!({"idToken": "not.a.token"})),
             ..op(Method::POST, "/v1/users/invite/openid", Public)
         },
         // Password reset: public, the same answer for everybody.
         Op {
             anonymous: OK,
-            pending: true,
             body: |f| Some(json!({"email": f.target_email})),
             ..op(
                 Method::POST,
@@ -273,7 +259,6 @@ fn table() -> Vec<Op> {
             with: BAD,
             without: BAD,
             anonymous: BAD,
-            pending: true,
             body: |f| {
                 Some(json!({"email": f.target_email, "resetCode": "WRONGCODE1",
                             "newPassword": "a brand new password 99"}))
@@ -299,17 +284,6 @@ fn table() -> Vec<Op> {
         open(Method::GET, "/healthz"),
         open(Method::GET, "/readyz"),
     ]
-}
-
-/// Whether the handler, not the authorization middleware, decides this check: only those
-/// may answer 501 while a pending operation is being built.
-fn handler_decides(access: Access, check: &str) -> bool {
-    match check {
-        "anonymous" => matches!(access, Access::Public | Access::Open),
-        "without" => access != Access::Permission,
-        "cross NameOrg" => false,
-        _ => true,
-    }
 }
 
 fn all_permissions_but(needs: (&str, &str)) -> Vec<Value> {
@@ -510,7 +484,6 @@ async fn every_operation_keeps_to_its_callers_and_its_organization(app: TestApp)
             body: answer,
         });
         let (status, answer) = send(Some(&with), path.clone(), body.clone()).await;
-        let being_built = op.pending && status == StatusCode::NOT_IMPLEMENTED;
         outcomes.push(Outcome {
             check: "with".into(),
             status,
@@ -519,18 +492,15 @@ async fn every_operation_keeps_to_its_callers_and_its_organization(app: TestApp)
         });
 
         for o in outcomes {
-            let tolerated = being_built
-                && o.status == StatusCode::NOT_IMPLEMENTED
-                && handler_decides(op.access, &o.check);
             let as_expected = if o.expected == OK {
                 o.status.is_success()
             } else {
                 o.status == o.expected
             };
-            if !as_expected && !tolerated {
+            if !as_expected {
                 failures.push(format!(
-                    "{} {} ({}): expected {}, got {}: {}",
-                    op.method, op.path, o.check, o.expected, o.status, o.body
+                    "{} {} ({}, guarded as {:?}): expected {}, got {}: {}",
+                    op.method, op.path, o.check, op.access, o.expected, o.status, o.body
                 ));
             }
         }
