@@ -1080,3 +1080,43 @@ async fn roles_for_a_grant_are_resolved_by_id_or_name_within_what_the_caller_hol
         }
     }
 }
+
+/// Other services of the platform guard resources of their own, named in configuration.
+async fn configured_resources_join_the_catalogue(kind: crate::common::StoreKind) {
+    let Some(app) =
+        TestApp::spawn_with(kind, |s| s.permissions.resources = vec!["Invoices".into()]).await
+    else {
+        return;
+    };
+    let admin = app.admin_token().await;
+    let (status, body) = app
+        .post(
+            "/v1/roles",
+            &admin,
+            json!({"name": "Billing", "permissions": [{"resource": "invoices", "action": "READ"}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let p = &body["results"][0]["permissions"][0];
+    assert_eq!(
+        (p["resource"].as_str(), p["action"].as_str()),
+        (Some("Invoices"), Some("read"))
+    );
+    let (status, body) = app
+        .post(
+            "/v1/roles",
+            &admin,
+            json!({"name": "Gadgets", "permissions": [{"resource": "Gadgets", "action": "read"}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["errorMessage"].as_str().unwrap().contains("Gadgets"),
+        "{body}"
+    );
+}
+
+mod configured {
+    crate::stories_of_kind!(configured_resources_join_the_catalogue);
+    use super::configured_resources_join_the_catalogue;
+}
