@@ -9,7 +9,7 @@ use crate::error::ApiError;
 use crate::security::hashing::Verdict;
 use crate::security::secrets::{self, TokenKind};
 use crate::service::App;
-use crate::store::{self, audit::AuditEvent, tokens::TokenRow};
+use crate::store::{self, audit::AuditEvent, tokens::TokenRow, users::UserRow};
 
 /// Why a grant was refused, as RFC 6749 §5.2 names it.
 #[derive(Debug)]
@@ -60,22 +60,8 @@ pub async fn password_grant(
     let stored = user.as_ref().and_then(|u| u.password_hash.clone());
     let verdict = app.hasher.verify(stored.as_deref(), password).await?;
     let now = app.clock.now();
-    let user = match (user, verdict) {
-        (Some(user), Verdict::Match { rehash }) if user.may_log_in() => {
-            if rehash {
-                let new = app.hasher.hash(password).await?;
-                let mut tx = app.store.write().await?;
-                store::users::upgrade_password_hash(
-                    &mut tx,
-                    &user.id,
-                    stored.as_deref().unwrap_or(""),
-                    &new,
-                )
-                .await?;
-                tx.commit().await?;
-            }
-            user
-        }
+    let (user, rehash) = match (user, verdict) {
+        (Some(user), Verdict::Match { rehash }) if user.may_log_in() => (user, rehash),
         (user, _) => {
             app.metrics.login(false);
             let mut tx = app.store.write().await?;
@@ -93,14 +79,36 @@ pub async fn password_grant(
             return Err(GrantError::InvalidGrant(BAD_CREDENTIALS));
         }
     };
+    // Hashed before the transaction, so no write lock is held while Argon2 runs.
+    let upgraded = match rehash {
+        true => Some(app.hasher.hash(password).await?),
+        false => None,
+    };
+    let mut tx = app.store.write().await?;
+    if let Some(new) = upgraded {
+        let old = stored.as_deref().unwrap_or("");
+        store::users::upgrade_password_hash(&mut tx, &user.id, old, &new).await?;
+    }
+    open_session(app, tx, &user, organization_id, now, None).await
+}
+
+/// Issues the token pair of a login whose credential was verified, in the user's home
+/// organization or another one of his, with its audit event; commits `tx`.
+async fn open_session(
+    app: &App,
+    mut tx: crate::store::Tx,
+    user: &UserRow,
+    organization_id: Option<&str>,
+    now: Millis,
+    details: Option<serde_json::Value>,
+) -> Result<IssuedPair, GrantError> {
     let organization_id = organization_id
         .map(str::trim)
         .filter(|o| !o.is_empty())
         .unwrap_or(&user.organization_id)
         .to_string();
-    let mut tx = app.store.write().await?;
     if !store::organizations::is_member(&mut tx, &user.id, &organization_id).await? {
-        // The password was right, so saying this reveals nothing about who exists.
+        // The credential was right, so saying this reveals nothing about who exists.
         return Err(GrantError::InvalidGrant(
             "the user is not a member of that organization",
         ));
@@ -115,7 +123,7 @@ pub async fn password_grant(
             organization_id: Some(&organization_id),
             action: "login.succeeded",
             target_id: Some(&user.id),
-            ..Default::default()
+            details,
         },
     )
     .await?;
@@ -154,33 +162,8 @@ pub async fn id_token_grant(
         app.metrics.login(false);
         return Err(GrantError::InvalidGrant(REFUSED));
     };
-    let organization_id = organization_id
-        .map(str::trim)
-        .filter(|o| !o.is_empty())
-        .unwrap_or(&user.organization_id)
-        .to_string();
-    if !store::organizations::is_member(&mut tx, &user.id, &organization_id).await? {
-        return Err(GrantError::InvalidGrant(
-            "the user is not a member of that organization",
-        ));
-    }
-    let family = ids::new_id(ids::TOKEN);
-    let pair = issue_pair(app, &mut tx, &user.id, &organization_id, &family, now).await?;
-    store::audit::record(
-        &mut tx,
-        now,
-        &AuditEvent {
-            actor_id: Some(&user.id),
-            organization_id: Some(&organization_id),
-            action: "login.succeeded",
-            target_id: Some(&user.id),
-            details: Some(serde_json::json!({ "method": "openid", "issuer": identity.issuer })),
-        },
-    )
-    .await?;
-    tx.commit().await?;
-    app.metrics.login(true);
-    Ok(pair)
+    let details = serde_json::json!({ "method": "openid", "issuer": identity.issuer });
+    open_session(app, tx, &user, organization_id, now, Some(details)).await
 }
 
 /// Rotates a refresh token. A refresh token used twice means it leaked: the whole family (every

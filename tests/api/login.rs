@@ -17,6 +17,7 @@ both_stores!(
     a_revoked_token_dies_on_the_next_request,
     the_token_endpoint_takes_json_too_and_names_bad_grants,
     a_restart_keeps_everything,
+    a_login_upgrades_a_hash_of_old_parameters,
 );
 
 async fn a_password_login_answers_an_oauth_token(app: TestApp) {
@@ -295,4 +296,35 @@ async fn a_restart_keeps_everything(mut app: TestApp) {
     // The first start happens once: a restart does not bootstrap again.
     let (_, orgs) = app.get("/v1/users/mine/organizations", &access).await;
     assert_eq!(orgs["results"].as_array().unwrap().len(), 1);
+}
+
+async fn a_login_upgrades_a_hash_of_old_parameters(mut app: TestApp) {
+    let stored = |app: &TestApp| {
+        let pool = app.app.store.pool().clone();
+        async move {
+            sqlx::query_scalar::<_, String>("SELECT password_hash FROM users WHERE email_key = $1")
+                .bind(ADMIN_EMAIL)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    assert!(stored(&app).await.contains("m=256,t=1,p=1"));
+    app.settings.argon2.memory_kib = 512;
+    app.settings.argon2.iterations = 2;
+    app.restart().await;
+    app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let upgraded = stored(&app).await;
+    assert!(upgraded.contains("m=512,t=2,p=1"), "{upgraded}");
+    app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    // A wrong password upgrades nothing.
+    app.settings.argon2.memory_kib = 1024;
+    app.restart().await;
+    app.token_form(&[
+        ("grant_type", "password"),
+        ("username", ADMIN_EMAIL),
+        ("password", "wrong password 99"),
+    ])
+    .await;
+    assert_eq!(stored(&app).await, upgraded);
 }
