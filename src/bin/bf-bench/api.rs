@@ -1,7 +1,7 @@
 //! The few calls of the Security API the scenarios make, over one keep-alive HTTP client.
 
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::body::Bytes;
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use serde::Deserialize;
 use serde_json::Value;
 

@@ -343,6 +343,7 @@ async fn measure(
             dir.path().join("empty.log"),
         )
         .await?;
+        let child_rss = RssWatch::start(child.pid());
         let client = Api::new(&child.base, CONNECTIONS);
         let token = admin.access_token.clone();
         let (outcome, _) = load::drive(
@@ -353,7 +354,10 @@ async fn measure(
                 let client = client.clone();
                 let token = token.clone();
                 async move {
-                    let r = client.get_ok(baseline::EMPTY_PATH, &token).await.map(|_| ());
+                    let r = client
+                        .get_ok(baseline::EMPTY_PATH, &token)
+                        .await
+                        .map(|_| ());
                     ((), r)
                 }
             },
@@ -364,7 +368,7 @@ async fn measure(
             "Empty axum handler (baseline)",
             CONNECTIONS,
             &outcome,
-            0.0,
+            child_rss.peak_mb(),
         )
     };
     let empty_rate = empty.throughput_per_s.unwrap_or(0.0);
@@ -445,13 +449,11 @@ async fn measure(
     ] {
         rss.reset();
         let api = api.clone();
-        let (outcome, back) = load::drive(
-            name,
-            window,
-            members.take().unwrap_or_default(),
-            move |m| scenarios::read_mine(api.clone(), m, credential),
-        )
-        .await;
+        let (outcome, back) =
+            load::drive(name, window, members.take().unwrap_or_default(), move |m| {
+                scenarios::read_mine(api.clone(), m, credential)
+            })
+            .await;
         members = Some(back);
         results.push(
             Scenario::measured(key, name, CONNECTIONS, &outcome, rss.peak_mb())
@@ -543,12 +545,9 @@ async fn measure(
     rss.reset();
     let (outcome, _) = {
         let api = api.clone();
-        load::drive(
-            "mixed 80/15/5",
-            window,
-            members,
-            move |m| scenarios::mixed(api.clone(), m),
-        )
+        load::drive("mixed 80/15/5", window, members, move |m| {
+            scenarios::mixed(api.clone(), m)
+        })
         .await
     };
     results.push(

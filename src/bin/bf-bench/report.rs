@@ -276,7 +276,7 @@ impl Report {
         let s = &self.server;
         let _ = writeln!(
             md,
-            "Store: **{}** · mode: {} · {} · {} cores ({}), {} GiB · seed: {} users in {:.0} s",
+            "Store: **{}** · mode: {} · {} · {} cores ({}), {} GiB · seed: {} users in {:.1} s",
             self.store,
             self.mode,
             self.started,
@@ -363,7 +363,11 @@ impl Report {
                 " The figures of a run with errors are not valid."
             }
         );
-        for sc in self.scenarios.iter().filter(|s| !s.error_samples.is_empty()) {
+        for sc in self
+            .scenarios
+            .iter()
+            .filter(|s| !s.error_samples.is_empty())
+        {
             let _ = writeln!(md, "\n{}: {}", sc.name, sc.error_samples.join("; "));
         }
         md

@@ -62,10 +62,7 @@ pub async fn with_permanent_tokens(api: &Api, members: &mut [Member]) -> Result<
 /// in the same user.
 pub async fn login(api: Api, users: u64, stride: u64, next: u64) -> (u64, Result<(), String>) {
     let email = seed::email(next % users);
-    let result = api
-        .login(&email, seed::SEED_PASSWORD)
-        .await
-        .map(|_| ());
+    let result = api.login(&email, seed::SEED_PASSWORD).await.map(|_| ());
     (next + stride, result)
 }
 
@@ -87,7 +84,11 @@ pub enum Credential {
 }
 
 /// `GET /v1/users/mine` with one of the member's tokens.
-pub async fn read_mine(api: Api, m: Member, credential: Credential) -> (Member, Result<(), String>) {
+pub async fn read_mine(
+    api: Api,
+    m: Member,
+    credential: Credential,
+) -> (Member, Result<(), String>) {
     let token = match credential {
         Credential::Temporary => m.pair.access_token.as_str(),
         Credential::Permanent => m.permanent.as_deref().unwrap_or(""),

@@ -30,7 +30,13 @@ pub fn server_binary() -> Result<PathBuf, String> {
     ) {
         let mut build = Command::new(cargo);
         build
-            .args(["build", "--quiet", "--bin", "bf-security", "--manifest-path"])
+            .args([
+                "build",
+                "--quiet",
+                "--bin",
+                "bf-security",
+                "--manifest-path",
+            ])
             .arg(Path::new(&manifest_dir).join("Cargo.toml"));
         match dir.file_name().and_then(|n| n.to_str()) {
             Some("debug") => {}
@@ -85,7 +91,11 @@ impl Served {
             .try_clone()
             .map_err(|e| format!("{}: {e}", log.display()))?;
         let mut command = Command::new(program);
-        command.args(args).stdin(Stdio::null()).stdout(out).stderr(err);
+        command
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err);
         for (key, _) in std::env::vars_os() {
             if key.to_string_lossy().starts_with("BF_") {
                 command.env_remove(key);
