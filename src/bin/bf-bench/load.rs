@@ -46,6 +46,19 @@ impl Outcome {
     pub fn max_ms(&self) -> f64 {
         self.latency.max() as f64 / 1000.0
     }
+
+    /// Two measurements of the same thing as one.
+    pub fn merge(mut self, other: Outcome) -> Outcome {
+        self.latency
+            .add(&other.latency)
+            .expect("histograms of the same bounds");
+        self.requests += other.requests;
+        self.errors += other.errors;
+        self.error_samples.extend(other.error_samples);
+        self.error_samples.truncate(5);
+        self.seconds += other.seconds;
+        self
+    }
 }
 
 fn histogram() -> Histogram<u64> {

@@ -53,9 +53,35 @@ struct Cli {
     /// Seconds measured per scenario (default 10; 1 with --quick).
     #[arg(long)]
     seconds: Option<f64>,
+    /// A further server setting as its environment variable, e.g. `--set
+    /// BF_SQLITE_SYNCHRONOUS=normal`; repeatable, recorded in the results.
+    #[arg(long = "set", value_name = "BF_NAME=VALUE", value_parser = server_setting)]
+    set: Vec<(String, String)>,
     /// Serves the empty baseline handler on this address (the benchmark starts itself so).
     #[arg(long, hide = true)]
     serve_empty: Option<SocketAddr>,
+}
+
+/// The settings the benchmark itself chooses for the server.
+const OWN_SETTINGS: &[&str] = &[
+    "BF_LISTEN",
+    "BF_DATABASE_URL",
+    "BF_BOOTSTRAP_EMAIL",
+    "BF_BOOTSTRAP_PASSWORD",
+    "BF_ARGON2_MEMORY_KIB",
+    "BF_ARGON2_ITERATIONS",
+    "BF_ARGON2_PARALLELISM",
+];
+
+fn server_setting(raw: &str) -> Result<(String, String), String> {
+    let (key, value) = raw.split_once('=').ok_or("expected BF_NAME=VALUE")?;
+    if !key.starts_with("BF_") {
+        return Err(format!("{key} is not a server setting (BF_...)"));
+    }
+    if OWN_SETTINGS.contains(&key) {
+        return Err(format!("{key} is chosen by the benchmark itself"));
+    }
+    Ok((key.to_string(), value.to_string()))
 }
 
 /// Keycloak's default Argon2id cost, so the login figure compares with its published one.
@@ -259,6 +285,7 @@ async fn measure(
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
+    .chain(cli.set.iter().cloned())
     .collect();
     eprintln!(
         "bf-bench: starting {} on {addr} ({})",
@@ -318,68 +345,24 @@ async fn measure(
             .into(),
     };
 
-    // Baseline 1: Argon2id verifications on every core, nothing else in the way.
-    eprintln!("bf-bench: raw Argon2id verify rate on {cores} threads");
-    let argon2_rate = {
+    // Each baseline is measured right before AND right after the scenarios compared with it,
+    // and the ratios use both halves: the machine's load drifts, and a ratio is only fair
+    // between measurements that saw the same drift.
+    let argon2_half = |label: &'static str| {
+        eprintln!("bf-bench: raw Argon2id verify rate on {cores} threads ({label})");
         let hash = seed_hash.clone();
-        let seconds = profile.argon2_seconds;
+        let seconds = profile.argon2_seconds / 2.0;
         tokio::task::spawn_blocking(move || {
             baseline::argon2_verify_rate(&hash, seed::SEED_PASSWORD, cores, seconds)
         })
-        .await
-        .map_err(|e| e.to_string())?
     };
-
-    // Baseline 2: the empty handler, same client, same concurrency as the reads.
-    let empty = {
-        let addr = server::free_loopback_addr()?;
-        let me = std::env::current_exe().map_err(|e| e.to_string())?;
-        let child = Served::start(
-            &me,
-            &["--serve-empty".to_string(), addr.to_string()],
-            &[],
-            addr,
-            baseline::EMPTY_PATH,
-            dir.path().join("empty.log"),
-        )
-        .await?;
-        let child_rss = RssWatch::start(child.pid());
-        let client = Api::new(&child.base, CONNECTIONS);
-        let token = admin.access_token.clone();
-        let (outcome, _) = load::drive(
-            "empty handler (baseline)",
-            profile.window,
-            vec![(); CONNECTIONS],
-            move |()| {
-                let client = client.clone();
-                let token = token.clone();
-                async move {
-                    let r = client
-                        .get_ok(baseline::EMPTY_PATH, &token)
-                        .await
-                        .map(|_| ());
-                    ((), r)
-                }
-            },
-        )
-        .await;
-        Scenario::measured(
-            "empty_handler",
-            "Empty axum handler (baseline)",
-            CONNECTIONS,
-            &outcome,
-            child_rss.peak_mb(),
-        )
-    };
-    let empty_rate = empty.throughput_per_s.unwrap_or(0.0);
-    const ARGON2: &str = "raw Argon2id";
-    const EMPTY: &str = "empty handler";
 
     let mut results = Vec::new();
     let window = profile.window;
     let users = profile.users;
 
-    // Password logins.
+    // Password logins, between two halves of the raw Argon2id rate.
+    let argon2_before = argon2_half("before").await.map_err(|e| e.to_string())?;
     rss.reset();
     let (outcome, _) = {
         let api = api.clone();
@@ -391,19 +374,23 @@ async fn measure(
         )
         .await
     };
-    results.push(
-        Scenario::measured(
-            "login",
-            &format!("Password login (Argon2id m={m} t={t} p={p})"),
-            LOGIN_CONNECTIONS,
-            &outcome,
-            rss.peak_mb(),
-        )
-        .against(ARGON2, argon2_rate)
-        .keycloak(report::KEYCLOAK_LOGINS_PER_VCPU)
-        .target("≥ 0.9 × raw Argon2id", |s| s.ratio.map(|r| r >= 0.9)),
-    );
+    results.push(Scenario::measured(
+        "login",
+        &format!("Password login (Argon2id m={m} t={t} p={p})"),
+        LOGIN_CONNECTIONS,
+        &outcome,
+        rss.peak_mb(),
+    ));
     alive(&mut served)?;
+    let argon2_after = argon2_half("after").await.map_err(|e| e.to_string())?;
+    let argon2_rate = (argon2_before + argon2_after) / 2.0;
+
+    // The empty handler, same client and concurrency as the reads, on either side of the
+    // refreshes and reads.
+    let empty_server = EmptyServer::start(dir).await?;
+    let empty_before = empty_server
+        .measure(&admin.access_token, window, "before")
+        .await;
 
     // Refresh-token rotation, each member his own chain.
     let members = scenarios::members(&api, CONNECTIONS as u64).await?;
@@ -415,20 +402,13 @@ async fn measure(
         })
         .await
     };
-    results.push(
-        Scenario::measured(
-            "refresh",
-            "Refresh-token grant (rotation)",
-            CONNECTIONS,
-            &outcome,
-            rss.peak_mb(),
-        )
-        .against(EMPTY, empty_rate)
-        .keycloak(report::KEYCLOAK_REFRESHES_PER_VCPU)
-        .target("≥ 5,000/s per core", |s| {
-            s.per_core_per_s.map(|r| r >= 5_000.0)
-        }),
-    );
+    results.push(Scenario::measured(
+        "refresh",
+        "Refresh-token grant (rotation)",
+        CONNECTIONS,
+        &outcome,
+        rss.peak_mb(),
+    ));
     alive(&mut served)?;
 
     // Authenticated reads, with the access token, then with a permanent token.
@@ -455,16 +435,30 @@ async fn measure(
             })
             .await;
         members = Some(back);
-        results.push(
-            Scenario::measured(key, name, CONNECTIONS, &outcome, rss.peak_mb())
-                .against(EMPTY, empty_rate)
-                .target("≥ 0.5 × empty handler, p99 < 5 ms", |s| {
-                    Some(s.ratio? >= 0.5 && s.p99_ms? < 5.0)
-                }),
-        );
+        results.push(Scenario::measured(
+            key,
+            name,
+            CONNECTIONS,
+            &outcome,
+            rss.peak_mb(),
+        ));
         alive(&mut served)?;
     }
     let members = members.unwrap_or_default();
+    let empty_after = empty_server
+        .measure(&admin.access_token, window, "after")
+        .await;
+    let (empty_before_rate, empty_after_rate) =
+        (empty_before.throughput(), empty_after.throughput());
+    let empty = Scenario::measured(
+        "empty_handler",
+        "Empty axum handler (baseline)",
+        CONNECTIONS,
+        &empty_before.merge(empty_after),
+        empty_server.rss.peak_mb(),
+    );
+    drop(empty_server);
+    let empty_rate = empty.throughput_per_s.unwrap_or(0.0);
 
     // Lists and look-ups in the big organization, with the administrator's token.
     let deep = DEEP_OFFSET.min(users / 10 * 9);
@@ -496,16 +490,12 @@ async fn measure(
     for (key, name, probe, listing) in list_cases {
         let (status, _) = api.get(&probe, &admin.access_token).await?;
         if status == 501 {
-            results.push(
-                Scenario::unavailable(
-                    key,
-                    &name,
-                    LIST_CONNECTIONS,
-                    "the server answers 501 Not Implemented",
-                )
-                .against(EMPTY, empty_rate)
-                .target("p99 < 10 ms", |_| None),
-            );
+            results.push(Scenario::unavailable(
+                key,
+                &name,
+                LIST_CONNECTIONS,
+                "the server answers 501 Not Implemented",
+            ));
             continue;
         }
         rss.reset();
@@ -533,11 +523,13 @@ async fn measure(
             },
         )
         .await;
-        results.push(
-            Scenario::measured(key, &name, LIST_CONNECTIONS, &outcome, rss.peak_mb())
-                .against(EMPTY, empty_rate)
-                .target("p99 < 10 ms", |s| s.p99_ms.map(|p| p < 10.0)),
-        );
+        results.push(Scenario::measured(
+            key,
+            &name,
+            LIST_CONNECTIONS,
+            &outcome,
+            rss.peak_mb(),
+        ));
         alive(&mut served)?;
     }
 
@@ -550,18 +542,19 @@ async fn measure(
         })
         .await
     };
-    results.push(
-        Scenario::measured(
-            "mixed",
-            "Mixed: 80% reads, 15% refreshes, 5% logins",
-            CONNECTIONS,
-            &outcome,
-            rss.peak_mb(),
-        )
-        .against(EMPTY, empty_rate),
-    );
+    results.push(Scenario::measured(
+        "mixed",
+        "Mixed: 80% reads, 15% refreshes, 5% logins",
+        CONNECTIONS,
+        &outcome,
+        rss.peak_mb(),
+    ));
     alive(&mut served)?;
 
+    let results: Vec<Scenario> = results
+        .into_iter()
+        .map(|s| judge(s, argon2_rate, empty_rate))
+        .collect();
     let peak_rss_mb = results
         .iter()
         .filter_map(|s| s.peak_rss_mb)
@@ -570,6 +563,7 @@ async fn measure(
         argon2_memory_kib: m,
         argon2_iterations: t,
         argon2_parallelism: p,
+        settings: cli.set.iter().map(|(k, v)| format!("{k}={v}")).collect(),
         idle_rss_mb: report::round(idle_rss_mb, 1),
         peak_rss_mb: report::round(peak_rss_mb, 1),
         high_water_mb: report::round(rss.high_water_mb(), 1),
@@ -580,9 +574,98 @@ async fn measure(
         argon2_threads: cores,
         argon2_verify_per_s: report::round(argon2_rate, 1),
         argon2_verify_per_s_per_core: report::round(argon2_rate / cores as f64, 1),
+        argon2_verify_per_s_before_after: [
+            report::round(argon2_before, 1),
+            report::round(argon2_after, 1),
+        ],
+        empty_handler_per_s_before_after: [
+            report::round(empty_before_rate, 1),
+            report::round(empty_after_rate, 1),
+        ],
         empty_handler: empty,
     };
     Ok((seed_facts, server_facts, baselines, results))
+}
+
+/// Each scenario's baseline, its figure beside Keycloak's, and its target.
+fn judge(s: Scenario, argon2_rate: f64, empty_rate: f64) -> Scenario {
+    const ARGON2: &str = "raw Argon2id";
+    const EMPTY: &str = "empty handler";
+    match s.key.as_str() {
+        "login" => s
+            .against(ARGON2, argon2_rate)
+            .keycloak(report::KEYCLOAK_LOGINS_PER_VCPU)
+            .target("≥ 0.9 × raw Argon2id", |s| s.ratio.map(|r| r >= 0.9)),
+        "refresh" => s
+            .against(EMPTY, empty_rate)
+            .keycloak(report::KEYCLOAK_REFRESHES_PER_VCPU)
+            .target("≥ 5,000/s per core", |s| {
+                s.per_core_per_s.map(|r| r >= 5_000.0)
+            }),
+        "read_temporary" | "read_permanent" => s
+            .against(EMPTY, empty_rate)
+            .target("≥ 0.5 × empty handler, p99 < 5 ms", |s| {
+                Some(s.ratio? >= 0.5 && s.p99_ms? < 5.0)
+            }),
+        "list_first" | "list_deep" | "lookup" => s
+            .against(EMPTY, empty_rate)
+            .target("p99 < 10 ms", |s| s.p99_ms.map(|p| p < 10.0)),
+        _ => s.against(EMPTY, empty_rate),
+    }
+}
+
+/// This binary serving the empty handler as a child process, for the second baseline.
+struct EmptyServer {
+    _child: Served,
+    client: Api,
+    rss: RssWatch,
+}
+
+impl EmptyServer {
+    async fn start(dir: &tempfile::TempDir) -> Result<Self, String> {
+        let addr = server::free_loopback_addr()?;
+        let me = std::env::current_exe().map_err(|e| e.to_string())?;
+        let child = Served::start(
+            &me,
+            &["--serve-empty".to_string(), addr.to_string()],
+            &[],
+            addr,
+            baseline::EMPTY_PATH,
+            dir.path().join("empty.log"),
+        )
+        .await?;
+        let rss = RssWatch::start(child.pid());
+        let client = Api::new(&child.base, CONNECTIONS);
+        Ok(Self {
+            _child: child,
+            client,
+            rss,
+        })
+    }
+
+    /// The empty handler under the reads' load, with the same bearer header they send.
+    async fn measure(&self, token: &str, window: Window, when: &str) -> load::Outcome {
+        let client = self.client.clone();
+        let token = token.to_string();
+        let (outcome, _) = load::drive(
+            &format!("empty handler ({when})"),
+            window,
+            vec![(); CONNECTIONS],
+            move |()| {
+                let client = client.clone();
+                let token = token.clone();
+                async move {
+                    let r = client
+                        .get_ok(baseline::EMPTY_PATH, &token)
+                        .await
+                        .map(|_| ());
+                    ((), r)
+                }
+            },
+        )
+        .await;
+        outcome
+    }
 }
 
 #[derive(Clone, Copy)]

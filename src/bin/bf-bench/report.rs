@@ -75,6 +75,8 @@ pub struct ServerFacts {
     pub argon2_memory_kib: u32,
     pub argon2_iterations: u32,
     pub argon2_parallelism: u32,
+    /// Settings given with `--set`, beyond the defaults.
+    pub settings: Vec<String>,
     /// Resident memory once started and bootstrapped, before any load.
     pub idle_rss_mb: f64,
     /// The highest resident memory sampled during the scenarios.
@@ -98,6 +100,11 @@ pub struct Baselines {
     pub argon2_threads: usize,
     pub argon2_verify_per_s: f64,
     pub argon2_verify_per_s_per_core: f64,
+    /// The two halves, measured right before and right after the password logins.
+    pub argon2_verify_per_s_before_after: [f64; 2],
+    /// The two halves, measured right before the refreshes and right after the reads.
+    pub empty_handler_per_s_before_after: [f64; 2],
+    /// Both halves together.
     pub empty_handler: Scenario,
 }
 
@@ -274,6 +281,7 @@ impl Report {
         let mut md = String::new();
         let m = &self.machine;
         let s = &self.server;
+        let b = &self.baselines;
         let _ = writeln!(
             md,
             "Store: **{}** · mode: {} · {} · {} cores ({}), {} GiB · seed: {} users in {:.1} s",
@@ -286,20 +294,32 @@ impl Report {
             thousands(Some(self.seed.users as f64)),
             self.seed.seconds
         );
+        if !s.settings.is_empty() {
+            let _ = writeln!(
+                md,
+                "\nServer settings beyond the defaults: {}.",
+                s.settings.join(", ")
+            );
+        }
         let _ = writeln!(
             md,
-            "\nServer Argon2id: m={} KiB, t={}, p={}. Baselines: raw Argon2id verify {} /s \
-             ({} threads, {} /s per core); empty axum handler {} /s at {} connections \
-             (p99 {} ms).\n",
+            "\nServer Argon2id: m={} KiB, t={}, p={}. Baselines, each the mean of a measurement \
+             right before and one right after the scenarios compared with it: raw Argon2id \
+             verify {} /s on {} threads ({} /s per core; {} and {}); empty axum handler {} /s \
+             at {} connections ({} and {}; p99 {} ms).\n",
             s.argon2_memory_kib,
             s.argon2_iterations,
             s.argon2_parallelism,
-            thousands(Some(self.baselines.argon2_verify_per_s)),
-            self.baselines.argon2_threads,
-            thousands(Some(self.baselines.argon2_verify_per_s_per_core)),
-            thousands(self.baselines.empty_handler.throughput_per_s),
-            self.baselines.empty_handler.concurrency,
-            num(self.baselines.empty_handler.p99_ms, 2),
+            thousands(Some(b.argon2_verify_per_s)),
+            b.argon2_threads,
+            thousands(Some(b.argon2_verify_per_s_per_core)),
+            thousands(Some(b.argon2_verify_per_s_before_after[0])),
+            thousands(Some(b.argon2_verify_per_s_before_after[1])),
+            thousands(b.empty_handler.throughput_per_s),
+            b.empty_handler.concurrency,
+            thousands(Some(b.empty_handler_per_s_before_after[0])),
+            thousands(Some(b.empty_handler_per_s_before_after[1])),
+            num(b.empty_handler.p99_ms, 2),
         );
         md.push_str(
             "| Scenario | Conn. | Req/s | Per core | Keycloak per vCPU | p50 ms | p99 ms | max ms \
