@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::server::cpu_seconds;
+
 /// How long a scenario runs: a warm-up whose steps are not counted, then the measured window.
 #[derive(Debug, Clone, Copy)]
 pub struct Window {
@@ -25,6 +27,8 @@ pub struct Outcome {
     /// A few of the failures, to say what went wrong.
     pub error_samples: Vec<String>,
     pub seconds: f64,
+    /// CPU time the server process used over the measured window.
+    pub server_cpu_seconds: Option<f64>,
     /// Microseconds.
     pub latency: Histogram<u64>,
 }
@@ -43,6 +47,13 @@ impl Outcome {
         self.latency.value_at_quantile(q) as f64 / 1000.0
     }
 
+    /// Steps per second of server CPU time: what one fully busy core of the server would serve.
+    pub fn per_server_cpu_second(&self) -> Option<f64> {
+        self.server_cpu_seconds
+            .filter(|&c| c > 0.0)
+            .map(|c| self.requests as f64 / c)
+    }
+
     pub fn max_ms(&self) -> f64 {
         self.latency.max() as f64 / 1000.0
     }
@@ -57,6 +68,10 @@ impl Outcome {
         self.error_samples.extend(other.error_samples);
         self.error_samples.truncate(5);
         self.seconds += other.seconds;
+        self.server_cpu_seconds = self
+            .server_cpu_seconds
+            .zip(other.server_cpu_seconds)
+            .map(|(a, b)| a + b);
         self
     }
 }
@@ -71,6 +86,7 @@ fn histogram() -> Histogram<u64> {
 pub async fn drive<V, F, Fut>(
     label: &str,
     window: Window,
+    server_pid: u32,
     users: Vec<V>,
     step: F,
 ) -> (Outcome, Vec<V>)
@@ -111,6 +127,12 @@ where
             }
         })
     };
+
+    // The server's CPU time over the measured window, from its start to the last answer.
+    let cpu_at_start = tokio::spawn(async move {
+        tokio::time::sleep_until(measure_from.into()).await;
+        cpu_seconds(server_pid)
+    });
 
     let mut tasks = tokio::task::JoinSet::new();
     for (index, user) in users.into_iter().enumerate() {
@@ -157,6 +179,10 @@ where
     let seconds = Instant::now()
         .saturating_duration_since(measure_from)
         .as_secs_f64();
+    let server_cpu_seconds = match (cpu_at_start.await.ok().flatten(), cpu_seconds(server_pid)) {
+        (Some(start), Some(end)) => Some(end - start),
+        _ => None,
+    };
     ticker.abort();
     bar.finish_and_clear();
     back.sort_by_key(|(i, _)| *i);
@@ -166,6 +192,7 @@ where
         errors,
         error_samples,
         seconds,
+        server_cpu_seconds,
         latency,
     };
     (outcome, back.into_iter().map(|(_, u)| u).collect())

@@ -100,6 +100,8 @@ pub struct Baselines {
     pub argon2_threads: usize,
     pub argon2_verify_per_s: f64,
     pub argon2_verify_per_s_per_core: f64,
+    /// Per second of CPU time the hashing threads got.
+    pub argon2_verify_per_cpu_s: f64,
     /// The two halves, measured right before and right after the password logins.
     pub argon2_verify_per_s_before_after: [f64; 2],
     /// The two halves, measured right before the refreshes and right after the reads.
@@ -143,6 +145,11 @@ pub struct Scenario {
     pub throughput_per_s: Option<f64>,
     /// Throughput divided by the machine's cores (client and server share them).
     pub per_core_per_s: Option<f64>,
+    /// CPU time the server process used in the measured window.
+    pub server_cpu_seconds: Option<f64>,
+    /// Requests per second of server CPU time: what one fully busy core of the server serves,
+    /// the figure comparable with "per vCPU" sizing, and steady whoever else shares the machine.
+    pub per_server_cpu_s: Option<f64>,
     pub p50_ms: Option<f64>,
     pub p99_ms: Option<f64>,
     pub max_ms: Option<f64>,
@@ -151,6 +158,8 @@ pub struct Scenario {
     pub baseline_per_s: Option<f64>,
     /// Throughput over the baseline's.
     pub ratio: Option<f64>,
+    /// Requests per server CPU-second over the baseline's per CPU-second.
+    pub cpu_ratio: Option<f64>,
     pub keycloak_per_core: Option<f64>,
     pub target: Option<String>,
     pub target_met: Option<bool>,
@@ -177,6 +186,8 @@ impl Scenario {
             error_samples: outcome.error_samples.clone(),
             throughput_per_s: Some(round(throughput, 1)),
             per_core_per_s: Some(round(throughput / cores() as f64, 1)),
+            server_cpu_seconds: outcome.server_cpu_seconds.map(|c| round(c, 2)),
+            per_server_cpu_s: outcome.per_server_cpu_second().map(|r| round(r, 1)),
             p50_ms: Some(round(outcome.quantile_ms(0.5), 3)),
             p99_ms: Some(round(outcome.quantile_ms(0.99), 3)),
             max_ms: Some(round(outcome.max_ms(), 3)),
@@ -184,6 +195,7 @@ impl Scenario {
             baseline: None,
             baseline_per_s: None,
             ratio: None,
+            cpu_ratio: None,
             keycloak_per_core: None,
             target: None,
             target_met: None,
@@ -203,6 +215,8 @@ impl Scenario {
             error_samples: Vec::new(),
             throughput_per_s: None,
             per_core_per_s: None,
+            server_cpu_seconds: None,
+            per_server_cpu_s: None,
             p50_ms: None,
             p99_ms: None,
             max_ms: None,
@@ -210,20 +224,26 @@ impl Scenario {
             baseline: None,
             baseline_per_s: None,
             ratio: None,
+            cpu_ratio: None,
             keycloak_per_core: None,
             target: None,
             target_met: None,
         }
     }
 
-    /// Sets the baseline this scenario is compared with, and the ratio to it.
-    pub fn against(mut self, name: &str, per_s: f64) -> Self {
+    /// Sets the baseline this scenario is compared with (its throughput and its rate per
+    /// CPU-second), and the ratios to it.
+    pub fn against(mut self, name: &str, per_s: f64, per_cpu_s: Option<f64>) -> Self {
         self.baseline = Some(name.into());
         self.baseline_per_s = Some(round(per_s, 1));
         self.ratio = self
             .throughput_per_s
             .filter(|_| per_s > 0.0)
             .map(|t| round(t / per_s, 3));
+        self.cpu_ratio = self
+            .per_server_cpu_s
+            .zip(per_cpu_s.filter(|&b| b > 0.0))
+            .map(|(s, b)| round(s / b, 3));
         self
     }
 
@@ -305,25 +325,26 @@ impl Report {
             md,
             "\nServer Argon2id: m={} KiB, t={}, p={}. Baselines, each the mean of a measurement \
              right before and one right after the scenarios compared with it: raw Argon2id \
-             verify {} /s on {} threads ({} /s per core; {} and {}); empty axum handler {} /s \
-             at {} connections ({} and {}; p99 {} ms).\n",
+             verify {} /s on {} threads ({} and {}; {} per CPU-second); empty axum handler {} /s \
+             at {} connections ({} and {}; {} per CPU-second of its server; p99 {} ms).\n",
             s.argon2_memory_kib,
             s.argon2_iterations,
             s.argon2_parallelism,
             thousands(Some(b.argon2_verify_per_s)),
             b.argon2_threads,
-            thousands(Some(b.argon2_verify_per_s_per_core)),
             thousands(Some(b.argon2_verify_per_s_before_after[0])),
             thousands(Some(b.argon2_verify_per_s_before_after[1])),
+            thousands(Some(b.argon2_verify_per_cpu_s)),
             thousands(b.empty_handler.throughput_per_s),
             b.empty_handler.concurrency,
             thousands(Some(b.empty_handler_per_s_before_after[0])),
             thousands(Some(b.empty_handler_per_s_before_after[1])),
+            thousands(b.empty_handler.per_server_cpu_s),
             num(b.empty_handler.p99_ms, 2),
         );
         md.push_str(
-            "| Scenario | Conn. | Req/s | Per core | Keycloak per vCPU | p50 ms | p99 ms | max ms \
-             | Errors | Peak RSS MB | × baseline | Target | Met |\n",
+            "| Scenario | Conn. | Req/s | Per server CPU-s | Keycloak per vCPU | p50 ms | p99 ms \
+             | max ms | Errors | Peak RSS MB | × baseline: throughput, per CPU-s | Target | Met |\n",
         );
         md.push_str("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|---|\n");
         for sc in &self.scenarios {
@@ -337,7 +358,12 @@ impl Report {
                 )
             };
             let ratio = match (&sc.ratio, &sc.baseline) {
-                (Some(r), Some(b)) => format!("{r:.2} of {b}"),
+                (Some(r), Some(b)) => format!(
+                    "{r:.2}, {} of {b}",
+                    sc.cpu_ratio
+                        .map(|c| format!("{c:.2}"))
+                        .unwrap_or_else(|| "—".into())
+                ),
                 _ => "—".into(),
             };
             let _ = writeln!(
@@ -345,7 +371,7 @@ impl Report {
                 "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {ratio} | {} | {} |",
                 sc.concurrency,
                 thousands(sc.throughput_per_s),
-                thousands(sc.per_core_per_s),
+                thousands(sc.per_server_cpu_s),
                 sc.keycloak_per_core
                     .map(|k| format!("{k:.0}"))
                     .unwrap_or_else(|| "—".into()),

@@ -176,6 +176,23 @@ pub fn memory_kib(pid: u32) -> Option<(u64, u64)> {
     Some((field("VmRSS:")?, field("VmHWM:")?))
 }
 
+/// The CPU time (user and system) a process, or with `/proc/thread-self` the calling thread, has
+/// used so far, in seconds.
+pub fn cpu_seconds_at(stat_path: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(stat_path).ok()?;
+    // The command name is in parentheses and may hold spaces: count fields after it.
+    let after = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    // /proc reports clock ticks of USER_HZ, 100 per second on Linux.
+    Some((utime + stime) / 100.0)
+}
+
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    cpu_seconds_at(&format!("/proc/{pid}/stat"))
+}
+
 /// Samples a process's resident memory every 20 ms and keeps the peak since the last reset.
 pub struct RssWatch {
     pid: u32,
