@@ -40,6 +40,8 @@ pub enum Backend {
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// Where write transactions run: on SQLite a pool of one connection, on PostgreSQL `pool`.
+    writer: AnyPool,
     backend: Backend,
 }
 
@@ -55,7 +57,7 @@ impl Store {
         } else {
             Backend::Postgres
         };
-        let pool = match backend {
+        let (pool, writer) = match backend {
             Backend::Sqlite => {
                 // Created if missing; WAL lets readers run beside the one writer.
                 let url = if url.contains('?') {
@@ -68,33 +70,46 @@ impl Store {
                     SqliteSynchronous::Normal => "NORMAL",
                 };
                 let options: AnyConnectOptions = url.parse()?;
-                AnyPoolOptions::new()
-                    .max_connections(8)
-                    .min_connections(1)
-                    .acquire_timeout(Duration::from_secs(10))
-                    .after_connect(move |conn, _| {
-                        Box::pin(async move {
-                            conn.execute("PRAGMA journal_mode = WAL").await?;
-                            conn.execute(&*format!("PRAGMA synchronous = {synchronous}"))
-                                .await?;
-                            conn.execute("PRAGMA foreign_keys = ON").await?;
-                            conn.execute("PRAGMA busy_timeout = 5000").await?;
-                            Ok(())
+                let sqlite_pool = |connections: u32| {
+                    AnyPoolOptions::new()
+                        .max_connections(connections)
+                        .min_connections(1)
+                        .acquire_timeout(Duration::from_secs(10))
+                        // A local file cannot go stale: no ping before each use.
+                        .test_before_acquire(false)
+                        .after_connect(move |conn, _| {
+                            Box::pin(async move {
+                                conn.execute("PRAGMA journal_mode = WAL").await?;
+                                conn.execute(&*format!("PRAGMA synchronous = {synchronous}"))
+                                    .await?;
+                                conn.execute("PRAGMA foreign_keys = ON").await?;
+                                conn.execute("PRAGMA busy_timeout = 5000").await?;
+                                Ok(())
+                            })
                         })
-                    })
-                    .connect_with(options)
-                    .await?
+                };
+                let pool = sqlite_pool(8).connect_with(options.clone()).await?;
+                // SQLite has one writer at a time. Writers queue for this one connection in
+                // order, instead of several connections racing for the lock and sleeping in
+                // SQLite's busy handler, which collapses write throughput under load.
+                let writer = sqlite_pool(1).connect_with(options).await?;
+                (pool, writer)
             }
             Backend::Postgres => {
                 let options: AnyConnectOptions = url.parse()?;
-                AnyPoolOptions::new()
+                let pool = AnyPoolOptions::new()
                     .max_connections(16)
                     .acquire_timeout(Duration::from_secs(5))
                     .connect_with(options)
-                    .await?
+                    .await?;
+                (pool.clone(), pool)
             }
         };
-        Ok(Self { pool, backend })
+        Ok(Self {
+            pool,
+            writer,
+            backend,
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -140,12 +155,13 @@ impl Store {
             .await
     }
 
-    /// Starts a write transaction. On SQLite it takes the write lock at once (`BEGIN
-    /// IMMEDIATE`), so two writers queue on the busy timeout instead of failing midway.
+    /// Starts a write transaction. On SQLite it runs on the one writer connection and takes the
+    /// write lock at once (`BEGIN IMMEDIATE`), so a writer of another process makes it wait on
+    /// the busy timeout instead of failing midway.
     pub async fn write(&self) -> Result<Tx, sqlx::Error> {
         match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Backend::Postgres => self.pool.begin().await,
+            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.writer.begin().await,
         }
     }
 

@@ -1,0 +1,421 @@
+//! The results: one JSON document for machines and one Markdown table for people.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::load::Outcome;
+
+/// Keycloak's published sizing (Keycloak documentation, "Concepts for sizing CPU and memory
+/// resources"): what one vCPU serves, and the memory of a Pod at rest.
+pub const KEYCLOAK_LOGINS_PER_VCPU: f64 = 15.0;
+pub const KEYCLOAK_REFRESHES_PER_VCPU: f64 = 120.0;
+pub const KEYCLOAK_BASE_MEMORY_MB: f64 = 1250.0;
+
+pub const RSS_TARGET_MB: f64 = 100.0;
+
+#[derive(Serialize)]
+pub struct Report {
+    pub tool: String,
+    pub started: String,
+    /// `full` or `quick` (a smoke run: tiny seed, cheap Argon2, one-second scenarios).
+    pub mode: String,
+    pub store: String,
+    pub machine: Machine,
+    pub server: ServerFacts,
+    pub seed: SeedFacts,
+    pub baselines: Baselines,
+    pub scenarios: Vec<Scenario>,
+    pub keycloak: Keycloak,
+    /// Failed requests over the whole run: must be 0 for the figures to mean anything.
+    pub errors: u64,
+}
+
+#[derive(Serialize)]
+pub struct Machine {
+    pub cores: usize,
+    pub cpu: String,
+    pub memory_gib: f64,
+    pub kernel: String,
+}
+
+impl Machine {
+    pub fn this() -> Self {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpu = cpuinfo
+            .lines()
+            .find_map(|l| l.strip_prefix("model name"))
+            .map(|v| v.trim_start_matches([' ', '\t', ':']).trim().to_string())
+            .unwrap_or_else(|| "unknown".into());
+        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+        let memory_kib = meminfo
+            .lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .unwrap_or(0.0);
+        Self {
+            cores: cores(),
+            cpu,
+            memory_gib: round(memory_kib / 1024.0 / 1024.0, 1),
+            kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                .map(|s| s.trim().to_string())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+pub fn cores() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
+
+#[derive(Serialize)]
+pub struct ServerFacts {
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub argon2_parallelism: u32,
+    /// Settings given with `--set`, beyond the defaults.
+    pub settings: Vec<String>,
+    /// Resident memory once started and bootstrapped, before any load.
+    pub idle_rss_mb: f64,
+    /// The highest resident memory sampled during the scenarios.
+    pub peak_rss_mb: f64,
+    /// The kernel's high-water mark (VmHWM) at the end of the run.
+    pub high_water_mb: f64,
+    pub rss_target_mb: f64,
+    pub rss_target_met: bool,
+}
+
+#[derive(Serialize)]
+pub struct SeedFacts {
+    pub users: u64,
+    pub seconds: f64,
+    pub users_per_s: f64,
+    pub method: String,
+}
+
+#[derive(Serialize)]
+pub struct Baselines {
+    pub argon2_threads: usize,
+    pub argon2_verify_per_s: f64,
+    pub argon2_verify_per_s_per_core: f64,
+    /// Per second of CPU time the hashing threads got.
+    pub argon2_verify_per_cpu_s: f64,
+    /// The two halves, measured right before and right after the password logins.
+    pub argon2_verify_per_s_before_after: [f64; 2],
+    /// The two halves, measured right before the refreshes and right after the reads.
+    pub empty_handler_per_s_before_after: [f64; 2],
+    /// Both halves together.
+    pub empty_handler: Scenario,
+}
+
+#[derive(Serialize)]
+pub struct Keycloak {
+    pub logins_per_s_per_vcpu: f64,
+    pub refreshes_per_s_per_vcpu: f64,
+    pub base_memory_mb: f64,
+    pub source: String,
+}
+
+impl Default for Keycloak {
+    fn default() -> Self {
+        Self {
+            logins_per_s_per_vcpu: KEYCLOAK_LOGINS_PER_VCPU,
+            refreshes_per_s_per_vcpu: KEYCLOAK_REFRESHES_PER_VCPU,
+            base_memory_mb: KEYCLOAK_BASE_MEMORY_MB,
+            source: "Keycloak documentation, Concepts for sizing CPU and memory resources".into(),
+        }
+    }
+}
+
+/// One scenario's figures. Every field is always present; the figures are null when the
+/// scenario could not run (`available: false`, e.g. an endpoint answering 501).
+#[derive(Serialize, Clone)]
+pub struct Scenario {
+    pub key: String,
+    pub name: String,
+    pub available: bool,
+    pub note: Option<String>,
+    pub concurrency: usize,
+    pub seconds: Option<f64>,
+    pub requests: Option<u64>,
+    pub errors: u64,
+    pub error_samples: Vec<String>,
+    pub throughput_per_s: Option<f64>,
+    /// Throughput divided by the machine's cores (client and server share them).
+    pub per_core_per_s: Option<f64>,
+    /// CPU time the server process used in the measured window.
+    pub server_cpu_seconds: Option<f64>,
+    /// Requests per second of server CPU time: what one fully busy core of the server serves,
+    /// the figure comparable with "per vCPU" sizing, and steady whoever else shares the machine.
+    pub per_server_cpu_s: Option<f64>,
+    pub p50_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    pub max_ms: Option<f64>,
+    pub peak_rss_mb: Option<f64>,
+    pub baseline: Option<String>,
+    pub baseline_per_s: Option<f64>,
+    /// Throughput over the baseline's.
+    pub ratio: Option<f64>,
+    /// Requests per server CPU-second over the baseline's per CPU-second.
+    pub cpu_ratio: Option<f64>,
+    pub keycloak_per_core: Option<f64>,
+    pub target: Option<String>,
+    pub target_met: Option<bool>,
+}
+
+impl Scenario {
+    pub fn measured(
+        key: &str,
+        name: &str,
+        concurrency: usize,
+        outcome: &Outcome,
+        peak_rss_mb: f64,
+    ) -> Self {
+        let throughput = outcome.throughput();
+        Self {
+            key: key.into(),
+            name: name.into(),
+            available: true,
+            note: None,
+            concurrency,
+            seconds: Some(round(outcome.seconds, 2)),
+            requests: Some(outcome.requests),
+            errors: outcome.errors,
+            error_samples: outcome.error_samples.clone(),
+            throughput_per_s: Some(round(throughput, 1)),
+            per_core_per_s: Some(round(throughput / cores() as f64, 1)),
+            server_cpu_seconds: outcome.server_cpu_seconds.map(|c| round(c, 2)),
+            per_server_cpu_s: outcome.per_server_cpu_second().map(|r| round(r, 1)),
+            p50_ms: Some(round(outcome.quantile_ms(0.5), 3)),
+            p99_ms: Some(round(outcome.quantile_ms(0.99), 3)),
+            max_ms: Some(round(outcome.max_ms(), 3)),
+            peak_rss_mb: Some(round(peak_rss_mb, 1)),
+            baseline: None,
+            baseline_per_s: None,
+            ratio: None,
+            cpu_ratio: None,
+            keycloak_per_core: None,
+            target: None,
+            target_met: None,
+        }
+    }
+
+    pub fn unavailable(key: &str, name: &str, concurrency: usize, why: &str) -> Self {
+        Self {
+            key: key.into(),
+            name: name.into(),
+            available: false,
+            note: Some(why.into()),
+            concurrency,
+            seconds: None,
+            requests: None,
+            errors: 0,
+            error_samples: Vec::new(),
+            throughput_per_s: None,
+            per_core_per_s: None,
+            server_cpu_seconds: None,
+            per_server_cpu_s: None,
+            p50_ms: None,
+            p99_ms: None,
+            max_ms: None,
+            peak_rss_mb: None,
+            baseline: None,
+            baseline_per_s: None,
+            ratio: None,
+            cpu_ratio: None,
+            keycloak_per_core: None,
+            target: None,
+            target_met: None,
+        }
+    }
+
+    /// Sets the baseline this scenario is compared with (its throughput and its rate per
+    /// CPU-second), and the ratios to it.
+    pub fn against(mut self, name: &str, per_s: f64, per_cpu_s: Option<f64>) -> Self {
+        self.baseline = Some(name.into());
+        self.baseline_per_s = Some(round(per_s, 1));
+        self.ratio = self
+            .throughput_per_s
+            .filter(|_| per_s > 0.0)
+            .map(|t| round(t / per_s, 3));
+        self.cpu_ratio = self
+            .per_server_cpu_s
+            .zip(per_cpu_s.filter(|&b| b > 0.0))
+            .map(|(s, b)| round(s / b, 3));
+        self
+    }
+
+    pub fn keycloak(mut self, per_core: f64) -> Self {
+        self.keycloak_per_core = Some(per_core);
+        self
+    }
+
+    /// States the target and whether it was met (unknown while the scenario cannot run).
+    pub fn target(mut self, text: &str, met: impl FnOnce(&Scenario) -> Option<bool>) -> Self {
+        self.target_met = if self.available { met(&self) } else { None };
+        self.target = Some(text.into());
+        self
+    }
+}
+
+pub fn round(v: f64, digits: i32) -> f64 {
+    let f = 10f64.powi(digits);
+    (v * f).round() / f
+}
+
+fn num(v: Option<f64>, digits: usize) -> String {
+    match v {
+        Some(v) => format!("{v:.digits$}"),
+        None => "—".into(),
+    }
+}
+
+fn thousands(v: Option<f64>) -> String {
+    let Some(v) = v else { return "—".into() };
+    if v < 100.0 {
+        return format!("{v:.1}");
+    }
+    let digits = format!("{:.0}", v);
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn verdict(met: Option<bool>) -> &'static str {
+    match met {
+        Some(true) => "met",
+        Some(false) => "**not met**",
+        None => "—",
+    }
+}
+
+impl Report {
+    pub fn markdown(&self) -> String {
+        let mut md = String::new();
+        let m = &self.machine;
+        let s = &self.server;
+        let b = &self.baselines;
+        let _ = writeln!(
+            md,
+            "Store: **{}** · mode: {} · {} · {} cores ({}), {} GiB · seed: {} users in {:.1} s",
+            self.store,
+            self.mode,
+            self.started,
+            m.cores,
+            m.cpu,
+            m.memory_gib,
+            thousands(Some(self.seed.users as f64)),
+            self.seed.seconds
+        );
+        if !s.settings.is_empty() {
+            let _ = writeln!(
+                md,
+                "\nServer settings beyond the defaults: {}.",
+                s.settings.join(", ")
+            );
+        }
+        let _ = writeln!(
+            md,
+            "\nServer Argon2id: m={} KiB, t={}, p={}. Baselines, each the mean of a measurement \
+             right before and one right after the scenarios compared with it: raw Argon2id \
+             verify {} /s on {} threads ({} and {}; {} per CPU-second); empty axum handler {} /s \
+             at {} connections ({} and {}; {} per CPU-second of its server; p99 {} ms).\n",
+            s.argon2_memory_kib,
+            s.argon2_iterations,
+            s.argon2_parallelism,
+            thousands(Some(b.argon2_verify_per_s)),
+            b.argon2_threads,
+            thousands(Some(b.argon2_verify_per_s_before_after[0])),
+            thousands(Some(b.argon2_verify_per_s_before_after[1])),
+            thousands(Some(b.argon2_verify_per_cpu_s)),
+            thousands(b.empty_handler.throughput_per_s),
+            b.empty_handler.concurrency,
+            thousands(Some(b.empty_handler_per_s_before_after[0])),
+            thousands(Some(b.empty_handler_per_s_before_after[1])),
+            thousands(b.empty_handler.per_server_cpu_s),
+            num(b.empty_handler.p99_ms, 2),
+        );
+        md.push_str(
+            "| Scenario | Conn. | Req/s | Per server CPU-s | Keycloak per vCPU | p50 ms | p99 ms \
+             | max ms | Errors | Peak RSS MB | × baseline: throughput, per CPU-s | Target | Met |\n",
+        );
+        md.push_str("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|---|\n");
+        for sc in &self.scenarios {
+            let name = if sc.available {
+                sc.name.clone()
+            } else {
+                format!(
+                    "{} (not available: {})",
+                    sc.name,
+                    sc.note.as_deref().unwrap_or("")
+                )
+            };
+            let ratio = match (&sc.ratio, &sc.baseline) {
+                (Some(r), Some(b)) => format!(
+                    "{r:.2}, {} of {b}",
+                    sc.cpu_ratio
+                        .map(|c| format!("{c:.2}"))
+                        .unwrap_or_else(|| "—".into())
+                ),
+                _ => "—".into(),
+            };
+            let _ = writeln!(
+                md,
+                "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {ratio} | {} | {} |",
+                sc.concurrency,
+                thousands(sc.throughput_per_s),
+                thousands(sc.per_server_cpu_s),
+                sc.keycloak_per_core
+                    .map(|k| format!("{k:.0}"))
+                    .unwrap_or_else(|| "—".into()),
+                num(sc.p50_ms, 2),
+                num(sc.p99_ms, 2),
+                num(sc.max_ms, 1),
+                if sc.available {
+                    sc.errors.to_string()
+                } else {
+                    "—".into()
+                },
+                num(sc.peak_rss_mb, 1),
+                sc.target.as_deref().unwrap_or("—"),
+                verdict(sc.target_met),
+            );
+        }
+        let _ = writeln!(
+            md,
+            "\nServer memory: {:.1} MB at rest (Keycloak: {:.0} MB), peak {:.1} MB under load, \
+             high-water mark {:.1} MB. Target under {:.0} MB: {}.",
+            s.idle_rss_mb,
+            self.keycloak.base_memory_mb,
+            s.peak_rss_mb,
+            s.high_water_mb,
+            s.rss_target_mb,
+            verdict(Some(s.rss_target_met)),
+        );
+        let _ = writeln!(
+            md,
+            "Errors over the run: {}.{}",
+            self.errors,
+            if self.errors == 0 {
+                ""
+            } else {
+                " The figures of a run with errors are not valid."
+            }
+        );
+        for sc in self
+            .scenarios
+            .iter()
+            .filter(|s| !s.error_samples.is_empty())
+        {
+            let _ = writeln!(md, "\n{}: {}", sc.name, sc.error_samples.join("; "));
+        }
+        md
+    }
+}
