@@ -29,10 +29,11 @@ pub async fn get_current_user(
     State(app): State<AppState>,
     grant: Grant,
 ) -> Result<Json<Paged<User>>, ApiError> {
-    let organizations = grant.organization_ids();
-    let user = service::users::current(&app, grant.caller()?).await?;
-    let (user, roles) = service::users::with_roles(&app, user, &organizations).await?;
-    Ok(Json(Paged::one(User::new(user, roles))))
+    let view = service::users::current(&app, grant.caller()?, &grant.organization_ids()).await?;
+    Ok(Json(Paged::one(User::new(
+        view.user.clone(),
+        view.roles.clone(),
+    ))))
 }
 
 #[utoipa::path(

@@ -15,7 +15,7 @@ use crate::clock::{Millis, SharedClock};
 use crate::domain::{Permission, PermissionSet};
 use crate::error::ApiError;
 use crate::security::secrets::{self, TokenKind};
-use crate::store::{self, Store};
+use crate::store::{self, roles::HeldRole, users::UserRow, Store};
 
 /// The authenticated caller: who he is and which token he came with.
 #[derive(Debug, Clone)]
@@ -38,12 +38,22 @@ struct Cached<T> {
 
 type Memberships = Option<Arc<PermissionSet>>;
 
+/// A user as `GET /users/mine` shows him: his row and his live roles in the acting
+/// organizations.
+#[derive(Debug, Clone)]
+pub struct UserView {
+    pub user: UserRow,
+    pub roles: Vec<HeldRole>,
+}
+
 pub struct Authenticator {
     store: Store,
     clock: SharedClock,
     ttl: Millis,
     tokens: Cache<String, Arc<Cached<Arc<Principal>>>>,
     permissions: Cache<(String, String), Arc<Cached<Memberships>>>,
+    /// Callers as they see themselves, by user and acting organizations.
+    views: Cache<(String, Vec<String>), Arc<Cached<Arc<UserView>>>>,
     /// Bumped whenever something is forgotten: a resolution that started before it is not
     /// cached, so a revocation racing a look-up cannot be undone by the look-up.
     generation: AtomicU64,
@@ -58,6 +68,7 @@ impl Authenticator {
             ttl: ttl_seconds * 1000,
             tokens: Cache::new(capacity),
             permissions: Cache::new(capacity),
+            views: Cache::new(capacity),
             generation: AtomicU64::new(0),
         }
     }
@@ -179,6 +190,48 @@ impl Authenticator {
         Ok(value)
     }
 
+    /// The user with his live roles in `organizations`, from memory when fresh; `None` when he
+    /// no longer exists.
+    pub async fn user_view(
+        &self,
+        user_id: &str,
+        organizations: &[String],
+    ) -> Result<Option<Arc<UserView>>, ApiError> {
+        let key = (user_id.to_string(), organizations.to_vec());
+        let now = self.clock.now();
+        if let Some(c) = self.views.get(&key) {
+            if self.fresh(&c, now) {
+                return Ok(Some(c.value.clone()));
+            }
+        }
+        let generation = self.generation.load(Ordering::SeqCst);
+        let mut conn = self.store.pool().acquire().await?;
+        let Some(user) = store::users::find_by_id(&mut conn, user_id).await? else {
+            return Ok(None);
+        };
+        let mut roles = Vec::new();
+        for organization_id in organizations {
+            roles.extend(store::roles::held_roles(&mut conn, user_id, organization_id).await?);
+        }
+        let view = Arc::new(UserView { user, roles });
+        if self.generation.load(Ordering::SeqCst) == generation {
+            self.views.insert(
+                key,
+                Arc::new(Cached {
+                    value: view.clone(),
+                    fetched: now,
+                }),
+            );
+        }
+        Ok(Some(view))
+    }
+
+    /// Forgets how users look: after any change to a user's row.
+    pub fn forget_views(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.views.clear();
+    }
+
     /// Forgets the named tokens (by digest), e.g. after revoking them.
     pub fn forget_tokens<'a>(&self, digests: impl IntoIterator<Item = &'a String>) {
         self.generation.fetch_add(1, Ordering::SeqCst);
@@ -192,5 +245,6 @@ impl Authenticator {
         self.generation.fetch_add(1, Ordering::SeqCst);
         self.tokens.clear();
         self.permissions.clear();
+        self.views.clear();
     }
 }

@@ -81,6 +81,8 @@ pub async fn request_code(
         }
     };
     tx.commit().await?;
+    // `passwordResetValidTill` changed.
+    app.auth.forget_views();
     app.mail.queued(queued);
     Ok(())
 }
@@ -159,6 +161,7 @@ pub async fn use_code(
         app.auth.forget_all();
     } else {
         app.auth.forget_tokens(&revoked);
+        app.auth.forget_views();
     }
     Ok(user)
 }

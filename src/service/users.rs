@@ -14,6 +14,7 @@ use crate::http::requests::{
     UserInviteRequest,
 };
 use crate::mail::{messages, outbox};
+use crate::security::authenticator::UserView;
 use crate::security::hashing::Verdict;
 use crate::security::{secrets, Principal};
 use crate::service::authz::{Grant, Reach};
@@ -23,6 +24,7 @@ use crate::store::memberships::MemberOrder;
 use crate::store::{
     self, audit::AuditEvent, organizations::OrganizationRow, roles::HeldRole, users::UserRow,
 };
+use std::sync::Arc;
 
 /// A user with his live roles in the given organizations.
 pub async fn with_roles(
@@ -38,10 +40,15 @@ pub async fn with_roles(
     Ok((user, roles))
 }
 
-/// The caller himself, as stored now.
-pub async fn current(app: &App, caller: &Principal) -> Result<UserRow, ApiError> {
-    let mut conn = app.store.pool().acquire().await?;
-    store::users::find_by_id(&mut conn, &caller.user_id)
+/// The caller himself with his roles in the acting organizations. Served from the node's
+/// memory for at most the token cache's TTL; every change to a user forgets it.
+pub async fn current(
+    app: &App,
+    caller: &Principal,
+    organizations: &[String],
+) -> Result<Arc<UserView>, ApiError> {
+    app.auth
+        .user_view(&caller.user_id, organizations)
         .await?
         .ok_or_else(|| ApiError::Unauthorized("invalid, expired or revoked token".into()))
 }
@@ -713,6 +720,8 @@ pub async fn update_infos(
     tx.commit().await?;
     if req.enabled.is_some() || req.roles.is_some() {
         app.auth.forget_all();
+    } else {
+        app.auth.forget_views();
     }
     answer(app, grant, user, None).await
 }
@@ -816,5 +825,6 @@ pub async fn update_password(
     .await?;
     tx.commit().await?;
     app.auth.forget_tokens(&revoked);
+    app.auth.forget_views();
     answer(app, grant, user, None).await
 }

@@ -7,6 +7,7 @@ use crate::both_stores;
 use crate::common::{error_type, TestApp, ADMIN_EMAIL};
 
 both_stores!(
+    the_current_user_shows_every_change_at_once,
     the_current_user_comes_in_the_envelope_with_his_roles,
     my_organizations_lists_the_memberships,
     a_permanent_token_is_issued_once_per_organization,
@@ -220,4 +221,60 @@ async fn token_operations_refuse_a_foreign_organization(app: TestApp) {
         )
         .await;
     assert_eq!(status, StatusCode::OK);
+}
+
+/// `GET /users/mine` is served from memory between changes; every change shows on the next
+/// request all the same.
+async fn the_current_user_shows_every_change_at_once(app: TestApp) {
+    let token = app.admin_token().await;
+    let mine = |app: &TestApp, token: String| {
+        let app_base = app.url("/v1/users/mine");
+        let http = app.http.clone();
+        async move {
+            let res = http.get(app_base).bearer_auth(token).send().await.unwrap();
+            let body: serde_json::Value = res.json().await.unwrap();
+            body["results"][0].clone()
+        }
+    };
+    assert!(mine(&app, token.clone()).await["firstName"].is_null());
+    let (status, _) = app
+        .put(
+            &format!("/v1/users/{ADMIN_EMAIL}"),
+            &token,
+            json!({"firstName": "Ada"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(mine(&app, token.clone()).await["firstName"], "Ada");
+    app.call(
+        reqwest::Method::POST,
+        "/v1/users/password-reset/request-reset-code",
+        None,
+        Some(json!({"email": ADMIN_EMAIL})),
+    )
+    .await;
+    assert!(mine(&app, token.clone()).await["passwordResetValidTill"].is_string());
+    let (status, role) = app
+        .post(
+            "/v1/roles",
+            &token,
+            json!({"name": "Auditor", "permissions": [{"resource": "Users", "action": "read"}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{role}");
+    let roles_before = mine(&app, token.clone()).await["roles"]
+        .as_array()
+        .unwrap()
+        .len();
+    let (status, _) = app
+        .put(
+            &format!("/v1/users/{ADMIN_EMAIL}/email"),
+            &token,
+            json!({"newEmail": "ada@example.com", "password": crate::common::ADMIN_PASSWORD}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let me = mine(&app, token.clone()).await;
+    assert_eq!(me["email"], "ada@example.com");
+    assert_eq!(me["roles"].as_array().unwrap().len(), roles_before);
 }
