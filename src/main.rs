@@ -51,6 +51,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    return_large_blocks_to_the_system();
     let cli = Cli::parse();
     let mut settings = match Settings::load(cli.config.as_deref(), |k| std::env::var(k).ok()) {
         Ok(s) => s,
@@ -80,6 +81,18 @@ fn main() -> ExitCode {
         Err(e) => return fail(&format!("could not start the runtime: {e}")),
     };
     runtime.block_on(run(cli.command, settings))
+}
+
+/// Every Argon2 hash needs several MiB at once. glibc serves a freed block of that size to the
+/// next request from the freeing thread's arena and keeps it resident there; with a fixed
+/// threshold such blocks are mapped for each use and unmapped when freed, so the server's memory
+/// falls back after a burst of logins instead of keeping a copy per thread.
+fn return_large_blocks_to_the_system() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes a tuning parameter of the allocator, before any thread starts.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+    }
 }
 
 fn fail(message: &str) -> ExitCode {

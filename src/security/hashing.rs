@@ -5,14 +5,17 @@
 
 use std::sync::{mpsc, Arc, Mutex};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{
+    Output, ParamsString, PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString,
+};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 
 use crate::config::Argon2Settings;
 use crate::domain::SecretString;
 use crate::error::ApiError;
 
-type Job = Box<dyn FnOnce() + Send>;
+/// A piece of hashing work, lent the running thread's Argon2 memory.
+type Job = Box<dyn FnOnce(&mut Vec<Block>) + Send>;
 
 #[derive(Clone)]
 pub struct PasswordHasher {
@@ -57,17 +60,22 @@ impl PasswordHasher {
             let queue = queue.clone();
             std::thread::Builder::new()
                 .name(format!("argon2-{n}"))
-                .spawn(move || loop {
-                    let job = match queue.lock() {
-                        Ok(q) => q.recv(),
-                        Err(_) => return,
-                    };
-                    match job {
-                        // A panicking hash must not take its thread with it.
-                        Ok(job) => {
-                            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                .spawn(move || {
+                    // Allocated once, reused by every hash this thread runs.
+                    let mut memory: Vec<Block> = Vec::new();
+                    loop {
+                        let job = match queue.lock() {
+                            Ok(q) => q.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            // A panicking hash must not take its thread with it.
+                            Ok(job) => {
+                                let run = std::panic::AssertUnwindSafe(|| job(&mut memory));
+                                let _ = std::panic::catch_unwind(run);
+                            }
+                            Err(_) => return,
                         }
-                        Err(_) => return,
                     }
                 })
                 .map_err(|e| format!("Argon2 threads: {e}"))?;
@@ -82,8 +90,10 @@ impl PasswordHasher {
     pub async fn hash(&self, password: &SecretString) -> Result<String, ApiError> {
         let params = self.params.clone();
         let password = password.clone();
-        self.run(move || hash_now(&params, password.expose()).map_err(ApiError::internal))
-            .await?
+        self.run(move |memory| {
+            hash_with(&params, password.expose(), memory).map_err(ApiError::internal)
+        })
+        .await?
     }
 
     /// Checks `candidate` against `stored`, or against a dummy hash when there is none.
@@ -97,14 +107,11 @@ impl PasswordHasher {
         let candidate = candidate.clone();
         let params = self.params.clone();
         let verdict = self
-            .run(move || {
+            .run(move |memory| {
                 let Ok(parsed) = PasswordHash::new(&stored) else {
                     return Verdict::Mismatch;
                 };
-                let ok = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
-                    .verify_password(candidate.expose().as_bytes(), &parsed)
-                    .is_ok();
-                if !ok {
+                if !verify_with(&parsed, candidate.expose(), memory) {
                     return Verdict::Mismatch;
                 }
                 Verdict::Match {
@@ -117,17 +124,83 @@ impl PasswordHasher {
 
     async fn run<T: Send + 'static>(
         &self,
-        f: impl FnOnce() -> T + Send + 'static,
+        f: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
     ) -> Result<T, ApiError> {
         let (done, answer) = tokio::sync::oneshot::channel();
         self.jobs
-            .send(Box::new(move || {
-                let _ = done.send(f());
+            .send(Box::new(move |memory: &mut Vec<Block>| {
+                let _ = done.send(f(memory));
             }))
             .map_err(|_| ApiError::internal("the hashing threads have stopped"))?;
         answer
             .await
             .map_err(|_| ApiError::internal("a hashing thread failed"))
+    }
+}
+
+/// Argon2id of `password` with a new salt, as a PHC string, computed in `memory`.
+fn hash_with(
+    params: &Params,
+    password: &str,
+    memory: &mut Vec<Block>,
+) -> Result<String, argon2::password_hash::Error> {
+    let salt = SaltString::generate(&mut rand::rngs::OsRng);
+    let mut salt_bytes = [0u8; 64];
+    let salt_bytes = salt.decode_b64(&mut salt_bytes)?;
+    let mut out = [0u8; 32];
+    fit(memory, params.block_count());
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+        .hash_password_into_with_memory(
+            password.as_bytes(),
+            salt_bytes,
+            &mut out,
+            &mut memory[..],
+        )?;
+    let hash = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(params)?,
+        salt: Some(salt.as_salt()),
+        hash: Some(Output::new(&out)?),
+    };
+    Ok(hash.to_string())
+}
+
+/// Whether `candidate` hashes to `stored`, computed in `memory` (compared in constant time).
+/// Hashes of other Argon2 variants are checked by the library, which allocates its own memory.
+fn verify_with(stored: &PasswordHash<'_>, candidate: &str, memory: &mut Vec<Block>) -> bool {
+    let (Some(salt), Some(expected), Ok(params)) =
+        (stored.salt, stored.hash, Params::try_from(stored))
+    else {
+        return false;
+    };
+    if stored.algorithm != Algorithm::Argon2id.ident()
+        || stored.version != Some(Version::V0x13.into())
+    {
+        return Argon2::default()
+            .verify_password(candidate.as_bytes(), stored)
+            .is_ok();
+    }
+    let mut salt_bytes = [0u8; 64];
+    let Ok(salt_bytes) = salt.decode_b64(&mut salt_bytes) else {
+        return false;
+    };
+    let mut out = vec![0u8; expected.len()];
+    fit(memory, params.block_count());
+    let computed = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+        .hash_password_into_with_memory(
+            candidate.as_bytes(),
+            salt_bytes,
+            &mut out,
+            &mut memory[..],
+        );
+    computed.is_ok() && Output::new(&out).is_ok_and(|o| o == expected)
+}
+
+/// Grows a thread's Argon2 memory to at least `blocks` (never shrinks: the cost only rises).
+fn fit(memory: &mut Vec<Block>, blocks: usize) {
+    if memory.len() < blocks {
+        memory.resize(blocks, Block::default());
     }
 }
 
