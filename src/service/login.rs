@@ -183,48 +183,47 @@ pub async fn refresh_grant(
     let digest = secrets::digest(refresh.expose());
     let now = app.clock.now();
     let mut tx = app.store.write().await?;
-    let Some(token) = store::tokens::find_by_digest(&mut tx, &digest).await? else {
-        return Err(GrantError::InvalidGrant(BAD_REFRESH));
-    };
-    if token.kind != TokenKind::Refresh.as_str() || token.expires.is_some_and(|e| now >= e) {
-        return Err(GrantError::InvalidGrant(BAD_REFRESH));
-    }
-    let family = token.family_id.clone().unwrap_or_else(|| token.id.clone());
-    if !store::tokens::consume_refresh(&mut tx, &token.id, now).await? {
-        let revoked = store::tokens::revoke_family(&mut tx, &family, now).await?;
-        store::audit::record(
+    // The common case in one statement: a live token of a user who may log in, consumed.
+    if let Some(used) = store::tokens::consume_refresh(&mut tx, &digest, now).await? {
+        let family = used.family_id.unwrap_or(used.id);
+        let pair = issue_pair(
+            app,
             &mut tx,
+            &used.user_id,
+            &used.organization_id,
+            &family,
             now,
-            &AuditEvent {
-                actor_id: Some(&token.user_id),
-                organization_id: Some(&token.organization_id),
-                action: "refresh_token.reused",
-                target_id: Some(&token.id),
-                ..Default::default()
-            },
         )
         .await?;
         tx.commit().await?;
-        app.auth.forget_tokens(&revoked);
-        return Err(GrantError::InvalidGrant(BAD_REFRESH));
+        return Ok(pair);
     }
-    let user = store::users::find_by_id(&mut tx, &token.user_id).await?;
-    let member =
-        store::organizations::is_member(&mut tx, &token.user_id, &token.organization_id).await?;
-    if !user.is_some_and(|u| u.may_log_in()) || !member {
+    // Refused; only a token used before (rather than unknown, expired or of a barred user)
+    // means more than a refusal.
+    let reused = store::tokens::find_by_digest(&mut tx, &digest)
+        .await?
+        .filter(|t| t.kind == TokenKind::Refresh.as_str() && t.revoked.is_some())
+        .filter(|t| t.expires.is_none_or(|e| now < e));
+    let Some(token) = reused else {
         return Err(GrantError::InvalidGrant(BAD_REFRESH));
-    }
-    let pair = issue_pair(
-        app,
+    };
+    let family = token.family_id.clone().unwrap_or_else(|| token.id.clone());
+    let revoked = store::tokens::revoke_family(&mut tx, &family, now).await?;
+    store::audit::record(
         &mut tx,
-        &token.user_id,
-        &token.organization_id,
-        &family,
         now,
+        &AuditEvent {
+            actor_id: Some(&token.user_id),
+            organization_id: Some(&token.organization_id),
+            action: "refresh_token.reused",
+            target_id: Some(&token.id),
+            ..Default::default()
+        },
     )
     .await?;
     tx.commit().await?;
-    Ok(pair)
+    app.auth.forget_tokens(&revoked);
+    Err(GrantError::InvalidGrant(BAD_REFRESH))
 }
 
 /// Issues an access token and a refresh token of one family.
@@ -240,28 +239,27 @@ pub(crate) async fn issue_pair(
     let refresh_ttl = app.settings.tokens.refresh_ttl_seconds;
     let access = secrets::new_token(TokenKind::Access);
     let refresh = secrets::new_token(TokenKind::Refresh);
-    for (kind, token, ttl) in [
-        (TokenKind::Access, &access, access_ttl),
-        (TokenKind::Refresh, &refresh, refresh_ttl),
-    ] {
-        store::tokens::insert(
-            conn,
-            &TokenRow {
-                id: ids::new_id(ids::TOKEN),
-                kind: kind.as_str().into(),
-                digest: token.digest.clone(),
-                user_id: user_id.into(),
-                organization_id: organization_id.into(),
-                family_id: Some(family.into()),
-                description: None,
-                created: now,
-                expires: Some(now + ttl * 1000),
-                revoked: None,
-                created_by: Some(user_id.into()),
-            },
-        )
-        .await?;
-    }
+    let row = |kind: TokenKind, digest: &str, ttl: i64| TokenRow {
+        id: ids::new_id(ids::TOKEN),
+        kind: kind.as_str().into(),
+        digest: digest.into(),
+        user_id: user_id.into(),
+        organization_id: organization_id.into(),
+        family_id: Some(family.into()),
+        description: None,
+        created: now,
+        expires: Some(now + ttl * 1000),
+        revoked: None,
+        created_by: Some(user_id.into()),
+    };
+    store::tokens::insert(
+        conn,
+        &[
+            row(TokenKind::Access, &access.digest, access_ttl),
+            row(TokenKind::Refresh, &refresh.digest, refresh_ttl),
+        ],
+    )
+    .await?;
     Ok(IssuedPair {
         access: access.secret,
         access_expires_in: access_ttl,

@@ -72,7 +72,7 @@ pub async fn issue_permanent(
     let id = ids::new_id(ids::TOKEN);
     store::tokens::insert(
         &mut tx,
-        &TokenRow {
+        &[TokenRow {
             id: id.clone(),
             kind: TokenKind::Permanent.as_str().into(),
             digest: token.digest,
@@ -84,7 +84,7 @@ pub async fn issue_permanent(
             expires: None,
             revoked: None,
             created_by: Some(caller.user_id.clone()),
-        },
+        }],
     )
     .await
     .map_err(conflict_on_unique(EXISTS))?;
@@ -136,7 +136,7 @@ pub async fn rotate_permanent(
     let id = ids::new_id(ids::TOKEN);
     store::tokens::insert(
         &mut tx,
-        &TokenRow {
+        &[TokenRow {
             id: id.clone(),
             kind: TokenKind::Permanent.as_str().into(),
             digest: token.digest,
@@ -148,7 +148,7 @@ pub async fn rotate_permanent(
             expires: None,
             revoked: None,
             created_by: Some(caller.user_id.clone()),
-        },
+        }],
     )
     .await
     .map_err(conflict_on_unique(

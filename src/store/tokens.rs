@@ -47,26 +47,41 @@ fn from_row(r: &AnyRow) -> Result<TokenRow, sqlx::Error> {
     })
 }
 
-/// Fails with a unique violation for a second live permanent token of a user and organization.
-pub async fn insert(conn: &mut AnyConnection, t: &TokenRow) -> Result<(), sqlx::Error> {
-    sqlx::query(
+/// Inserts tokens in one statement. Fails with a unique violation for a second live permanent
+/// token of a user and organization.
+pub async fn insert(conn: &mut AnyConnection, tokens: &[TokenRow]) -> Result<(), sqlx::Error> {
+    if tokens.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<String> = (0..tokens.len())
+        .map(|i| {
+            let n = i * 11;
+            let params: Vec<String> = (1..=11).map(|k| format!("${}", n + k)).collect();
+            format!("({})", params.join(", "))
+        })
+        .collect();
+    let sql = format!(
         "INSERT INTO tokens (id, kind, digest, user_id, organization_id, family_id, description,
             created, expires, revoked, created_by)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-    )
-    .bind(&t.id)
-    .bind(&t.kind)
-    .bind(&t.digest)
-    .bind(&t.user_id)
-    .bind(&t.organization_id)
-    .bind(&t.family_id)
-    .bind(&t.description)
-    .bind(t.created)
-    .bind(t.expires)
-    .bind(t.revoked)
-    .bind(&t.created_by)
-    .execute(conn)
-    .await?;
+         VALUES {}",
+        rows.join(", ")
+    );
+    let mut query = sqlx::query(&sql);
+    for t in tokens {
+        query = query
+            .bind(&t.id)
+            .bind(&t.kind)
+            .bind(&t.digest)
+            .bind(&t.user_id)
+            .bind(&t.organization_id)
+            .bind(&t.family_id)
+            .bind(&t.description)
+            .bind(t.created)
+            .bind(t.expires)
+            .bind(t.revoked)
+            .bind(&t.created_by);
+    }
+    query.execute(conn).await?;
     Ok(())
 }
 
@@ -85,21 +100,52 @@ pub async fn find_by_digest(
     .transpose()
 }
 
-/// Marks a refresh token used, if it was live; answers whether this call was the one that did.
-/// Two concurrent refreshes with one token: exactly one wins.
+/// What a consumed refresh token carries over to its successor.
+#[derive(Debug)]
+pub struct Consumed {
+    pub id: String,
+    pub user_id: String,
+    pub organization_id: String,
+    pub family_id: Option<String>,
+}
+
+/// Marks a live, unexpired refresh token used, in one statement, if its user may still log in
+/// and is still a member of the token's organization; answers what it carried. `None` for any
+/// other token (unknown, expired, used before, or its user barred): the caller then looks the
+/// token up to tell reuse from the rest. Two concurrent refreshes with one token: exactly one
+/// gets `Some`.
+///
+/// The user condition is `UserRow::may_log_in` in SQL: kept here so that the common case, a
+/// refresh that succeeds, costs one statement before the new pair is written.
 pub async fn consume_refresh(
     conn: &mut AnyConnection,
-    id: &str,
+    digest: &str,
     now: Millis,
-) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
-        "UPDATE tokens SET revoked = $1 WHERE id = $2 AND kind = 'refresh' AND revoked IS NULL",
+) -> Result<Option<Consumed>, sqlx::Error> {
+    let row = sqlx::query(
+        "UPDATE tokens SET revoked = $1
+         WHERE digest = $2 AND kind = 'refresh' AND revoked IS NULL
+           AND (expires IS NULL OR expires > $1)
+           AND EXISTS (
+               SELECT 1 FROM users u
+               JOIN memberships m ON m.user_id = u.id AND m.organization_id = tokens.organization_id
+               WHERE u.id = tokens.user_id
+                 AND u.enabled = 1 AND u.account_non_locked = 1 AND u.account_non_expired = 1)
+         RETURNING id, user_id, organization_id, family_id",
     )
     .bind(now)
-    .bind(id)
-    .execute(conn)
+    .bind(digest)
+    .fetch_optional(conn)
     .await?;
-    Ok(done.rows_affected() == 1)
+    row.map(|r| {
+        Ok(Consumed {
+            id: r.try_get("id")?,
+            user_id: r.try_get("user_id")?,
+            organization_id: r.try_get("organization_id")?,
+            family_id: r.try_get("family_id")?,
+        })
+    })
+    .transpose()
 }
 
 /// Revokes every live token of a family; answers their digests (to forget them in caches).

@@ -12,6 +12,8 @@ both_stores!(
     a_login_may_choose_an_organization_of_the_user,
     refresh_tokens_rotate_and_reuse_revokes_the_family,
     a_refresh_token_is_not_a_bearer_token,
+    a_barred_users_refresh_is_refused_and_not_spent,
+    concurrent_refreshes_with_one_token_issue_one_pair,
     bad_tokens_are_401_with_www_authenticate,
     an_expired_access_token_is_401,
     a_revoked_token_dies_on_the_next_request,
@@ -160,6 +162,63 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_family(app: TestApp) {
         (status, body["error"].as_str()),
         (StatusCode::BAD_REQUEST, Some("invalid_request"))
     );
+}
+
+async fn a_barred_users_refresh_is_refused_and_not_spent(app: TestApp) {
+    let t = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let r1 = t["refresh_token"].as_str().unwrap();
+    let pool = app.app.store.pool().clone();
+    let set_enabled = |enabled: i64| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query("UPDATE users SET enabled = $1 WHERE email_key = $2")
+                .bind(enabled)
+                .bind(ADMIN_EMAIL)
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+    };
+    set_enabled(0).await;
+    let (status, body) = refresh(&app, r1).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+    // Refused is not used: enabled again, the same token still rotates, and it was not taken
+    // for a leaked one (its access token still works).
+    set_enabled(1).await;
+    let (status, body) = refresh(&app, r1).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let a1 = t["access_token"].as_str().unwrap();
+    assert_eq!(app.get("/v1/users/mine", a1).await.0, StatusCode::OK);
+}
+
+async fn concurrent_refreshes_with_one_token_issue_one_pair(app: TestApp) {
+    let t = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let r1 = t["refresh_token"].as_str().unwrap().to_string();
+    let mut racers = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let (http, url, r1) = (app.http.clone(), app.url("/v1/oauth/token"), r1.clone());
+        racers.spawn(async move {
+            let res = http
+                .post(url)
+                .form(&[("grant_type", "refresh_token"), ("refresh_token", &r1)])
+                .send()
+                .await
+                .unwrap();
+            (res.status(), res.json::<Value>().await.unwrap())
+        });
+    }
+    let answers = racers.join_all().await;
+    let won = answers.iter().filter(|(s, _)| *s == StatusCode::OK).count();
+    assert_eq!(won, 1, "{answers:?}");
+    for (status, body) in answers.iter().filter(|(s, _)| *s != StatusCode::OK) {
+        assert_eq!(
+            (*status, body["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+        );
+    }
 }
 
 async fn a_refresh_token_is_not_a_bearer_token(app: TestApp) {
