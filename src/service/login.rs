@@ -181,23 +181,24 @@ pub async fn refresh_grant(
         return Err(GrantError::InvalidGrant(BAD_REFRESH));
     }
     let digest = secrets::digest(refresh.expose());
+    // The common case, written together with the other rotations of the moment.
+    let access = secrets::new_token(TokenKind::Access);
+    let next = secrets::new_token(TokenKind::Refresh);
+    let rotated = app
+        .rotations
+        .rotate(digest.clone(), access.digest, next.digest)
+        .await?;
+    if let Some(rotated) = rotated {
+        return Ok(IssuedPair {
+            access: access.secret,
+            access_expires_in: app.settings.tokens.access_ttl_seconds,
+            refresh: next.secret,
+            refresh_expires_in: app.settings.tokens.refresh_ttl_seconds,
+            organization_id: rotated.organization_id,
+        });
+    }
     let now = app.clock.now();
     let mut tx = app.store.write().await?;
-    // The common case in one statement: a live token of a user who may log in, consumed.
-    if let Some(used) = store::tokens::consume_refresh(&mut tx, &digest, now).await? {
-        let family = used.family_id.unwrap_or(used.id);
-        let pair = issue_pair(
-            app,
-            &mut tx,
-            &used.user_id,
-            &used.organization_id,
-            &family,
-            now,
-        )
-        .await?;
-        tx.commit().await?;
-        return Ok(pair);
-    }
     // Refused; only a token used before (rather than unknown, expired or of a barred user)
     // means more than a refusal.
     let reused = store::tokens::find_by_digest(&mut tx, &digest)

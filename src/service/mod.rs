@@ -8,6 +8,7 @@ pub mod openid;
 pub mod organizations;
 pub mod reset;
 pub mod roles;
+pub mod rotation;
 pub mod tokens;
 pub mod users;
 
@@ -40,6 +41,8 @@ pub struct App {
     /// Password reset requests, per e-mail and per client address.
     pub reset_by_email: RateLimiter,
     pub reset_by_address: RateLimiter,
+    /// Refresh-token rotations, written in batches.
+    pub rotations: rotation::Rotations,
 }
 
 pub type AppState = Arc<App>;
@@ -62,7 +65,14 @@ impl App {
             RateLimiter::new(settings.codes.requests_per_email_per_hour, 3600, 100_000);
         let reset_by_address =
             RateLimiter::new(settings.codes.requests_per_address_per_hour, 3600, 10_000);
+        let rotations = rotation::Rotations::new(
+            store.clone(),
+            clock.clone(),
+            settings.tokens.access_ttl_seconds,
+            settings.tokens.refresh_ttl_seconds,
+        );
         Ok(Self {
+            rotations,
             settings: Arc::new(settings),
             store,
             clock,

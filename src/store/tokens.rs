@@ -103,49 +103,60 @@ pub async fn find_by_digest(
 /// What a consumed refresh token carries over to its successor.
 #[derive(Debug)]
 pub struct Consumed {
+    pub digest: String,
     pub id: String,
     pub user_id: String,
     pub organization_id: String,
     pub family_id: Option<String>,
 }
 
-/// Marks a live, unexpired refresh token used, in one statement, if its user may still log in
-/// and is still a member of the token's organization; answers what it carried. `None` for any
-/// other token (unknown, expired, used before, or its user barred): the caller then looks the
-/// token up to tell reuse from the rest. Two concurrent refreshes with one token: exactly one
-/// gets `Some`.
+/// Marks used, in one statement, each live and unexpired refresh token among `digests` whose
+/// user may still log in and is still a member of the token's organization; answers what they
+/// carried. A digest absent from the answer (unknown, expired, used before, or its user barred)
+/// is for the caller to look up, to tell reuse from the rest. Concurrent calls with one token:
+/// exactly one gets it.
 ///
 /// The user condition is `UserRow::may_log_in` in SQL: kept here so that the common case, a
 /// refresh that succeeds, costs one statement before the new pair is written.
-pub async fn consume_refresh(
+pub async fn consume_refreshes(
     conn: &mut AnyConnection,
-    digest: &str,
+    digests: &[&str],
     now: Millis,
-) -> Result<Option<Consumed>, sqlx::Error> {
-    let row = sqlx::query(
+) -> Result<Vec<Consumed>, sqlx::Error> {
+    if digests.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list: Vec<String> = (2..2 + digests.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
         "UPDATE tokens SET revoked = $1
-         WHERE digest = $2 AND kind = 'refresh' AND revoked IS NULL
+         WHERE digest IN ({}) AND kind = 'refresh' AND revoked IS NULL
            AND (expires IS NULL OR expires > $1)
            AND EXISTS (
                SELECT 1 FROM users u
                JOIN memberships m ON m.user_id = u.id AND m.organization_id = tokens.organization_id
                WHERE u.id = tokens.user_id
                  AND u.enabled = 1 AND u.account_non_locked = 1 AND u.account_non_expired = 1)
-         RETURNING id, user_id, organization_id, family_id",
-    )
-    .bind(now)
-    .bind(digest)
-    .fetch_optional(conn)
-    .await?;
-    row.map(|r| {
-        Ok(Consumed {
-            id: r.try_get("id")?,
-            user_id: r.try_get("user_id")?,
-            organization_id: r.try_get("organization_id")?,
-            family_id: r.try_get("family_id")?,
+         RETURNING digest, id, user_id, organization_id, family_id",
+        list.join(", ")
+    );
+    let mut query = sqlx::query(&sql).bind(now);
+    for d in digests {
+        query = query.bind(*d);
+    }
+    query
+        .fetch_all(conn)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(Consumed {
+                digest: r.try_get("digest")?,
+                id: r.try_get("id")?,
+                user_id: r.try_get("user_id")?,
+                organization_id: r.try_get("organization_id")?,
+                family_id: r.try_get("family_id")?,
+            })
         })
-    })
-    .transpose()
+        .collect()
 }
 
 /// Revokes every live token of a family; answers their digests (to forget them in caches).

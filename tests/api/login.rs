@@ -14,6 +14,7 @@ both_stores!(
     a_refresh_token_is_not_a_bearer_token,
     a_barred_users_refresh_is_refused_and_not_spent,
     concurrent_refreshes_with_one_token_issue_one_pair,
+    concurrent_refreshes_of_many_tokens_all_rotate,
     bad_tokens_are_401_with_www_authenticate,
     an_expired_access_token_is_401,
     a_revoked_token_dies_on_the_next_request,
@@ -218,6 +219,43 @@ async fn concurrent_refreshes_with_one_token_issue_one_pair(app: TestApp) {
             (*status, body["error"].as_str()),
             (StatusCode::BAD_REQUEST, Some("invalid_grant"))
         );
+    }
+}
+
+/// Rotations arriving together are written together; each must still get its own pair, and
+/// each pair must work.
+async fn concurrent_refreshes_of_many_tokens_all_rotate(app: TestApp) {
+    let mut logins = Vec::new();
+    for _ in 0..24 {
+        logins.push(app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await);
+    }
+    let mut racers = tokio::task::JoinSet::new();
+    for (i, t) in logins.iter().enumerate() {
+        let (http, url) = (app.http.clone(), app.url("/v1/oauth/token"));
+        let r = t["refresh_token"].as_str().unwrap().to_string();
+        racers.spawn(async move {
+            let res = http
+                .post(url)
+                .form(&[("grant_type", "refresh_token"), ("refresh_token", &r)])
+                .send()
+                .await
+                .unwrap();
+            (i, res.status(), res.json::<Value>().await.unwrap())
+        });
+    }
+    let mut answers = racers.join_all().await;
+    answers.sort_by_key(|(i, _, _)| *i);
+    let mut seen = std::collections::HashSet::new();
+    for (i, status, body) in &answers {
+        assert_eq!(*status, StatusCode::OK, "{i}: {body}");
+        let access = body["access_token"].as_str().unwrap();
+        let refresh = body["refresh_token"].as_str().unwrap();
+        assert!(seen.insert(access.to_string()) && seen.insert(refresh.to_string()));
+        assert_eq!(app.get("/v1/users/mine", access).await.0, StatusCode::OK);
+        // The new refresh token rotates in turn; the old one is spent.
+        assert_eq!(refresh(&app, refresh).await.0, StatusCode::OK);
+        let old = logins[*i]["refresh_token"].as_str().unwrap();
+        assert_eq!(refresh(&app, old).await.0, StatusCode::BAD_REQUEST);
     }
 }
 

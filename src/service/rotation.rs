@@ -1,0 +1,205 @@
+//! Refresh-token rotation, written in batches.
+//!
+//! A rotation is a tiny write (mark one token used, insert two), and what it costs is not the
+//! rows but the transaction around them: a commit (on SQLite an fsync, on one writer
+//! connection) and the statements' round trips. So rotations that arrive while one is being
+//! written wait for it and are then written together: one transaction, one `UPDATE` consuming
+//! all their tokens, one `INSERT` of all the new pairs, one commit. Alone, a rotation is written
+//! at once, as before; under load, the cost of a commit is shared (group commit). Each caller
+//! gets its answer only after the commit, so nothing is acknowledged that could be lost.
+//!
+//! A batch that fails (a deadlock abort, a full disk) is retried one rotation per transaction,
+//! so one rotation's trouble is never another's answer.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::oneshot;
+
+use crate::clock::{Millis, SharedClock};
+use crate::domain::ids;
+use crate::error::ApiError;
+use crate::security::secrets::TokenKind;
+use crate::store::tokens::TokenRow;
+use crate::store::{self, Store};
+
+/// The most rotations written in one transaction (the `INSERT` binds 22 values per rotation).
+const MAX_BATCH: usize = 256;
+
+/// What a rotation carried over from the consumed token to the new pair.
+#[derive(Debug, Clone)]
+pub struct Rotated {
+    pub user_id: String,
+    pub organization_id: String,
+}
+
+/// A rotation asked for: the used token's digest and the digests of its successors, whose
+/// secrets only the caller holds.
+struct Job {
+    used: String,
+    access: String,
+    refresh: String,
+    reply: oneshot::Sender<Result<Option<Rotated>, ApiError>>,
+}
+
+#[derive(Default)]
+struct Queue {
+    jobs: Vec<Job>,
+    /// Whether a task is writing batches now (and will take what is queued when done).
+    draining: bool,
+}
+
+#[derive(Clone)]
+pub struct Rotations {
+    queue: Arc<Mutex<Queue>>,
+    store: Store,
+    clock: SharedClock,
+    access_ttl_seconds: i64,
+    refresh_ttl_seconds: i64,
+}
+
+impl Rotations {
+    pub fn new(
+        store: Store,
+        clock: SharedClock,
+        access_ttl_seconds: i64,
+        refresh_ttl_seconds: i64,
+    ) -> Self {
+        Self {
+            queue: Arc::default(),
+            store,
+            clock,
+            access_ttl_seconds,
+            refresh_ttl_seconds,
+        }
+    }
+
+    /// Consumes the refresh token of digest `used` if it is live and its user may still log in
+    /// there, and stores the successors `access` and `refresh` of its family; `None` if the
+    /// token was not consumed (the caller finds out why). Answers once committed.
+    pub async fn rotate(
+        &self,
+        used: String,
+        access: String,
+        refresh: String,
+    ) -> Result<Option<Rotated>, ApiError> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            used,
+            access,
+            refresh,
+            reply,
+        };
+        let start = {
+            let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+            queue.jobs.push(job);
+            !std::mem::replace(&mut queue.draining, true)
+        };
+        if start {
+            // A task of its own, not this request's future: a caller who hangs up must not
+            // take the batch of the others down with him.
+            let this = self.clone();
+            tokio::spawn(async move { this.drain().await });
+        }
+        answer
+            .await
+            .map_err(|_| ApiError::Internal("the rotation was dropped unanswered".into()))?
+    }
+
+    /// Writes batches until nothing is queued.
+    async fn drain(self) {
+        loop {
+            let batch: Vec<Job> = {
+                let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+                if queue.jobs.is_empty() {
+                    queue.draining = false;
+                    return;
+                }
+                let take = queue.jobs.len().min(MAX_BATCH);
+                queue.jobs.drain(..take).collect()
+            };
+            match self.write(&batch).await {
+                Ok(outcomes) => reply_all(batch, outcomes.into_iter().map(Ok)),
+                Err(e) if batch.len() == 1 => reply_all(batch, [Err(e.into())]),
+                Err(_) => {
+                    for job in batch {
+                        let outcome = match self.write(std::slice::from_ref(&job)).await {
+                            Ok(mut one) => Ok(one.pop().flatten()),
+                            Err(e) => Err(e.into()),
+                        };
+                        let _ = job.reply.send(outcome);
+                    }
+                }
+            }
+        }
+    }
+
+    /// One transaction for the whole batch; answers each job's outcome, in order.
+    async fn write(&self, jobs: &[Job]) -> Result<Vec<Option<Rotated>>, sqlx::Error> {
+        let now = self.clock.now();
+        let mut tx = self.store.write().await?;
+        let digests: Vec<&str> = jobs.iter().map(|j| j.used.as_str()).collect();
+        let mut consumed: HashMap<String, store::tokens::Consumed> =
+            store::tokens::consume_refreshes(&mut tx, &digests, now)
+                .await?
+                .into_iter()
+                .map(|c| (c.digest.clone(), c))
+                .collect();
+        let mut rows = Vec::with_capacity(jobs.len() * 2);
+        let mut outcomes = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            // The same token twice in a batch: the first job has it, the second sees reuse.
+            let Some(used) = consumed.remove(&job.used) else {
+                outcomes.push(None);
+                continue;
+            };
+            let family = used.family_id.clone().unwrap_or_else(|| used.id.clone());
+            rows.push(self.successor(&used, &family, TokenKind::Access, &job.access, now));
+            rows.push(self.successor(&used, &family, TokenKind::Refresh, &job.refresh, now));
+            outcomes.push(Some(Rotated {
+                user_id: used.user_id,
+                organization_id: used.organization_id,
+            }));
+        }
+        store::tokens::insert(&mut tx, &rows).await?;
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+
+    fn successor(
+        &self,
+        used: &store::tokens::Consumed,
+        family: &str,
+        kind: TokenKind,
+        digest: &str,
+        now: Millis,
+    ) -> TokenRow {
+        let ttl = match kind {
+            TokenKind::Refresh => self.refresh_ttl_seconds,
+            _ => self.access_ttl_seconds,
+        };
+        TokenRow {
+            id: ids::new_id(ids::TOKEN),
+            kind: kind.as_str().into(),
+            digest: digest.into(),
+            user_id: used.user_id.clone(),
+            organization_id: used.organization_id.clone(),
+            family_id: Some(family.into()),
+            description: None,
+            created: now,
+            expires: Some(now + ttl * 1000),
+            revoked: None,
+            created_by: Some(used.user_id.clone()),
+        }
+    }
+}
+
+fn reply_all(
+    jobs: Vec<Job>,
+    outcomes: impl IntoIterator<Item = Result<Option<Rotated>, ApiError>>,
+) {
+    for (job, outcome) in jobs.into_iter().zip(outcomes) {
+        // A caller who hung up no longer waits; his rotation stands, like any committed write.
+        let _ = job.reply.send(outcome);
+    }
+}
