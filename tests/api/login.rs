@@ -249,11 +249,11 @@ async fn concurrent_refreshes_of_many_tokens_all_rotate(app: TestApp) {
     for (i, status, body) in &answers {
         assert_eq!(*status, StatusCode::OK, "{i}: {body}");
         let access = body["access_token"].as_str().unwrap();
-        let refresh = body["refresh_token"].as_str().unwrap();
-        assert!(seen.insert(access.to_string()) && seen.insert(refresh.to_string()));
+        let next = body["refresh_token"].as_str().unwrap();
+        assert!(seen.insert(access.to_string()) && seen.insert(next.to_string()));
         assert_eq!(app.get("/v1/users/mine", access).await.0, StatusCode::OK);
         // The new refresh token rotates in turn; the old one is spent.
-        assert_eq!(refresh(&app, refresh).await.0, StatusCode::OK);
+        assert_eq!(refresh(&app, next).await.0, StatusCode::OK);
         let old = logins[*i]["refresh_token"].as_str().unwrap();
         assert_eq!(refresh(&app, old).await.0, StatusCode::BAD_REQUEST);
     }
