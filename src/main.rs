@@ -72,7 +72,8 @@ fn main() -> ExitCode {
     if let Err(e) = settings.check() {
         return fail(&e.to_string());
     }
-    telemetry::init(settings.log_format);
+    // Held to the end of main: dropping it writes the log lines still queued.
+    let _logs = telemetry::init(settings.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

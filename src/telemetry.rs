@@ -1,20 +1,31 @@
 //! Structured logs through `tracing`, as text or JSON. `RUST_LOG` filters (default `info`).
 
+use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
 
-pub fn init(format: LogFormat) {
+/// Installs the subscriber. Lines are formatted on the request's thread and written to stderr
+/// by a thread of their own, in batches (one system call for all the lines waiting, not one
+/// per line), so a request never waits for the terminal or the file behind stderr. The writer
+/// blocks rather than drop a line when it falls behind. Keep the guard until exit: dropping it
+/// writes what is still queued.
+pub fn init(format: LogFormat) -> WorkerGuard {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     use std::io::IsTerminal;
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("bf-security-log")
+        .finish(std::io::BufWriter::new(std::io::stderr()));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     let _ = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Text => builder.try_init(),
     };
+    guard
 }
 
 /// A database URL fit for a log line: the password masked.

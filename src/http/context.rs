@@ -3,11 +3,13 @@
 
 use std::time::Instant;
 
+use axum::http::Uri;
+
 #[derive(Clone)]
 pub struct RequestContext {
     pub started: Instant,
-    pub path: String,
-    pub query: Option<String>,
+    /// What was asked; cloning it shares the request's bytes.
+    pub uri: Uri,
 }
 
 tokio::task_local! {

@@ -60,7 +60,7 @@ impl<T> Paged<T> {
 fn next_page_link(paging: &Paging) -> Option<String> {
     let ctx = context::current()?;
     let mut query = form_urlencoded::Serializer::new(String::new());
-    let kept = ctx.query.as_deref().unwrap_or("");
+    let kept = ctx.uri.query().unwrap_or("");
     for (k, v) in form_urlencoded::parse(kept.as_bytes()) {
         if k != "offset" && k != "records" {
             query.append_pair(&k, &v);
@@ -68,5 +68,5 @@ fn next_page_link(paging: &Paging) -> Option<String> {
     }
     query.append_pair("offset", &(paging.offset + paging.records).to_string());
     query.append_pair("records", &paging.records.to_string());
-    Some(format!("{}?{}", ctx.path, query.finish()))
+    Some(format!("{}?{}", ctx.uri.path(), query.finish()))
 }

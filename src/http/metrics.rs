@@ -1,6 +1,10 @@
 //! Prometheus metrics: requests by route and status, latency, logins by outcome.
 
-use std::sync::Mutex;
+use std::collections::HashSet;
+use std::sync::{Mutex, OnceLock, RwLock};
+
+use axum::extract::MatchedPath;
+use axum::http::Method;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -10,14 +14,51 @@ use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
-    pub method: String,
-    pub route: String,
+    pub method: &'static str,
+    pub route: &'static str,
     pub status: u16,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteLabels {
-    pub route: String,
+    pub route: &'static str,
+}
+
+/// The route template a request matched (never its raw path: paths carry e-mail addresses),
+/// as a label that costs no allocation per request. Templates come from the router, so there
+/// are only so many; each is kept once for the life of the process.
+pub fn route_label(matched: Option<&MatchedPath>) -> &'static str {
+    static ROUTES: OnceLock<RwLock<HashSet<&'static str>>> = OnceLock::new();
+    let Some(matched) = matched else {
+        return "unmatched";
+    };
+    let routes = ROUTES.get_or_init(Default::default);
+    let known = routes.read().unwrap_or_else(|p| p.into_inner());
+    if let Some(route) = known.get(matched.as_str()) {
+        return route;
+    }
+    drop(known);
+    let mut routes = routes.write().unwrap_or_else(|p| p.into_inner());
+    if let Some(route) = routes.get(matched.as_str()) {
+        return route;
+    }
+    let route: &'static str = Box::leak(matched.as_str().to_owned().into_boxed_str());
+    routes.insert(route);
+    route
+}
+
+/// The method as a label; methods outside HTTP's own are counted together.
+pub fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -80,18 +121,16 @@ impl Metrics {
             .inc();
     }
 
-    pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
+    pub fn observe(&self, method: &'static str, route: &'static str, status: u16, seconds: f64) {
         self.requests
             .get_or_create(&RequestLabels {
-                method: method.into(),
-                route: route.into(),
+                method,
+                route,
                 status,
             })
             .inc();
         self.latency
-            .get_or_create(&RouteLabels {
-                route: route.into(),
-            })
+            .get_or_create(&RouteLabels { route })
             .observe(seconds);
     }
 

@@ -16,13 +16,13 @@ pub mod views;
 use std::time::Instant;
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::{header, HeaderName};
+use axum::http::{header, HeaderName, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::trace::TraceLayer;
 use utoipa_swagger_ui::SwaggerUi;
@@ -177,17 +177,12 @@ pub fn router(app: AppState) -> Router {
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request| {
                     // The matched route, never the raw URI: paths carry e-mail addresses.
-                    let route = req
-                        .extensions()
-                        .get::<MatchedPath>()
-                        .map(|m| m.as_str().to_string())
-                        .unwrap_or_else(|| "unmatched".into());
+                    let route = metrics::route_label(req.extensions().get::<MatchedPath>());
                     let request_id = req
                         .headers()
                         .get(&REQUEST_ID)
                         .and_then(|v| v.to_str().ok())
-                        .unwrap_or("")
-                        .to_string();
+                        .unwrap_or("");
                     tracing::info_span!("request", method = %req.method(), route, request_id)
                 })
                 .on_response(
@@ -195,7 +190,7 @@ pub fn router(app: AppState) -> Router {
                 ),
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
-        .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
+        .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestId))
         .layer(SetSensitiveRequestHeadersLayer::new([
             header::AUTHORIZATION,
             header::COOKIE,
@@ -211,23 +206,32 @@ pub fn router(app: AppState) -> Router {
 /// Times the request, records it in the metrics, and gives the handler its context.
 async fn observe(State(app): State<AppState>, req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".into());
-    let method = req.method().to_string();
+    let route = metrics::route_label(req.extensions().get::<MatchedPath>());
+    let method = metrics::method_label(req.method());
     let ctx = context::RequestContext {
         started,
-        path: req.uri().path().to_string(),
-        query: req.uri().query().map(str::to_string),
+        uri: req.uri().clone(),
     };
     let response = context::scope(ctx, next.run(req)).await;
     app.metrics.observe(
-        &method,
-        &route,
+        method,
+        route,
         response.status().as_u16(),
         started.elapsed().as_secs_f64(),
     );
     response
+}
+
+/// Request IDs for requests that come without one: random (from the thread's generator, not a
+/// system call per request) and shaped as UUIDs.
+#[derive(Clone, Copy)]
+struct MakeRequestId;
+
+impl tower_http::request_id::MakeRequestId for MakeRequestId {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        let id = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
+        let mut buf = uuid::Uuid::encode_buffer();
+        let text = id.hyphenated().encode_lower(&mut buf);
+        HeaderValue::from_str(text).ok().map(RequestId::new)
+    }
 }

@@ -322,8 +322,13 @@ async fn operational_endpoints_answer(app: TestApp) {
 }
 
 async fn requests_carry_a_request_id(app: TestApp) {
-    let res = app.http.get(app.url("/healthz")).send().await.unwrap();
-    assert!(res.headers().get("x-request-id").is_some());
+    let mut ids = std::collections::HashSet::new();
+    for _ in 0..3 {
+        let res = app.http.get(app.url("/healthz")).send().await.unwrap();
+        let id = res.headers()["x-request-id"].to_str().unwrap().to_string();
+        assert!(uuid::Uuid::parse_str(&id).is_ok(), "{id}");
+        assert!(ids.insert(id), "request IDs repeat");
+    }
     let res = app
         .http
         .get(app.url("/healthz"))
