@@ -46,6 +46,9 @@ pub struct UserView {
     pub roles: Vec<HeldRole>,
 }
 
+/// A cache entry of the caller's own view, by user and acting organizations.
+type ViewCache = Cache<(String, Vec<String>), Arc<Cached<Arc<UserView>>>>;
+
 pub struct Authenticator {
     store: Store,
     clock: SharedClock,
@@ -53,7 +56,7 @@ pub struct Authenticator {
     tokens: Cache<String, Arc<Cached<Arc<Principal>>>>,
     permissions: Cache<(String, String), Arc<Cached<Memberships>>>,
     /// Callers as they see themselves, by user and acting organizations.
-    views: Cache<(String, Vec<String>), Arc<Cached<Arc<UserView>>>>,
+    views: ViewCache,
     /// Bumped whenever something is forgotten: a resolution that started before it is not
     /// cached, so a revocation racing a look-up cannot be undone by the look-up.
     generation: AtomicU64,
