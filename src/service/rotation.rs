@@ -110,21 +110,28 @@ impl Rotations {
     async fn drain(self) {
         // Should this task ever end early (a panic), the next rotation starts another one
         // instead of queueing behind a writer that is gone.
-        struct Unwinding(Arc<Mutex<Queue>>);
-        impl Drop for Unwinding {
+        struct Drainer {
+            queue: Arc<Mutex<Queue>>,
+            done: bool,
+        }
+        impl Drop for Drainer {
             fn drop(&mut self) {
-                if std::thread::panicking() {
-                    self.0.lock().unwrap_or_else(|p| p.into_inner()).draining = false;
+                if !self.done {
+                    self.queue.lock().unwrap_or_else(|p| p.into_inner()).draining = false;
                 }
             }
         }
-        let _unwinding = Unwinding(self.queue.clone());
+        let mut drainer = Drainer {
+            queue: self.queue.clone(),
+            done: false,
+        };
         loop {
             let batch: Vec<Job> = {
                 let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
                 if queue.jobs.is_empty() {
                     // Under the lock: a rotation queued after this starts a new task.
                     queue.draining = false;
+                    drainer.done = true;
                     return;
                 }
                 let take = queue.jobs.len().min(MAX_BATCH);
