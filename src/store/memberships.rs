@@ -73,7 +73,8 @@ pub async fn page(
     Ok((ids, more))
 }
 
-/// Keeps the members' copy of a user's ordering fields in step with the user.
+/// Keeps the members' copy of a user's ordering fields in step with the user (and marks the
+/// members of his organizations as changed).
 pub async fn sync_user(
     conn: &mut AnyConnection,
     user_id: &str,
@@ -84,9 +85,9 @@ pub async fn sync_user(
         .bind(updated)
         .bind(email_key)
         .bind(user_id)
-        .execute(conn)
+        .execute(&mut *conn)
         .await?;
-    Ok(())
+    super::organizations::bump_members_version_of_user(conn, user_id).await
 }
 
 /// The IDs of the roles a user holds of his own in an organization (live or not).

@@ -29,6 +29,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/0001_initial.sql"),
     ),
     (2, "users", include_str!("../../migrations/0002_users.sql")),
+    (
+        3,
+        "member_anchors",
+        include_str!("../../migrations/0003_member_anchors.sql"),
+    ),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

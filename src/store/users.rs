@@ -143,9 +143,9 @@ pub async fn set_password_hash(
     sqlx::query("UPDATE memberships SET user_updated = $1 WHERE user_id = $2")
         .bind(now)
         .bind(user_id)
-        .execute(conn)
+        .execute(&mut *conn)
         .await?;
-    Ok(())
+    super::organizations::bump_members_version_of_user(conn, user_id).await
 }
 
 /// Writes back what a user may change (e-mail, names, time zone, standing, password, reset
