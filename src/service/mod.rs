@@ -4,6 +4,7 @@
 pub mod authz;
 pub mod bootstrap;
 pub mod login;
+pub mod member_anchors;
 pub mod openid;
 pub mod organizations;
 pub mod reset;
@@ -40,6 +41,8 @@ pub struct App {
     /// Password reset requests, per e-mail and per client address.
     pub reset_by_email: RateLimiter,
     pub reset_by_address: RateLimiter,
+    /// Positions of members kept to reach deep pages of member lists.
+    pub member_anchors: member_anchors::MemberAnchors,
 }
 
 pub type AppState = Arc<App>;
@@ -62,6 +65,10 @@ impl App {
             RateLimiter::new(settings.codes.requests_per_email_per_hour, 3600, 100_000);
         let reset_by_address =
             RateLimiter::new(settings.codes.requests_per_address_per_hour, 3600, 10_000);
+        let member_anchors = member_anchors::MemberAnchors::new(
+            settings.users.anchor_every,
+            settings.users.anchor_cache_kib * 1024,
+        );
         Ok(Self {
             settings: Arc::new(settings),
             store,
@@ -75,6 +82,7 @@ impl App {
             signups,
             reset_by_email,
             reset_by_address,
+            member_anchors,
         })
     }
 }

@@ -503,15 +503,17 @@ pub async fn list(
 ) -> Result<(Vec<(UserRow, Vec<HeldRole>)>, bool), ApiError> {
     let organizations = grant.organization_ids();
     let mut conn = app.store.pool().acquire().await?;
-    let (ids, more) = store::memberships::page(
-        &mut conn,
-        &organizations,
-        order,
-        descending,
-        offset,
-        records,
-    )
-    .await?;
+    let (ids, more) = app
+        .member_anchors
+        .page(
+            &mut conn,
+            &organizations,
+            order,
+            descending,
+            offset,
+            records,
+        )
+        .await?;
     let users = store::users::find_many(&mut conn, &ids).await?;
     let mut roles = store::memberships::roles_of_users(&mut conn, &ids, &organizations).await?;
     let page = users

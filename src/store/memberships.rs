@@ -3,13 +3,14 @@
 
 use std::collections::HashMap;
 
+use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use crate::clock::Millis;
 use crate::store::roles::{self, HeldRole, RoleRow, ROLE_COLUMNS};
 
 /// What members are ordered by; ties are broken by user ID.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MemberOrder {
     Created,
     Updated,
@@ -71,6 +72,190 @@ pub async fn page(
     let more = ids.len() as i64 > records;
     ids.truncate(records as usize);
     Ok((ids, more))
+}
+
+/// The value of a member's ordering field (`MemberOrder`): a time, or the e-mail key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrderKey {
+    Millis(i64),
+    Text(String),
+}
+
+impl OrderKey {
+    fn read(row: &AnyRow, order: MemberOrder, column: &str) -> Result<Option<Self>, sqlx::Error> {
+        Ok(match order {
+            MemberOrder::Created | MemberOrder::Updated => {
+                row.try_get::<Option<i64>, _>(column)?.map(OrderKey::Millis)
+            }
+            MemberOrder::Email => row
+                .try_get::<Option<String>, _>(column)?
+                .map(OrderKey::Text),
+        })
+    }
+
+    fn bind<'q>(&'q self, query: AnyQuery<'q>) -> AnyQuery<'q> {
+        match self {
+            OrderKey::Millis(v) => query.bind(*v),
+            OrderKey::Text(v) => query.bind(v.as_str()),
+        }
+    }
+}
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+/// Every `every`-th member of an organization in ascending order (positions 0, `every`,
+/// 2·`every`, …) by his ordering key and user ID, with the number of members and the
+/// organization's `members_version`, all as of one moment.
+#[derive(Debug, Clone)]
+pub struct Anchors {
+    pub every: i64,
+    pub keys: Vec<(OrderKey, String)>,
+    pub count: i64,
+    pub version: i64,
+}
+
+/// Reads the anchors of an organization in one statement (so from one snapshot on both
+/// databases). Inside the database, each anchor is found from the previous one by skipping
+/// `every` entries of the order's index; only the anchors travel. (A window function,
+/// `ROW_NUMBER() OVER (ORDER BY …)`, gives the same rows; on SQLite it took 4 to 5 times as long
+/// for 1,000,000 members, 0.7 s against 0.15 s, and on PostgreSQL no less.) `None` when the
+/// organization does not exist.
+pub async fn anchors(
+    conn: &mut AnyConnection,
+    organization_id: &str,
+    order: MemberOrder,
+    every: i64,
+) -> Result<Option<Anchors>, sqlx::Error> {
+    let col = order.column();
+    let next = |out: &str| {
+        format!(
+            "(SELECT m.{out} FROM memberships m
+              WHERE m.organization_id = $1 AND (m.{col}, m.user_id) >= (a.k, a.u)
+              ORDER BY m.{col}, m.user_id LIMIT 1 OFFSET $2)"
+        )
+    };
+    // The last row (n = -1) carries the version and how many members there are from the last
+    // anchor on (at most `every`: cheaper than counting them all).
+    let sql = format!(
+        "WITH RECURSIVE a (n, k, u) AS (
+            SELECT CAST(0 AS BIGINT), f.k, f.u FROM (
+                SELECT {col} AS k, user_id AS u FROM memberships WHERE organization_id = $1
+                ORDER BY {col}, user_id LIMIT 1) f
+            UNION ALL
+            SELECT a.n + 1, {next_k}, {next_u} FROM a WHERE a.u IS NOT NULL
+         )
+         SELECT n, k, u, CAST(NULL AS BIGINT) AS version, CAST(NULL AS BIGINT) AS tail
+         FROM a WHERE u IS NOT NULL
+         UNION ALL
+         SELECT CAST(-1 AS BIGINT), NULL, NULL,
+            (SELECT o.members_version FROM organizations o WHERE o.id = $1),
+            (SELECT COUNT(*) FROM memberships m
+             JOIN (SELECT k, u FROM a WHERE u IS NOT NULL ORDER BY n DESC LIMIT 1) l
+               ON (m.{col}, m.user_id) >= (l.k, l.u)
+             WHERE m.organization_id = $1)",
+        next_k = next(col),
+        next_u = next("user_id"),
+    );
+    let rows = sqlx::query(&sql)
+        .bind(organization_id)
+        .bind(every)
+        .fetch_all(conn)
+        .await?;
+    let mut keys: Vec<(i64, OrderKey, String)> = Vec::with_capacity(rows.len());
+    let mut version = None;
+    let mut tail = 0;
+    for row in &rows {
+        let n: i64 = row.try_get("n")?;
+        if n < 0 {
+            version = row.try_get::<Option<i64>, _>("version")?;
+            tail = row.try_get::<Option<i64>, _>("tail")?.unwrap_or(0);
+        } else if let (Some(k), Some(u)) = (
+            OrderKey::read(row, order, "k")?,
+            row.try_get::<Option<String>, _>("u")?,
+        ) {
+            keys.push((n, k, u));
+        }
+    }
+    let Some(version) = version else {
+        return Ok(None);
+    };
+    keys.sort_by_key(|(n, _, _)| *n);
+    let count = match keys.len() as i64 {
+        0 => 0,
+        len => (len - 1) * every + tail,
+    };
+    Ok(Some(Anchors {
+        every,
+        keys: keys.into_iter().map(|(_, k, u)| (k, u)).collect(),
+        count,
+        version,
+    }))
+}
+
+/// One page of the IDs of an organization's members, read from an anchor on: the members from
+/// `(key, user_id)` on in the order (down from it when `descending`), skipping `skip` of them.
+/// Answers with the page, whether more follow, and the organization's `members_version` read
+/// by the same statement (so the page and the version come from one snapshot); `None` when the
+/// organization does not exist.
+pub async fn page_from(
+    conn: &mut AnyConnection,
+    organization_id: &str,
+    order: MemberOrder,
+    descending: bool,
+    anchor: (&OrderKey, &str),
+    skip: i64,
+    records: i64,
+) -> Result<Option<(Vec<String>, bool, i64)>, sqlx::Error> {
+    let col = order.column();
+    let (direction, from) = if descending {
+        ("DESC", "<=")
+    } else {
+        ("ASC", ">=")
+    };
+    // The comparison of (key, user ID) pairs is a range of the order's index on both
+    // databases. The organization's row is joined to the page so that an empty page still
+    // reads the version; the outer ORDER BY sorts at most `records + 1` rows.
+    let sql = format!(
+        "SELECT p.user_id, o.members_version FROM organizations o
+         LEFT JOIN (
+            SELECT user_id, {col} AS k FROM memberships
+            WHERE organization_id = $1 AND ({col}, user_id) {from} ($2, $3)
+            ORDER BY {col} {direction}, user_id {direction} LIMIT $4 OFFSET $5
+         ) p ON 1 = 1
+         WHERE o.id = $1
+         ORDER BY p.k {direction}, p.user_id {direction}"
+    );
+    let (key, user_id) = anchor;
+    let query = key
+        .bind(sqlx::query(&sql).bind(organization_id))
+        .bind(user_id)
+        .bind(records + 1)
+        .bind(skip);
+    let rows = query.fetch_all(conn).await?;
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let version: i64 = first.try_get("members_version")?;
+    let mut ids = Vec::with_capacity(rows.len());
+    for row in &rows {
+        if let Some(id) = row.try_get::<Option<String>, _>("user_id")? {
+            ids.push(id);
+        }
+    }
+    let more = ids.len() as i64 > records;
+    ids.truncate(records as usize);
+    Ok(Some((ids, more, version)))
+}
+
+/// The organization's `members_version`; `None` when it does not exist.
+pub async fn members_version(
+    conn: &mut AnyConnection,
+    organization_id: &str,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT members_version FROM organizations WHERE id = $1")
+        .bind(organization_id)
+        .fetch_optional(conn)
+        .await
 }
 
 /// Keeps the members' copy of a user's ordering fields in step with the user (and marks the
