@@ -27,6 +27,7 @@ use quick_cache::{OptionsBuilder, Weighter};
 use sqlx::AnyConnection;
 
 use crate::store::memberships::{self, Anchors, MemberOrder, OrderKey};
+use crate::store::users::UserRow;
 
 type Key = (String, MemberOrder);
 
@@ -67,8 +68,8 @@ impl MemberAnchors {
         }
     }
 
-    /// One page of the IDs of the members of `organizations` (a user counts once), and whether
-    /// more follow: what `memberships::page` answers, from the anchors when they help.
+    /// One page of the members of `organizations` (a user counts once), and whether more
+    /// follow: what `memberships::page` answers, from the anchors when they help.
     pub async fn page(
         &self,
         conn: &mut AnyConnection,
@@ -77,7 +78,7 @@ impl MemberAnchors {
         descending: bool,
         offset: i64,
         records: i64,
-    ) -> Result<(Vec<String>, bool), sqlx::Error> {
+    ) -> Result<(Vec<UserRow>, bool), sqlx::Error> {
         let plain =
             |conn| memberships::page(conn, organizations, order, descending, offset, records);
         let [organization] = organizations else {
@@ -129,7 +130,7 @@ impl MemberAnchors {
         )
         .await?;
         match read {
-            Some((ids, more, version)) if version == anchors.version => Ok((ids, more)),
+            Some((users, more, version)) if version == anchors.version => Ok((users, more)),
             _ => {
                 forget();
                 plain(conn).await
