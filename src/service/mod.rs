@@ -32,6 +32,8 @@ pub struct App {
     pub clock: SharedClock,
     pub hasher: PasswordHasher,
     pub auth: Authenticator,
+    /// Positions of members kept to reach deep pages of member lists.
+    pub member_anchors: member_anchors::MemberAnchors,
     pub catalogue: Catalogue,
     pub metrics: Metrics,
     pub oidc: OpenIdProviders,
@@ -41,8 +43,6 @@ pub struct App {
     /// Password reset requests, per e-mail and per client address.
     pub reset_by_email: RateLimiter,
     pub reset_by_address: RateLimiter,
-    /// Positions of members kept to reach deep pages of member lists.
-    pub member_anchors: member_anchors::MemberAnchors,
 }
 
 pub type AppState = Arc<App>;
@@ -56,6 +56,10 @@ impl App {
             settings.tokens.cache_ttl_seconds,
             settings.tokens.cache_capacity,
         );
+        let member_anchors = member_anchors::MemberAnchors::new(
+            settings.users.anchor_every,
+            settings.users.anchor_cache_kib * 1024,
+        );
         let catalogue = Catalogue::new(&settings.permissions.resources);
         let oidc = OpenIdProviders::new(&settings.oidc.providers, clock.clone());
         let metrics = Metrics::default();
@@ -65,16 +69,13 @@ impl App {
             RateLimiter::new(settings.codes.requests_per_email_per_hour, 3600, 100_000);
         let reset_by_address =
             RateLimiter::new(settings.codes.requests_per_address_per_hour, 3600, 10_000);
-        let member_anchors = member_anchors::MemberAnchors::new(
-            settings.users.anchor_every,
-            settings.users.anchor_cache_kib * 1024,
-        );
         Ok(Self {
             settings: Arc::new(settings),
             store,
             clock,
             hasher,
             auth,
+            member_anchors,
             catalogue,
             oidc,
             metrics,
@@ -82,7 +83,6 @@ impl App {
             signups,
             reset_by_email,
             reset_by_address,
-            member_anchors,
         })
     }
 }
