@@ -46,6 +46,7 @@ pub struct Settings {
     pub codes: CodeSettings,
     pub oidc: OidcSettings,
     pub sqlite: SqliteSettings,
+    pub users: UserSettings,
 }
 
 impl Default for Settings {
@@ -64,6 +65,7 @@ impl Default for Settings {
             codes: CodeSettings::default(),
             oidc: OidcSettings::default(),
             sqlite: SqliteSettings::default(),
+            users: UserSettings::default(),
         }
     }
 }
@@ -237,6 +239,27 @@ impl Default for SqliteSettings {
     }
 }
 
+/// Listing an organization's members page by page.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UserSettings {
+    /// Every how many members a node keeps a position (an anchor) in memory, per organization
+    /// and order, to reach a deep `offset` without skipping the members before it. A page at an
+    /// offset below this is read directly.
+    pub anchor_every: i64,
+    /// The memory all anchors of the node may take, in KiB.
+    pub anchor_cache_kib: u64,
+}
+
+impl Default for UserSettings {
+    fn default() -> Self {
+        Self {
+            anchor_every: 1000,
+            anchor_cache_kib: 4096,
+        }
+    }
+}
+
 impl Settings {
     /// Reads the file (if any), then applies the environment given by `env`.
     pub fn load(
@@ -373,6 +396,12 @@ impl Settings {
                 }
             }
         });
+        set!("BF_USERS_ANCHOR_EVERY", |v| self.users.anchor_every =
+            parse("BF_USERS_ANCHOR_EVERY", v)?);
+        set!("BF_USERS_ANCHOR_CACHE_KIB", |v| self
+            .users
+            .anchor_cache_kib =
+            parse("BF_USERS_ANCHOR_CACHE_KIB", v)?);
         match (env("BF_OIDC_ISSUER"), env("BF_OIDC_CLIENT_ID")) {
             (Some(issuer), Some(client_id)) => {
                 self.oidc.providers.push(OidcProvider { issuer, client_id })
@@ -453,6 +482,18 @@ impl Settings {
                 "must be positive",
             ));
         }
+        if !(1..=1_000_000).contains(&self.users.anchor_every) {
+            return Err(ConfigError::new(
+                "BF_USERS_ANCHOR_EVERY",
+                "must be between 1 and 1000000",
+            ));
+        }
+        if !(64..=1_048_576).contains(&self.users.anchor_cache_kib) {
+            return Err(ConfigError::new(
+                "BF_USERS_ANCHOR_CACHE_KIB",
+                "must be between 64 and 1048576",
+            ));
+        }
         for (i, p) in self.oidc.providers.iter().enumerate() {
             crate::oidc::acceptable_url(&p.issuer)
                 .map_err(|e| ConfigError::new(format!("oidc.providers[{i}].issuer"), e))?;
@@ -519,5 +560,9 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("BF_DATABASE_URL:"), "{err}");
+        let err = Settings::load(None, env(&[("BF_USERS_ANCHOR_EVERY", "0")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("BF_USERS_ANCHOR_EVERY:"), "{err}");
     }
 }

@@ -4,6 +4,7 @@
 pub mod authz;
 pub mod bootstrap;
 pub mod login;
+pub mod member_anchors;
 pub mod openid;
 pub mod organizations;
 pub mod reset;
@@ -32,6 +33,8 @@ pub struct App {
     pub clock: SharedClock,
     pub hasher: PasswordHasher,
     pub auth: Authenticator,
+    /// Positions of members kept to reach deep pages of member lists.
+    pub member_anchors: member_anchors::MemberAnchors,
     pub catalogue: Catalogue,
     pub metrics: Metrics,
     pub oidc: OpenIdProviders,
@@ -56,6 +59,10 @@ impl App {
             settings.tokens.cache_ttl_seconds,
             settings.tokens.cache_capacity,
         );
+        let member_anchors = member_anchors::MemberAnchors::new(
+            settings.users.anchor_every,
+            settings.users.anchor_cache_kib * 1024,
+        );
         let catalogue = Catalogue::new(&settings.permissions.resources);
         let oidc = OpenIdProviders::new(&settings.oidc.providers, clock.clone());
         let metrics = Metrics::default();
@@ -78,6 +85,7 @@ impl App {
             clock,
             hasher,
             auth,
+            member_anchors,
             catalogue,
             oidc,
             metrics,

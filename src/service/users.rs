@@ -26,17 +26,18 @@ use crate::store::{
 };
 use std::sync::Arc;
 
-/// A user with his live roles in the given organizations.
+/// A user with his live roles in those of the given organizations he is a member of.
 pub async fn with_roles(
     app: &App,
     user: UserRow,
     organizations: &[String],
 ) -> Result<(UserRow, Vec<HeldRole>), ApiError> {
     let mut conn = app.store.pool().acquire().await?;
-    let mut roles = Vec::new();
-    for organization_id in organizations {
-        roles.extend(store::roles::held_roles(&mut conn, &user.id, organization_id).await?);
-    }
+    let ids = [user.id.clone()];
+    let roles = store::memberships::roles_of_users(&mut conn, &ids, organizations)
+        .await?
+        .remove(&user.id)
+        .unwrap_or_default();
     Ok((user, roles))
 }
 
@@ -503,16 +504,18 @@ pub async fn list(
 ) -> Result<(Vec<(UserRow, Vec<HeldRole>)>, bool), ApiError> {
     let organizations = grant.organization_ids();
     let mut conn = app.store.pool().acquire().await?;
-    let (ids, more) = store::memberships::page(
-        &mut conn,
-        &organizations,
-        order,
-        descending,
-        offset,
-        records,
-    )
-    .await?;
-    let users = store::users::find_many(&mut conn, &ids).await?;
+    let (users, more) = app
+        .member_anchors
+        .page(
+            &mut conn,
+            &organizations,
+            order,
+            descending,
+            offset,
+            records,
+        )
+        .await?;
+    let ids: Vec<String> = users.iter().map(|u| u.id.clone()).collect();
     let mut roles = store::memberships::roles_of_users(&mut conn, &ids, &organizations).await?;
     let page = users
         .into_iter()
@@ -535,16 +538,12 @@ async fn visible(app: &App, grant: &Grant, raw_email: &str) -> Result<UserRow, A
         return Err(not_found());
     }
     let mut conn = app.store.pool().acquire().await?;
-    let user = store::users::find_by_email_key(&mut conn, email.key())
-        .await?
-        .ok_or_else(not_found)?;
-    if user.id == caller.user_id {
+    let (user, shares) =
+        store::users::find_by_email_key_among(&mut conn, email.key(), &grant.organization_ids())
+            .await?
+            .ok_or_else(not_found)?;
+    if user.id == caller.user_id || shares {
         return Ok(user);
-    }
-    for organization_id in grant.organization_ids() {
-        if store::organizations::is_member(&mut conn, &user.id, &organization_id).await? {
-            return Ok(user);
-        }
     }
     Err(not_found())
 }

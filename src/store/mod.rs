@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::{Any, AnyPool, Executor, Transaction};
+use sqlx::{Any, AnyPool, Connection, Executor, Transaction};
 
 use crate::config::{Settings, SqliteSynchronous};
 
@@ -29,7 +29,15 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/0001_initial.sql"),
     ),
     (2, "users", include_str!("../../migrations/0002_users.sql")),
+    (
+        3,
+        "member_anchors",
+        include_str!("../../migrations/0003_member_anchors.sql"),
+    ),
 ];
+
+/// How long a pooled PostgreSQL connection may sit idle before it is pinged ahead of its use.
+const PING_WHEN_IDLE: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -100,6 +108,19 @@ impl Store {
                 let pool = AnyPoolOptions::new()
                     .max_connections(16)
                     .acquire_timeout(Duration::from_secs(5))
+                    // sqlx pings a connection before each use by default: one more round trip
+                    // per request. Only a connection that sat idle a while may have been
+                    // closed by the server or on the way; one in steady use proves itself on
+                    // each statement. A failed ping discards the connection and takes another.
+                    .test_before_acquire(false)
+                    .before_acquire(|conn, meta| {
+                        Box::pin(async move {
+                            if meta.idle_for >= PING_WHEN_IDLE {
+                                conn.ping().await?;
+                            }
+                            Ok(true)
+                        })
+                    })
                     .connect_with(options)
                     .await?;
                 (pool.clone(), pool)

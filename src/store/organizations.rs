@@ -115,6 +115,35 @@ pub async fn add_member(
     .bind(organization_id)
     .bind(now)
     .bind(by)
+    .execute(&mut *conn)
+    .await?;
+    bump_members_version(conn, organization_id).await
+}
+
+/// Marks the organization's members as changed (see migration 0003), so that every node's
+/// positions of its members are known to be out of date. Run it in the transaction of the change.
+pub async fn bump_members_version(
+    conn: &mut AnyConnection,
+    organization_id: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE organizations SET members_version = members_version + 1 WHERE id = $1")
+        .bind(organization_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Marks the members of every organization the user belongs to as changed: after a change to
+/// the ordering fields of his memberships.
+pub async fn bump_members_version_of_user(
+    conn: &mut AnyConnection,
+    user_id: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE organizations SET members_version = members_version + 1
+         WHERE id IN (SELECT organization_id FROM memberships WHERE user_id = $1)",
+    )
+    .bind(user_id)
     .execute(conn)
     .await?;
     Ok(())

@@ -112,6 +112,39 @@ pub async fn find_by_email_key(
     .transpose()
 }
 
+/// The user with this e-mail key, and whether he is a member of any of `organizations`, in one
+/// statement.
+pub async fn find_by_email_key_among(
+    conn: &mut AnyConnection,
+    key: &str,
+    organizations: &[String],
+) -> Result<Option<(UserRow, bool)>, sqlx::Error> {
+    let shares = if organizations.is_empty() {
+        "CAST(0 AS BIGINT)".to_string()
+    } else {
+        let list: Vec<String> = (2..2 + organizations.len())
+            .map(|i| format!("${i}"))
+            .collect();
+        format!(
+            "(SELECT COUNT(*) FROM memberships m
+              WHERE m.user_id = u.id AND m.organization_id IN ({}))",
+            list.join(", ")
+        )
+    };
+    let sql = format!("SELECT {COLUMNS}, {shares} AS shares FROM users u WHERE u.email_key = $1");
+    let mut query = sqlx::query(&sql).bind(key);
+    for o in organizations {
+        query = query.bind(o);
+    }
+    let Some(row) = query.fetch_optional(conn).await? else {
+        return Ok(None);
+    };
+    Ok(Some((
+        from_row(&row)?,
+        row.try_get::<i64, _>("shares")? > 0,
+    )))
+}
+
 pub async fn find_by_id(
     conn: &mut AnyConnection,
     id: &str,
@@ -143,9 +176,9 @@ pub async fn set_password_hash(
     sqlx::query("UPDATE memberships SET user_updated = $1 WHERE user_id = $2")
         .bind(now)
         .bind(user_id)
-        .execute(conn)
+        .execute(&mut *conn)
         .await?;
-    Ok(())
+    super::organizations::bump_members_version_of_user(conn, user_id).await
 }
 
 /// Writes back what a user may change (e-mail, names, time zone, standing, password, reset

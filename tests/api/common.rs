@@ -157,6 +157,26 @@ impl TestApp {
         self.listen().await;
     }
 
+    /// Another server on the same store, as another node of one deployment (same settings,
+    /// own memory). It lives no longer than this one's store (the SQLite file's folder).
+    pub async fn another_node(&self) -> TestApp {
+        let mut node = Self {
+            base: String::new(),
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            http: reqwest::Client::new(),
+            app: startup::build(self.settings.clone(), self.clock.clone())
+                .await
+                .expect("build the other node"),
+            clock: self.clock.clone(),
+            settings: self.settings.clone(),
+            shutdown: None,
+            server: None,
+            _dir: None,
+        };
+        node.listen().await;
+        node
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }

@@ -8,6 +8,7 @@ mod isolation;
 mod issuer;
 mod login;
 mod mail;
+mod member_pages;
 mod oidc;
 mod reset;
 mod roles;

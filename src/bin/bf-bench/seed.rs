@@ -74,14 +74,18 @@ pub async fn users(
                 user_rows.push_str(&format!(
                     "({id},{organization},{email},{email},'Bench','User {i}',{hash},{created},{created})"
                 ));
-                member_rows.push_str(&format!("({id},{organization},{created})"));
+                // With the copy of the user's ordering fields, as the store writes them.
+                member_rows.push_str(&format!(
+                    "({id},{organization},{created},{created},{created},{email})"
+                ));
             }
             let insert_users = format!(
                 "INSERT INTO users (id, organization_id, email, email_key, first_name, last_name, \
                  password_hash, created, updated) VALUES {user_rows}"
             );
             let insert_members = format!(
-                "INSERT INTO memberships (user_id, organization_id, created) VALUES {member_rows}"
+                "INSERT INTO memberships (user_id, organization_id, created, user_created, \
+                 user_updated, user_email_key) VALUES {member_rows}"
             );
             (&mut *tx)
                 .execute(insert_users.as_str())
@@ -94,6 +98,10 @@ pub async fn users(
             bar.inc(end - next);
             next = end;
         }
+        // As every change to the members does (migration 0003).
+        bf_security::store::organizations::bump_members_version(&mut tx, organization_id)
+            .await
+            .map_err(db)?;
         tx.commit().await.map_err(db)?;
     }
     if store.backend() == Backend::Postgres {
