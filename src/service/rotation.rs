@@ -117,7 +117,10 @@ impl Rotations {
         impl Drop for Drainer {
             fn drop(&mut self) {
                 if !self.done {
-                    self.queue.lock().unwrap_or_else(|p| p.into_inner()).draining = false;
+                    self.queue
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .draining = false;
                 }
             }
         }
