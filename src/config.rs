@@ -42,6 +42,7 @@ pub struct Settings {
     pub bootstrap: BootstrapSettings,
     pub permissions: PermissionSettings,
     pub signup: SignupSettings,
+    pub login: LoginSettings,
     pub mail: MailSettings,
     pub codes: CodeSettings,
     pub oidc: OidcSettings,
@@ -61,6 +62,7 @@ impl Default for Settings {
             bootstrap: BootstrapSettings::default(),
             permissions: PermissionSettings::default(),
             signup: SignupSettings::default(),
+            login: LoginSettings::default(),
             mail: MailSettings::default(),
             codes: CodeSettings::default(),
             oidc: OidcSettings::default(),
@@ -158,6 +160,23 @@ impl Default for SignupSettings {
         Self {
             open: false,
             per_address_per_hour: 5,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LoginSettings {
+    /// Failed password logins allowed per e-mail (known or not) and hour, per node; beyond it
+    /// the e-mail's logins are refused with 429 until the hour is over, before any password is
+    /// checked.
+    pub failures_per_email_per_hour: u32,
+}
+
+impl Default for LoginSettings {
+    fn default() -> Self {
+        Self {
+            failures_per_email_per_hour: 20,
         }
     }
 }
@@ -367,6 +386,10 @@ impl Settings {
             .signup
             .per_address_per_hour =
             parse("BF_SIGNUP_PER_ADDRESS_PER_HOUR", v)?);
+        set!("BF_LOGIN_FAILURES_PER_EMAIL_PER_HOUR", |v| self
+            .login
+            .failures_per_email_per_hour =
+            parse("BF_LOGIN_FAILURES_PER_EMAIL_PER_HOUR", v)?);
         set!("BF_MAIL_POLL_MILLIS", |v| self.mail.poll_millis =
             parse("BF_MAIL_POLL_MILLIS", v)?);
         set!("BF_SMTP_URL", |v| self.mail.smtp_url = Some(v.to_string()));
@@ -438,6 +461,12 @@ impl Settings {
             return Err(ConfigError::new(
                 "BF_ARGON2_MEMORY_KIB",
                 "must be at least 8 KiB per lane",
+            ));
+        }
+        if self.login.failures_per_email_per_hour == 0 {
+            return Err(ConfigError::new(
+                "BF_LOGIN_FAILURES_PER_EMAIL_PER_HOUR",
+                "must be at least 1",
             ));
         }
         if self.argon2.iterations == 0 {

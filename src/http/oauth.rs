@@ -97,6 +97,7 @@ async fn form_or_json<T: serde::de::DeserializeOwned>(
     responses(
         (status = 200, body = OAuthToken),
         (status = 400, description = "RFC 6749 error", body = OAuthError),
+        (status = 429, description = "Too many failed password logins for this e-mail; see Retry-After", body = ErrorBody),
         (status = 503, body = ErrorBody),
     )
 )]

@@ -1,6 +1,7 @@
 //! A small in-memory rate limiter: at most `limit` events per key in a fixed window. Each node
 //! counts for itself, so N nodes allow up to N times the limit; that bounds abuse well enough
-//! for what it guards (anonymous sign-up) without a shared store.
+//! for what it guards (anonymous sign-up, reset requests, password guessing) without a shared
+//! store.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -30,6 +31,25 @@ impl RateLimiter {
         }
     }
 
+    /// Whether `key` is over the limit at `now`, without counting anything: a 429 saying when
+    /// to come back if it is.
+    pub fn peek(&self, key: &str, now: Millis) -> Result<(), ApiError> {
+        let windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+        match windows.get(key) {
+            Some(w) if now - w.started < self.window_ms && w.count >= self.limit => {
+                Err(self.refusal(w, now))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn refusal(&self, window: &Window, now: Millis) -> ApiError {
+        let wait_ms = window.started + self.window_ms - now;
+        ApiError::RateLimited {
+            retry_after_seconds: ((wait_ms + 999) / 1000).max(1) as u64,
+        }
+    }
+
     /// Counts one event for `key` at `now`; over the limit, a 429 saying when to come back.
     pub fn check(&self, key: &str, now: Millis) -> Result<(), ApiError> {
         let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
@@ -50,10 +70,7 @@ impl RateLimiter {
             window.count = 0;
         }
         if window.count >= self.limit {
-            let wait_ms = window.started + self.window_ms - now;
-            return Err(ApiError::RateLimited {
-                retry_after_seconds: ((wait_ms + 999) / 1000).max(1) as u64,
-            });
+            return Err(self.refusal(window, now));
         }
         window.count += 1;
         Ok(())
@@ -77,6 +94,22 @@ mod tests {
         }
         assert!(l.check("b", 2000).is_ok());
         assert!(l.check("a", 60_000).is_ok());
+    }
+
+    #[test]
+    fn peeking_counts_nothing() {
+        let l = RateLimiter::new(1, 60, 100);
+        for _ in 0..3 {
+            assert!(l.peek("a", 0).is_ok());
+        }
+        assert!(l.check("a", 0).is_ok());
+        assert!(matches!(
+            l.peek("a", 1000),
+            Err(ApiError::RateLimited {
+                retry_after_seconds: 59
+            })
+        ));
+        assert!(l.peek("a", 60_000).is_ok());
     }
 
     #[test]

@@ -50,12 +50,20 @@ pub async fn password_grant(
             "username and password are required".into(),
         ));
     };
-    let user = match Email::parse(username, "username") {
-        Ok(email) => {
+    let email = Email::parse(username, "username").ok();
+    // Guessing is counted per e-mail as typed, whether or not anyone has it, so the limit says
+    // nothing about who exists; over it, no password is checked at all.
+    let guessed = match &email {
+        Some(email) => email.key().to_string(),
+        None => username.trim().to_lowercase(),
+    };
+    app.login_failures.peek(&guessed, app.clock.now())?;
+    let user = match &email {
+        Some(email) => {
             let mut conn = app.store.pool().acquire().await?;
             store::users::find_by_email_key(&mut conn, email.key()).await?
         }
-        Err(_) => None,
+        None => None,
     };
     let stored = user.as_ref().and_then(|u| u.password_hash.clone());
     let verdict = app.hasher.verify(stored.as_deref(), password).await?;
@@ -64,6 +72,8 @@ pub async fn password_grant(
         (Some(user), Verdict::Match { rehash }) if user.may_log_in() => (user, rehash),
         (user, _) => {
             app.metrics.login(false);
+            // The attempt that reaches the limit is still answered as a wrong password.
+            let _ = app.login_failures.check(&guessed, now);
             let mut tx = app.store.write().await?;
             store::audit::record(
                 &mut tx,

@@ -44,6 +44,8 @@ pub struct App {
     /// Password reset requests, per e-mail and per client address.
     pub reset_by_email: RateLimiter,
     pub reset_by_address: RateLimiter,
+    /// Failed password logins, per e-mail.
+    pub login_failures: RateLimiter,
     /// Refresh-token rotations, written in batches.
     pub rotations: rotation::Rotations,
 }
@@ -78,8 +80,11 @@ impl App {
             settings.tokens.access_ttl_seconds,
             settings.tokens.refresh_ttl_seconds,
         );
+        let login_failures =
+            RateLimiter::new(settings.login.failures_per_email_per_hour, 3600, 100_000);
         Ok(Self {
             rotations,
+            login_failures,
             settings: Arc::new(settings),
             store,
             clock,

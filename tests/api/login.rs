@@ -21,6 +21,7 @@ both_stores!(
     the_token_endpoint_takes_json_too_and_names_bad_grants,
     a_restart_keeps_everything,
     a_login_upgrades_a_hash_of_old_parameters,
+    password_guessing_is_limited_per_email,
 );
 
 async fn a_password_login_answers_an_oauth_token(app: TestApp) {
@@ -426,4 +427,66 @@ async fn a_login_upgrades_a_hash_of_old_parameters(mut app: TestApp) {
     ])
     .await;
     assert_eq!(stored(&app).await, upgraded);
+}
+
+/// Past the limit of failures, an e-mail's logins are refused before any password is checked,
+/// for an e-mail nobody has just as for a real one; other e-mails are not affected, and the
+/// hour's end lifts it.
+async fn password_guessing_is_limited_per_email(app: TestApp) {
+    let limit = app.settings.login.failures_per_email_per_hour;
+    let org = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await["organizationID"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    crate::common::create_member(&app, &org, "bystander@example.com", ADMIN_PASSWORD, &[]).await;
+    let attempt = |username: &'static str, password: &'static str| {
+        let app = &app;
+        async move {
+            app.token_form(&[
+                ("grant_type", "password"),
+                ("username", username),
+                ("password", password),
+            ])
+            .await
+        }
+    };
+    for who in [ADMIN_EMAIL, "nobody-here@example.com"] {
+        for i in 0..limit {
+            let (status, body) = attempt(who, "not the password").await;
+            assert_eq!(
+                (status, body["error"].as_str()),
+                (StatusCode::BAD_REQUEST, Some("invalid_grant")),
+                "{who}, attempt {i}"
+            );
+        }
+        let res = app
+            .http
+            .post(app.url("/v1/oauth/token"))
+            .form(&[
+                ("grant_type", "password"),
+                ("username", who),
+                ("password", ADMIN_PASSWORD),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS, "{who}");
+        let wait: u64 = res.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=3600).contains(&wait), "{wait}");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(error_type(&body), "RateLimited");
+    }
+    // The limit is the e-mail's, however it is typed.
+    let (status, _) = attempt("  ADMIN@Example.COM ", ADMIN_PASSWORD).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    // Someone else logs in as usual; the hour over, so does the admin.
+    let t = app.login("bystander@example.com", ADMIN_PASSWORD).await;
+    assert!(t["access_token"].as_str().is_some());
+    app.clock.advance_seconds(3601);
+    let t = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    assert!(t["access_token"].as_str().is_some());
 }
