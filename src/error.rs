@@ -112,6 +112,9 @@ impl From<sqlx::Error> for ApiError {
             | sqlx::Error::Io(_)
             | sqlx::Error::Tls(_)
             | sqlx::Error::WorkerCrashed => ApiError::Unavailable(e),
+            sqlx::Error::Database(ref d) if is_transient(d.code().as_deref()) => {
+                ApiError::Unavailable(e)
+            }
             e => ApiError::Internal(Box::new(e)),
         }
     }
@@ -142,7 +145,52 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Whether the database gave up on a transaction that may well succeed if tried again: a
+/// deadlock or serialization failure that PostgreSQL resolved by aborting this side, or SQLite
+/// still busy after its timeout. Nothing of the transaction was written, so the answer is 503
+/// ("try again"), not 500.
+fn is_transient(code: Option<&str>) -> bool {
+    match code {
+        // PostgreSQL's SQLSTATEs are five characters.
+        Some(state) if state.len() == 5 => matches!(state, "40P01" | "40001"),
+        // SQLite's result codes are numbers whose low byte is the primary code (SQLITE_BUSY,
+        // SQLITE_LOCKED and their extended forms).
+        Some(number) => number
+            .parse::<u32>()
+            .is_ok_and(|c| matches!(c & 0xff, 5 | 6)),
+        None => false,
+    }
+}
+
 /// True when the database refused a row because a unique index already holds its key.
 pub fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aborted_transactions_are_503_and_other_database_errors_500() {
+        for (code, transient) in [
+            ("40P01", true),
+            ("40001", true),
+            ("5", true),
+            ("517", true),
+            ("6", true),
+            ("19", false),
+            ("2067", false),
+            ("22021", false),
+            ("23505", false),
+            ("42601", false),
+        ] {
+            assert_eq!(is_transient(Some(code)), transient, "{code}");
+        }
+        assert!(!is_transient(None));
+        assert_eq!(
+            ApiError::from(sqlx::Error::PoolTimedOut).status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+    }
 }
