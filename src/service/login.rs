@@ -4,10 +4,11 @@
 //! or locked user), after the same Argon2 work, so the endpoint does not reveal who exists.
 
 use crate::clock::Millis;
+use crate::config::TokenSettings;
 use crate::domain::{ids, Email, SecretString};
 use crate::error::ApiError;
 use crate::security::hashing::Verdict;
-use crate::security::secrets::{self, TokenKind};
+use crate::security::secrets::{self, NewToken, TokenKind};
 use crate::service::App;
 use crate::store::{self, audit::AuditEvent, tokens::TokenRow, users::UserRow};
 
@@ -33,6 +34,53 @@ pub struct IssuedPair {
     pub refresh: SecretString,
     pub refresh_expires_in: i64,
     pub organization_id: String,
+}
+
+impl IssuedPair {
+    /// The answer for a pair whose rows are written: the secrets only the caller sees.
+    fn of(
+        tokens: &TokenSettings,
+        access: NewToken,
+        refresh: NewToken,
+        organization_id: String,
+    ) -> Self {
+        Self {
+            access: access.secret,
+            access_expires_in: tokens.access_ttl_seconds,
+            refresh: refresh.secret,
+            refresh_expires_in: tokens.refresh_ttl_seconds,
+            organization_id,
+        }
+    }
+}
+
+/// The rows of a new access token and refresh token of one family.
+pub(crate) fn pair_rows(
+    tokens: &TokenSettings,
+    user_id: &str,
+    organization_id: &str,
+    family: &str,
+    digests: [&str; 2],
+    now: Millis,
+) -> [TokenRow; 2] {
+    let row = |kind: TokenKind, digest: &str, ttl: i64| TokenRow {
+        id: ids::new_id(ids::TOKEN),
+        kind: kind.as_str().into(),
+        digest: digest.into(),
+        user_id: user_id.into(),
+        organization_id: organization_id.into(),
+        family_id: Some(family.into()),
+        description: None,
+        created: now,
+        expires: Some(now + ttl * 1000),
+        revoked: None,
+        created_by: Some(user_id.into()),
+    };
+    let [access, refresh] = digests;
+    [
+        row(TokenKind::Access, access, tokens.access_ttl_seconds),
+        row(TokenKind::Refresh, refresh, tokens.refresh_ttl_seconds),
+    ]
 }
 
 const BAD_CREDENTIALS: &str = "invalid username or password";
@@ -196,16 +244,15 @@ pub async fn refresh_grant(
     let next = secrets::new_token(TokenKind::Refresh);
     let rotated = app
         .rotations
-        .rotate(digest.clone(), access.digest, next.digest)
+        .rotate(digest.clone(), access.digest.clone(), next.digest.clone())
         .await?;
     if let Some(rotated) = rotated {
-        return Ok(IssuedPair {
-            access: access.secret,
-            access_expires_in: app.settings.tokens.access_ttl_seconds,
-            refresh: next.secret,
-            refresh_expires_in: app.settings.tokens.refresh_ttl_seconds,
-            organization_id: rotated.organization_id,
-        });
+        return Ok(IssuedPair::of(
+            &app.settings.tokens,
+            access,
+            next,
+            rotated.organization_id,
+        ));
     }
     let now = app.clock.now();
     let mut tx = app.store.write().await?;
@@ -246,38 +293,23 @@ pub(crate) async fn issue_pair(
     family: &str,
     now: Millis,
 ) -> Result<IssuedPair, ApiError> {
-    let access_ttl = app.settings.tokens.access_ttl_seconds;
-    let refresh_ttl = app.settings.tokens.refresh_ttl_seconds;
     let access = secrets::new_token(TokenKind::Access);
     let refresh = secrets::new_token(TokenKind::Refresh);
-    let row = |kind: TokenKind, digest: &str, ttl: i64| TokenRow {
-        id: ids::new_id(ids::TOKEN),
-        kind: kind.as_str().into(),
-        digest: digest.into(),
-        user_id: user_id.into(),
-        organization_id: organization_id.into(),
-        family_id: Some(family.into()),
-        description: None,
-        created: now,
-        expires: Some(now + ttl * 1000),
-        revoked: None,
-        created_by: Some(user_id.into()),
-    };
-    store::tokens::insert(
-        conn,
-        &[
-            row(TokenKind::Access, &access.digest, access_ttl),
-            row(TokenKind::Refresh, &refresh.digest, refresh_ttl),
-        ],
-    )
-    .await?;
-    Ok(IssuedPair {
-        access: access.secret,
-        access_expires_in: access_ttl,
-        refresh: refresh.secret,
-        refresh_expires_in: refresh_ttl,
-        organization_id: organization_id.into(),
-    })
+    let rows = pair_rows(
+        &app.settings.tokens,
+        user_id,
+        organization_id,
+        family,
+        [&access.digest, &refresh.digest],
+        now,
+    );
+    store::tokens::insert(conn, &rows).await?;
+    Ok(IssuedPair::of(
+        &app.settings.tokens,
+        access,
+        refresh,
+        organization_id.into(),
+    ))
 }
 
 /// Revokes a token, whatever its kind; a refresh token takes its family with it. Unknown

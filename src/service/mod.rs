@@ -74,12 +74,8 @@ impl App {
             RateLimiter::new(settings.codes.requests_per_email_per_hour, 3600, 100_000);
         let reset_by_address =
             RateLimiter::new(settings.codes.requests_per_address_per_hour, 3600, 10_000);
-        let rotations = rotation::Rotations::new(
-            store.clone(),
-            clock.clone(),
-            settings.tokens.access_ttl_seconds,
-            settings.tokens.refresh_ttl_seconds,
-        );
+        let rotations =
+            rotation::Rotations::new(store.clone(), clock.clone(), settings.tokens.clone());
         let login_failures =
             RateLimiter::new(settings.login.failures_per_email_per_hour, 3600, 100_000);
         Ok(Self {

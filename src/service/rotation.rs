@@ -16,11 +16,10 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::oneshot;
 
-use crate::clock::{Millis, SharedClock};
-use crate::domain::ids;
+use crate::clock::SharedClock;
+use crate::config::TokenSettings;
 use crate::error::ApiError;
-use crate::security::secrets::TokenKind;
-use crate::store::tokens::TokenRow;
+use crate::service::login::pair_rows;
 use crate::store::{self, Store};
 
 /// The most rotations written in one transaction (the `INSERT` binds 22 values per rotation).
@@ -54,23 +53,16 @@ pub struct Rotations {
     queue: Arc<Mutex<Queue>>,
     store: Store,
     clock: SharedClock,
-    access_ttl_seconds: i64,
-    refresh_ttl_seconds: i64,
+    tokens: TokenSettings,
 }
 
 impl Rotations {
-    pub fn new(
-        store: Store,
-        clock: SharedClock,
-        access_ttl_seconds: i64,
-        refresh_ttl_seconds: i64,
-    ) -> Self {
+    pub fn new(store: Store, clock: SharedClock, tokens: TokenSettings) -> Self {
         Self {
             queue: Arc::default(),
             store,
             clock,
-            access_ttl_seconds,
-            refresh_ttl_seconds,
+            tokens,
         }
     }
 
@@ -175,9 +167,15 @@ impl Rotations {
                 outcomes.push(None);
                 continue;
             };
-            let family = used.family_id.clone().unwrap_or_else(|| used.id.clone());
-            rows.push(self.successor(&used, &family, TokenKind::Access, &job.access, now));
-            rows.push(self.successor(&used, &family, TokenKind::Refresh, &job.refresh, now));
+            let family = used.family_id.as_deref().unwrap_or(&used.id);
+            rows.extend(pair_rows(
+                &self.tokens,
+                &used.user_id,
+                &used.organization_id,
+                family,
+                [&job.access, &job.refresh],
+                now,
+            ));
             outcomes.push(Some(Rotated {
                 user_id: used.user_id,
                 organization_id: used.organization_id,
@@ -186,33 +184,6 @@ impl Rotations {
         store::tokens::insert(&mut tx, &rows).await?;
         tx.commit().await?;
         Ok(outcomes)
-    }
-
-    fn successor(
-        &self,
-        used: &store::tokens::Consumed,
-        family: &str,
-        kind: TokenKind,
-        digest: &str,
-        now: Millis,
-    ) -> TokenRow {
-        let ttl = match kind {
-            TokenKind::Refresh => self.refresh_ttl_seconds,
-            _ => self.access_ttl_seconds,
-        };
-        TokenRow {
-            id: ids::new_id(ids::TOKEN),
-            kind: kind.as_str().into(),
-            digest: digest.into(),
-            user_id: used.user_id.clone(),
-            organization_id: used.organization_id.clone(),
-            family_id: Some(family.into()),
-            description: None,
-            created: now,
-            expires: Some(now + ttl * 1000),
-            revoked: None,
-            created_by: Some(used.user_id.clone()),
-        }
     }
 }
 

@@ -586,13 +586,18 @@ async fn may_change_login_of(app: &App, grant: &Grant, user: &UserRow) -> Result
     Ok(())
 }
 
-/// Checks the caller's own password, for a change he makes to his own login.
-async fn check_own_password(
+/// Whether the caller may change `user`'s e-mail or password: his own with his current
+/// password (given as `field`), another's as [`may_change_login_of`] says.
+async fn may_change_login(
     app: &App,
+    grant: &Grant,
     user: &UserRow,
     given: Option<&SecretString>,
     field: &str,
 ) -> Result<(), ApiError> {
+    if user.id != grant.caller()?.user_id {
+        return may_change_login_of(app, grant, user).await;
+    }
     let given = given
         .filter(|p| !p.expose().is_empty())
         .ok_or_else(|| ApiError::missing(field))?;
@@ -736,11 +741,7 @@ pub async fn update_email(
     let caller = grant.caller()?;
     let mut user = changeable(app, grant, raw_email).await?;
     let new = required_email(req.new_email.as_deref(), "newEmail")?;
-    if user.id == caller.user_id {
-        check_own_password(app, &user, req.password.as_ref(), "password").await?;
-    } else {
-        may_change_login_of(app, grant, &user).await?;
-    }
+    may_change_login(app, grant, &user, req.password.as_ref(), "password").await?;
     let old = user.email.clone();
     let now = app.clock.now();
     let by = Some(caller.user_id.as_str());
@@ -793,11 +794,14 @@ pub async fn update_password(
         .ok_or_else(|| ApiError::missing("newPassword"))?;
     let new = NewPassword::parse(new, "newPassword", &app.settings.password, &email)?;
     let is_self = user.id == caller.user_id;
-    if is_self {
-        check_own_password(app, &user, req.current_password.as_ref(), "currentPassword").await?;
-    } else {
-        may_change_login_of(app, grant, &user).await?;
-    }
+    may_change_login(
+        app,
+        grant,
+        &user,
+        req.current_password.as_ref(),
+        "currentPassword",
+    )
+    .await?;
     let hash = app.hasher.hash(new.secret()).await?;
     let now = app.clock.now();
     let by = Some(caller.user_id.as_str());
