@@ -12,7 +12,7 @@ use std::sync::Arc;
 use quick_cache::sync::Cache;
 
 use crate::clock::{Millis, SharedClock};
-use crate::domain::{Permission, PermissionSet};
+use crate::domain::PermissionSet;
 use crate::error::ApiError;
 use crate::security::secrets::{self, TokenKind};
 use crate::store::{self, roles::HeldRole, users::UserRow, Store};
@@ -27,6 +27,11 @@ pub struct Principal {
     pub organization_id: String,
     pub token_id: String,
     pub token_kind: TokenKind,
+    /// The token acts only in `organization_id` (a permanent token, or a pair minted from
+    /// one); otherwise in every organization the user is a member of (a login).
+    pub bound: bool,
+    /// The refresh family the token belongs to, if any: tokens minted from it join it.
+    pub family_id: Option<String>,
     expires: Option<Millis>,
     revoked: Option<Millis>,
 }
@@ -143,6 +148,8 @@ impl Authenticator {
             organization_id: token.organization_id,
             token_id: token.id,
             token_kind: kind,
+            bound: token.bound,
+            family_id: token.family_id,
             expires: token.expires,
             revoked: token.revoked,
         }))
@@ -171,13 +178,8 @@ impl Authenticator {
             .await?
         {
             let held =
-                store::roles::held_roles(&mut conn, &caller.user_id, organization_id).await?;
-            let permissions = held
-                .into_iter()
-                .flat_map(|h| h.permissions)
-                .map(|p| Permission::from_stored(p.resource, p.action))
-                .collect();
-            Some(Arc::new(PermissionSet::new(permissions)))
+                store::roles::permissions_of(&mut conn, &caller.user_id, organization_id).await?;
+            Some(Arc::new(held))
         } else {
             None
         };

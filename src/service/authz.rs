@@ -2,10 +2,17 @@
 //! route in `http/mod.rs`); [`authorize`] decides, from the caller's effective permissions in
 //! the acting organizations, and hands the operation a [`Grant`]. No handler decides on its own.
 //!
-//! Effective permissions in an organization: those of the caller's own live roles there, else
-//! those of the organization's default role; a platform administrator (`bfAdmin`) holds
-//! everything everywhere. An organization the caller is not a member of is a 403 when named in
-//! `organizations=`; an entity of such an organization is a 404 (its existence is not revealed).
+//! Effective permissions in an organization: those of the caller's own live roles there, or
+//! the organization's default role's if he joined without a role and was never given one; a
+//! platform administrator (`bfAdmin`) holds everything everywhere. An organization the caller
+//! is not a member of is a 403 when named in `organizations=`; an entity of such an
+//! organization is a 404 (its existence is not revealed). A bound token (a permanent token, or
+//! a pair minted from one) acts only in its own organization: naming another is a 403.
+//!
+//! Acting on another user (his credentials, standing, roles, profile, tokens for him) needs
+//! more than the operation's permission: [`act_on`] hands out the [`Subject`] such an
+//! operation writes through only if the caller outranks that user everywhere he is a member.
+//! The whole model is written down in `docs/AUTHORIZATION.md`.
 
 use std::sync::Arc;
 
@@ -13,6 +20,7 @@ use crate::domain::PermissionSet;
 use crate::error::ApiError;
 use crate::security::Principal;
 use crate::service::App;
+use crate::store::{self, users::UserRow};
 
 /// What an operation needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,6 +113,12 @@ async fn acting_in(
     caller: &Principal,
     organization_id: &str,
 ) -> Result<ActingIn, ApiError> {
+    if caller.bound && caller.organization_id != organization_id {
+        return Err(ApiError::Forbidden(format!(
+            "this token acts only in organization {}",
+            caller.organization_id
+        )));
+    }
     let permissions = app
         .auth
         .permissions_in(caller, organization_id)
@@ -170,5 +184,103 @@ pub async fn authorize(
         caller: Some(caller),
         acting,
         reach,
+    })
+}
+
+/// Proof that the caller may act on a user: on himself, or on another user whom he outranks
+/// (see [`act_on`]). Only this module makes one, so an operation that changes a user or mints
+/// a credential for him cannot reach its write without having asked.
+#[derive(Debug)]
+pub struct Subject {
+    user: UserRow,
+    is_self: bool,
+}
+
+impl Subject {
+    pub fn user(&self) -> &UserRow {
+        &self.user
+    }
+
+    /// The user's row, to change and then save.
+    pub fn user_mut(&mut self) -> &mut UserRow {
+        &mut self.user
+    }
+
+    pub fn into_user(self) -> UserRow {
+        self.user
+    }
+
+    /// Whether the caller acts on himself.
+    pub fn is_self(&self) -> bool {
+        self.is_self
+    }
+}
+
+/// The caller acting on himself; anyone else is a 403.
+pub fn myself(grant: &Grant, user: UserRow) -> Result<Subject, ApiError> {
+    if user.id != grant.caller()?.user_id {
+        return Err(ApiError::Forbidden(
+            "you may act here only on yourself".into(),
+        ));
+    }
+    Ok(Subject {
+        user,
+        is_self: true,
+    })
+}
+
+/// The one rule for acting on another user. In every organization that user is a member of,
+/// the caller must hold `resource:action` and every permission the user holds there; and only
+/// a platform administrator acts on a platform administrator. Otherwise a 403, which names no
+/// organization the caller is not a member of.
+///
+/// Why everywhere and not only where the request acts: a login is global, so whoever changes a
+/// user's password, e-mail or standing, or holds a token for him, reaches every organization
+/// he belongs to; and an organization must not rewrite a profile another one shows.
+pub async fn act_on(
+    app: &App,
+    grant: &Grant,
+    user: UserRow,
+    resource: &str,
+    action: &str,
+) -> Result<Subject, ApiError> {
+    let caller = grant.caller()?;
+    if user.id == caller.user_id {
+        return Ok(Subject {
+            user,
+            is_self: true,
+        });
+    }
+    if user.bf_admin && !caller.bf_admin {
+        return Err(ApiError::Forbidden(
+            "only a platform administrator may act on a platform administrator".into(),
+        ));
+    }
+    let outranked = || {
+        ApiError::Forbidden(format!(
+            "you may act on {} only while holding {resource}:{action} and every permission he \
+             holds, in every organization he belongs to",
+            user.email
+        ))
+    };
+    let mut conn = app.store.pool().acquire().await?;
+    let organizations = store::organizations::of_member(&mut conn, &user.id).await?;
+    for organization in &organizations {
+        let mine = match acting_in(app, caller, &organization.id).await {
+            Ok(mine) => mine.permissions,
+            Err(ApiError::Forbidden(_)) => return Err(outranked()),
+            Err(e) => return Err(e),
+        };
+        if !mine.allows(resource, action) {
+            return Err(outranked());
+        }
+        let theirs = store::roles::permissions_of(&mut conn, &user.id, &organization.id).await?;
+        if !theirs.iter().all(|p| mine.includes(p)) {
+            return Err(outranked());
+        }
+    }
+    Ok(Subject {
+        user,
+        is_self: false,
     })
 }

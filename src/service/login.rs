@@ -54,12 +54,21 @@ impl IssuedPair {
     }
 }
 
+/// Where a new pair belongs: the refresh family it joins (revoking the family ends it), and
+/// whether it acts only in its organization (minted from a bound token) or in all of the
+/// user's (a login's).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Lineage<'a> {
+    pub family: &'a str,
+    pub bound: bool,
+}
+
 /// The rows of a new access token and refresh token of one family.
 pub(crate) fn pair_rows(
     tokens: &TokenSettings,
     user_id: &str,
     organization_id: &str,
-    family: &str,
+    lineage: Lineage<'_>,
     digests: [&str; 2],
     now: Millis,
 ) -> [TokenRow; 2] {
@@ -69,12 +78,13 @@ pub(crate) fn pair_rows(
         digest: digest.into(),
         user_id: user_id.into(),
         organization_id: organization_id.into(),
-        family_id: Some(family.into()),
+        family_id: Some(lineage.family.into()),
         description: None,
         created: now,
         expires: Some(now + ttl * 1000),
         revoked: None,
         created_by: Some(user_id.into()),
+        bound: lineage.bound,
     };
     let [access, refresh] = digests;
     [
@@ -172,7 +182,11 @@ async fn open_session(
         ));
     }
     let family = ids::new_id(ids::TOKEN);
-    let pair = issue_pair(app, &mut tx, &user.id, &organization_id, &family, now).await?;
+    let lineage = Lineage {
+        family: &family,
+        bound: false,
+    };
+    let pair = issue_pair(app, &mut tx, &user.id, &organization_id, lineage, now).await?;
     store::audit::record(
         &mut tx,
         now,
@@ -290,7 +304,7 @@ pub(crate) async fn issue_pair(
     conn: &mut sqlx::AnyConnection,
     user_id: &str,
     organization_id: &str,
-    family: &str,
+    lineage: Lineage<'_>,
     now: Millis,
 ) -> Result<IssuedPair, ApiError> {
     let access = secrets::new_token(TokenKind::Access);
@@ -299,7 +313,7 @@ pub(crate) async fn issue_pair(
         &app.settings.tokens,
         user_id,
         organization_id,
-        family,
+        lineage,
         [&access.digest, &refresh.digest],
         now,
     );
@@ -328,6 +342,11 @@ pub async fn revoke(app: &App, token: Option<&SecretString>) -> Result<(), ApiEr
     match (&row.family_id, row.kind.as_str()) {
         (Some(family), "refresh") => {
             forgotten.extend(store::tokens::revoke_family(&mut tx, family, now).await?);
+        }
+        (_, "permanent") => {
+            store::tokens::revoke(&mut tx, &row.id, now).await?;
+            // The pairs minted from it are its family: they end with it.
+            forgotten.extend(store::tokens::revoke_family(&mut tx, &row.id, now).await?);
         }
         _ => {
             store::tokens::revoke(&mut tx, &row.id, now).await?;

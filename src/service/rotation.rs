@@ -19,7 +19,7 @@ use tokio::sync::oneshot;
 use crate::clock::SharedClock;
 use crate::config::TokenSettings;
 use crate::error::ApiError;
-use crate::service::login::pair_rows;
+use crate::service::login::{pair_rows, Lineage};
 use crate::store::{self, Store};
 
 /// The most rotations written in one transaction (the `INSERT` binds 22 values per rotation).
@@ -167,12 +167,15 @@ impl Rotations {
                 outcomes.push(None);
                 continue;
             };
-            let family = used.family_id.as_deref().unwrap_or(&used.id);
+            let lineage = Lineage {
+                family: used.family_id.as_deref().unwrap_or(&used.id),
+                bound: used.bound,
+            };
             rows.extend(pair_rows(
                 &self.tokens,
                 &used.user_id,
                 &used.organization_id,
-                family,
+                lineage,
                 [&job.access, &job.refresh],
                 now,
             ));

@@ -1,11 +1,15 @@
 //! API tokens a logged-in user asks for: his permanent private token per organization, and
 //! temporary access/refresh pairs.
+//!
+//! A permanent token is an organization's API credential: it acts only in its organization
+//! (it is "bound"), and so do the pairs minted from it, which end with it. A pair minted from a
+//! login's token joins that login's family and ends with it.
 
 use crate::domain::{ids, SecretString};
 use crate::error::ApiError;
 use crate::security::secrets::{self, TokenKind};
-use crate::service::authz::Grant;
-use crate::service::login::{issue_pair, IssuedPair};
+use crate::service::authz::{self, Grant};
+use crate::service::login::{issue_pair, IssuedPair, Lineage};
 use crate::service::{conflict_on_unique, App};
 use crate::store::{self, audit::AuditEvent, tokens::TokenRow};
 
@@ -16,8 +20,9 @@ pub struct IssuedPermanent {
     pub organization_id: String,
 }
 
-/// Whose token, for which organization: the caller's own unless `user_id` names another user,
-/// which needs `Tokens:create` there.
+/// Whose token, for which organization: the caller's own unless `user_id` names another user
+/// of that organization, whom the caller must outrank with `Tokens:create` (see
+/// [`authz::act_on`]): a token acts as its user, so minting one for him is acting on him.
 async fn target(
     app: &App,
     grant: &Grant,
@@ -38,11 +43,19 @@ async fn target(
             grant
                 .require_in(app, &organization_id, "Tokens", "create")
                 .await?;
+            let not_found = || ApiError::NotFound(format!("no user {other}"));
             let mut conn = app.store.pool().acquire().await?;
             if !store::organizations::is_member(&mut conn, other, &organization_id).await? {
-                return Err(ApiError::NotFound(format!("no user {other}")));
+                return Err(not_found());
             }
-            other.to_string()
+            let user = store::users::find_by_id(&mut conn, other)
+                .await?
+                .ok_or_else(not_found)?;
+            drop(conn);
+            authz::act_on(app, grant, user, "Tokens", "create")
+                .await?
+                .into_user()
+                .id
         }
     };
     Ok((user_id, organization_id))
@@ -84,6 +97,7 @@ pub async fn issue_permanent(
             expires: None,
             revoked: None,
             created_by: Some(caller.user_id.clone()),
+            bound: true,
         }],
     )
     .await
@@ -132,7 +146,11 @@ pub async fn rotate_permanent(
             "no permanent token to rotate; issue one with POST /v1/users/generate-permanent-api-token".into(),
         ));
     };
-    store::tokens::revoke_at(&mut tx, &old.id, now + grace_seconds * 1000).await?;
+    let ends = now + grace_seconds * 1000;
+    store::tokens::revoke_at(&mut tx, &old.id, ends).await?;
+    // The pairs minted from the old token end with it.
+    let mut forgotten = store::tokens::revoke_family(&mut tx, &old.id, ends).await?;
+    forgotten.push(old.digest.clone());
     let id = ids::new_id(ids::TOKEN);
     store::tokens::insert(
         &mut tx,
@@ -148,6 +166,7 @@ pub async fn rotate_permanent(
             expires: None,
             revoked: None,
             created_by: Some(caller.user_id.clone()),
+            bound: true,
         }],
     )
     .await
@@ -169,27 +188,33 @@ pub async fn rotate_permanent(
     )
     .await?;
     tx.commit().await?;
-    app.auth.forget_tokens([&old.digest]);
+    app.auth.forget_tokens(&forgotten);
     Ok(IssuedPermanent {
         secret: token.secret,
         organization_id,
     })
 }
 
-/// A short-lived access token and a refresh token for the caller where his token acts.
+/// A short-lived access token and a refresh token for the caller where his token acts. The
+/// pair joins the family of the token that asked for it (a permanent token's own ID for the
+/// pairs minted from it), reaches no further than it, and ends with it: it cannot outlive the
+/// login or the permanent token it came from.
 pub async fn issue_temporary(app: &App, grant: &Grant) -> Result<IssuedPair, ApiError> {
     let caller = grant.caller()?;
     let organization_id = caller.organization_id.clone();
     grant.member_of(app, &organization_id).await?;
     let now = app.clock.now();
     let mut tx = app.store.write().await?;
-    let family = ids::new_id(ids::TOKEN);
+    let lineage = Lineage {
+        family: caller.family_id.as_deref().unwrap_or(&caller.token_id),
+        bound: caller.bound,
+    };
     let pair = issue_pair(
         app,
         &mut tx,
         &caller.user_id,
         &organization_id,
-        &family,
+        lineage,
         now,
     )
     .await?;

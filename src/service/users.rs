@@ -17,7 +17,7 @@ use crate::mail::{messages, outbox};
 use crate::security::authenticator::UserView;
 use crate::security::hashing::Verdict;
 use crate::security::{secrets, Principal};
-use crate::service::authz::{Grant, Reach};
+use crate::service::authz::{self, Grant, Reach, Subject};
 use crate::service::{conflict_on_unique, organizations, roles, App};
 use crate::store::codes::{CodeKind, CodeRow};
 use crate::store::memberships::MemberOrder;
@@ -553,9 +553,10 @@ pub async fn by_email(app: &App, grant: &Grant, raw_email: &str) -> Result<Answe
     answer(app, grant, user, None).await
 }
 
-/// For changes: the caller himself, or with `Users:update` a member of an acting organization.
-/// Without the permission, another user is a 403 (said without looking him up).
-async fn changeable(app: &App, grant: &Grant, raw_email: &str) -> Result<UserRow, ApiError> {
+/// For changes: the caller himself, or with `Users:update` a member of an acting organization
+/// whom the caller outranks everywhere (see [`authz::act_on`]). Without the permission,
+/// another user is a 403 (said without looking him up).
+async fn changeable(app: &App, grant: &Grant, raw_email: &str) -> Result<Subject, ApiError> {
     let caller = grant.caller()?;
     let email = Email::parse(raw_email, "email")?;
     if grant.reach == Reach::SelfOnly && email.key() != caller.email.to_lowercase() {
@@ -563,47 +564,27 @@ async fn changeable(app: &App, grant: &Grant, raw_email: &str) -> Result<UserRow
             "this needs the permission Users:update".into(),
         ));
     }
-    visible(app, grant, raw_email).await
+    let user = visible(app, grant, raw_email).await?;
+    authz::act_on(app, grant, user, "Users", "update").await
 }
 
-/// Changing another user's login (e-mail, password, whether he is enabled) reaches into every
-/// organization he belongs to, so it needs `Users:update` in each of them; and only a platform
-/// administrator may change another platform administrator's.
-async fn may_change_login_of(app: &App, grant: &Grant, user: &UserRow) -> Result<(), ApiError> {
-    let caller = grant.caller()?;
-    if user.bf_admin && !caller.bf_admin {
-        return Err(ApiError::Forbidden(
-            "only a platform administrator may change another platform administrator's login"
-                .into(),
-        ));
-    }
-    let mut conn = app.store.pool().acquire().await?;
-    let organizations = store::organizations::of_member(&mut conn, &user.id).await?;
-    drop(conn);
-    for o in organizations {
-        grant.require_in(app, &o.id, "Users", "update").await?;
-    }
-    Ok(())
-}
-
-/// Whether the caller may change `user`'s e-mail or password: his own with his current
-/// password (given as `field`), another's as [`may_change_login_of`] says.
-async fn may_change_login(
+/// One's own e-mail or password is changed only with one's current password (given as
+/// `field`), even by an administrator: a stolen token alone must not take over the login.
+async fn check_own_password(
     app: &App,
-    grant: &Grant,
-    user: &UserRow,
+    subject: &Subject,
     given: Option<&SecretString>,
     field: &str,
 ) -> Result<(), ApiError> {
-    if user.id != grant.caller()?.user_id {
-        return may_change_login_of(app, grant, user).await;
+    if !subject.is_self() {
+        return Ok(());
     }
     let given = given
         .filter(|p| !p.expose().is_empty())
         .ok_or_else(|| ApiError::missing(field))?;
     match app
         .hasher
-        .verify(user.password_hash.as_deref(), given)
+        .verify(subject.user().password_hash.as_deref(), given)
         .await?
     {
         Verdict::Match { .. } => Ok(()),
@@ -621,23 +602,13 @@ pub async fn update_infos(
     req: &UpdateUserInfoRequest,
 ) -> Result<Answer, ApiError> {
     let caller = grant.caller()?;
-    let mut user = changeable(app, grant, raw_email).await?;
-    let is_self = user.id == caller.user_id;
-    if req.enabled.is_some() || req.roles.is_some() {
-        if is_self {
-            return Err(ApiError::Forbidden(
-                "you may not change your own roles or enabled".into(),
-            ));
-        }
-        if grant.reach != Reach::Full {
-            return Err(ApiError::Forbidden(
-                "this needs the permission Users:update".into(),
-            ));
-        }
+    let mut subject = changeable(app, grant, raw_email).await?;
+    if (req.enabled.is_some() || req.roles.is_some()) && subject.is_self() {
+        return Err(ApiError::Forbidden(
+            "you may not change your own roles or enabled".into(),
+        ));
     }
-    if req.enabled.is_some_and(|e| e != user.enabled) {
-        may_change_login_of(app, grant, &user).await?;
-    }
+    let user = subject.user_mut();
     let tz = match &req.timezone {
         Some(t) => Some(timezone(Some(t))?),
         None => None,
@@ -727,7 +698,7 @@ pub async fn update_infos(
     } else {
         app.auth.forget_views();
     }
-    answer(app, grant, user, None).await
+    answer(app, grant, subject.into_user(), None).await
 }
 
 /// Changes the login e-mail: oneself with one's password, or another with `Users:update`.
@@ -739,9 +710,10 @@ pub async fn update_email(
     req: &UpdateEmailRequest,
 ) -> Result<Answer, ApiError> {
     let caller = grant.caller()?;
-    let mut user = changeable(app, grant, raw_email).await?;
+    let mut subject = changeable(app, grant, raw_email).await?;
     let new = required_email(req.new_email.as_deref(), "newEmail")?;
-    may_change_login(app, grant, &user, req.password.as_ref(), "password").await?;
+    check_own_password(app, &subject, req.password.as_ref(), "password").await?;
+    let user = subject.user_mut();
     let old = user.email.clone();
     let now = app.clock.now();
     let by = Some(caller.user_id.as_str());
@@ -750,7 +722,7 @@ pub async fn update_email(
     user.updated = now;
     user.changed_by = by.map(str::to_string);
     let mut tx = app.store.write().await?;
-    store::users::save(&mut tx, &user)
+    store::users::save(&mut tx, user)
         .await
         .map_err(conflict_on_unique("a user with that e-mail exists already"))?;
     let mut queued = 0;
@@ -774,7 +746,7 @@ pub async fn update_email(
     app.mail.queued(queued);
     // Cached callers carry the e-mail.
     app.auth.forget_all();
-    answer(app, grant, user, None).await
+    answer(app, grant, subject.into_user(), None).await
 }
 
 /// Sets a new password under the policy: oneself with the current one, or another with
@@ -786,22 +758,22 @@ pub async fn update_password(
     req: &UpdatePasswordRequest,
 ) -> Result<Answer, ApiError> {
     let caller = grant.caller()?;
-    let mut user = changeable(app, grant, raw_email).await?;
-    let email = Email::parse(&user.email, "email")?;
+    let mut subject = changeable(app, grant, raw_email).await?;
+    let email = Email::parse(&subject.user().email, "email")?;
     let new = req
         .new_password
         .as_ref()
         .ok_or_else(|| ApiError::missing("newPassword"))?;
     let new = NewPassword::parse(new, "newPassword", &app.settings.password, &email)?;
-    let is_self = user.id == caller.user_id;
-    may_change_login(
+    check_own_password(
         app,
-        grant,
-        &user,
+        &subject,
         req.current_password.as_ref(),
         "currentPassword",
     )
     .await?;
+    let is_self = subject.is_self();
+    let user = subject.user_mut();
     let hash = app.hasher.hash(new.secret()).await?;
     let now = app.clock.now();
     let by = Some(caller.user_id.as_str());
@@ -810,7 +782,7 @@ pub async fn update_password(
     user.updated = now;
     user.changed_by = by.map(str::to_string);
     let mut tx = app.store.write().await?;
-    store::users::save(&mut tx, &user).await?;
+    store::users::save(&mut tx, user).await?;
     let keep = is_self.then_some(caller.token_id.as_str());
     let revoked =
         store::tokens::revoke_of_user(&mut tx, &user.id, &["access", "refresh"], keep, now).await?;
@@ -829,5 +801,5 @@ pub async fn update_password(
     tx.commit().await?;
     app.auth.forget_tokens(&revoked);
     app.auth.forget_views();
-    answer(app, grant, user, None).await
+    answer(app, grant, subject.into_user(), None).await
 }

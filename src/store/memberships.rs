@@ -314,6 +314,24 @@ pub async fn give_role(
     .bind(organization_id)
     .bind(now)
     .bind(by)
+    .execute(&mut *conn)
+    .await?;
+    stop_following_default(conn, user_id, organization_id).await
+}
+
+/// From now on the member holds only the roles given to him: the organization's default role
+/// stops applying to him, also once his own roles are all taken away or retired.
+pub async fn stop_following_default(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    organization_id: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE memberships SET follows_default = 0
+         WHERE user_id = $1 AND organization_id = $2 AND follows_default = 1",
+    )
+    .bind(user_id)
+    .bind(organization_id)
     .execute(conn)
     .await?;
     Ok(())
@@ -333,6 +351,8 @@ pub async fn replace_roles(
         .bind(organization_id)
         .execute(&mut *conn)
         .await?;
+    // Also with no roles at all: `roles: []` leaves him holding nothing, not the default role.
+    stop_following_default(conn, user_id, organization_id).await?;
     for role_id in role_ids {
         give_role(conn, user_id, role_id, organization_id, now, by).await?;
     }
@@ -340,7 +360,7 @@ pub async fn replace_roles(
 }
 
 /// The live roles of many users in the given organizations at once (each organization's
-/// default role for a member who holds no live role of his own there), with their live
+/// default role for a member who still follows it, see [`stop_following_default`]), with their live
 /// permissions, in one statement whatever the number of users. A user's roles come in the
 /// order of `organizations`, then by creation; a user who is not a member of an organization
 /// holds nothing there.
@@ -373,6 +393,7 @@ pub async fn roles_of_users(
             JOIN roles d ON d.organization_id = m.organization_id AND d.default_role = 1
                 AND d.revoked IS NULL
             WHERE m.user_id IN ({users}) AND m.organization_id IN ({orgs})
+              AND m.follows_default = 1
               AND NOT EXISTS (
                 SELECT 1 FROM user_roles ur JOIN roles own ON own.id = ur.role_id
                 WHERE ur.user_id = m.user_id AND ur.organization_id = m.organization_id

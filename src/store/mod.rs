@@ -34,6 +34,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "member_anchors",
         include_str!("../../migrations/0003_member_anchors.sql"),
     ),
+    (
+        4,
+        "token_reach_and_default_roles",
+        include_str!("../../migrations/0004_token_reach_and_default_roles.sql"),
+    ),
 ];
 
 /// How long a pooled PostgreSQL connection may sit idle before it is pinged ahead of its use.

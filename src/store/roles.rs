@@ -7,6 +7,7 @@ use sqlx::{AnyConnection, Row};
 
 use super::flag;
 use crate::clock::Millis;
+use crate::domain::{Permission, PermissionSet};
 
 #[derive(Debug, Clone)]
 pub struct RoleRow {
@@ -129,9 +130,9 @@ pub async fn assign(
     .bind(organization_id)
     .bind(now)
     .bind(by)
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
-    Ok(())
+    super::memberships::stop_following_default(conn, user_id, organization_id).await
 }
 
 /// A role with its live permissions, and whether the user holds it only as the default.
@@ -143,7 +144,7 @@ pub struct HeldRole {
 }
 
 /// The live roles a user holds in an organization; the organization's default role when he
-/// holds none of his own there.
+/// joined without one and was never given one since (see migration 0004).
 pub async fn held_roles(
     conn: &mut AnyConnection,
     user_id: &str,
@@ -164,9 +165,12 @@ pub async fn held_roles(
     let (roles, default_returned) = if own.is_empty() {
         let default: Vec<RoleRow> = sqlx::query(&format!(
             "SELECT {ROLE_COLUMNS} FROM roles r
-             WHERE r.organization_id = $1 AND r.default_role = 1 AND r.revoked IS NULL"
+             JOIN memberships m ON m.organization_id = r.organization_id
+             WHERE r.organization_id = $1 AND r.default_role = 1 AND r.revoked IS NULL
+               AND m.user_id = $2 AND m.follows_default = 1"
         ))
         .bind(organization_id)
+        .bind(user_id)
         .fetch_all(&mut *conn)
         .await?
         .iter()
@@ -186,6 +190,22 @@ pub async fn held_roles(
         });
     }
     Ok(held)
+}
+
+/// What a user may do in an organization: the permissions of the roles he holds there (none
+/// for a non-member).
+pub async fn permissions_of(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    organization_id: &str,
+) -> Result<PermissionSet, sqlx::Error> {
+    let held = held_roles(conn, user_id, organization_id).await?;
+    Ok(PermissionSet::new(
+        held.into_iter()
+            .flat_map(|h| h.permissions)
+            .map(|p| Permission::from_stored(p.resource, p.action))
+            .collect(),
+    ))
 }
 
 pub async fn live_permissions(

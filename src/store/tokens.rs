@@ -19,6 +19,8 @@ pub struct TokenRow {
     pub expires: Option<Millis>,
     pub revoked: Option<Millis>,
     pub created_by: Option<String>,
+    /// Acts only in `organization_id`; else in every organization of its user (a login's).
+    pub bound: bool,
 }
 
 impl TokenRow {
@@ -29,7 +31,7 @@ impl TokenRow {
 }
 
 const COLUMNS: &str = "t.id, t.kind, t.digest, t.user_id, t.organization_id, t.family_id, \
-    t.description, t.created, t.expires, t.revoked, t.created_by";
+    t.description, t.created, t.expires, t.revoked, t.created_by, t.bound";
 
 fn from_row(r: &AnyRow) -> Result<TokenRow, sqlx::Error> {
     Ok(TokenRow {
@@ -44,6 +46,7 @@ fn from_row(r: &AnyRow) -> Result<TokenRow, sqlx::Error> {
         expires: r.try_get("expires")?,
         revoked: r.try_get("revoked")?,
         created_by: r.try_get("created_by")?,
+        bound: r.try_get::<i64, _>("bound")? != 0,
     })
 }
 
@@ -55,14 +58,14 @@ pub async fn insert(conn: &mut AnyConnection, tokens: &[TokenRow]) -> Result<(),
     }
     let rows: Vec<String> = (0..tokens.len())
         .map(|i| {
-            let n = i * 11;
-            let params: Vec<String> = (1..=11).map(|k| format!("${}", n + k)).collect();
+            let n = i * 12;
+            let params: Vec<String> = (1..=12).map(|k| format!("${}", n + k)).collect();
             format!("({})", params.join(", "))
         })
         .collect();
     let sql = format!(
         "INSERT INTO tokens (id, kind, digest, user_id, organization_id, family_id, description,
-            created, expires, revoked, created_by)
+            created, expires, revoked, created_by, bound)
          VALUES {}",
         rows.join(", ")
     );
@@ -79,7 +82,8 @@ pub async fn insert(conn: &mut AnyConnection, tokens: &[TokenRow]) -> Result<(),
             .bind(t.created)
             .bind(t.expires)
             .bind(t.revoked)
-            .bind(&t.created_by);
+            .bind(&t.created_by)
+            .bind(super::flag(t.bound));
     }
     query.execute(conn).await?;
     Ok(())
@@ -108,6 +112,7 @@ pub struct Consumed {
     pub user_id: String,
     pub organization_id: String,
     pub family_id: Option<String>,
+    pub bound: bool,
 }
 
 /// Marks used, in one statement, each live and unexpired refresh token among `digests` whose
@@ -136,7 +141,7 @@ pub async fn consume_refreshes(
                JOIN memberships m ON m.user_id = u.id AND m.organization_id = tokens.organization_id
                WHERE u.id = tokens.user_id
                  AND u.enabled = 1 AND u.account_non_locked = 1 AND u.account_non_expired = 1)
-         RETURNING digest, id, user_id, organization_id, family_id",
+         RETURNING digest, id, user_id, organization_id, family_id, bound",
         list.join(", ")
     );
     let mut query = sqlx::query(&sql).bind(now);
@@ -154,22 +159,25 @@ pub async fn consume_refreshes(
                 user_id: r.try_get("user_id")?,
                 organization_id: r.try_get("organization_id")?,
                 family_id: r.try_get("family_id")?,
+                bound: r.try_get::<i64, _>("bound")? != 0,
             })
         })
         .collect()
 }
 
-/// Revokes every live token of a family; answers their digests (to forget them in caches).
+/// Revokes every token of a family that still works at `at` (now, or the end of a rotated
+/// permanent token's grace, when the pairs minted from it end too); answers their digests (to
+/// forget them in caches).
 pub async fn revoke_family(
     conn: &mut AnyConnection,
     family_id: &str,
-    now: Millis,
+    at: Millis,
 ) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query_scalar(
         "UPDATE tokens SET revoked = $1
          WHERE family_id = $2 AND (revoked IS NULL OR revoked > $1) RETURNING digest",
     )
-    .bind(now)
+    .bind(at)
     .bind(family_id)
     .fetch_all(conn)
     .await
