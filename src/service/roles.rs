@@ -549,8 +549,8 @@ pub async fn remove_permission(
 }
 
 /// For operations that give users roles: the live roles of `acting`'s organization named by
-/// ID or name (unknown: 400 naming `roles`), each of which the caller may give, that is, holds
-/// every permission of there (else 403). Repeats count once.
+/// ID or name (unknown: 400 naming `roles`), each of which the caller may give (see
+/// [`may_give`]). Repeats count once.
 pub async fn resolve_roles_for_grant(
     conn: &mut AnyConnection,
     acting: &ActingIn,
@@ -574,22 +574,50 @@ pub async fn resolve_roles_for_grant(
         if found.iter().any(|r| r.id == role.id) {
             continue;
         }
-        let permissions: Vec<Permission> = store::roles::live_permissions(conn, &role.id)
-            .await?
-            .iter()
-            .map(stored)
-            .collect();
-        if let Some(p) = permissions.iter().find(|p| !acting.permissions.includes(p)) {
-            return Err(ApiError::Forbidden(format!(
-                "giving role {} needs the permission {}:{}, which you do not hold in \
-                 organization {}",
-                role.name,
-                p.resource(),
-                p.action(),
-                acting.organization_id
-            )));
-        }
+        may_give(conn, acting, &role, "giving role").await?;
         found.push(role);
     }
     Ok(found)
+}
+
+/// A member who joins without a role of his own holds the organization's default role, so
+/// adding him gives it: the caller must be able to give it (403 otherwise; he can name a
+/// lesser role instead).
+pub async fn may_give_default(conn: &mut AnyConnection, acting: &ActingIn) -> Result<(), ApiError> {
+    match store::roles::default_of(conn, &acting.organization_id).await? {
+        Some(default) => {
+            may_give(
+                conn,
+                acting,
+                &default,
+                "a member without roles holds the default role; giving role",
+            )
+            .await
+        }
+        None => Ok(()),
+    }
+}
+
+/// 403 unless the caller holds, in the role's organization, every live permission of `role`.
+async fn may_give(
+    conn: &mut AnyConnection,
+    acting: &ActingIn,
+    role: &RoleRow,
+    what: &str,
+) -> Result<(), ApiError> {
+    let permissions: Vec<Permission> = store::roles::live_permissions(conn, &role.id)
+        .await?
+        .iter()
+        .map(stored)
+        .collect();
+    match permissions.iter().find(|p| !acting.permissions.includes(p)) {
+        Some(p) => Err(ApiError::Forbidden(format!(
+            "{what} {} needs the permission {}:{}, which you do not hold in organization {}",
+            role.name,
+            p.resource(),
+            p.action(),
+            acting.organization_id
+        ))),
+        None => Ok(()),
+    }
 }

@@ -247,6 +247,9 @@ pub async fn create(app: &App, grant: &Grant, req: &UserCreateRequest) -> Result
         )));
     }
     let roles = roles::resolve_roles_for_grant(&mut tx, &acting, &keys).await?;
+    if roles.is_empty() {
+        roles::may_give_default(&mut tx, &acting).await?;
+    }
     let mut user = new_user_row(&email, &organization_id, now, by);
     user.first_name = text(req.first_name.as_deref());
     user.last_name = text(req.last_name.as_deref());
@@ -335,6 +338,9 @@ pub async fn invite(app: &App, grant: &Grant, req: &UserInviteRequest) -> Result
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no organization {organization_id}")))?;
     let roles = roles::resolve_roles_for_grant(&mut tx, &acting, &keys).await?;
+    if roles.is_empty() {
+        roles::may_give_default(&mut tx, &acting).await?;
+    }
     let (user, waiting, created) = match store::users::find_by_email_key(&mut tx, email.key())
         .await?
     {

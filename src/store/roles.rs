@@ -192,6 +192,23 @@ pub async fn held_roles(
     Ok(held)
 }
 
+/// The organization's live default role, if it has one.
+pub async fn default_of(
+    conn: &mut AnyConnection,
+    organization_id: &str,
+) -> Result<Option<RoleRow>, sqlx::Error> {
+    sqlx::query(&format!(
+        "SELECT {ROLE_COLUMNS} FROM roles r
+         WHERE r.organization_id = $1 AND r.default_role = 1 AND r.revoked IS NULL"
+    ))
+    .bind(organization_id)
+    .fetch_optional(conn)
+    .await?
+    .as_ref()
+    .map(role_from_row)
+    .transpose()
+}
+
 /// What a user may do in an organization: the permissions of the roles he holds there (none
 /// for a non-member).
 pub async fn permissions_of(
