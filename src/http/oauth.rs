@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::extract::{parse_json, read_body};
-use super::views::{OAuthToken, TOKEN_SCOPE};
+use super::views::{token_scope, OAuthToken};
 use crate::domain::SecretString;
 use crate::error::{ApiError, ErrorBody};
 use crate::service::login::{self, GrantError};
@@ -130,7 +130,7 @@ pub async fn token(State(app): State<AppState>, req: Request) -> Result<Response
         token_type: "bearer".into(),
         expires_in: Some(pair.access_expires_in),
         refresh_token: Some(pair.refresh.expose().to_string()),
-        scope: TOKEN_SCOPE.into(),
+        scope: token_scope(pair.bound).into(),
         organization_id: pair.organization_id,
     })
     .into_response();

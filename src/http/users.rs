@@ -10,7 +10,7 @@ use super::envelope::Paged;
 use super::extract::{parse_json, read_body, JsonBody};
 use super::params::{Order, QueryParams};
 use super::requests::*;
-use super::views::{OAuthToken, Organization, TokensResponse, User, TOKEN_SCOPE};
+use super::views::{token_scope, OAuthToken, Organization, TokensResponse, User};
 use crate::error::{ApiError, ErrorBody};
 use crate::service::authz::Grant;
 use crate::service::{self, AppState};
@@ -114,7 +114,7 @@ fn permanent(issued: service::tokens::IssuedPermanent) -> OAuthToken {
         token_type: "bearer".into(),
         expires_in: None,
         refresh_token: None,
-        scope: TOKEN_SCOPE.into(),
+        scope: token_scope(true).into(),
         organization_id: issued.organization_id,
     }
 }

@@ -197,5 +197,13 @@ pub struct TokensResponse {
     pub organization_id: String,
 }
 
-/// What a token grants: everything the holder's roles allow in its organization.
-pub const TOKEN_SCOPE: &str = "api";
+/// What a token grants: everything the holder's roles allow where it acts. A token bound to its
+/// organization (a permanent token, a pair minted from one) says `api`; a login's, which acts
+/// in every organization of its user, says so with `organizations:all` beside it.
+pub fn token_scope(bound: bool) -> &'static str {
+    if bound {
+        "api"
+    } else {
+        "api organizations:all"
+    }
+}

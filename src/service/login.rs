@@ -34,6 +34,8 @@ pub struct IssuedPair {
     pub refresh: SecretString,
     pub refresh_expires_in: i64,
     pub organization_id: String,
+    /// Acts only in `organization_id` (minted from a bound token).
+    pub bound: bool,
 }
 
 impl IssuedPair {
@@ -43,6 +45,7 @@ impl IssuedPair {
         access: NewToken,
         refresh: NewToken,
         organization_id: String,
+        bound: bool,
     ) -> Self {
         Self {
             access: access.secret,
@@ -50,6 +53,7 @@ impl IssuedPair {
             refresh: refresh.secret,
             refresh_expires_in: tokens.refresh_ttl_seconds,
             organization_id,
+            bound,
         }
     }
 }
@@ -266,6 +270,7 @@ pub async fn refresh_grant(
             access,
             next,
             rotated.organization_id,
+            rotated.bound,
         ));
     }
     let now = app.clock.now();
@@ -323,6 +328,7 @@ pub(crate) async fn issue_pair(
         access,
         refresh,
         organization_id.into(),
+        lineage.bound,
     ))
 }
 

@@ -30,6 +30,7 @@ const MAX_BATCH: usize = 256;
 pub struct Rotated {
     pub user_id: String,
     pub organization_id: String,
+    pub bound: bool,
 }
 
 /// A rotation asked for: the used token's digest and the digests of its successors, whose
@@ -182,6 +183,7 @@ impl Rotations {
             outcomes.push(Some(Rotated {
                 user_id: used.user_id,
                 organization_id: used.organization_id,
+                bound: used.bound,
             }));
         }
         store::tokens::insert(&mut tx, &rows).await?;

@@ -680,7 +680,7 @@ pub async fn update_infos(
     }
     user.updated = now;
     user.changed_by = by.map(str::to_string);
-    store::users::save(&mut tx, &user).await?;
+    store::users::save(&mut tx, user).await?;
     store::audit::record(
         &mut tx,
         now,

@@ -237,9 +237,11 @@ async fn a_permanent_token_acts_only_in_its_organization(app: TestApp) {
     let reader_a = role(&app, &admin, &org_a, "Reader", &["Users:read", "Roles:*"]).await;
     let user = create_member(&app, &org_a, "shared@corp.test", PASSWORD, &[&reader_a]).await;
     join(&app, &user, &org_b, &[&everything_b]).await;
-    let login = token_of(&app, "shared@corp.test", PASSWORD).await;
+    let answer = app.login("shared@corp.test", PASSWORD).await;
+    assert_eq!(answer["scope"], "api organizations:all", "{answer}");
+    let login = answer["access_token"].as_str().unwrap().to_string();
 
-    // A login acts in every organization of its user.
+    // A login acts in every organization of its user, and says so.
     let both = format!("/v1/users?organizations={org_a}&organizations={org_b}");
     assert_eq!(app.get(&both, &login).await.0, StatusCode::OK);
 
@@ -251,10 +253,15 @@ async fn a_permanent_token_acts_only_in_its_organization(app: TestApp) {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["scope"], "api");
     let permanent = body["access_token"].as_str().unwrap().to_string();
     let (minted, minted_refresh) = minted_pair(&app, &permanent).await;
     let (status, body) = refresh(&app, &minted_refresh).await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["scope"], "api",
+        "a bound pair stays bound when refreshed"
+    );
     let refreshed = body["access_token"].as_str().unwrap().to_string();
 
     for token in [&permanent, &minted, &refreshed] {
