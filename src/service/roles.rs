@@ -90,6 +90,31 @@ fn may_grant<'a>(
     Ok(())
 }
 
+/// Changing, retiring or trimming a role acts on everyone who holds it, so it needs every
+/// permission the role holds (403 otherwise): a lesser administrator must not strip, rename
+/// or retire the role of those above him.
+fn may_manage(
+    acting: &ActingIn,
+    role: &RoleRow,
+    permissions: &[PermissionRow],
+) -> Result<(), ApiError> {
+    match permissions
+        .iter()
+        .map(stored)
+        .find(|p| !acting.permissions.includes(p))
+    {
+        Some(p) => Err(ApiError::Forbidden(format!(
+            "role {} holds {}:{}, which you do not hold in organization {}; only those who \
+             hold all of a role's permissions may change it",
+            role.name,
+            p.resource(),
+            p.action(),
+            acting.organization_id
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// What the audit trail keeps of a role, before and after a change.
 fn snapshot(role: &RoleRow, permissions: &[PermissionRow]) -> Value {
     json!({
@@ -341,6 +366,7 @@ pub async fn update(
         None => acting_for(grant, &before)?.clone(),
     };
     let existing = store::roles::live_permissions(&mut tx, &before.id).await?;
+    may_manage(&acting, &before, &existing)?;
     let mut role = before.clone();
     let mut changed = false;
 
@@ -449,10 +475,11 @@ pub async fn revoke(app: &App, grant: &Grant, key: &str) -> Result<HeldRole, Api
     let before = store::roles::find(&mut tx, &grant.organization_ids(), key, false)
         .await?
         .ok_or_else(|| not_found(key))?;
+    let permissions = store::roles::live_permissions(&mut tx, &before.id).await?;
+    may_manage(acting_for(grant, &before)?, &before, &permissions)?;
     if !store::roles::revoke(&mut tx, &before.id, now, Some(by)).await? {
         return Err(not_found(key));
     }
-    let permissions = store::roles::live_permissions(&mut tx, &before.id).await?;
     let mut role = before.clone();
     role.revoked = Some(now);
     role.deleted = true;
@@ -499,6 +526,7 @@ pub async fn remove_permission(
         .await?
         .ok_or_else(|| not_found(key))?;
     let existing = store::roles::live_permissions(&mut tx, &before.id).await?;
+    may_manage(acting_for(grant, &before)?, &before, &existing)?;
     // Matched as stored, so a permission whose resource has since left the catalogue can
     // still be taken away.
     let target = Permission::from_stored(resource.trim().into(), action.trim().into());

@@ -731,8 +731,36 @@ async fn every_grant_refuses_a_permission_the_caller_lacks(app: TestApp) {
             json!({"roles": ["Big"]}),
         ),
     ];
+    // Roles that hold more than he does are not his to change, trim or retire.
+    let attempts = attempts.into_iter().chain([
+        (
+            "rename a role holding it",
+            Method::PUT,
+            "/v1/roles".into(),
+            json!({"name": "Big", "description": "mine now"}),
+        ),
+        (
+            "take a permission away from a role holding more",
+            Method::PUT,
+            "/v1/roles".into(),
+            json!({"name": "Administrator", "permissions": []}),
+        ),
+        (
+            "remove a permission of a role holding more",
+            Method::DELETE,
+            "/v1/roles/Administrator/permission/*/*".into(),
+            Value::Null,
+        ),
+        (
+            "retire a role holding more",
+            Method::DELETE,
+            "/v1/roles/Administrator".into(),
+            Value::Null,
+        ),
+    ]);
     for (what, method, path, body) in attempts {
-        let (status, answer) = app.call(method, &path, Some(&g), Some(body)).await;
+        let body = (!body.is_null()).then_some(body);
+        let (status, answer) = app.call(method, &path, Some(&g), body).await;
         assert_eq!(
             (status, error_type(&answer)),
             (StatusCode::FORBIDDEN, "PermissionsError"),
@@ -742,6 +770,10 @@ async fn every_grant_refuses_a_permission_the_caller_lacks(app: TestApp) {
     assert!(held(&app, &admin, &org, "plain@corp.test").await.is_empty());
     let (_, big) = app.get("/v1/roles/Big", &admin).await;
     assert_eq!(big["results"][0]["defaultRole"], false);
+    assert!(big["results"][0]["description"].is_null());
+    let (status, boss) = app.get("/v1/roles/Administrator", &admin).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(boss["results"][0]["permissions"][0]["resource"], "*");
     assert_eq!(
         app.get("/v1/roles/Mine", &admin).await.0,
         StatusCode::NOT_FOUND

@@ -60,7 +60,8 @@ enum Setup {
 
 /// What a row's request is built from.
 struct Fixture {
-    /// A fresh role of A holding `Users:read`.
+    /// A fresh role of A holding the operation's permission (`Users:read` when it needs none):
+    /// a role (a) may manage, since he holds all it holds.
     role_id: String,
     /// A fresh member of A holding no role.
     target_email: String,
@@ -368,12 +369,13 @@ async fn every_operation_keeps_to_its_callers_and_its_organization(app: TestApp)
 
     let mut failures = Vec::new();
     for (i, op) in table.iter().enumerate() {
+        let (resource, action) = op.needs.unwrap_or(("Users", "read"));
         let fixture = Fixture {
             role_id: role_with(
                 &app,
                 &admin,
                 &format!("target {i}"),
-                vec![json!({"resource": "Users", "action": "read"})],
+                vec![json!({"resource": resource, "action": action})],
             )
             .await,
             target_email: format!("target-{i}@a.example"),
@@ -436,8 +438,8 @@ async fn every_operation_keeps_to_its_callers_and_its_organization(app: TestApp)
             .path
             .replace("{role}", &fixture.role_id)
             .replace("{email}", &fixture.target_email)
-            .replace("{resource}", "Users")
-            .replace("{action}", "read");
+            .replace("{resource}", resource)
+            .replace("{action}", action);
         let body = (op.body)(&fixture);
         let send = |token: Option<&str>, path: String, body: Option<Value>| {
             let method = op.method.clone();

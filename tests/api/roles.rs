@@ -737,13 +737,27 @@ async fn nobody_grants_a_permission_he_does_not_hold(app: TestApp) {
         )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
-    // Taking away, or keeping what is there, is no grant.
+    // A role holding what he lacks is not his to change at all, not even to take away from.
+    for change in [
+        json!({"id": strong["id"], "description": "mine"}),
+        json!({"id": strong["id"], "permissions": []}),
+    ] {
+        let (status, body) = app.put("/v1/roles", &token, change).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    }
+    // Within what he holds, taking away, or keeping what is there, is no grant.
+    let weak = create_role(
+        &app,
+        &admin,
+        json!({"name": "Weak", "permissions": [{"resource": "Users", "action": "read"}]}),
+    )
+    .await;
     let (status, body) = app
         .put(
             "/v1/roles",
             &token,
-            json!({"id": strong["id"], "description": "kept",
-                   "permissions": [{"resource": "Tokens", "action": "read"}]}),
+            json!({"id": weak["id"], "description": "kept",
+                   "permissions": [{"resource": "Users", "action": "read"}]}),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -751,7 +765,7 @@ async fn nobody_grants_a_permission_he_does_not_hold(app: TestApp) {
         .put(
             "/v1/roles",
             &token,
-            json!({"id": strong["id"], "permissions": []}),
+            json!({"id": weak["id"], "permissions": []}),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -761,12 +775,23 @@ async fn nobody_grants_a_permission_he_does_not_hold(app: TestApp) {
     let names: HashSet<&str> = roles.iter().map(|r| r["name"].as_str().unwrap()).collect();
     assert_eq!(
         names,
-        HashSet::from(["Administrator", "Creator", "Readers", "Updater", "Strong"])
+        HashSet::from([
+            "Administrator",
+            "Creator",
+            "Readers",
+            "Updater",
+            "Strong",
+            "Weak"
+        ])
     );
     for r in roles {
         assert_eq!(r["defaultRole"], false, "{}", r["name"]);
         if r["name"] == "Updater" {
             assert_eq!(perms(r), set(&["Roles:update", "Users:read"]));
+        }
+        if r["name"] == "Strong" {
+            assert_eq!(perms(r), set(&["Tokens:read"]));
+            assert!(r["description"].is_null());
         }
     }
 }
