@@ -1302,6 +1302,16 @@ async fn an_invitation_answers_the_same_for_a_known_and_an_unknown_email(app: Te
     }
     assert_eq!(known["email"], ADMIN_EMAIL);
     assert!(known["passwordResetValidTill"].is_string(), "{known}");
+    // The code shown once is not to be kept by caches on the way.
+    let res = app
+        .http
+        .post(app.url("/v1/users/invite"))
+        .bearer_auth(&boss)
+        .json(&json!({"email": "third@b.example", "sendEmail": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["cache-control"], "no-store");
     let text = known.to_string();
     for foreign in [
         "id",
