@@ -213,7 +213,7 @@ pub async fn invite_user_login(
 }
 
 #[utoipa::path(
-    post, path = "/v1/users/invite/accept", tag = "Security", operation_id = "acceptInvitation",
+    post, path = "/v1/users/invite/accept", tag = "Invitations", operation_id = "acceptInvitation",
     summary = "Accept an invitation made for the caller",
     description = "How a user who exists already joins the organization that invited him: he \
         accepts with his own token. Answers him with his roles in that organization. Any wrong, \
