@@ -210,6 +210,9 @@ pub struct CodeSettings {
     pub requests_per_email_per_hour: u32,
     /// Reset codes one client address may ask for in an hour (counted by each node).
     pub requests_per_address_per_hour: u32,
+    /// Failed uses of a reset or invitation code one client address may make in an hour
+    /// (counted by each node); beyond it, its code uses are refused with 429 before any work.
+    pub failures_per_address_per_hour: u32,
 }
 
 impl Default for CodeSettings {
@@ -218,6 +221,7 @@ impl Default for CodeSettings {
             reset_ttl_minutes: 15,
             requests_per_email_per_hour: 5,
             requests_per_address_per_hour: 30,
+            failures_per_address_per_hour: 20,
         }
     }
 }
@@ -407,6 +411,10 @@ impl Settings {
             .codes
             .requests_per_address_per_hour =
             parse("BF_RESET_REQUESTS_PER_ADDRESS_PER_HOUR", v)?);
+        set!("BF_CODE_FAILURES_PER_ADDRESS_PER_HOUR", |v| self
+            .codes
+            .failures_per_address_per_hour =
+            parse("BF_CODE_FAILURES_PER_ADDRESS_PER_HOUR", v)?);
         set!("BF_SQLITE_SYNCHRONOUS", |v| {
             self.sqlite.synchronous = match v.trim().to_ascii_lowercase().as_str() {
                 "full" => SqliteSynchronous::Full,
@@ -503,6 +511,12 @@ impl Settings {
             return Err(ConfigError::new(
                 "BF_PASSWORD_MIN_LENGTH",
                 "must be at least 1 and at most the maximum length",
+            ));
+        }
+        if self.codes.failures_per_address_per_hour == 0 {
+            return Err(ConfigError::new(
+                "BF_CODE_FAILURES_PER_ADDRESS_PER_HOUR",
+                "must be at least 1",
             ));
         }
         if self.codes.reset_ttl_minutes <= 0 {

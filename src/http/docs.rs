@@ -80,6 +80,7 @@ pub struct RoleLookupParams {
         users::get_temporary_api_tokens,
         users::get_user_by_username,
         users::invite_user_login,
+        users::accept_invitation,
         users::link_open_id_token_to_user,
         users::refresh_permanent_api_token,
         roles::remove_permission_from_role,

@@ -1,4 +1,5 @@
-//! Prometheus metrics: requests by route and status, latency, logins by outcome.
+//! Prometheus metrics: requests by route and status, latency, logins by outcome, mails, and
+//! the password hasher's Argon2 runs.
 
 use std::collections::HashSet;
 use std::sync::{Mutex, OnceLock, RwLock};
@@ -11,6 +12,8 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+
+use crate::security::hashing::HashCounts;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
@@ -132,6 +135,21 @@ impl Metrics {
         self.latency
             .get_or_create(&RouteLabels { route })
             .observe(seconds);
+    }
+
+    /// Publishes the password hasher's Argon2 runs.
+    pub fn track_hashing(&self, counts: &HashCounts) {
+        let mut registry = self.registry.lock().unwrap_or_else(|p| p.into_inner());
+        registry.register(
+            "password_hashes",
+            "Argon2id hashes of new passwords",
+            counts.hashes.clone(),
+        );
+        registry.register(
+            "password_verifications",
+            "Argon2id checks of given passwords (unknown users' against a dummy hash)",
+            counts.verifications.clone(),
+        );
     }
 
     /// The text exposition format.

@@ -94,7 +94,12 @@ pub fn router(app: AppState) -> Router {
                 users::invite_user_login
             ),
         )
-        // The invite code, or the caller's token, is the credential here.
+        // The caller accepts an invitation made for him: the code alone is not enough.
+        .route(
+            "/users/invite/accept",
+            op!(post, Authenticated, users::accept_invitation),
+        )
+        // The invite code with an ID token proving the e-mail, or the caller's token.
         .route(
             "/users/invite/openid",
             op!(post, Public, users::link_open_id_token_to_user),

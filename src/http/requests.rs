@@ -50,6 +50,15 @@ pub struct OpenIdUserLinkRequest {
     pub id_token: Option<SecretString>,
 }
 
+/// Accepting an invitation as oneself (beyond the seed).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InviteAcceptRequest {
+    /// The code of an invitation made for the caller.
+    #[schema(value_type = Option<String>)]
+    pub invite_code: Option<SecretString>,
+}
+
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateUserInfoRequest {

@@ -3,6 +3,8 @@
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use super::docs::{OrganizationsParam, UserListParams};
@@ -186,8 +188,11 @@ pub async fn create_user_login(
 #[utoipa::path(
     post, path = "/v1/users/invite", tag = "Security", operation_id = "inviteUserLogin",
     request_body(content = UserInviteRequest, content_type = "*/*"),
-    responses((status = 200, description = "The invited user; `inviteCode` only with `sendEmail: false`", body = Paged<User>),
+    responses((status = 200, description = "The invitation in the shape of a user: its own ID, the inviting \
+        organization, the e-mail and names as given, `enabled: false`, its roles, its end as \
+        `passwordResetValidTill`; `inviteCode` only with `sendEmail: false`", body = Paged<User>),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, description = "No such organization", body = ErrorBody),
         (status = 409, description = "Already a member of the organization", body = ErrorBody)),
     security(("bearerAuth" = []))
 )]
@@ -195,8 +200,40 @@ pub async fn invite_user_login(
     State(app): State<AppState>,
     grant: Grant,
     JsonBody(body): JsonBody<UserInviteRequest>,
+) -> Result<Response, ApiError> {
+    let invitation = service::users::invite(&app, &grant, &body).await?;
+    let shows_code = invitation.code.is_some();
+    let mut response = Json(Paged::one(User::from(invitation))).into_response();
+    if shows_code {
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    Ok(response)
+}
+
+#[utoipa::path(
+    post, path = "/v1/users/invite/accept", tag = "Invitations", operation_id = "acceptInvitation",
+    summary = "Accept an invitation made for the caller",
+    description = "How a user who exists already joins the organization that invited him: he \
+        accepts with his own token. Answers him with his roles in that organization. Any wrong, \
+        used, expired or someone else's code is one 400; failed code uses are limited per client \
+        address (429).",
+    request_body(content = InviteAcceptRequest, content_type = "*/*"),
+    params(OrganizationsParam),
+    responses((status = 200, description = "The caller, a member of the inviting organization", body = Paged<User>),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 429, description = "Too many failed code uses from this address", body = ErrorBody)),
+    security(("bearerAuth" = []))
+)]
+pub async fn accept_invitation(
+    State(app): State<AppState>,
+    grant: Grant,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    JsonBody(body): JsonBody<InviteAcceptRequest>,
 ) -> Result<Json<Paged<User>>, ApiError> {
-    let answer = service::users::invite(&app, &grant, &body).await?;
+    let answer =
+        service::users::accept(&app, &grant, Some(client.ip()), body.invite_code.as_ref()).await?;
     Ok(Json(Paged::one(user(answer))))
 }
 
@@ -204,17 +241,21 @@ pub async fn invite_user_login(
     post, path = "/v1/users/invite/openid", tag = "Security", operation_id = "linkOpenIdTokenToUser",
     request_body(content = OpenIdUserLinkRequest, content_type = "*/*"),
     responses((status = 200, description = "The linked user", body = Paged<User>),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 409, description = "The identity is linked to a user already", body = ErrorBody),
+        (status = 429, description = "Too many failed code uses from this address", body = ErrorBody)),
     security(("bearerAuth" = []), ())
 )]
 pub async fn link_open_id_token_to_user(
     State(app): State<AppState>,
     grant: Grant,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
     JsonBody(body): JsonBody<OpenIdUserLinkRequest>,
 ) -> Result<Json<Paged<User>>, ApiError> {
     let answer = service::openid::link(
         &app,
         &grant,
+        Some(client.ip()),
         body.invite_code.as_ref(),
         body.id_token.as_ref(),
     )
@@ -368,15 +409,18 @@ pub async fn request_password_reset_code(
     operation_id = "updateUserPasswordWithResetCode",
     request_body(content = PasswordUpdateWithResetCodeRequest, content_type = "application/json"),
     responses((status = 200, description = "The user", body = Paged<User>),
-        (status = 400, body = ErrorBody)),
+        (status = 400, body = ErrorBody),
+        (status = 429, description = "Too many failed code uses from this address", body = ErrorBody)),
     security(())
 )]
 pub async fn update_user_password_with_reset_code(
     State(app): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
     JsonBody(body): JsonBody<PasswordUpdateWithResetCodeRequest>,
 ) -> Result<Json<Paged<User>>, ApiError> {
     let user = service::reset::use_code(
         &app,
+        Some(client.ip()),
         body.email.as_deref(),
         body.reset_code.as_ref(),
         body.new_password.as_ref(),

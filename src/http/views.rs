@@ -5,6 +5,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::clock::rfc3339;
+use crate::service::users::Invitation;
 use crate::store::organizations::OrganizationRow;
 use crate::store::roles::{HeldRole, PermissionRow, RoleRow};
 use crate::store::users::UserRow;
@@ -142,6 +143,35 @@ pub struct User {
     /// Only in the answer to an invitation made with `sendEmail: false`, once.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub invite_code: Option<String>,
+}
+
+impl From<Invitation> for User {
+    /// An invitation in the shape the seed's clients read for it: its own ID, the inviting
+    /// organization, the e-mail and names as the inviter gave them, not enabled, the
+    /// invitation's roles, and its end as `passwordResetValidTill`. Whether the e-mail belongs
+    /// to someone already does not show.
+    fn from(i: Invitation) -> Self {
+        Self {
+            id: i.id,
+            organization_id: i.organization_id,
+            email: i.email,
+            first_name: i.first_name,
+            last_name: i.last_name,
+            company_name: None,
+            timezone: None,
+            enabled: false,
+            account_non_locked: true,
+            account_non_expired: true,
+            credentials_non_expired: true,
+            bf_admin: false,
+            roles: i.roles.into_iter().map(Role::from).collect(),
+            password_reset_valid_till: Some(rfc3339(i.expires)),
+            created: rfc3339(i.created),
+            updated: rfc3339(i.created),
+            changed_by: Some(i.created_by),
+            invite_code: i.code.map(|c| c.expose().to_string()),
+        }
+    }
 }
 
 impl User {

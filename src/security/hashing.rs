@@ -9,6 +9,7 @@ use argon2::password_hash::{
     Output, ParamsString, PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString,
 };
 use argon2::{Algorithm, Argon2, Block, Params, Version};
+use prometheus_client::metrics::counter::Counter;
 
 use crate::config::Argon2Settings;
 use crate::domain::SecretString;
@@ -25,6 +26,17 @@ pub struct PasswordHasher {
     /// Verified against when the user does not exist or has no password, so that "no such
     /// user" costs as much time as "wrong password".
     dummy_hash: Arc<str>,
+    /// Argon2 runs since start, published in the metrics: the CPU spent on passwords.
+    pub counts: HashCounts,
+}
+
+/// Argon2 runs since start, by kind. Clones count into the same counters.
+#[derive(Clone, Default, Debug)]
+pub struct HashCounts {
+    /// Hashes of new passwords.
+    pub hashes: Counter,
+    /// Checks of given passwords, against a dummy hash for unknown users too.
+    pub verifications: Counter,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -84,12 +96,14 @@ impl PasswordHasher {
             params,
             jobs,
             dummy_hash: dummy_hash.into(),
+            counts: HashCounts::default(),
         })
     }
 
     pub async fn hash(&self, password: &SecretString) -> Result<String, ApiError> {
         let params = self.params.clone();
         let password = password.clone();
+        self.counts.hashes.inc();
         self.run(move |memory| {
             hash_with(&params, password.expose(), memory).map_err(ApiError::internal)
         })
@@ -106,6 +120,7 @@ impl PasswordHasher {
         let stored: String = stored.unwrap_or(&self.dummy_hash).to_string();
         let candidate = candidate.clone();
         let params = self.params.clone();
+        self.counts.verifications.inc();
         let verdict = self
             .run(move |memory| {
                 let Ok(parsed) = PasswordHash::new(&stored) else {
@@ -258,5 +273,7 @@ mod tests {
             Verdict::Mismatch
         );
         assert_eq!(new.verify(None, &pw).await.unwrap(), Verdict::Mismatch);
+        assert_eq!(old.counts.hashes.get(), 1);
+        assert_eq!(new.counts.verifications.get(), 3);
     }
 }

@@ -44,6 +44,8 @@ pub struct App {
     /// Password reset requests, per e-mail and per client address.
     pub reset_by_email: RateLimiter,
     pub reset_by_address: RateLimiter,
+    /// Failed uses of reset and invitation codes, per client address.
+    pub code_failures: RateLimiter,
     /// Failed password logins, per e-mail.
     pub login_failures: RateLimiter,
     /// Refresh-token rotations, written in batches.
@@ -68,12 +70,15 @@ impl App {
         let catalogue = Catalogue::new(&settings.permissions.resources);
         let oidc = OpenIdProviders::new(&settings.oidc.providers, clock.clone());
         let metrics = Metrics::default();
+        metrics.track_hashing(&hasher.counts);
         let mail = Mailer::new(&settings.mail, metrics.mails.clone())?;
         let signups = RateLimiter::new(settings.signup.per_address_per_hour, 3600, 10_000);
         let reset_by_email =
             RateLimiter::new(settings.codes.requests_per_email_per_hour, 3600, 100_000);
         let reset_by_address =
             RateLimiter::new(settings.codes.requests_per_address_per_hour, 3600, 10_000);
+        let code_failures =
+            RateLimiter::new(settings.codes.failures_per_address_per_hour, 3600, 10_000);
         let rotations =
             rotation::Rotations::new(store.clone(), clock.clone(), settings.tokens.clone());
         let login_failures =
@@ -94,6 +99,7 @@ impl App {
             signups,
             reset_by_email,
             reset_by_address,
+            code_failures,
         })
     }
 }

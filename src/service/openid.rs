@@ -1,29 +1,38 @@
 //! Linking an OpenID Connect identity to a user: the invited user (by his invitation code) or
 //! the caller (by his token). The ID token must be valid for a configured provider and carry
-//! the user's e-mail, verified by the provider. Any failed check is a 400 and uses nothing up.
+//! the user's e-mail, verified by the provider: that proof, not the code (which the inviter
+//! knows), is what lets an invitation of a user who exists already be accepted here. Any failed
+//! check is a 400 and uses nothing up; a wrong code is one generic 400, counted against the
+//! client address.
+
+use std::net::IpAddr;
 
 use crate::domain::SecretString;
 use crate::error::ApiError;
 use crate::oidc::Identity;
 use crate::security::secrets;
 use crate::service::authz::Grant;
+use crate::service::reset::CodeAttempt;
 use crate::service::users::{self, Answer};
 use crate::service::{conflict_on_unique, App};
 use crate::store::codes::CodeKind;
 use crate::store::{self, audit::AuditEvent, users::UserRow};
 
-const WRONG_INVITE: &str = "the invitation code is wrong, used or expired";
-
 pub async fn link(
     app: &App,
     grant: &Grant,
+    client: Option<IpAddr>,
     invite_code: Option<&SecretString>,
     id_token: Option<&SecretString>,
 ) -> Result<Answer, ApiError> {
+    let invite_code = invite_code.filter(|c| !c.expose().trim().is_empty());
+    let attempt = match invite_code {
+        Some(_) => Some(CodeAttempt::start(app, client)?),
+        None => None,
+    };
     let id_token = id_token
         .filter(|t| !t.expose().trim().is_empty())
         .ok_or_else(|| ApiError::missing("idToken"))?;
-    let invite_code = invite_code.filter(|c| !c.expose().trim().is_empty());
     if invite_code.is_none() && grant.caller.is_none() {
         return Err(ApiError::invalid(
             "inviteCode",
@@ -37,22 +46,34 @@ pub async fn link(
         .map_err(|e| ApiError::invalid("idToken", e.to_string()))?;
     let now = app.clock.now();
     let mut tx = app.store.write().await?;
-    let (user, organization_id) = match invite_code {
-        Some(code) => {
-            let wrong = || ApiError::invalid("inviteCode", WRONG_INVITE);
+    let (user, organization_id) = match (invite_code, attempt) {
+        (Some(code), Some(attempt)) => {
+            // Checked before the code, so that it says nothing about the code.
+            verified(&identity)?;
+            let wrong = || ApiError::invalid("inviteCode", users::WRONG_INVITE);
             let row = store::codes::find_by_digest(&mut tx, &secrets::code_digest(code.expose()))
                 .await?
-                .filter(|c| c.kind == CodeKind::Invite.as_str() && c.is_usable(now))
-                .ok_or_else(wrong)?;
-            let invited = store::users::find_by_id(&mut tx, &row.user_id)
-                .await?
-                .ok_or_else(wrong)?;
-            matches(&identity, &invited)?;
-            let accepted = users::accept_invitation(&mut tx, &row, now).await?;
+                .filter(|c| c.kind == CodeKind::Invite.as_str() && c.is_usable(now));
+            let invited = match &row {
+                Some(row) => store::users::find_by_id(&mut tx, &row.user_id).await?,
+                None => None,
+            };
+            // A code of someone else's invitation is answered as a wrong one.
+            let (Some(row), Some(_)) = (row, invited.filter(|u| same_email(&identity, u))) else {
+                attempt.failed();
+                return Err(wrong());
+            };
+            let accepted =
+                users::accept_invitation(&mut tx, &row, now)
+                    .await
+                    .map_err(|e| match e {
+                        ApiError::Validation { .. } => wrong(),
+                        other => other,
+                    })?;
             let organization_id = row.organization_id.clone();
             (accepted, organization_id)
         }
-        None => {
+        _ => {
             let caller = grant.caller()?;
             let user = store::users::find_by_id(&mut tx, &caller.user_id)
                 .await?
@@ -93,16 +114,23 @@ pub async fn link(
 
 /// The provider must vouch for the user's own e-mail.
 fn matches(identity: &Identity, user: &UserRow) -> Result<(), ApiError> {
-    let same = identity
-        .email
-        .as_deref()
-        .is_some_and(|e| e.trim().to_lowercase() == user.email_key);
-    if !same {
+    if !same_email(identity, user) {
         return Err(ApiError::invalid(
             "idToken",
             "the ID token's e-mail is not the user's",
         ));
     }
+    verified(identity)
+}
+
+fn same_email(identity: &Identity, user: &UserRow) -> bool {
+    identity
+        .email
+        .as_deref()
+        .is_some_and(|e| e.trim().to_lowercase() == user.email_key)
+}
+
+fn verified(identity: &Identity) -> Result<(), ApiError> {
     if !identity.email_verified {
         return Err(ApiError::invalid(
             "idToken",

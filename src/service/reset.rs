@@ -2,12 +2,13 @@
 //!
 //! Strangers reach these operations, so they reveal nothing: asking for a code answers the same,
 //! after the same work, whether or not the address belongs to anyone (the mail itself leaves
-//! from the outbox, later); every failure to use a code is the same 400. A code dies after five
-//! wrong tries, when used, when a newer one replaces it, and after its time (15 minutes by
-//! default).
+//! from the outbox, later); every failure to use a code is the same 400. A reset code dies after
+//! five wrong tries, when used, when a newer one replaces it, and after its time (15 minutes by
+//! default). Failed uses of any code are also limited per client address ([`CodeAttempt`]).
 
 use std::net::IpAddr;
 
+use crate::clock::Millis;
 use crate::domain::{ids, Email, NewPassword, SecretString};
 use crate::error::ApiError;
 use crate::mail::{messages, outbox};
@@ -87,14 +88,53 @@ pub async fn request_code(
     Ok(())
 }
 
-/// Sets a new password with a reset code, or with an invitation code (which also accepts the
-/// invitation). Revokes the user's access and refresh tokens.
+/// One try to use a code (reset or invitation) from a client address. Guessing costs the
+/// guesser, not the code's owner: failed uses are counted per address, for known and unknown
+/// e-mails alike, and past the hour's limit the address is refused (429) before any work.
+pub struct CodeAttempt<'a> {
+    app: &'a App,
+    address: String,
+    now: Millis,
+}
+
+impl<'a> CodeAttempt<'a> {
+    pub fn start(app: &'a App, client: Option<IpAddr>) -> Result<Self, ApiError> {
+        let address = client.map(|ip| ip.to_string()).unwrap_or_default();
+        let now = app.clock.now();
+        app.code_failures.peek(&address, now)?;
+        Ok(Self { app, address, now })
+    }
+
+    pub fn failed(&self) {
+        // Counted after the answer was decided; the next try of this address finds the limit.
+        let _ = self.app.code_failures.check(&self.address, self.now);
+    }
+}
+
+/// Whether a code may set the password of `user`: a reset code may; an invitation only when it
+/// stands for his creation (never the password of a user who has one, or whom another
+/// organization's invitation created).
+fn sets_password(code: &CodeRow, user: &UserRow) -> bool {
+    if code.kind == CodeKind::Invite.as_str() {
+        users::creates(code, user)
+    } else {
+        code.kind == CodeKind::Reset.as_str() && code.user_id == user.id
+    }
+}
+
+/// Sets a new password with a reset code, or with the invitation that created the user (which
+/// also accepts it). Revokes the user's access and refresh tokens.
+///
+/// The code is checked read-only first; only a code that matched costs a hash and a write, so
+/// strangers' wrong guesses take neither Argon2 time from real logins nor the writer.
 pub async fn use_code(
     app: &App,
+    client: Option<IpAddr>,
     raw_email: Option<&str>,
     code: Option<&SecretString>,
     new_password: Option<&SecretString>,
 ) -> Result<UserRow, ApiError> {
+    let attempt = CodeAttempt::start(app, client)?;
     let raw_email = raw_email
         .filter(|e| !e.trim().is_empty())
         .ok_or_else(|| ApiError::missing("email"))?;
@@ -103,50 +143,57 @@ pub async fn use_code(
         .ok_or_else(|| ApiError::missing("resetCode"))?;
     let new_password = new_password.ok_or_else(|| ApiError::missing("newPassword"))?;
     let wrong = || ApiError::invalid("resetCode", WRONG_CODE);
-    let email = Email::parse(raw_email, "email").map_err(|_| wrong())?;
+    let Ok(email) = Email::parse(raw_email, "email") else {
+        failed(app, &attempt, None, &[]).await?;
+        return Err(wrong());
+    };
     // The policy needs only what the caller sent: checking it first reveals nothing.
     let password = NewPassword::parse(new_password, "newPassword", &app.settings.password, &email)?;
-    let hash = app.hasher.hash(password.secret()).await?;
     let typed = secrets::code_digest(code.expose());
-    let now = app.clock.now();
+    let now = attempt.now;
 
+    let mut conn = app.store.pool().acquire().await?;
+    let user = store::users::find_by_email_key(&mut conn, email.key()).await?;
+    let live: Vec<CodeRow> = match &user {
+        Some(u) => store::codes::live_of_user(&mut conn, &u.id, now)
+            .await?
+            .into_iter()
+            .filter(|c| c.kind != CodeKind::Reset.as_str() || c.failed_attempts < MAX_TRIES)
+            .collect(),
+        None => Vec::new(),
+    };
+    drop(conn);
+    let matched = user.as_ref().and_then(|u| {
+        live.iter()
+            .find(|c| secrets::same_digest(&c.digest, &typed))
+            .filter(|c| sets_password(c, u))
+            .cloned()
+    });
+    let (Some(user), Some(matched)) = (user.as_ref(), matched) else {
+        failed(app, &attempt, user.as_ref(), &live).await?;
+        return Err(wrong());
+    };
+
+    let hash = app.hasher.hash(password.secret()).await?;
     let mut tx = app.store.write().await?;
-    let Some(mut user) = store::users::find_by_email_key(&mut tx, email.key()).await? else {
-        return Err(wrong());
-    };
-    let live: Vec<CodeRow> = store::codes::live_of_user(&mut tx, &user.id, now)
+    // Read again under the write: the user may have changed since the check.
+    let current = store::users::find_by_id(&mut tx, &user.id)
         .await?
-        .into_iter()
-        .filter(|c| c.failed_attempts < MAX_TRIES)
-        .collect();
-    let Some(matched) = live
-        .iter()
-        .find(|c| secrets::same_digest(&c.digest, &typed))
-        .cloned()
-    else {
-        for c in &live {
-            let killed = store::codes::record_failure(&mut tx, &c.id, MAX_TRIES, now).await?;
-            let action = if killed {
-                "password_reset.code_killed"
-            } else {
-                "password_reset.failed"
-            };
-            audit(&mut tx, now, action, Some(&user.id)).await?;
-        }
-        if live.is_empty() {
-            audit(&mut tx, now, "password_reset.failed", Some(&user.id)).await?;
-        }
-        tx.commit().await?;
+        .filter(|u| u.email_key == email.key() && sets_password(&matched, u))
+        .ok_or_else(wrong)?;
+    let invitation = matched.kind == CodeKind::Invite.as_str();
+    let mut user = if invitation {
+        users::accept_invitation(&mut tx, &matched, now)
+            .await
+            .map_err(|e| match e {
+                ApiError::Validation { .. } => wrong(),
+                other => other,
+            })?
+    } else if store::codes::consume(&mut tx, &matched.id, now).await? {
+        current
+    } else {
         return Err(wrong());
     };
-    let invitation = matched.kind == CodeKind::Invite.as_str();
-    if invitation {
-        user = users::accept_invitation(&mut tx, &matched, now)
-            .await
-            .map_err(|_| wrong())?;
-    } else if !store::codes::consume(&mut tx, &matched.id, now).await? {
-        return Err(wrong());
-    }
     store::codes::retire_unused(&mut tx, &user.id, CodeKind::Reset, None, now).await?;
     user.password_hash = Some(hash);
     user.password_reset_valid_till = None;
@@ -166,9 +213,40 @@ pub async fn use_code(
     Ok(user)
 }
 
+/// A failed use: counted against the address, against each live reset code of the user (five
+/// kill it; its owner can ask for another), never against an invitation (its invitee cannot),
+/// and audited. The same writes whether or not the e-mail belongs to anyone.
+async fn failed(
+    app: &App,
+    attempt: &CodeAttempt<'_>,
+    user: Option<&UserRow>,
+    live: &[CodeRow],
+) -> Result<(), ApiError> {
+    attempt.failed();
+    let now = attempt.now;
+    let user_id = user.map(|u| u.id.as_str());
+    let mut tx = app.store.write().await?;
+    let mut audited = false;
+    for c in live.iter().filter(|c| c.kind == CodeKind::Reset.as_str()) {
+        let killed = store::codes::record_failure(&mut tx, &c.id, MAX_TRIES, now).await?;
+        let action = if killed {
+            "password_reset.code_killed"
+        } else {
+            "password_reset.failed"
+        };
+        audit(&mut tx, now, action, user_id).await?;
+        audited = true;
+    }
+    if !audited {
+        audit(&mut tx, now, "password_reset.failed", user_id).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
 async fn audit(
     conn: &mut sqlx::AnyConnection,
-    now: crate::clock::Millis,
+    now: Millis,
     action: &str,
     user_id: Option<&str>,
 ) -> Result<(), sqlx::Error> {

@@ -18,6 +18,7 @@ use crate::security::authenticator::UserView;
 use crate::security::hashing::Verdict;
 use crate::security::{secrets, Principal};
 use crate::service::authz::{self, Grant, Reach, Subject};
+use crate::service::reset::CodeAttempt;
 use crate::service::{conflict_on_unique, organizations, roles, App};
 use crate::store::codes::{CodeKind, CodeRow};
 use crate::store::memberships::MemberOrder;
@@ -70,6 +71,8 @@ pub const DEFAULT_INVITE_HOURS: i64 = 72;
 pub const MAX_INVITE_HOURS: i64 = 720;
 
 const WRONG_CODE: &str = "the code is wrong, used or expired";
+/// What every failed use of an invitation code is answered.
+pub const WRONG_INVITE: &str = "the invitation code is wrong, used or expired";
 
 /// A user as an operation answers him: with his roles in the acting organizations, and an
 /// invitation's code when the caller is to deliver it himself.
@@ -313,9 +316,30 @@ pub async fn create(app: &App, grant: &Grant, req: &UserCreateRequest) -> Result
     answer(app, grant, user, None).await
 }
 
+/// An invitation as its inviter sees it: what he asked for, never the record of a user who
+/// exists already (he may belong to organizations the inviter knows nothing of).
+pub struct Invitation {
+    pub id: String,
+    pub organization_id: String,
+    /// As the inviter typed it.
+    pub email: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub roles: Vec<HeldRole>,
+    pub created: Millis,
+    pub expires: Millis,
+    pub created_by: String,
+    /// Only with `sendEmail: false`, for the inviter to deliver himself.
+    pub code: Option<SecretString>,
+}
+
 /// Invites an e-mail into an organization with roles. A user who exists already is added when
 /// he accepts; otherwise one is created now, a member but not enabled until he accepts.
-pub async fn invite(app: &App, grant: &Grant, req: &UserInviteRequest) -> Result<Answer, ApiError> {
+pub async fn invite(
+    app: &App,
+    grant: &Grant,
+    req: &UserInviteRequest,
+) -> Result<Invitation, ApiError> {
     let caller = grant.caller()?;
     let organization_id = target_organization(grant, req.organization_id.as_deref())?.to_string();
     let acting = grant
@@ -331,6 +355,8 @@ pub async fn invite(app: &App, grant: &Grant, req: &UserInviteRequest) -> Result
     }
     let send_email = req.send_email.unwrap_or(true);
     let keys = req.roles.clone().unwrap_or_default();
+    let first_name = text(req.first_name.as_deref());
+    let last_name = text(req.last_name.as_deref());
     let now = app.clock.now();
     let by = Some(caller.user_id.as_str());
     let mut tx = app.store.write().await?;
@@ -341,7 +367,7 @@ pub async fn invite(app: &App, grant: &Grant, req: &UserInviteRequest) -> Result
     if roles.is_empty() {
         roles::may_give_default(&mut tx, &acting).await?;
     }
-    let (user, waiting, created) = match store::users::find_by_email_key(&mut tx, email.key())
+    let (user, creates, created) = match store::users::find_by_email_key(&mut tx, email.key())
         .await?
     {
         Some(user) => {
@@ -351,16 +377,21 @@ pub async fn invite(app: &App, grant: &Grant, req: &UserInviteRequest) -> Result
             {
                 return Err(ApiError::Conflict(format!(
                     "{} is a member of this organization already",
-                    user.email
+                    email.as_str()
                 )));
             }
-            (user, waiting, false)
+            // Only the organization whose invitation created him renews that invitation; any
+            // other invitation asks him to join, and he accepts it as himself.
+            let creates = waiting
+                && user.organization_id == organization_id
+                && store::codes::invited_into_being(&mut tx, &user.id, &organization_id).await?;
+            (user, creates, false)
         }
         None => {
             let mut user = new_user_row(&email, &organization_id, now, by);
             user.enabled = false;
-            user.first_name = text(req.first_name.as_deref());
-            user.last_name = text(req.last_name.as_deref());
+            user.first_name = first_name.clone();
+            user.last_name = last_name.clone();
             store::users::insert(&mut tx, &user)
                 .await
                 .map_err(conflict_on_unique("a user with that e-mail exists already"))?;
@@ -380,6 +411,7 @@ pub async fn invite(app: &App, grant: &Grant, req: &UserInviteRequest) -> Result
     let code = secrets::new_code();
     let role_ids: Vec<&String> = roles.iter().map(|r| &r.id).collect();
     let code_id = ids::new_id(ids::CODE);
+    let expires = now + hours * 3_600_000;
     store::codes::insert(
         &mut tx,
         &CodeRow {
@@ -390,11 +422,11 @@ pub async fn invite(app: &App, grant: &Grant, req: &UserInviteRequest) -> Result
             organization_id: Some(organization_id.clone()),
             role_ids: Some(json!(role_ids).to_string()),
             created: now,
-            expires: now + hours * 3_600_000,
+            expires,
             used: None,
             failed_attempts: 0,
             created_by: by.map(str::to_string),
-            enables_user: waiting,
+            enables_user: creates,
         },
     )
     .await?;
@@ -423,17 +455,50 @@ pub async fn invite(app: &App, grant: &Grant, req: &UserInviteRequest) -> Result
         },
     )
     .await?;
+    let mut held = Vec::with_capacity(roles.len());
+    for role in roles {
+        let permissions = store::roles::live_permissions(&mut tx, &role.id).await?;
+        held.push(HeldRole {
+            role,
+            permissions,
+            default_returned: false,
+        });
+    }
     tx.commit().await?;
     app.mail.queued(queued);
-    let invite_code = (!send_email).then_some(code.secret);
-    answer(app, grant, user, invite_code).await
+    Ok(Invitation {
+        id: code_id,
+        organization_id,
+        email: email.as_str().to_string(),
+        first_name,
+        last_name,
+        roles: held,
+        created: now,
+        expires,
+        created_by: caller.user_id.clone(),
+        code: (!send_email).then_some(code.secret),
+    })
+}
+
+/// Whether an invitation stands for its user's creation: it created him (or renewed, from the
+/// same organization, the one that did) and he has neither a password nor been enabled since.
+/// Only such an invitation may set his password and enable him: an invitation of anyone else
+/// is a request to join, which he accepts as himself.
+pub fn creates(code: &CodeRow, user: &UserRow) -> bool {
+    code.kind == CodeKind::Invite.as_str()
+        && code.enables_user
+        && code.user_id == user.id
+        && !user.enabled
+        && user.password_hash.is_none()
+        && code.organization_id.as_deref() == Some(user.organization_id.as_str())
 }
 
 /// Accepts an invitation (its code row, found by the digest of the code the person typed):
 /// makes the user a member of the organization with the invitation's roles (those still live),
-/// enables him if he was waiting for it, and uses the code up. Run it in the transaction that
-/// also does whatever accepting comes with (setting a password, linking an identity); after
-/// the commit, call `app.auth.forget_all()`. A code that is not a usable invitation: 400.
+/// enables him if the invitation [`creates`] him, and uses the code up. Run it in the
+/// transaction that also does whatever accepting comes with (setting a password, linking an
+/// identity); after the commit, call `app.auth.forget_all()`. A code that is not a usable
+/// invitation: 400.
 pub async fn accept_invitation(
     conn: &mut AnyConnection,
     code: &CodeRow,
@@ -444,6 +509,10 @@ pub async fn accept_invitation(
         return Err(wrong());
     }
     let organization_id = code.organization_id.clone().ok_or_else(wrong)?;
+    let mut user = store::users::find_by_id(conn, &code.user_id)
+        .await?
+        .ok_or_else(wrong)?;
+    let enables = creates(code, &user);
     if !store::codes::consume(conn, &code.id, now).await? {
         return Err(wrong());
     }
@@ -460,10 +529,7 @@ pub async fn accept_invitation(
             given.push(role.id);
         }
     }
-    let mut user = store::users::find_by_id(conn, &code.user_id)
-        .await?
-        .ok_or_else(wrong)?;
-    if code.enables_user && !user.enabled {
+    if enables {
         user.enabled = true;
         user.updated = now;
         user.changed_by = Some(user.id.clone());
@@ -482,6 +548,53 @@ pub async fn accept_invitation(
     )
     .await?;
     Ok(user)
+}
+
+/// The caller accepts an invitation made for him: how a user who exists already joins an
+/// organization (besides proving his e-mail with an OpenID ID token). The code alone never
+/// does it, since the inviter knows it. Any failure is one 400, counted against the client
+/// address. Answers him with his roles in the organization he joined.
+pub async fn accept(
+    app: &App,
+    grant: &Grant,
+    client: Option<IpAddr>,
+    invite_code: Option<&SecretString>,
+) -> Result<Answer, ApiError> {
+    let attempt = CodeAttempt::start(app, client)?;
+    let caller = grant.caller()?;
+    let code = invite_code
+        .filter(|c| !c.expose().trim().is_empty())
+        .ok_or_else(|| ApiError::missing("inviteCode"))?;
+    let wrong = || ApiError::invalid("inviteCode", WRONG_INVITE);
+    let digest = secrets::code_digest(code.expose());
+    let now = app.clock.now();
+    let mut conn = app.store.pool().acquire().await?;
+    let row = store::codes::find_by_digest(&mut conn, &digest)
+        .await?
+        .filter(|c| {
+            c.kind == CodeKind::Invite.as_str() && c.user_id == caller.user_id && c.is_usable(now)
+        });
+    drop(conn);
+    let Some(row) = row else {
+        attempt.failed();
+        return Err(wrong());
+    };
+    let mut tx = app.store.write().await?;
+    let user = accept_invitation(&mut tx, &row, now)
+        .await
+        .map_err(|e| match e {
+            ApiError::Validation { .. } => wrong(),
+            other => other,
+        })?;
+    tx.commit().await?;
+    app.auth.forget_all();
+    let joined: Vec<String> = row.organization_id.into_iter().collect();
+    let (user, roles) = with_roles(app, user, &joined).await?;
+    Ok(Answer {
+        user,
+        roles,
+        invite_code: None,
+    })
 }
 
 /// The user with his roles in the acting organizations.

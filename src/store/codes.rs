@@ -35,7 +35,8 @@ pub struct CodeRow {
     pub used: Option<Millis>,
     pub failed_attempts: i64,
     pub created_by: Option<String>,
-    /// An invitation that enables its user when accepted (he was waiting for it).
+    /// An invitation that created its user (or renewed, from the same organization, one that
+    /// did): the only kind that may set his first password and enable him.
     pub enables_user: bool,
 }
 
@@ -108,15 +109,33 @@ pub async fn find_by_digest(
         .transpose()
 }
 
-/// Marks a code used if it was not; answers whether this call was the one that did, so two
-/// concurrent uses of one code cannot both succeed.
+/// Marks a live code used; answers whether this call was the one that did, so two concurrent
+/// uses of one code cannot both succeed, nor one that was replaced or expired meanwhile.
 pub async fn consume(conn: &mut AnyConnection, id: &str, now: Millis) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query("UPDATE codes SET used = $1 WHERE id = $2 AND used IS NULL")
-        .bind(now)
-        .bind(id)
-        .execute(conn)
-        .await?;
+    let done =
+        sqlx::query("UPDATE codes SET used = $1 WHERE id = $2 AND used IS NULL AND expires > $1")
+            .bind(now)
+            .bind(id)
+            .execute(conn)
+            .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// Whether an invitation of this organization created the user (used or not).
+pub async fn invited_into_being(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    organization_id: &str,
+) -> Result<bool, sqlx::Error> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM codes
+         WHERE user_id = $1 AND organization_id = $2 AND kind = 'invite' AND enables_user = 1",
+    )
+    .bind(user_id)
+    .bind(organization_id)
+    .fetch_one(conn)
+    .await?;
+    Ok(n > 0)
 }
 
 /// Ends a user's unused codes of a kind (for an organization, when given), e.g. when a newer

@@ -231,6 +231,13 @@ async fn the_openapi_document_lists_the_seed_operations(app: TestApp) {
         .filter(|op| op.get("tags") == Some(&json!(["Security"])))
         .count();
     assert_eq!(seed_ops, 22);
+    // Operations beyond the seed keep its conventions under tags of their own.
+    let accept = &doc["paths"]["/users/invite/accept"]["post"];
+    assert_eq!(accept["tags"], json!(["Invitations"]));
+    assert!(accept["summary"].is_string(), "{accept}");
+    for status in ["200", "400", "401", "403", "429"] {
+        assert!(accept["responses"].get(status).is_some(), "{status}");
+    }
     for (path, method) in [("/users/username/{email}", "get"), ("/roles", "get")] {
         let params = doc["paths"][path][method]["parameters"].as_array().unwrap();
         let orgs = params

@@ -237,6 +237,15 @@ fn table() -> Vec<Op> {
             },
             ..op(Method::POST, "/v1/users/flexcheck", Public)
         },
+        // Accepting an invitation as oneself: a code not made for the caller (here none at
+        // all) is the same 400 for everybody, B's administrator included.
+        Op {
+            with: BAD,
+            without: BAD,
+            cross: &[(Cross::Entity, BAD), (Cross::NameOrg, FORBIDDEN)],
+            body: |_| Some(json!({"inviteCode": "WRONGCODE1"})),
+            ..op(Method::POST, "/v1/users/invite/accept", Token)
+        },
         // The invite code or the caller's token is the credential; an ID token no provider
         // signed fails every check, for everybody.
         Op {

@@ -270,7 +270,65 @@ async fn an_invited_user_links_his_identity_then_logs_in_with_it(kind: StoreKind
     assert_eq!(actions.len(), 2);
 }
 
+async fn an_existing_user_joins_by_proving_his_email_not_by_the_code(kind: StoreKind) {
+    let issuer = Issuer::start().await;
+    let Some(app) = app_with(kind, &issuer).await else {
+        return;
+    };
+    let (org_b, boss_role) = crate::common::create_organization(&app, "Other").await;
+    crate::common::create_member(
+        &app,
+        &org_b,
+        "boss@b.example",
+        "boss password 1234",
+        &[&boss_role],
+    )
+    .await;
+    let boss = crate::common::token_of(&app, "boss@b.example", "boss password 1234").await;
+    let (status, body) = app
+        .post(
+            "/v1/users/invite",
+            &boss,
+            json!({"email": ADMIN_EMAIL, "sendEmail": false}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let code = body["results"][0]["inviteCode"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let t = now(&app);
+    let call = |code: &str, token: String| {
+        app.call(
+            reqwest::Method::POST,
+            "/v1/users/invite/openid",
+            None,
+            Some(json!({"inviteCode": code, "idToken": token})),
+        )
+    };
+    // The inviter's own identity with the code he knows: answered as a wrong code.
+    let own = issuer.sign(
+        "rsa1",
+        "rsa-1",
+        &issuer.claims("boss-sub", "boss@b.example", t),
+    );
+    let (status, refused) = call(&code, own.clone()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    assert_eq!(refused["errorParameters"], json!(["inviteCode"]));
+    let (_, wrong) = call("AAAAAAAAAA", own).await;
+    assert_eq!(refused, wrong);
+
+    // The administrator's own identity proves his e-mail: he joins, his login unchanged.
+    let his = issuer.sign("rsa1", "rsa-1", &issuer.claims("admin-sub", ADMIN_EMAIL, t));
+    let (status, body) = call(&code, his).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let admin = app.admin_token().await;
+    let (_, orgs) = app.get("/v1/users/mine/organizations", &admin).await;
+    assert_eq!(orgs["recordsReturned"], 2, "{orgs}");
+}
+
 crate::stories_of_kind!(
+    an_existing_user_joins_by_proving_his_email_not_by_the_code,
     a_linked_identity_logs_in_and_bad_tokens_are_refused,
     a_rotated_key_is_fetched_at_most_once_a_minute,
     an_invited_user_links_his_identity_then_logs_in_with_it

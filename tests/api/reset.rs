@@ -321,7 +321,130 @@ async fn an_invitation_is_accepted_with_a_password(kind: StoreKind) {
     assert_eq!(orgs["results"][0]["name"], "Default");
 }
 
+/// Argon2 hashes of new passwords the node has computed, as its metrics publish them.
+async fn hashes(app: &TestApp) -> u64 {
+    let text = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("bf_security_password_hashes_total "))
+        .unwrap_or_else(|| panic!("no hash counter in {text}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+async fn wrong_guesses_cost_the_guessing_address_not_the_invitation(kind: StoreKind) {
+    let Some((app, dir)) = app_with_mail(kind).await else {
+        return;
+    };
+    let admin = app.admin_token().await;
+    let (status, body) = app
+        .post(
+            "/v1/users/invite",
+            &admin,
+            json!({"email": "ivy@example.com"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let code = mailed_code(dir.path(), "ivy@example.com", 1).await;
+    // More wrong guesses than would kill a reset code: the invitation lives on.
+    for _ in 0..6 {
+        let (status, _) = use_code(&app, "ivy@example.com", "0000000000", NEW_PASSWORD).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+    }
+    let (status, body) = use_code(&app, "ivy@example.com", &code, NEW_PASSWORD).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["results"][0]["enabled"], true);
+
+    // Failed uses from one address, known e-mails or not, up to the hour's limit (20)…
+    for i in 6..20 {
+        let email = if i % 2 == 0 {
+            "ivy@example.com"
+        } else {
+            "ghost@example.com"
+        };
+        let (status, _) = use_code(&app, email, "0000000000", NEW_PASSWORD).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "failure {i}");
+    }
+    // …then every operation that takes a code refuses this address before looking at it.
+    request(&app, "ivy@example.com").await;
+    let reset = mailed_code(dir.path(), "ivy@example.com", 2).await;
+    let res = app
+        .http
+        .post(app.url(UPDATE))
+        .json(&json!({"email": "ivy@example.com", "resetCode": reset, "newPassword": "third password 789"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=3600).contains(&retry), "{retry}");
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(error_type(&body), "RateLimited");
+    let (status, _) = app
+        .post(
+            "/v1/users/invite/accept",
+            &admin,
+            json!({"inviteCode": "0000000000"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    let (status, _) = app
+        .call(
+            reqwest::Method::POST,
+            "/v1/users/invite/openid",
+            None,
+            Some(json!({"inviteCode": "0000000000", "idToken": "not.a.token"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    // The hour over, the code works.
+    app.clock.advance_seconds(3600);
+    let (status, body) = use_code(&app, "ivy@example.com", &reset, "third password 789").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "expired meanwhile: {body}");
+    request(&app, "ivy@example.com").await;
+    let reset = mailed_code(dir.path(), "ivy@example.com", 3).await;
+    let (status, body) = use_code(&app, "ivy@example.com", &reset, "third password 789").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+async fn only_a_matching_code_costs_a_password_hash(kind: StoreKind) {
+    let Some((app, dir)) = app_with_mail(kind).await else {
+        return;
+    };
+    create_user(&app, "hal@example.com").await;
+    request(&app, "hal@example.com").await;
+    let code = mailed_code(dir.path(), "hal@example.com", 1).await;
+    let before = hashes(&app).await;
+    for (email, code, password) in [
+        ("hal@example.com", "0000000000", NEW_PASSWORD),
+        ("nobody@example.com", "0000000000", NEW_PASSWORD),
+        ("nobody@example.com", code.as_str(), NEW_PASSWORD),
+        ("hal@example.com", code.as_str(), "short"),
+    ] {
+        let (status, _) = use_code(&app, email, code, password).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{email} {code} {password}");
+    }
+    assert_eq!(hashes(&app).await, before, "no hash for a failed use");
+    let (status, body) = use_code(&app, "hal@example.com", &code, NEW_PASSWORD).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(hashes(&app).await, before + 1);
+}
+
 crate::stories_of_kind!(
+    wrong_guesses_cost_the_guessing_address_not_the_invitation,
+    only_a_matching_code_costs_a_password_hash,
     the_whole_reset_journey,
     an_unknown_address_gets_the_same_answer,
     wrong_expired_and_guessed_codes_fail_alike,

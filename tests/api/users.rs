@@ -30,6 +30,9 @@ both_stores!(
     an_invitation_of_a_user_of_another_organization_adds_him_when_accepted,
     an_invitation_of_a_new_email_creates_a_user_enabled_on_acceptance,
     invitations_refuse_bad_input,
+    an_invitation_never_takes_over_an_existing_login,
+    another_organizations_invitation_never_sets_a_waiting_users_password,
+    an_invitation_answers_the_same_for_a_known_and_an_unknown_email,
 );
 
 const PASSWORD: &str = "correct horse battery";
@@ -882,20 +885,46 @@ async fn changing_the_password_checks_the_current_one_and_the_policy(app: TestAp
     let _ = ADMIN_PASSWORD;
 }
 
-/// Accepts an invitation the way the password-reset and OpenID operations do.
-async fn accept(app: &TestApp, code: &str) -> Result<(), String> {
-    let digest = bf_security::security::secrets::code_digest(code);
-    let mut tx = app.app.store.write().await.unwrap();
-    let row = bf_security::store::codes::find_by_digest(&mut tx, &digest)
-        .await
+const PASSWORD_UPDATE: &str = "/v1/users/password-reset/password-update";
+const ACCEPT: &str = "/v1/users/invite/accept";
+
+/// Sets a password with a code, anonymously, as an invitee (or anybody) would.
+async fn set_password(
+    app: &TestApp,
+    email: &str,
+    code: &str,
+    password: &str,
+) -> (StatusCode, Value) {
+    app.call(
+        Method::POST,
+        PASSWORD_UPDATE,
+        None,
+        Some(json!({"email": email, "resetCode": code, "newPassword": password})),
+    )
+    .await
+}
+
+/// Invites with `sendEmail: false`; answers the invitation as answered.
+async fn invite(app: &TestApp, token: &str, mut body: Value) -> Value {
+    body["sendEmail"] = json!(false);
+    let (status, answer) = app.post("/v1/users/invite", token, body).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    user_of(&answer).clone()
+}
+
+fn code_of(invitation: &Value) -> String {
+    invitation["inviteCode"].as_str().unwrap().to_string()
+}
+
+async fn organization_ids(app: &TestApp, token: &str) -> Vec<String> {
+    let (status, body) = app.get("/v1/users/mine/organizations", token).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["results"]
+        .as_array()
         .unwrap()
-        .ok_or("no such code")?;
-    bf_security::service::users::accept_invitation(&mut tx, &row, app.clock.now())
-        .await
-        .map_err(|e| e.to_string())?;
-    tx.commit().await.unwrap();
-    app.app.auth.forget_all();
-    Ok(())
+        .iter()
+        .map(|o| o["id"].as_str().unwrap().to_string())
+        .collect()
 }
 
 async fn an_invitation_of_a_user_of_another_organization_adds_him_when_accepted(app: TestApp) {
@@ -923,8 +952,15 @@ async fn an_invitation_of_a_user_of_another_organization_adds_him_when_accepted(
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let invited = user_of(&body);
-    assert_eq!(invited["email"], "bob@partner.test");
-    assert_eq!(invited["enabled"], true);
+    // The invitation, as the inviter asked for it; not Bob's own record.
+    assert_eq!(invited["email"], "BOB@partner.test");
+    assert_eq!(invited["enabled"], false);
+    assert_eq!(invited["organizationID"], default_org.as_str());
+    assert!(
+        invited["id"].as_str().unwrap().starts_with("COD-"),
+        "{invited}"
+    );
+    assert_eq!(role_names(invited), vec!["Reader"]);
     let code = invited["inviteCode"].as_str().unwrap().to_string();
     assert_eq!(code.len(), 10);
     // Nothing was mailed, and only the digest is stored.
@@ -948,8 +984,15 @@ async fn an_invitation_of_a_user_of_another_organization_adds_him_when_accepted(
     let (status, _) = app.get("/v1/users/username/bob@partner.test", &admin).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "not visible in Default yet");
     app.clock.advance_seconds(1);
-    accept(&app, &code.to_lowercase()).await.unwrap();
-    assert!(accept(&app, &code).await.is_err(), "single use");
+    // He accepts as himself.
+    let (status, body) = app
+        .post(ACCEPT, &bob, json!({"inviteCode": code.to_lowercase()}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(user_of(&body)["email"], "bob@partner.test");
+    assert_eq!(role_names(user_of(&body)), vec!["Reader"]);
+    let (status, body) = app.post(ACCEPT, &bob, json!({"inviteCode": code})).await;
+    assert_invalid(status, &body, "inviteCode");
     let (_, orgs) = app.get("/v1/users/mine/organizations", &bob).await;
     let ids: Vec<&str> = orgs["results"]
         .as_array()
@@ -1057,10 +1100,12 @@ async fn an_invitation_of_a_new_email_creates_a_user_enabled_on_acceptance(app: 
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let second = user_of(&body)["inviteCode"].as_str().unwrap().to_string();
-    assert!(accept(&app, &code).await.is_err(), "replaced");
+    let (status, body) = set_password(&app, "newbie@example.com", &code, PASSWORD).await;
+    assert_invalid(status, &body, "resetCode");
     // Expired after its hours.
     app.clock.advance_seconds(73 * 3600);
-    assert!(accept(&app, &second).await.is_err(), "expired");
+    let (status, body) = set_password(&app, "newbie@example.com", &second, PASSWORD).await;
+    assert_invalid(status, &body, "resetCode");
     let admin = app.admin_token().await;
     let (_, body) = app
         .post(
@@ -1070,7 +1115,9 @@ async fn an_invitation_of_a_new_email_creates_a_user_enabled_on_acceptance(app: 
         )
         .await;
     let third = user_of(&body)["inviteCode"].as_str().unwrap().to_string();
-    accept(&app, &third).await.unwrap();
+    // Renewed by the organization whose invitation created him, it still sets his password.
+    let (status, body) = set_password(&app, "newbie@example.com", &third, PASSWORD).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     let (_, body) = app
         .get("/v1/users/username/newbie@example.com", &admin)
         .await;
@@ -1110,4 +1157,171 @@ async fn invitations_refuse_bad_input(app: TestApp) {
         )
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+async fn an_invitation_never_takes_over_an_existing_login(app: TestApp) {
+    let kind = kind_of(&app);
+    drop(app);
+    let app = TestApp::spawn_with(kind, |s| s.signup.open = true)
+        .await
+        .unwrap();
+    let before = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let admin = before["access_token"].as_str().unwrap().to_string();
+    let admin_orgs = organization_ids(&app, &admin).await;
+
+    // Open sign-up gives the attacker an organization of his own, where he may invite.
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/v1/users/flexcheck",
+            None,
+            Some(json!({"email": "mallory@evil.test", "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mallory = token_of(&app, "mallory@evil.test", PASSWORD).await;
+    let invitation = invite(&app, &mallory, json!({"email": ADMIN_EMAIL})).await;
+    let code = code_of(&invitation);
+
+    // The code does not set the administrator's password: the one generic 400.
+    let (status, refused) = set_password(&app, ADMIN_EMAIL, &code, "mallory owns it now").await;
+    assert_invalid(status, &refused, "resetCode");
+    let (_, wrong) = set_password(&app, ADMIN_EMAIL, "0000000000", "mallory owns it now").await;
+    assert_eq!(refused, wrong, "answered as a wrong code");
+    let (status, _) = app
+        .token_form(&[
+            ("grant_type", "password"),
+            ("username", ADMIN_EMAIL),
+            ("password", "mallory owns it now"),
+        ])
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let (status, _) = app.get("/v1/users/mine", &admin).await;
+    assert_eq!(status, StatusCode::OK, "his tokens still work");
+    let (status, body) = app
+        .token_form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", before["refresh_token"].as_str().unwrap()),
+        ])
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // Nor does the attacker accept it for him.
+    let (status, body) = app
+        .post(ACCEPT, &mallory, json!({"inviteCode": code}))
+        .await;
+    assert_invalid(status, &body, "inviteCode");
+    assert_eq!(organization_ids(&app, &mallory).await.len(), 1);
+    assert_eq!(organization_ids(&app, &admin).await, admin_orgs);
+
+    // The administrator himself may.
+    let (status, body) = app.post(ACCEPT, &admin, json!({"inviteCode": code})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(user_of(&body)["email"], ADMIN_EMAIL);
+    assert_eq!(organization_ids(&app, &admin).await.len(), 2);
+    app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+}
+
+async fn another_organizations_invitation_never_sets_a_waiting_users_password(app: TestApp) {
+    let admin = app.admin_token().await;
+    let org_a = home_organization(&app, &admin).await;
+    let (org_b, boss_role) = crate::common::create_organization(&app, "Other").await;
+    crate::common::create_member(&app, &org_b, "boss@b.example", PASSWORD, &[&boss_role]).await;
+    let boss = token_of(&app, "boss@b.example", PASSWORD).await;
+
+    // A's invitation creates him; B invites him too while he waits.
+    let from_a = code_of(&invite(&app, &admin, json!({"email": "wait@example.com"})).await);
+    let from_b = code_of(&invite(&app, &boss, json!({"email": "wait@example.com"})).await);
+    let (status, body) = set_password(&app, "wait@example.com", &from_b, "b chose this one").await;
+    assert_invalid(status, &body, "resetCode");
+    let (_, body) = app.get("/v1/users/username/wait@example.com", &admin).await;
+    assert_eq!(user_of(&body)["enabled"], false, "{body}");
+
+    // A's invitation, the one that created him, sets it; B's he accepts as himself.
+    let (status, body) = set_password(&app, "wait@example.com", &from_a, PASSWORD).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(user_of(&body)["enabled"], true);
+    let waited = token_of(&app, "wait@example.com", PASSWORD).await;
+    assert_eq!(organization_ids(&app, &waited).await, vec![org_a.clone()]);
+    let (status, body) = app
+        .post(ACCEPT, &waited, json!({"inviteCode": from_b}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(organization_ids(&app, &waited).await, vec![org_a, org_b]);
+}
+
+async fn an_invitation_answers_the_same_for_a_known_and_an_unknown_email(app: TestApp) {
+    let admin = app.admin_token().await;
+    let (status, body) = app
+        .put(
+            &format!("/v1/users/{ADMIN_EMAIL}"),
+            &admin,
+            json!({"firstName": "Rootsy", "lastName": "Adminson", "timezone": "Europe/Paris"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let admin_user = user_of(&body).clone();
+    app.clock.advance_seconds(10);
+    let (org_b, boss_role) = crate::common::create_organization(&app, "Curious").await;
+    crate::common::create_member(&app, &org_b, "boss@b.example", PASSWORD, &[&boss_role]).await;
+    let boss = token_of(&app, "boss@b.example", PASSWORD).await;
+
+    let known = invite(
+        &app,
+        &boss,
+        json!({"email": ADMIN_EMAIL, "firstName": "Given"}),
+    )
+    .await;
+    let unknown = invite(
+        &app,
+        &boss,
+        json!({"email": "nobody@b.example", "firstName": "Given"}),
+    )
+    .await;
+    let keys = |v: &Value| {
+        v.as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect::<Vec<String>>()
+    };
+    assert_eq!(keys(&known), keys(&unknown));
+    for (field, value) in [
+        ("organizationID", json!(org_b)),
+        ("firstName", json!("Given")),
+        ("lastName", Value::Null),
+        ("companyName", Value::Null),
+        ("timezone", Value::Null),
+        ("enabled", json!(false)),
+        ("bfAdmin", json!(false)),
+        ("roles", json!([])),
+    ] {
+        assert_eq!(known[field], value, "{field}: {known}");
+        assert_eq!(unknown[field], value, "{field}: {unknown}");
+    }
+    assert_eq!(known["email"], ADMIN_EMAIL);
+    assert!(known["passwordResetValidTill"].is_string(), "{known}");
+    // The code shown once is not to be kept by caches on the way.
+    let res = app
+        .http
+        .post(app.url("/v1/users/invite"))
+        .bearer_auth(&boss)
+        .json(&json!({"email": "third@b.example", "sendEmail": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let text = known.to_string();
+    for foreign in [
+        "id",
+        "organizationID",
+        "firstName",
+        "lastName",
+        "timezone",
+        "created",
+    ] {
+        let theirs = admin_user[foreign].as_str().unwrap();
+        assert!(!text.contains(theirs), "{foreign} {theirs} shows in {text}");
+    }
 }
