@@ -4,6 +4,7 @@ mod common;
 mod smtp_sink;
 
 mod conventions;
+mod hostile_input;
 mod isolation;
 mod issuer;
 mod login;
