@@ -48,6 +48,7 @@ pub struct Settings {
     pub oidc: OidcSettings,
     pub sqlite: SqliteSettings,
     pub users: UserSettings,
+    pub rate_limits: RateLimitSettings,
 }
 
 impl Default for Settings {
@@ -68,6 +69,7 @@ impl Default for Settings {
             oidc: OidcSettings::default(),
             sqlite: SqliteSettings::default(),
             users: UserSettings::default(),
+            rate_limits: RateLimitSettings::default(),
         }
     }
 }
@@ -283,6 +285,21 @@ impl Default for UserSettings {
     }
 }
 
+/// The in-memory rate limiters (sign-up, reset requests, login failures) of a node.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitSettings {
+    /// Keys (e-mails, client addresses) each limiter keeps, about 100 bytes each. Keys over
+    /// their limit are kept whatever this says.
+    pub keys: usize,
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        Self { keys: 100_000 }
+    }
+}
+
 impl Settings {
     /// Reads the file (if any), then applies the environment given by `env`.
     pub fn load(
@@ -433,6 +450,8 @@ impl Settings {
             .users
             .anchor_cache_kib =
             parse("BF_USERS_ANCHOR_CACHE_KIB", v)?);
+        set!("BF_RATE_LIMIT_KEYS", |v| self.rate_limits.keys =
+            parse("BF_RATE_LIMIT_KEYS", v)?);
         match (env("BF_OIDC_ISSUER"), env("BF_OIDC_CLIENT_ID")) {
             (Some(issuer), Some(client_id)) => {
                 self.oidc.providers.push(OidcProvider { issuer, client_id })
@@ -535,6 +554,12 @@ impl Settings {
             return Err(ConfigError::new(
                 "BF_USERS_ANCHOR_CACHE_KIB",
                 "must be between 64 and 1048576",
+            ));
+        }
+        if !(1..=100_000_000).contains(&self.rate_limits.keys) {
+            return Err(ConfigError::new(
+                "BF_RATE_LIMIT_KEYS",
+                "must be between 1 and 100000000",
             ));
         }
         for (i, p) in self.oidc.providers.iter().enumerate() {

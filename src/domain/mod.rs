@@ -7,6 +7,7 @@ pub mod password;
 pub mod permission;
 pub mod role;
 pub mod secret;
+pub mod text;
 pub mod timezone;
 
 pub use email::Email;
@@ -14,4 +15,5 @@ pub use password::NewPassword;
 pub use permission::{Permission, PermissionSet};
 pub use role::RoleName;
 pub use secret::SecretString;
+pub use text::TextKind;
 pub use timezone::Timezone;

@@ -1,7 +1,7 @@
 //! A new password, accepted only under the password policy.
 
 use crate::config::PasswordPolicy;
-use crate::domain::{Email, SecretString};
+use crate::domain::{Email, SecretString, TextKind};
 use crate::error::ApiError;
 
 #[derive(Debug, Clone)]
@@ -18,6 +18,7 @@ impl NewPassword {
         if text.is_empty() {
             return Err(ApiError::missing(field));
         }
+        crate::domain::text::check(field, TextKind::Secret, text)?;
         if text.chars().count() < policy.min_length {
             return Err(ApiError::invalid(
                 field,
@@ -75,6 +76,7 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("e-mail"));
+        assert!(check("correct horse\0battery").is_err());
         assert!(check("correct horse battery").is_ok());
     }
 }

@@ -1,6 +1,6 @@
 //! What a role is called and how it is described.
 
-use crate::domain::ids;
+use crate::domain::{ids, text, TextKind};
 use crate::error::ApiError;
 
 pub const MAX_NAME_CHARS: usize = 100;
@@ -51,8 +51,10 @@ fn looks_like_id(s: &str) -> bool {
         .is_some_and(|head| head.eq_ignore_ascii_case(&format!("{}-", ids::ROLE)))
 }
 
-/// A description: trimmed, at most 1000 characters; empty means none.
+/// A description: trimmed, at most 1000 characters, lines and tabs but no other control
+/// characters; empty means none.
 pub fn parse_description(raw: &str, field: &str) -> Result<Option<String>, ApiError> {
+    text::check(field, TextKind::MultiLine, raw)?;
     let text = raw.trim();
     if text.chars().count() > MAX_DESCRIPTION_CHARS {
         return Err(ApiError::invalid(
@@ -89,5 +91,7 @@ mod tests {
             Some("x")
         );
         assert!(parse_description(&"x".repeat(1001), "description").is_err());
+        assert!(parse_description("a\0b", "description").is_err());
+        assert!(parse_description("two\nlines", "description").is_ok());
     }
 }

@@ -2,11 +2,15 @@
 //! the organizations a request acts in. Each rejects with the contract's error body.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use axum::extract::path::ErrorKind;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{FromRequest, FromRequestParts, Path, RawPathParams, Request, State};
 use axum::http::{header, request::Parts, StatusCode};
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 
 use super::params::QueryParams;
+use crate::domain::{text, TextKind};
 use crate::error::ApiError;
 use crate::service::authz::{Grant, Rule};
 use crate::service::{self, AppState};
@@ -35,16 +39,22 @@ pub async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes,
     })
 }
 
+/// A JSON object, read whole: anything after it (`{}{}`, `{} x`) is a 400 on `body`, never
+/// ignored. Every string in it, keys included, is checked as [`text_kind`] says for its field.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let bytes: &[u8] = match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
-        None => b"{}",
-        // serde would take an array for a struct, field by field; the contract wants an object.
-        Some(b'{') => bytes,
-        Some(_) if serde_json::from_slice::<serde_json::Value>(bytes).is_ok() => {
-            return Err(ApiError::invalid("body", "the body must be a JSON object"));
-        }
-        Some(_) => bytes,
+    let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        bytes
     };
+    let value: Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::invalid("body", format!("malformed JSON: {e}")))?;
+    // serde would take an array for a struct, field by field; the contract wants an object.
+    if !value.is_object() {
+        return Err(ApiError::invalid("body", "the body must be a JSON object"));
+    }
+    check_strings(&value, &mut Vec::new(), "body")?;
+    // Read again from the bytes rather than the tree, so a repeated field is still refused.
     let mut de = serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
@@ -65,6 +75,113 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             ApiError::invalid(path.clone(), format!("{path}: {message}"))
         }
     })
+}
+
+/// A form-encoded body (`a=1&b=2`), its values checked as [`text_kind`] says for their names.
+pub fn parse_form<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    for (name, value) in form_urlencoded::parse(bytes) {
+        text::check("body", TextKind::SingleLine, &name)?;
+        text::check(&name, text_kind(&name), &value)?;
+    }
+    serde_urlencoded::from_bytes(bytes)
+        .map_err(|e| ApiError::invalid("body", format!("malformed form body: {e}")))
+}
+
+/// What text a field may hold, by its name in bodies, forms and queries (in a list, the
+/// list's name: each of `roles` is a role name or ID).
+pub fn text_kind(field: &str) -> TextKind {
+    match field {
+        "description" => TextKind::MultiLine,
+        "password" | "currentPassword" | "newPassword" => TextKind::Secret,
+        _ => TextKind::SingleLine,
+    }
+}
+
+enum Step<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+/// The path of a JSON value as serde_path_to_error spells it: `permissions[1].action`.
+fn spell(path: &[Step<'_>]) -> String {
+    let mut out = String::new();
+    for step in path {
+        match step {
+            Step::Key(k) if out.is_empty() => out.push_str(k),
+            Step::Key(k) => {
+                out.push('.');
+                out.push_str(k);
+            }
+            Step::Index(i) => out.push_str(&format!("[{i}]")),
+        }
+    }
+    out
+}
+
+/// Every string under `value`, checked against the rule of `field`, the nearest key above it.
+fn check_strings<'a>(
+    value: &'a Value,
+    path: &mut Vec<Step<'a>>,
+    field: &str,
+) -> Result<(), ApiError> {
+    match value {
+        Value::String(s) => match text::fault(text_kind(field), s) {
+            None => Ok(()),
+            Some(why) => {
+                let at = spell(path);
+                Err(ApiError::invalid(at.clone(), format!("{at} {why}")))
+            }
+        },
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                path.push(Step::Index(i));
+                check_strings(item, path, field)?;
+                path.pop();
+            }
+            Ok(())
+        }
+        Value::Object(members) => {
+            for (key, item) in members {
+                // A key may be no field of ours, so its fault is the body's.
+                text::check("body", TextKind::SingleLine, key)?;
+                path.push(Step::Key(key));
+                check_strings(item, path, key)?;
+                path.pop();
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Path parameters, percent-decoded (`my%20role` is `my role`, `a%2Bb%40x.com` is `a+b@x.com`).
+/// A parameter that is not UTF-8 or holds a control character is a 400 naming it.
+pub struct PathParams<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for PathParams<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let bad = |e: PathRejection| match e {
+            PathRejection::FailedToDeserializePathParams(e) => match e.kind() {
+                ErrorKind::InvalidUtf8InPathParam { key } => {
+                    ApiError::invalid(key.clone(), format!("{key} is not valid UTF-8"))
+                }
+                _ => ApiError::invalid("path", format!("the path could not be read: {e}")),
+            },
+            e => ApiError::internal(format!("the path could not be read: {e}")),
+        };
+        let Path(value) = Path::<T>::from_request_parts(parts, state)
+            .await
+            .map_err(bad)?;
+        let raw = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::invalid("path", e.body_text()))?;
+        for (name, text) in &raw {
+            text::check(name, TextKind::SingleLine, text)?;
+        }
+        Ok(PathParams(value))
+    }
 }
 
 pub fn bearer_token(parts: &Parts) -> Option<&str> {

@@ -7,7 +7,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::extract::{parse_json, read_body};
+use super::extract::{parse_form, parse_json, read_body};
 use super::views::{token_scope, OAuthToken};
 use crate::domain::SecretString;
 use crate::error::{ApiError, ErrorBody};
@@ -86,8 +86,7 @@ async fn form_or_json<T: serde::de::DeserializeOwned>(
     if first == Some(&b'{') {
         parse_json(&bytes)
     } else {
-        serde_urlencoded::from_bytes(&bytes)
-            .map_err(|e| ApiError::invalid("body", format!("malformed form body: {e}")))
+        parse_form(&bytes)
     }
 }
 

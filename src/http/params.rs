@@ -4,6 +4,7 @@
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 
+use crate::domain::{text, TextKind};
 use crate::error::ApiError;
 
 pub const MAX_RECORDS: i64 = 500;
@@ -17,7 +18,9 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        Ok(Self::parse(parts.uri.query().unwrap_or("")))
+        let params = Self::parse(parts.uri.query().unwrap_or(""));
+        params.check()?;
+        Ok(params)
     }
 }
 
@@ -52,6 +55,20 @@ impl QueryParams {
                 .map(|(k, v)| (k.into_owned(), v.into_owned()))
                 .collect(),
         )
+    }
+
+    /// Every name and value is single-line text: no NUL, no control characters (`%00`, `%0A`).
+    pub fn check(&self) -> Result<(), ApiError> {
+        for (name, value) in &self.0 {
+            if let Some(why) = text::fault(TextKind::SingleLine, name) {
+                return Err(ApiError::invalid(
+                    "query",
+                    format!("a query parameter's name {why}"),
+                ));
+            }
+            text::check(name, TextKind::SingleLine, value)?;
+        }
+        Ok(())
     }
 
     /// The single value of a parameter; the last one wins if it is repeated.
@@ -177,6 +194,26 @@ mod tests {
                 other => panic!("{q}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn control_characters_are_refused_naming_the_parameter() {
+        for (q, field) in [
+            ("organizations=%00", "organizations"),
+            ("organizations=ORG-1&organizations=ORG%0A2", "organizations"),
+            ("order_by=name%09", "order_by"),
+            ("x%00=1", "query"),
+        ] {
+            match QueryParams::parse(q).check() {
+                Err(ApiError::Validation { parameters, .. }) => {
+                    assert_eq!(parameters, vec![field], "{q}")
+                }
+                other => panic!("{q}: {other:?}"),
+            }
+        }
+        assert!(QueryParams::parse("organizations=ORG%201&records=5")
+            .check()
+            .is_ok());
     }
 
     #[test]

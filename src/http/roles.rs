@@ -1,12 +1,11 @@
 //! `/v1/roles/...`: roles and their permissions.
 
-use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::Json;
 
 use super::docs::{OrganizationsParam, RoleListParams, RoleLookupParams};
 use super::envelope::Paged;
-use super::extract::JsonBody;
+use super::extract::{JsonBody, PathParams};
 use super::params::{Order, QueryParams};
 use super::requests::{CreateRoleRequest, UpdateRoleRequest};
 use super::views::Role;
@@ -14,12 +13,6 @@ use crate::error::{ApiError, ErrorBody};
 use crate::service::authz::Grant;
 use crate::service::{self, AppState};
 use crate::store::roles::RoleOrder;
-
-/// The path's segments, percent-decoded (`my%20role` is `my role`); undecodable: 400.
-fn segments<T>(path: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
-    path.map(|Path(p)| p)
-        .map_err(|e| ApiError::invalid("role", format!("the path could not be read: {e}")))
-}
 
 #[utoipa::path(
     post, path = "/v1/roles", tag = "Security", operation_id = "createRole",
@@ -82,10 +75,9 @@ pub async fn get_all_roles(
 pub async fn get_role_by_id(
     State(app): State<AppState>,
     grant: Grant,
-    role: Result<Path<String>, PathRejection>,
+    PathParams(role): PathParams<String>,
     query: QueryParams,
 ) -> Result<Json<Paged<Role>>, ApiError> {
-    let role = segments(role)?;
     let include_retired = query.flag("include_retired")?;
     let role = service::roles::get(&app, &grant, &role, include_retired).await?;
     Ok(Json(Paged::one(role.into())))
@@ -119,9 +111,8 @@ pub async fn update_role(
 pub async fn revoke_role(
     State(app): State<AppState>,
     grant: Grant,
-    role: Result<Path<String>, PathRejection>,
+    PathParams(role): PathParams<String>,
 ) -> Result<Json<Paged<Role>>, ApiError> {
-    let role = segments(role)?;
     let role = service::roles::revoke(&app, &grant, &role).await?;
     Ok(Json(Paged::one(role.into())))
 }
@@ -142,9 +133,8 @@ pub async fn revoke_role(
 pub async fn remove_permission_from_role(
     State(app): State<AppState>,
     grant: Grant,
-    path: Result<Path<(String, String, String)>, PathRejection>,
+    PathParams((role, resource, action)): PathParams<(String, String, String)>,
 ) -> Result<Json<Paged<Role>>, ApiError> {
-    let (role, resource, action) = segments(path)?;
     let role = service::roles::remove_permission(&app, &grant, &role, &resource, &action).await?;
     Ok(Json(Paged::one(role.into())))
 }

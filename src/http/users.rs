@@ -2,14 +2,14 @@
 
 use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use super::docs::{OrganizationsParam, UserListParams};
 use super::envelope::Paged;
-use super::extract::{parse_json, read_body, JsonBody};
+use super::extract::{parse_json, read_body, JsonBody, PathParams};
 use super::params::{Order, QueryParams};
 use super::requests::*;
 use super::views::{token_scope, OAuthToken, Organization, TokensResponse, User};
@@ -304,7 +304,7 @@ pub async fn get_simple_all_users(
 pub async fn get_user_by_username(
     State(app): State<AppState>,
     grant: Grant,
-    Path(email): Path<String>,
+    PathParams(email): PathParams<String>,
 ) -> Result<Json<Paged<User>>, ApiError> {
     let answer = service::users::by_email(&app, &grant, &email).await?;
     Ok(Json(Paged::one(user(answer))))
@@ -322,7 +322,7 @@ pub async fn get_user_by_username(
 pub async fn update_user_infos(
     State(app): State<AppState>,
     grant: Grant,
-    Path(email): Path<String>,
+    PathParams(email): PathParams<String>,
     JsonBody(body): JsonBody<UpdateUserInfoRequest>,
 ) -> Result<Json<Paged<User>>, ApiError> {
     let answer = service::users::update_infos(&app, &grant, &email, &body).await?;
@@ -341,7 +341,7 @@ pub async fn update_user_infos(
 pub async fn update_email(
     State(app): State<AppState>,
     grant: Grant,
-    Path(email): Path<String>,
+    PathParams(email): PathParams<String>,
     JsonBody(body): JsonBody<UpdateEmailRequest>,
 ) -> Result<Json<Paged<User>>, ApiError> {
     let answer = service::users::update_email(&app, &grant, &email, &body).await?;
@@ -360,7 +360,7 @@ pub async fn update_email(
 pub async fn update_user_password(
     State(app): State<AppState>,
     grant: Grant,
-    Path(email): Path<String>,
+    PathParams(email): PathParams<String>,
     JsonBody(body): JsonBody<UpdatePasswordRequest>,
 ) -> Result<Json<Paged<User>>, ApiError> {
     let answer = service::users::update_password(&app, &grant, &email, &body).await?;
@@ -393,11 +393,12 @@ pub async fn request_password_reset_code(
                 .starts_with("text/plain")
         });
     let bytes = read_body(req, &app).await?;
-    // A text/plain body that is not JSON is the bare e-mail address.
-    let email = match parse_json::<PasswordResetCodeRequest>(&bytes) {
-        Ok(body) => body.email,
-        Err(_) if plain => Some(String::from_utf8_lossy(&bytes).into_owned()),
-        Err(e) => return Err(e),
+    // A text/plain body that is not a JSON object is the bare e-mail address.
+    let object = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    let email = if plain && !object {
+        Some(String::from_utf8_lossy(&bytes).into_owned())
+    } else {
+        parse_json::<PasswordResetCodeRequest>(&bytes)?.email
     };
     let email = email.ok_or_else(|| ApiError::missing("email"))?;
     service::reset::request_code(&app, &email, Some(client.ip())).await?;

@@ -72,17 +72,18 @@ impl App {
         let metrics = Metrics::default();
         metrics.track_hashing(&hasher.counts);
         let mail = Mailer::new(&settings.mail, metrics.mails.clone())?;
-        let signups = RateLimiter::new(settings.signup.per_address_per_hour, 3600, 10_000);
+        let keys = settings.rate_limits.keys;
+        let signups = RateLimiter::new(settings.signup.per_address_per_hour, 3600, keys);
         let reset_by_email =
-            RateLimiter::new(settings.codes.requests_per_email_per_hour, 3600, 100_000);
+            RateLimiter::new(settings.codes.requests_per_email_per_hour, 3600, keys);
         let reset_by_address =
-            RateLimiter::new(settings.codes.requests_per_address_per_hour, 3600, 10_000);
+            RateLimiter::new(settings.codes.requests_per_address_per_hour, 3600, keys);
         let code_failures =
-            RateLimiter::new(settings.codes.failures_per_address_per_hour, 3600, 10_000);
+            RateLimiter::new(settings.codes.failures_per_address_per_hour, 3600, keys);
         let rotations =
             rotation::Rotations::new(store.clone(), clock.clone(), settings.tokens.clone());
         let login_failures =
-            RateLimiter::new(settings.login.failures_per_email_per_hour, 3600, 100_000);
+            RateLimiter::new(settings.login.failures_per_email_per_hour, 3600, keys);
         Ok(Self {
             rotations,
             login_failures,

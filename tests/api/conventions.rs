@@ -10,6 +10,8 @@ use crate::common::{error_type, TestApp};
 both_stores!(
     json_bodies_are_read_whatever_the_content_type,
     malformed_json_and_wrong_types_are_400_naming_the_field,
+    data_after_the_json_body_is_400_on_body,
+    a_path_that_is_not_utf8_answers_the_error_body,
     a_body_over_64_kib_is_413,
     unknown_routes_and_methods_answer_the_error_body,
     the_openapi_document_lists_the_seed_operations,
@@ -102,6 +104,113 @@ async fn malformed_json_and_wrong_types_are_400_naming_the_field(app: TestApp) {
     // Unknown fields are ignored.
     let (status, _) = app.post(PERMANENT, &token, json!({"surprise": true})).await;
     assert_eq!(status, StatusCode::OK);
+}
+
+async fn data_after_the_json_body_is_400_on_body(app: TestApp) {
+    let token = app.admin_token().await;
+    for (path, method, body) in [
+        (
+            PERMANENT,
+            reqwest::Method::POST,
+            r#"{"description": "a"} xx"#,
+        ),
+        (PERMANENT, reqwest::Method::POST, "{}{}"),
+        (PERMANENT, reqwest::Method::POST, "{} []"),
+        (
+            "/v1/roles",
+            reqwest::Method::POST,
+            r#"{"name": "a"} {"name": "b"}"#,
+        ),
+        ("/v1/roles", reqwest::Method::PUT, r#"{"name": "a"},"#),
+        (
+            "/v1/oauth/token",
+            reqwest::Method::POST,
+            r#"{"grant_type": "password"} x"#,
+        ),
+    ] {
+        for content_type in [None, Some("application/json")] {
+            let mut req = app
+                .http
+                .request(method.clone(), app.url(path))
+                .bearer_auth(&token)
+                .body(body);
+            if let Some(ct) = content_type {
+                req = req.header("Content-Type", ct);
+            }
+            let res = req.send().await.unwrap();
+            assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{path} {body}");
+            let answer: Value = res.json().await.unwrap();
+            assert_eq!(error_type(&answer), "ValidationError", "{path} {body}");
+            assert_eq!(answer["errorParameters"], json!(["body"]), "{path} {body}");
+        }
+    }
+    // Whitespace after the object is no data.
+    let (status, body) = app
+        .call(
+            reqwest::Method::POST,
+            PERMANENT,
+            Some(&token),
+            Some(json!({"description": "fine"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let res = app
+        .http
+        .post(app.url("/v1/roles"))
+        .bearer_auth(&token)
+        .body("{\"name\": \"Trailing space\"} \r\n\t ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+}
+
+/// `%FF` decodes to no UTF-8 text: a 400 with the error body naming the path parameter, as
+/// for any bad input, not a bare text answer.
+async fn a_path_that_is_not_utf8_answers_the_error_body(app: TestApp) {
+    let token = app.admin_token().await;
+    for (method, path, field) in [
+        (reqwest::Method::GET, "/v1/users/username/%FF", "email"),
+        (
+            reqwest::Method::GET,
+            "/v1/users/username/ann%C3%40example.com",
+            "email",
+        ),
+        (reqwest::Method::PUT, "/v1/users/%FF", "email"),
+        (reqwest::Method::PUT, "/v1/users/%FF/email", "email"),
+        (reqwest::Method::PUT, "/v1/users/%FF/password", "email"),
+        (reqwest::Method::GET, "/v1/roles/%FF", "role"),
+        (reqwest::Method::DELETE, "/v1/roles/%FE%FF", "role"),
+        (
+            reqwest::Method::DELETE,
+            "/v1/roles/Admin/permission/%FF/read",
+            "resource",
+        ),
+        (
+            reqwest::Method::DELETE,
+            "/v1/roles/Admin/permission/Users/%FF",
+            "action",
+        ),
+    ] {
+        let body = (method == reqwest::Method::PUT).then(|| json!({}));
+        let mut req = app
+            .http
+            .request(method.clone(), app.url(path))
+            .bearer_auth(&token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{method} {path}");
+        assert_eq!(
+            res.headers()["content-type"],
+            "application/json",
+            "{method} {path}"
+        );
+        let answer: Value = res.json().await.unwrap();
+        assert_eq!(error_type(&answer), "ValidationError", "{method} {path}");
+        assert_eq!(answer["errorParameters"], json!([field]), "{method} {path}");
+    }
 }
 
 async fn a_body_over_64_kib_is_413(app: TestApp) {

@@ -4,7 +4,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::both_stores;
-use crate::common::{error_type, TestApp, ADMIN_EMAIL, ADMIN_PASSWORD};
+use crate::common::{error_type, StoreKind, TestApp, ADMIN_EMAIL, ADMIN_PASSWORD};
 
 both_stores!(
     a_password_login_answers_an_oauth_token,
@@ -22,6 +22,7 @@ both_stores!(
     a_restart_keeps_everything,
     a_login_upgrades_a_hash_of_old_parameters,
     password_guessing_is_limited_per_email,
+    a_flood_of_made_up_usernames_does_not_lift_a_victims_limit,
 );
 
 async fn a_password_login_answers_an_oauth_token(app: TestApp) {
@@ -489,4 +490,49 @@ async fn password_guessing_is_limited_per_email(app: TestApp) {
     app.clock.advance_seconds(3601);
     let t = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
     assert!(t["access_token"].as_str().is_some());
+}
+
+/// The limiter keeps few keys here (50); far more made-up e-mails than that, each failing once,
+/// must not make it forget an e-mail that is over its limit.
+async fn a_flood_of_made_up_usernames_does_not_lift_a_victims_limit(app: TestApp) {
+    let kind = if app.settings.database_url.starts_with("sqlite:") {
+        StoreKind::Sqlite
+    } else {
+        StoreKind::Postgres
+    };
+    drop(app);
+    let app = TestApp::spawn_with(kind, |s| s.rate_limits.keys = 50)
+        .await
+        .expect("app");
+    let fail = |username: String| {
+        let app = &app;
+        async move {
+            app.token_form(&[
+                ("grant_type", "password"),
+                ("username", &username),
+                ("password", "not the password"),
+            ])
+            .await
+            .0
+        }
+    };
+    for _ in 0..app.settings.login.failures_per_email_per_hour {
+        assert_eq!(fail(ADMIN_EMAIL.into()).await, StatusCode::BAD_REQUEST);
+    }
+    assert_eq!(
+        fail(ADMIN_EMAIL.into()).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    for i in 0..200 {
+        let status = fail(format!("made-up-{i}@example.com")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "made-up {i}");
+    }
+    let (status, _) = app
+        .token_form(&[
+            ("grant_type", "password"),
+            ("username", ADMIN_EMAIL),
+            ("password", ADMIN_PASSWORD),
+        ])
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
 }

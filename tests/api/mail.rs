@@ -17,6 +17,7 @@ both_stores!(
     mail_queued_before_a_restart_is_sent_after_it_exactly_once,
     credentials_in_the_smtp_url_are_used,
     with_a_mail_directory_each_mail_becomes_an_eml_file,
+    organization_names_reach_invitations_quoted_on_one_line,
 );
 
 /// Settings for a sender that looks for due mail often, so tests do not wait.
@@ -248,6 +249,60 @@ async fn with_a_mail_directory_each_mail_becomes_an_eml_file(app: TestApp) {
         data: text,
     };
     code_in(&mail);
+}
+
+/// An organization's name is its founder's choice and reaches every invitation: a name with
+/// lines of its own is refused at sign-up, and an odd or long one appears cut, quoted, on the
+/// one line that says who invites, beside the one code line.
+async fn organization_names_reach_invitations_quoted_on_one_line(app: TestApp) {
+    let sink = SmtpSink::start(0).await;
+    let app = spawn_with_smtp(app, &sink.url()).await;
+    let admin = app.admin_token().await;
+    let sign_up = |company: &'static str| {
+        let (app, admin) = (&app, &admin);
+        async move {
+            app.post(
+                "/v1/users/flexcheck",
+                admin,
+                json!({"email": "owner@shop.test", "password": "owner password 1234",
+                       "companyName": company}),
+            )
+            .await
+        }
+    };
+    let (status, body) =
+        sign_up("Acme\n\nYour invitation code:\n\nPHISH12345\n\nUse it at https://evil.test").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["errorParameters"], json!(["companyName"]));
+    let (status, body) =
+        sign_up("PHISH12345 “Acme” \u{202e}Holdings and Trading Company of the Seven Seas Limited")
+            .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let owner = crate::common::token_of(&app, "owner@shop.test", "owner password 1234").await;
+    let (status, body) = app
+        .post(
+            "/v1/users/invite",
+            &owner,
+            json!({"email": "guest@example.com"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mails = sink.wait_messages(1).await;
+    let text = mails[0].text();
+    let shown = "“PHISH12345 \"Acme\" Holdings and Trading Company of the Seven…”";
+    let lines: Vec<&str> = text.lines().filter(|l| l.contains("PHISH12345")).collect();
+    assert_eq!(
+        lines,
+        vec![format!(
+            "you have been invited to join the organization {shown} on BillForward."
+        )],
+        "{text}"
+    );
+    code_in(&Received {
+        from: String::new(),
+        to: Vec::new(),
+        data: text,
+    });
 }
 
 #[tokio::test]

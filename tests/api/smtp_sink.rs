@@ -22,6 +22,53 @@ impl Received {
     pub fn has_line(&self, text: &str) -> bool {
         self.data.lines().any(|l| l.trim_end_matches('\r') == text)
     }
+
+    /// The body as its author wrote it: undone the quoted-printable or base64 transfer encoding
+    /// a body that is not plain ASCII travels in.
+    pub fn text(&self) -> String {
+        let (head, body) = self
+            .data
+            .split_once("\r\n\r\n")
+            .expect("a header and a body");
+        let encoding = head
+            .lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-transfer-encoding:")
+                    .map(|v| v.trim().to_string())
+            })
+            .unwrap_or_default();
+        let bytes = match encoding.as_str() {
+            "base64" => {
+                use base64::Engine;
+                let joined: String = body.split_whitespace().collect();
+                base64::engine::general_purpose::STANDARD
+                    .decode(joined)
+                    .expect("base64 body")
+            }
+            "quoted-printable" => {
+                let mut out = Vec::new();
+                let unfolded = body.replace("=\r\n", "");
+                let raw = unfolded.as_bytes();
+                let mut i = 0;
+                while i < raw.len() {
+                    if raw[i] == b'=' && i + 2 < raw.len() {
+                        let hex = std::str::from_utf8(&raw[i + 1..i + 3]).unwrap();
+                        out.push(u8::from_str_radix(hex, 16).expect("a quoted-printable escape"));
+                        i += 3;
+                    } else {
+                        out.push(raw[i]);
+                        i += 1;
+                    }
+                }
+                out
+            }
+            _ => body.as_bytes().to_vec(),
+        };
+        String::from_utf8(bytes)
+            .expect("a UTF-8 body")
+            .replace("\r\n", "\n")
+    }
 }
 
 #[derive(Default)]
