@@ -163,9 +163,7 @@ pub async fn create_flexcheck_user_login(
 }
 
 fn user(answer: service::users::Answer) -> User {
-    let mut view = User::new(answer.user, answer.roles);
-    view.invite_code = answer.invite_code.map(|c| c.expose().to_string());
-    view
+    User::new(answer.user, answer.roles)
 }
 
 #[utoipa::path(

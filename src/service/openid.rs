@@ -105,11 +105,7 @@ pub async fn link(
     app.auth.forget_all();
     let organizations: Vec<String> = organization_id.into_iter().collect();
     let (user, roles) = users::with_roles(app, user, &organizations).await?;
-    Ok(Answer {
-        user,
-        roles,
-        invite_code: None,
-    })
+    Ok(Answer { user, roles })
 }
 
 /// The provider must vouch for the user's own e-mail.

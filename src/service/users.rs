@@ -74,12 +74,10 @@ const WRONG_CODE: &str = "the code is wrong, used or expired";
 /// What every failed use of an invitation code is answered.
 pub const WRONG_INVITE: &str = "the invitation code is wrong, used or expired";
 
-/// A user as an operation answers him: with his roles in the acting organizations, and an
-/// invitation's code when the caller is to deliver it himself.
+/// A user as an operation answers him: with his roles in the acting organizations.
 pub struct Answer {
     pub user: UserRow,
     pub roles: Vec<HeldRole>,
-    pub invite_code: Option<SecretString>,
 }
 
 fn text(value: Option<&str>) -> Option<String> {
@@ -211,11 +209,7 @@ pub async fn sign_up(
     tx.commit().await?;
     let mut conn = app.store.pool().acquire().await?;
     let roles = store::roles::held_roles(&mut conn, &user.id, &org.id).await?;
-    Ok(Answer {
-        user,
-        roles,
-        invite_code: None,
-    })
+    Ok(Answer { user, roles })
 }
 
 /// Creates a user in an organization with the named roles. Without a password he cannot log
@@ -313,7 +307,7 @@ pub async fn create(app: &App, grant: &Grant, req: &UserCreateRequest) -> Result
     .await?;
     tx.commit().await?;
     app.mail.queued(queued);
-    answer(app, grant, user, None).await
+    answer(app, grant, user).await
 }
 
 /// An invitation as its inviter sees it: what he asked for, never the record of a user who
@@ -590,26 +584,13 @@ pub async fn accept(
     app.auth.forget_all();
     let joined: Vec<String> = row.organization_id.into_iter().collect();
     let (user, roles) = with_roles(app, user, &joined).await?;
-    Ok(Answer {
-        user,
-        roles,
-        invite_code: None,
-    })
+    Ok(Answer { user, roles })
 }
 
 /// The user with his roles in the acting organizations.
-async fn answer(
-    app: &App,
-    grant: &Grant,
-    user: UserRow,
-    invite_code: Option<SecretString>,
-) -> Result<Answer, ApiError> {
+async fn answer(app: &App, grant: &Grant, user: UserRow) -> Result<Answer, ApiError> {
     let (user, roles) = with_roles(app, user, &grant.organization_ids()).await?;
-    Ok(Answer {
-        user,
-        roles,
-        invite_code,
-    })
+    Ok(Answer { user, roles })
 }
 
 /// A page of the members of the acting organizations, each with his roles there.
@@ -669,7 +650,7 @@ async fn visible(app: &App, grant: &Grant, raw_email: &str) -> Result<UserRow, A
 
 pub async fn by_email(app: &App, grant: &Grant, raw_email: &str) -> Result<Answer, ApiError> {
     let user = visible(app, grant, raw_email).await?;
-    answer(app, grant, user, None).await
+    answer(app, grant, user).await
 }
 
 /// For changes: the caller himself, or with `Users:update` a member of an acting organization
@@ -817,7 +798,7 @@ pub async fn update_infos(
     } else {
         app.auth.forget_views();
     }
-    answer(app, grant, subject.into_user(), None).await
+    answer(app, grant, subject.into_user()).await
 }
 
 /// Changes the login e-mail: oneself with one's password, or another with `Users:update`.
@@ -865,7 +846,7 @@ pub async fn update_email(
     app.mail.queued(queued);
     // Cached callers carry the e-mail.
     app.auth.forget_all();
-    answer(app, grant, subject.into_user(), None).await
+    answer(app, grant, subject.into_user()).await
 }
 
 /// Sets a new password under the policy: oneself with the current one, or another with
@@ -920,5 +901,5 @@ pub async fn update_password(
     tx.commit().await?;
     app.auth.forget_tokens(&revoked);
     app.auth.forget_views();
-    answer(app, grant, subject.into_user(), None).await
+    answer(app, grant, subject.into_user()).await
 }
