@@ -119,23 +119,37 @@ pub async fn password_grant(
         Some(email) => email.key().to_string(),
         None => username.trim().to_lowercase(),
     };
-    app.login_failures.peek(&guessed, app.clock.now())?;
-    let user = match &email {
-        Some(email) => {
-            let mut conn = app.store.pool().acquire().await?;
-            store::users::find_by_email_key(&mut conn, email.key()).await?
-        }
-        None => None,
+    // Counted before the hash, not after: guesses arriving together would otherwise all be
+    // checked before the first failure is counted. A right password gives it back.
+    let attempt = app.login_failures.reserve(&guessed, app.clock.now())?;
+    let checked = async {
+        let user = match &email {
+            Some(email) => {
+                let mut conn = app.store.pool().acquire().await?;
+                store::users::find_by_email_key(&mut conn, email.key()).await?
+            }
+            None => None,
+        };
+        let stored = user.as_ref().and_then(|u| u.password_hash.clone());
+        let verdict = app.hasher.verify(stored.as_deref(), password).await?;
+        Ok::<_, ApiError>((user, stored, verdict))
     };
-    let stored = user.as_ref().and_then(|u| u.password_hash.clone());
-    let verdict = app.hasher.verify(stored.as_deref(), password).await?;
+    let (user, stored, verdict) = match checked.await {
+        Ok(checked) => checked,
+        Err(e) => {
+            // Nothing was checked.
+            attempt.give_back();
+            return Err(e.into());
+        }
+    };
     let now = app.clock.now();
     let (user, rehash) = match (user, verdict) {
-        (Some(user), Verdict::Match { rehash }) if user.may_log_in() => (user, rehash),
+        (Some(user), Verdict::Match { rehash }) if user.may_log_in() => {
+            attempt.give_back();
+            (user, rehash)
+        }
         (user, _) => {
             app.metrics.login(false);
-            // The attempt that reaches the limit is still answered as a wrong password.
-            let _ = app.login_failures.check(&guessed, now);
             let mut tx = app.store.write().await?;
             store::audit::record(
                 &mut tx,

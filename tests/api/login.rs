@@ -23,6 +23,7 @@ both_stores!(
     a_login_upgrades_a_hash_of_old_parameters,
     password_guessing_is_limited_per_email,
     a_flood_of_made_up_usernames_does_not_lift_a_victims_limit,
+    concurrent_guesses_are_checked_no_more_often_than_the_limit,
 );
 
 async fn a_password_login_answers_an_oauth_token(app: TestApp) {
@@ -490,6 +491,74 @@ async fn password_guessing_is_limited_per_email(app: TestApp) {
     app.clock.advance_seconds(3601);
     let t = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
     assert!(t["access_token"].as_str().is_some());
+}
+
+fn kind_of(app: &TestApp) -> StoreKind {
+    if app.settings.database_url.starts_with("sqlite:") {
+        StoreKind::Sqlite
+    } else {
+        StoreKind::Postgres
+    }
+}
+
+/// A password login that owns what it needs, to run in a task of its own beside others.
+fn login_apart(
+    app: &TestApp,
+    username: &str,
+    password: &str,
+) -> impl std::future::Future<Output = StatusCode> + Send + 'static {
+    let (http, url) = (app.http.clone(), app.url("/v1/oauth/token"));
+    let form = [
+        ("grant_type", "password".to_string()),
+        ("username", username.to_string()),
+        ("password", password.to_string()),
+    ];
+    async move { http.post(url).form(&form).send().await.unwrap().status() }
+}
+
+/// Guesses sent all at once are counted as they arrive, before any is checked: no more than the
+/// limit are ever checked against the hash, and the right password among them gets in only if
+/// it is one of those.
+async fn concurrent_guesses_are_checked_no_more_often_than_the_limit(app: TestApp) {
+    let kind = kind_of(&app);
+    drop(app);
+    let app = TestApp::spawn_with(kind, |s| {
+        s.login.failures_per_email_per_hour = 5;
+        // Hashes slow enough that many guesses are in flight at once.
+        s.argon2.memory_kib = 4096;
+    })
+    .await
+    .expect("app");
+    let verifications = || app.app.hasher.counts.verifications.get();
+    let before = verifications();
+    let mut racers = tokio::task::JoinSet::new();
+    for i in 0..40 {
+        let password = if i == 20 {
+            ADMIN_PASSWORD
+        } else {
+            "not the password"
+        };
+        racers.spawn(login_apart(&app, ADMIN_EMAIL, password));
+    }
+    let answers = racers.join_all().await;
+    let count = |status: StatusCode| answers.iter().filter(|s| **s == status).count();
+    let (ok, wrong, refused) = (
+        count(StatusCode::OK),
+        count(StatusCode::BAD_REQUEST),
+        count(StatusCode::TOO_MANY_REQUESTS),
+    );
+    assert_eq!(ok + wrong + refused, 40, "{answers:?}");
+    assert!(ok + wrong <= 5, "{ok} in, {wrong} wrong: {answers:?}");
+    assert!(
+        verifications() - before <= 5,
+        "{}",
+        verifications() - before
+    );
+    // The failures used up the hour, whatever got in: the right password now waits too.
+    if wrong == 5 {
+        let status = login_apart(&app, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    }
 }
 
 /// The limiter keeps few keys here (50); far more made-up e-mails than that, each failing once,
