@@ -105,6 +105,9 @@ pub struct TokenSettings {
     /// again: the bound on how stale another node's view of a revocation can be.
     pub cache_ttl_seconds: i64,
     pub cache_capacity: usize,
+    /// How long after a rotation presenting the spent refresh token again is taken for a
+    /// client's retry (answered with the same pair) rather than a theft; 0: never.
+    pub refresh_reuse_interval_seconds: i64,
 }
 
 impl Default for TokenSettings {
@@ -114,6 +117,7 @@ impl Default for TokenSettings {
             refresh_ttl_seconds: 30 * 24 * 3600,
             cache_ttl_seconds: 5,
             cache_capacity: 100_000,
+            refresh_reuse_interval_seconds: 10,
         }
     }
 }
@@ -393,6 +397,10 @@ impl Settings {
             parse("BF_TOKEN_CACHE_TTL_SECONDS", v)?);
         set!("BF_TOKEN_CACHE_CAPACITY", |v| self.tokens.cache_capacity =
             parse("BF_TOKEN_CACHE_CAPACITY", v)?);
+        set!("BF_REFRESH_REUSE_INTERVAL_SECONDS", |v| self
+            .tokens
+            .refresh_reuse_interval_seconds =
+            parse("BF_REFRESH_REUSE_INTERVAL_SECONDS", v)?);
         set!("BF_PASSWORD_MIN_LENGTH", |v| self.password.min_length =
             parse("BF_PASSWORD_MIN_LENGTH", v)?);
         set!("BF_PASSWORD_MAX_BYTES", |v| self.password.max_bytes =
@@ -526,6 +534,12 @@ impl Settings {
                 "must be between 0 and 60",
             ));
         }
+        if !(0..=60).contains(&self.tokens.refresh_reuse_interval_seconds) {
+            return Err(ConfigError::new(
+                "BF_REFRESH_REUSE_INTERVAL_SECONDS",
+                "must be between 0 and 60",
+            ));
+        }
         if self.password.min_length == 0 || self.password.min_length > self.password.max_bytes {
             return Err(ConfigError::new(
                 "BF_PASSWORD_MIN_LENGTH",
@@ -632,5 +646,14 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("BF_USERS_ANCHOR_EVERY:"), "{err}");
+        let err = Settings::load(None, env(&[("BF_REFRESH_REUSE_INTERVAL_SECONDS", "61")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("BF_REFRESH_REUSE_INTERVAL_SECONDS:"),
+            "{err}"
+        );
+        let s = Settings::load(None, env(&[("BF_REFRESH_REUSE_INTERVAL_SECONDS", "0")])).unwrap();
+        assert_eq!(s.tokens.refresh_reuse_interval_seconds, 0);
     }
 }

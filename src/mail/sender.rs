@@ -2,7 +2,9 @@
 //! (blanking the body, which may hold a code) or schedules a retry with exponential backoff.
 //! Due-ness is read from the application clock, so tests move time instead of waiting.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use lettre::message::header::ContentType;
@@ -18,9 +20,12 @@ use crate::store::{self, outbox::OutboxRow};
 
 /// Mails claimed at once.
 const BATCH: i64 = 10;
-/// How long a claim holds: a sender that dies with claimed mails leaves them to another after
-/// this.
-const LEASE_MS: Millis = 5 * 60 * 1000;
+/// How long a claim holds unless renewed: a sender that dies with claimed mails leaves them to
+/// another node (or to itself, started again) this much later.
+pub const LEASE_MS: Millis = 15 * 1000;
+/// How often a sender renews the lease of the mails it still holds (a delivery may take up to
+/// `SMTP_TIMEOUT`, a batch several of them).
+const RENEW_EVERY: Duration = Duration::from_secs(5);
 /// The first retry waits this long; each further one twice as long, up to `MAX_BACKOFF_MS`.
 const FIRST_BACKOFF_MS: Millis = 30 * 1000;
 const MAX_BACKOFF_MS: Millis = 60 * 60 * 1000;
@@ -110,8 +115,10 @@ impl Transport {
             },
             Kind::Dir(dir) => {
                 let dir = dir.clone();
-                let name = format!("{}-{}.eml", row.created, row.id);
-                let temp = format!(".{}.tmp", row.id);
+                // The attempt in the name: a second delivery of a mail (a node stopped between
+                // delivering and marking it) is a second file, not an overwrite.
+                let name = format!("{}-{}-{}.eml", row.created, row.id, row.attempts);
+                let temp = format!(".{}-{}.tmp", row.id, row.attempts);
                 let bytes = message.formatted();
                 tokio::task::spawn_blocking(move || write_atomically(&dir, &temp, &name, &bytes))
                     .await
@@ -182,42 +189,109 @@ async fn run(app: AppState, mut stopped: watch::Receiver<bool>) {
     }
 }
 
-/// Claims the mails due now and delivers them; answers how many it claimed.
+/// Claims the mails due now and delivers them, renewing the lease of those not yet done while
+/// it works; answers how many it claimed.
 async fn deliver_due(app: &App) -> Result<usize, sqlx::Error> {
     let Some(transport) = app.mail.transport.as_ref() else {
         return Ok(0);
     };
     let now = app.clock.now();
+    let lease = now + LEASE_MS;
     let mut tx = app.store.write().await?;
-    let claimed = store::outbox::claim_due(&mut tx, now, now + LEASE_MS, BATCH).await?;
+    let claimed = store::outbox::claim_due(&mut tx, now, lease, BATCH).await?;
     tx.commit().await?;
-    for row in &claimed {
-        let outcome = transport.deliver(row).await;
-        let now = app.clock.now();
-        let mut tx = app.store.write().await?;
-        match outcome {
-            Ok(()) => {
-                store::outbox::mark_sent(&mut tx, &row.id, now).await?;
-                tx.commit().await?;
-                app.mail.count("sent", 1);
-                tracing::info!(mail = %row.id, attempts = row.attempts, "mail sent");
+    if claimed.is_empty() {
+        return Ok(0);
+    }
+    let held = Mutex::new(Held {
+        ids: claimed.iter().map(|r| r.id.clone()).collect(),
+        lease,
+    });
+    let deliveries = async {
+        for row in &claimed {
+            // Lost to another sender while this one could not renew: that one delivers it.
+            if !held
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .ids
+                .contains(&row.id)
+            {
+                continue;
             }
-            Err(failure) => {
-                let error: String = failure.message.chars().take(500).collect();
-                if failure.permanent || row.attempts >= MAX_ATTEMPTS {
-                    store::outbox::give_up(&mut tx, &row.id, now, &error).await?;
-                    tracing::warn!(mail = %row.id, attempts = row.attempts, %error, "mail given up");
-                } else {
-                    let next = now + backoff(row.attempts);
-                    store::outbox::mark_failed(&mut tx, &row.id, next, &error).await?;
-                    tracing::warn!(mail = %row.id, attempts = row.attempts, %error, "mail failed; will retry");
-                }
-                tx.commit().await?;
-                app.mail.count("failed", 1);
+            deliver_one(app, transport, row).await?;
+            held.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .ids
+                .remove(&row.id);
+        }
+        Ok::<_, sqlx::Error>(())
+    };
+    let renewals = async {
+        loop {
+            tokio::time::sleep(RENEW_EVERY).await;
+            if let Err(e) = renew(app, &held).await {
+                tracing::warn!(error = %e, "could not renew the lease of mail being sent");
             }
         }
+    };
+    tokio::select! {
+        done = deliveries => done?,
+        // Renewals never end; they stop with the deliveries.
+        _ = renewals => {}
     }
     Ok(claimed.len())
+}
+
+/// The mails a sender claimed and has not finished with, and until when it holds them.
+struct Held {
+    ids: HashSet<String>,
+    lease: Millis,
+}
+
+async fn renew(app: &App, held: &Mutex<Held>) -> Result<(), sqlx::Error> {
+    let (ids, lease) = {
+        let held = held.lock().unwrap_or_else(|p| p.into_inner());
+        (held.ids.iter().cloned().collect::<Vec<_>>(), held.lease)
+    };
+    let until = app.clock.now() + LEASE_MS;
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let mut tx = app.store.write().await?;
+    let renewed = store::outbox::renew_leases(&mut tx, &ids, lease, until).await?;
+    tx.commit().await?;
+    let mut held = held.lock().unwrap_or_else(|p| p.into_inner());
+    // Those finished meanwhile are gone already; those not renewed are no longer this node's.
+    held.ids.retain(|id| renewed.contains(id));
+    held.lease = until;
+    Ok(())
+}
+
+/// Delivers one claimed mail and marks it sent, failed (to be retried) or given up.
+async fn deliver_one(app: &App, transport: &Transport, row: &OutboxRow) -> Result<(), sqlx::Error> {
+    let outcome = transport.deliver(row).await;
+    let now = app.clock.now();
+    let mut tx = app.store.write().await?;
+    match outcome {
+        Ok(()) => {
+            store::outbox::mark_sent(&mut tx, &row.id, now).await?;
+            tx.commit().await?;
+            app.mail.count("sent", 1);
+            tracing::info!(mail = %row.id, attempts = row.attempts, "mail sent");
+        }
+        Err(failure) => {
+            let error: String = failure.message.chars().take(500).collect();
+            if failure.permanent || row.attempts >= MAX_ATTEMPTS {
+                store::outbox::give_up(&mut tx, &row.id, now, &error).await?;
+                tracing::warn!(mail = %row.id, attempts = row.attempts, %error, "mail given up");
+            } else {
+                let next = now + backoff(row.attempts);
+                store::outbox::mark_failed(&mut tx, &row.id, next, &error).await?;
+                tracing::warn!(mail = %row.id, attempts = row.attempts, %error, "mail failed; will retry");
+            }
+            tx.commit().await?;
+            app.mail.count("failed", 1);
+        }
+    }
+    Ok(())
 }
 
 /// The wait after the `attempts`-th failed attempt: 30 s, 1 min, 2 min, … up to an hour.

@@ -82,14 +82,32 @@ impl RateLimiter {
 
     /// Counts one event for `key` at `now`; over the limit, a 429 saying when to come back.
     pub fn check(&self, key: &str, now: Millis) -> Result<(), ApiError> {
+        self.count(key, now).map(|_| ())
+    }
+
+    /// Counts one attempt for `key` at `now` before it is made, so that however many arrive at
+    /// once no more than the limit are let through; over the limit, a 429. The attempt stays
+    /// counted unless [`Reserved::give_back`] says it did not fail.
+    pub fn reserve<'a>(&'a self, key: &str, now: Millis) -> Result<Reserved<'a>, ApiError> {
+        let window = self.count(key, now)?;
+        Ok(Reserved {
+            limiter: self,
+            key: key.to_string(),
+            window,
+        })
+    }
+
+    /// Counts one event; answers the start of the window it was counted in (`None` when the
+    /// table was too full to count it).
+    fn count(&self, key: &str, now: Millis) -> Result<Option<Millis>, ApiError> {
         let mut table = self.lock();
         if table.windows.len() >= self.capacity && !table.windows.contains_key(key) {
             if now < table.crowded_until {
-                return Ok(());
+                return Ok(None);
             }
             self.make_room(&mut table, now);
             if table.windows.len() >= self.capacity {
-                return Ok(());
+                return Ok(None);
             }
         }
         table.events += 1;
@@ -108,7 +126,18 @@ impl RateLimiter {
             return Err(self.refusal(window, now));
         }
         window.count += 1;
-        Ok(())
+        Ok(Some(window.started))
+    }
+
+    /// Uncounts an event counted in the window that started at `started`, if that window is
+    /// still the key's.
+    fn uncount(&self, key: &str, started: Millis) {
+        let mut table = self.lock();
+        if let Some(w) = table.windows.get_mut(key) {
+            if w.started == started && w.count > 0 {
+                w.count -= 1;
+            }
+        }
     }
 
     /// Drops ended windows, then the least recently counted keys under their limit, until an
@@ -161,6 +190,22 @@ impl RateLimiter {
     }
 }
 
+/// An attempt counted before it was made; it stays counted unless given back.
+pub struct Reserved<'a> {
+    limiter: &'a RateLimiter,
+    key: String,
+    window: Option<Millis>,
+}
+
+impl Reserved<'_> {
+    /// The attempt did not fail (the right password): it no longer counts.
+    pub fn give_back(self) {
+        if let Some(started) = self.window {
+            self.limiter.uncount(&self.key, started);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,6 +243,25 @@ mod tests {
             })
         ));
         assert!(l.peek("a", 60_000).is_ok());
+    }
+
+    #[test]
+    fn reservations_count_at_once_and_only_those_given_back_are_uncounted() {
+        let l = RateLimiter::new(2, 60, 100);
+        let first = l.reserve("a", 0).unwrap();
+        let second = l.reserve("a", 0).unwrap();
+        assert!(refused(l.reserve("a", 0).map(|_| ())));
+        first.give_back();
+        let third = l.reserve("a", 1000).unwrap();
+        assert!(refused(l.reserve("a", 1000).map(|_| ())));
+        drop((second, third));
+        assert!(refused(l.peek("a", 2000)));
+        // Given back in a later window, it takes nothing from that window.
+        let late = l.reserve("b", 0).unwrap();
+        assert!(l.check("b", 60_000).is_ok());
+        late.give_back();
+        assert!(l.check("b", 60_000).is_ok());
+        assert!(refused(l.check("b", 60_000)));
     }
 
     #[test]

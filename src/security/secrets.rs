@@ -61,6 +61,10 @@ pub struct NewToken {
 pub fn new_token(kind: TokenKind) -> NewToken {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
+    token_of(kind, bytes)
+}
+
+fn token_of(kind: TokenKind, bytes: [u8; 32]) -> NewToken {
     let secret = format!(
         "{}{}",
         kind.prefix(),
@@ -70,6 +74,31 @@ pub fn new_token(kind: TokenKind) -> NewToken {
         digest: digest(&secret),
         secret: SecretString::new(secret),
     }
+}
+
+/// A random value stored with a refresh token, from which its successors are derived.
+pub fn new_successor_salt() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The access and refresh tokens that succeed the refresh token `secret` at its rotation:
+/// HMAC-SHA-256 keyed with its secret, of its stored salt. The same every time, so a repeated
+/// refresh can be answered with the same pair without storing it; underivable from the store
+/// alone (it holds only the secret's digest) and from the token alone (the salt never leaves
+/// the store).
+pub fn successors(secret: &str, salt: &str) -> (NewToken, NewToken) {
+    use hmac::{Hmac, Mac};
+    let derive = |kind: TokenKind| {
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes())
+            .expect("HMAC takes a key of any length");
+        mac.update(kind.as_str().as_bytes());
+        mac.update(b":");
+        mac.update(salt.as_bytes());
+        token_of(kind, mac.finalize().into_bytes().into())
+    };
+    (derive(TokenKind::Access), derive(TokenKind::Refresh))
 }
 
 /// Hex SHA-256 of a secret: what the store keeps and looks up.
@@ -143,6 +172,26 @@ mod tests {
         );
         assert!(same_digest(&a.digest, &digest(a.secret.expose())));
         assert!(!same_digest(&a.digest, &b.digest));
+    }
+
+    #[test]
+    fn successors_depend_on_the_secret_and_the_salt() {
+        let (a, r) = successors("bfsr_one", "salt");
+        assert!(a.secret.expose().starts_with("bfsa_"));
+        assert!(r.secret.expose().starts_with("bfsr_"));
+        assert_eq!(
+            r.secret.expose().len(),
+            new_token(TokenKind::Refresh).secret.expose().len()
+        );
+        assert_eq!(r.digest, digest(r.secret.expose()));
+        let (a2, r2) = successors("bfsr_one", "salt");
+        assert_eq!(
+            (a.digest.as_str(), r.digest.as_str()),
+            (a2.digest.as_str(), r2.digest.as_str())
+        );
+        assert_ne!(successors("bfsr_two", "salt").1.digest, r.digest);
+        assert_ne!(successors("bfsr_one", "pepper").1.digest, r.digest);
+        assert_ne!(a.digest, r.digest);
     }
 
     #[test]

@@ -89,6 +89,7 @@ pub(crate) fn pair_rows(
         revoked: None,
         created_by: Some(user_id.into()),
         bound: lineage.bound,
+        successor_salt: (kind == TokenKind::Refresh).then(secrets::new_successor_salt),
     };
     let [access, refresh] = digests;
     [
@@ -119,23 +120,37 @@ pub async fn password_grant(
         Some(email) => email.key().to_string(),
         None => username.trim().to_lowercase(),
     };
-    app.login_failures.peek(&guessed, app.clock.now())?;
-    let user = match &email {
-        Some(email) => {
-            let mut conn = app.store.pool().acquire().await?;
-            store::users::find_by_email_key(&mut conn, email.key()).await?
-        }
-        None => None,
+    // Counted before the hash, not after: guesses arriving together would otherwise all be
+    // checked before the first failure is counted. A right password gives it back.
+    let attempt = app.login_failures.reserve(&guessed, app.clock.now())?;
+    let checked = async {
+        let user = match &email {
+            Some(email) => {
+                let mut conn = app.store.pool().acquire().await?;
+                store::users::find_by_email_key(&mut conn, email.key()).await?
+            }
+            None => None,
+        };
+        let stored = user.as_ref().and_then(|u| u.password_hash.clone());
+        let verdict = app.hasher.verify(stored.as_deref(), password).await?;
+        Ok::<_, ApiError>((user, stored, verdict))
     };
-    let stored = user.as_ref().and_then(|u| u.password_hash.clone());
-    let verdict = app.hasher.verify(stored.as_deref(), password).await?;
+    let (user, stored, verdict) = match checked.await {
+        Ok(checked) => checked,
+        Err(e) => {
+            // Nothing was checked.
+            attempt.give_back();
+            return Err(e.into());
+        }
+    };
     let now = app.clock.now();
     let (user, rehash) = match (user, verdict) {
-        (Some(user), Verdict::Match { rehash }) if user.may_log_in() => (user, rehash),
+        (Some(user), Verdict::Match { rehash }) if user.may_log_in() => {
+            attempt.give_back();
+            (user, rehash)
+        }
         (user, _) => {
             app.metrics.login(false);
-            // The attempt that reaches the limit is still answered as a wrong password.
-            let _ = app.login_failures.check(&guessed, now);
             let mut tx = app.store.write().await?;
             store::audit::record(
                 &mut tx,
@@ -243,7 +258,8 @@ pub async fn id_token_grant(
 }
 
 /// Rotates a refresh token. A refresh token used twice means it leaked: the whole family (every
-/// token descended from that login) is revoked.
+/// token descended from that login) is revoked; unless it is the repeat of the family's latest
+/// rotation within the reuse interval (a client retrying), which answers the same pair again.
 pub async fn refresh_grant(
     app: &App,
     refresh: Option<&SecretString>,
@@ -256,23 +272,19 @@ pub async fn refresh_grant(
     if TokenKind::of_secret(refresh.expose()) != Some(TokenKind::Refresh) {
         return Err(GrantError::InvalidGrant(BAD_REFRESH));
     }
-    let digest = secrets::digest(refresh.expose());
     // The common case, written together with the other rotations of the moment.
-    let access = secrets::new_token(TokenKind::Access);
-    let next = secrets::new_token(TokenKind::Refresh);
-    let rotated = app
-        .rotations
-        .rotate(digest.clone(), access.digest.clone(), next.digest.clone())
-        .await?;
-    if let Some(rotated) = rotated {
-        return Ok(IssuedPair::of(
-            &app.settings.tokens,
-            access,
-            next,
-            rotated.organization_id,
-            rotated.bound,
-        ));
+    if let Some(rotated) = app.rotations.rotate(refresh).await? {
+        let tokens = &app.settings.tokens;
+        return Ok(IssuedPair {
+            access: rotated.access,
+            access_expires_in: tokens.access_ttl_seconds,
+            refresh: rotated.refresh,
+            refresh_expires_in: tokens.refresh_ttl_seconds,
+            organization_id: rotated.organization_id,
+            bound: rotated.bound,
+        });
     }
+    let digest = secrets::digest(refresh.expose());
     let now = app.clock.now();
     let mut tx = app.store.write().await?;
     // Refused; only a token used before (rather than unknown, expired or of a barred user)
@@ -284,6 +296,22 @@ pub async fn refresh_grant(
     let Some(token) = reused else {
         return Err(GrantError::InvalidGrant(BAD_REFRESH));
     };
+    if let Some(pair) = repeated_rotation(app, &mut tx, &token, refresh, now).await? {
+        store::audit::record(
+            &mut tx,
+            now,
+            &AuditEvent {
+                actor_id: Some(&token.user_id),
+                organization_id: Some(&token.organization_id),
+                action: "refresh_token.repeated",
+                target_id: Some(&token.id),
+                ..Default::default()
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        return Ok(pair);
+    }
     let family = token.family_id.clone().unwrap_or_else(|| token.id.clone());
     let revoked = store::tokens::revoke_family(&mut tx, &family, now).await?;
     store::audit::record(
@@ -301,6 +329,53 @@ pub async fn refresh_grant(
     tx.commit().await?;
     app.auth.forget_tokens(&revoked);
     Err(GrantError::InvalidGrant(BAD_REFRESH))
+}
+
+/// The pair a spent refresh token was rotated into, when presenting it again is a retry: within
+/// the reuse interval of its rotation, while that pair's refresh token is still the family's
+/// live one (neither used in turn nor revoked) and its user may still log in there. A repeat
+/// thus answers nothing that was not answered already and reaches no further than the family.
+async fn repeated_rotation(
+    app: &App,
+    conn: &mut sqlx::AnyConnection,
+    spent: &TokenRow,
+    secret: &SecretString,
+    now: Millis,
+) -> Result<Option<IssuedPair>, ApiError> {
+    let interval = app.settings.tokens.refresh_reuse_interval_seconds * 1000;
+    let (Some(rotated_at), Some(salt)) = (spent.revoked, spent.successor_salt.as_deref()) else {
+        return Ok(None);
+    };
+    if now >= rotated_at + interval {
+        return Ok(None);
+    }
+    let (access, refresh) = secrets::successors(secret.expose(), salt);
+    // No successor: the token was revoked, not rotated.
+    let Some(successor) = store::tokens::find_by_digest(conn, &refresh.digest).await? else {
+        return Ok(None);
+    };
+    let family = spent.family_id.as_deref().unwrap_or(&spent.id);
+    if successor.family_id.as_deref() != Some(family) || !successor.is_live(now) {
+        return Ok(None);
+    }
+    let may_log_in = store::users::find_by_id(conn, &spent.user_id)
+        .await?
+        .is_some_and(|u| u.may_log_in());
+    if !may_log_in
+        || !store::organizations::is_member(conn, &spent.user_id, &spent.organization_id).await?
+    {
+        return Ok(None);
+    }
+    let tokens = &app.settings.tokens;
+    let left = |ttl: i64| (successor.created + ttl * 1000 - now).max(0) / 1000;
+    Ok(Some(IssuedPair {
+        access: access.secret,
+        access_expires_in: left(tokens.access_ttl_seconds),
+        refresh: refresh.secret,
+        refresh_expires_in: left(tokens.refresh_ttl_seconds),
+        organization_id: spent.organization_id.clone(),
+        bound: spent.bound,
+    }))
 }
 
 /// Issues an access token and a refresh token of one family.

@@ -9,11 +9,26 @@ use crate::error::ApiError;
 use crate::store::organizations::{self, OrganizationRow};
 use crate::store::roles::{self, PermissionRow, RoleRow};
 
-/// A customer code from a name: upper-case letters and digits, made unique with a suffix.
-pub async fn unique_customer_code(
+/// Customer codes tried after a conflict before giving up: more than sign-ups of one name
+/// ever arrive at once.
+const CODE_CONFLICTS: usize = 64;
+
+/// A customer code: the base made of the name (its letters and digits, in capitals), with
+/// `n` appended from 2 on.
+fn customer_code(base: &str, n: u32) -> String {
+    match n {
+        1 => base.to_string(),
+        n => format!("{base}{n}"),
+    }
+}
+
+/// Creates an organization and its `Administrator` role (`*`/`*`); answers both IDs.
+pub async fn create_with_admin_role(
     conn: &mut AnyConnection,
     name: &str,
-) -> Result<String, sqlx::Error> {
+    now: Millis,
+    by: Option<&str>,
+) -> Result<(OrganizationRow, RoleRow), ApiError> {
     let base: String = name
         .chars()
         .filter(|c| c.is_ascii_alphanumeric())
@@ -25,32 +40,35 @@ pub async fn unique_customer_code(
     } else {
         base
     };
-    let mut candidate = base.clone();
-    let mut n = 1;
-    while organizations::customer_code_taken(conn, &candidate).await? {
-        n += 1;
-        candidate = format!("{base}{n}");
-    }
-    Ok(candidate)
-}
-
-/// Creates an organization and its `Administrator` role (`*`/`*`); answers both IDs.
-pub async fn create_with_admin_role(
-    conn: &mut AnyConnection,
-    name: &str,
-    now: Millis,
-    by: Option<&str>,
-) -> Result<(OrganizationRow, RoleRow), ApiError> {
-    let org = OrganizationRow {
+    let mut org = OrganizationRow {
         id: ids::new_id(ids::ORGANIZATION),
         name: name.to_string(),
-        customer_code: unique_customer_code(conn, name).await?,
+        customer_code: String::new(),
         created: now,
         updated: now,
         changed_by: by.map(str::to_string),
         deleted: false,
     };
-    organizations::insert(conn, &org).await?;
+    // The first code free as far as this transaction sees; one that a concurrent sign-up of
+    // the same name takes first is a unique conflict, and the next one is tried.
+    let mut n = 1;
+    let mut conflicts = 0;
+    loop {
+        while organizations::customer_code_taken(conn, &customer_code(&base, n)).await? {
+            n += 1;
+        }
+        org.customer_code = customer_code(&base, n);
+        if organizations::insert_unless_code_taken(conn, &org).await? {
+            break;
+        }
+        conflicts += 1;
+        if conflicts == CODE_CONFLICTS {
+            return Err(ApiError::internal(format!(
+                "no free customer code for {base} after {conflicts} conflicts"
+            )));
+        }
+        n += 1;
+    }
     let role = RoleRow {
         id: ids::new_id(ids::ROLE),
         organization_id: org.id.clone(),

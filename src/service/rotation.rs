@@ -18,27 +18,29 @@ use tokio::sync::oneshot;
 
 use crate::clock::SharedClock;
 use crate::config::TokenSettings;
+use crate::domain::SecretString;
 use crate::error::ApiError;
+use crate::security::secrets::{self, TokenKind};
 use crate::service::login::{pair_rows, Lineage};
 use crate::store::{self, Store};
 
-/// The most rotations written in one transaction (the `INSERT` binds 22 values per rotation).
+/// The most rotations written in one transaction (the `INSERT` binds 26 values per rotation).
 const MAX_BATCH: usize = 256;
 
-/// What a rotation carried over from the consumed token to the new pair.
-#[derive(Debug, Clone)]
+/// The new pair, and what it carried over from the consumed token.
 pub struct Rotated {
     pub user_id: String,
     pub organization_id: String,
     pub bound: bool,
+    pub access: SecretString,
+    pub refresh: SecretString,
 }
 
-/// A rotation asked for: the used token's digest and the digests of its successors, whose
-/// secrets only the caller holds.
+/// A rotation asked for: the presented refresh token, from which its successors are derived.
 struct Job {
+    secret: SecretString,
+    /// The digest of `secret`.
     used: String,
-    access: String,
-    refresh: String,
     reply: oneshot::Sender<Result<Option<Rotated>, ApiError>>,
 }
 
@@ -67,20 +69,14 @@ impl Rotations {
         }
     }
 
-    /// Consumes the refresh token of digest `used` if it is live and its user may still log in
-    /// there, and stores the successors `access` and `refresh` of its family; `None` if the
-    /// token was not consumed (the caller finds out why). Answers once committed.
-    pub async fn rotate(
-        &self,
-        used: String,
-        access: String,
-        refresh: String,
-    ) -> Result<Option<Rotated>, ApiError> {
+    /// Consumes the refresh token `secret` if it is live and its user may still log in there,
+    /// and stores its successors in its family; `None` if the token was not consumed (the
+    /// caller finds out why). Answers once committed.
+    pub async fn rotate(&self, secret: &SecretString) -> Result<Option<Rotated>, ApiError> {
         let (reply, answer) = oneshot::channel();
         let job = Job {
-            used,
-            access,
-            refresh,
+            used: secrets::digest(secret.expose()),
+            secret: secret.clone(),
             reply,
         };
         let start = {
@@ -163,7 +159,8 @@ impl Rotations {
         let mut rows = Vec::with_capacity(jobs.len() * 2);
         let mut outcomes = Vec::with_capacity(jobs.len());
         for job in jobs {
-            // The same token twice in a batch: the first job has it, the second sees reuse.
+            // The same token twice in a batch: the first job has it; the second finds it spent
+            // once this commits, and is answered as a repeat.
             let Some(used) = consumed.remove(&job.used) else {
                 outcomes.push(None);
                 continue;
@@ -172,18 +169,28 @@ impl Rotations {
                 family: used.family_id.as_deref().unwrap_or(&used.id),
                 bound: used.bound,
             };
+            let (access, refresh) = match &used.successor_salt {
+                Some(salt) => secrets::successors(job.secret.expose(), salt),
+                // Issued before successors were derived: its repeat cannot be answered.
+                None => (
+                    secrets::new_token(TokenKind::Access),
+                    secrets::new_token(TokenKind::Refresh),
+                ),
+            };
             rows.extend(pair_rows(
                 &self.tokens,
                 &used.user_id,
                 &used.organization_id,
                 lineage,
-                [&job.access, &job.refresh],
+                [&access.digest, &refresh.digest],
                 now,
             ));
             outcomes.push(Some(Rotated {
                 user_id: used.user_id,
                 organization_id: used.organization_id,
                 bound: used.bound,
+                access: access.secret,
+                refresh: refresh.secret,
             }));
         }
         store::tokens::insert(&mut tx, &rows).await?;

@@ -98,6 +98,7 @@ pub async fn issue_permanent(
             revoked: None,
             created_by: Some(caller.user_id.clone()),
             bound: true,
+            successor_salt: None,
         }],
     )
     .await
@@ -167,6 +168,7 @@ pub async fn rotate_permanent(
             revoked: None,
             created_by: Some(caller.user_id.clone()),
             bound: true,
+            successor_salt: None,
         }],
     )
     .await

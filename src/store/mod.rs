@@ -39,6 +39,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "token_reach_and_default_roles",
         include_str!("../../migrations/0004_token_reach_and_default_roles.sql"),
     ),
+    (
+        5,
+        "refresh_successors",
+        include_str!("../../migrations/0005_refresh_successors.sql"),
+    ),
 ];
 
 /// How long a pooled PostgreSQL connection may sit idle before it is pinged ahead of its use.

@@ -1,7 +1,7 @@
 //! Organizations (tenants) and who belongs to them.
 
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
+use sqlx::{AnyConnection, Executor, Row};
 
 use crate::clock::Millis;
 
@@ -46,6 +46,28 @@ pub async fn insert(conn: &mut AnyConnection, o: &OrganizationRow) -> Result<(),
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// Inserts the organization unless its customer code is taken, which it answers with `false`.
+/// The insert runs under a savepoint: on PostgreSQL a failed statement aborts the whole
+/// transaction, and the code may be taken by a transaction that committed after this one looked.
+pub async fn insert_unless_code_taken(
+    conn: &mut AnyConnection,
+    o: &OrganizationRow,
+) -> Result<bool, sqlx::Error> {
+    conn.execute("SAVEPOINT organization_insert").await?;
+    let inserted = match insert(conn, o).await {
+        Ok(()) => true,
+        Err(e) if crate::error::is_unique_violation(&e) => {
+            conn.execute("ROLLBACK TO SAVEPOINT organization_insert")
+                .await?;
+            false
+        }
+        Err(e) => return Err(e),
+    };
+    conn.execute("RELEASE SAVEPOINT organization_insert")
+        .await?;
+    Ok(inserted)
 }
 
 pub async fn find(

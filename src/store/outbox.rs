@@ -77,6 +77,31 @@ pub async fn claim_due(
     .collect()
 }
 
+/// Moves the lease of the mails among `ids` still held until `lease` on to `until`; answers those
+/// renewed. One missing was taken over by another sender (this one's lease ran out) or is done.
+pub async fn renew_leases(
+    conn: &mut AnyConnection,
+    ids: &[&str],
+    lease: Millis,
+    until: Millis,
+) -> Result<Vec<String>, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list: Vec<String> = (3..3 + ids.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "UPDATE mail_outbox SET next_attempt = $1
+         WHERE id IN ({}) AND next_attempt = $2 AND sent IS NULL AND gave_up IS NULL
+         RETURNING id",
+        list.join(", ")
+    );
+    let mut query = sqlx::query_scalar(&sql).bind(until).bind(lease);
+    for id in ids {
+        query = query.bind(*id);
+    }
+    query.fetch_all(conn).await
+}
+
 /// Marks a mail sent and blanks its body, which may hold a code.
 pub async fn mark_sent(conn: &mut AnyConnection, id: &str, now: Millis) -> Result<(), sqlx::Error> {
     sqlx::query(

@@ -21,6 +21,9 @@ pub struct TokenRow {
     pub created_by: Option<String>,
     /// Acts only in `organization_id`; else in every organization of its user (a login's).
     pub bound: bool,
+    /// A refresh token's: with its secret, derives the pair that succeeds it at rotation
+    /// (`secrets::successors`).
+    pub successor_salt: Option<String>,
 }
 
 impl TokenRow {
@@ -31,7 +34,7 @@ impl TokenRow {
 }
 
 const COLUMNS: &str = "t.id, t.kind, t.digest, t.user_id, t.organization_id, t.family_id, \
-    t.description, t.created, t.expires, t.revoked, t.created_by, t.bound";
+    t.description, t.created, t.expires, t.revoked, t.created_by, t.bound, t.successor_salt";
 
 fn from_row(r: &AnyRow) -> Result<TokenRow, sqlx::Error> {
     Ok(TokenRow {
@@ -47,6 +50,7 @@ fn from_row(r: &AnyRow) -> Result<TokenRow, sqlx::Error> {
         revoked: r.try_get("revoked")?,
         created_by: r.try_get("created_by")?,
         bound: r.try_get::<i64, _>("bound")? != 0,
+        successor_salt: r.try_get("successor_salt")?,
     })
 }
 
@@ -58,14 +62,14 @@ pub async fn insert(conn: &mut AnyConnection, tokens: &[TokenRow]) -> Result<(),
     }
     let rows: Vec<String> = (0..tokens.len())
         .map(|i| {
-            let n = i * 12;
-            let params: Vec<String> = (1..=12).map(|k| format!("${}", n + k)).collect();
+            let n = i * 13;
+            let params: Vec<String> = (1..=13).map(|k| format!("${}", n + k)).collect();
             format!("({})", params.join(", "))
         })
         .collect();
     let sql = format!(
         "INSERT INTO tokens (id, kind, digest, user_id, organization_id, family_id, description,
-            created, expires, revoked, created_by, bound)
+            created, expires, revoked, created_by, bound, successor_salt)
          VALUES {}",
         rows.join(", ")
     );
@@ -83,7 +87,8 @@ pub async fn insert(conn: &mut AnyConnection, tokens: &[TokenRow]) -> Result<(),
             .bind(t.expires)
             .bind(t.revoked)
             .bind(&t.created_by)
-            .bind(super::flag(t.bound));
+            .bind(super::flag(t.bound))
+            .bind(&t.successor_salt);
     }
     query.execute(conn).await?;
     Ok(())
@@ -113,6 +118,7 @@ pub struct Consumed {
     pub organization_id: String,
     pub family_id: Option<String>,
     pub bound: bool,
+    pub successor_salt: Option<String>,
 }
 
 /// Marks used, in one statement, each live and unexpired refresh token among `digests` whose
@@ -141,7 +147,7 @@ pub async fn consume_refreshes(
                JOIN memberships m ON m.user_id = u.id AND m.organization_id = tokens.organization_id
                WHERE u.id = tokens.user_id
                  AND u.enabled = 1 AND u.account_non_locked = 1 AND u.account_non_expired = 1)
-         RETURNING digest, id, user_id, organization_id, family_id, bound",
+         RETURNING digest, id, user_id, organization_id, family_id, bound, successor_salt",
         list.join(", ")
     );
     let mut query = sqlx::query(&sql).bind(now);
@@ -160,6 +166,7 @@ pub async fn consume_refreshes(
                 organization_id: r.try_get("organization_id")?,
                 family_id: r.try_get("family_id")?,
                 bound: r.try_get::<i64, _>("bound")? != 0,
+                successor_salt: r.try_get("successor_salt")?,
             })
         })
         .collect()

@@ -13,7 +13,11 @@ both_stores!(
     refresh_tokens_rotate_and_reuse_revokes_the_family,
     a_refresh_token_is_not_a_bearer_token,
     a_barred_users_refresh_is_refused_and_not_spent,
-    concurrent_refreshes_with_one_token_issue_one_pair,
+    concurrent_refreshes_with_one_token_on_two_nodes_all_get_one_pair,
+    a_refresh_repeated_within_the_reuse_interval_answers_the_same_pair,
+    a_refresh_repeated_after_the_reuse_interval_revokes_the_family,
+    a_repeat_after_the_new_token_was_used_revokes_the_family,
+    with_no_reuse_interval_a_repeat_revokes_the_family_at_once,
     concurrent_refreshes_of_many_tokens_all_rotate,
     bad_tokens_are_401_with_www_authenticate,
     an_expired_access_token_is_401,
@@ -23,6 +27,7 @@ both_stores!(
     a_login_upgrades_a_hash_of_old_parameters,
     password_guessing_is_limited_per_email,
     a_flood_of_made_up_usernames_does_not_lift_a_victims_limit,
+    concurrent_guesses_are_checked_no_more_often_than_the_limit,
 );
 
 async fn a_password_login_answers_an_oauth_token(app: TestApp) {
@@ -132,7 +137,9 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_family(app: TestApp) {
     // Another login is another family, untouched by what follows.
     let other = app.admin_token().await;
 
-    // r1 again: it leaked. The family dies: r2 and the access tokens issued with it.
+    // r1 again, past the interval for retries: it leaked. The family dies: r2 and the access
+    // tokens issued with it.
+    app.clock.advance_seconds(reuse_interval(&app));
     let (status, body) = refresh(&app, r1).await;
     assert_eq!(
         (status, body["error"].as_str()),
@@ -214,22 +221,134 @@ async fn a_barred_users_refresh_is_refused_and_not_spent(app: TestApp) {
     assert_eq!(app.get("/v1/users/mine", a1).await.0, StatusCode::OK);
 }
 
-async fn concurrent_refreshes_with_one_token_issue_one_pair(app: TestApp) {
+/// A client's retries of one refresh, sent at once (here to two nodes), all get the one pair
+/// the rotation made, and the family lives on.
+async fn concurrent_refreshes_with_one_token_on_two_nodes_all_get_one_pair(app: TestApp) {
+    let other = app.another_node().await;
     let t = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
     let r1 = t["refresh_token"].as_str().unwrap().to_string();
     let mut racers = tokio::task::JoinSet::new();
-    for _ in 0..8 {
-        racers.spawn(refresh_apart(&app, r1.clone()));
+    for i in 0..8 {
+        let node = if i % 2 == 0 { &app } else { &other };
+        racers.spawn(refresh_apart(node, r1.clone()));
     }
     let answers = racers.join_all().await;
-    let won = answers.iter().filter(|(s, _)| *s == StatusCode::OK).count();
-    assert_eq!(won, 1, "{answers:?}");
-    for (status, body) in answers.iter().filter(|(s, _)| *s != StatusCode::OK) {
-        assert_eq!(
-            (*status, body["error"].as_str()),
-            (StatusCode::BAD_REQUEST, Some("invalid_grant"))
-        );
+    for (status, body) in &answers {
+        assert_eq!(*status, StatusCode::OK, "{body}");
+        assert_eq!(body["access_token"], answers[0].1["access_token"]);
+        assert_eq!(body["refresh_token"], answers[0].1["refresh_token"]);
     }
+    let pair = &answers[0].1;
+    let access = pair["access_token"].as_str().unwrap();
+    assert_eq!(app.get("/v1/users/mine", access).await.0, StatusCode::OK);
+    let a1 = t["access_token"].as_str().unwrap();
+    assert_eq!(app.get("/v1/users/mine", a1).await.0, StatusCode::OK);
+    let (status, body) = refresh(&app, pair["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+/// The interval within which a spent refresh token is taken for a retry, not a theft.
+fn reuse_interval(app: &TestApp) -> i64 {
+    app.settings.tokens.refresh_reuse_interval_seconds
+}
+
+/// A client that did not get the answer to its refresh sends it again: it gets the same pair,
+/// not a second one, and keeps its login. The repeat reaches no further than the family: once
+/// that is revoked, repeating answers nothing.
+async fn a_refresh_repeated_within_the_reuse_interval_answers_the_same_pair(app: TestApp) {
+    let t = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let r1 = t["refresh_token"].as_str().unwrap();
+    let (status, first) = refresh(&app, r1).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    app.clock.advance_seconds(reuse_interval(&app) - 1);
+    let (status, again) = refresh(&app, r1).await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(again["access_token"], first["access_token"]);
+    assert_eq!(again["refresh_token"], first["refresh_token"]);
+    assert_eq!(again["organizationID"], first["organizationID"]);
+    let expires_in = again["expires_in"].as_i64().unwrap();
+    assert!(
+        (3600 - reuse_interval(&app)..=3600).contains(&expires_in),
+        "{expires_in}"
+    );
+    let access = again["access_token"].as_str().unwrap();
+    assert_eq!(app.get("/v1/users/mine", access).await.0, StatusCode::OK);
+    let a1 = t["access_token"].as_str().unwrap();
+    assert_eq!(app.get("/v1/users/mine", a1).await.0, StatusCode::OK);
+    // Logging out ends what the repeats answered, and they answer nothing more.
+    let res = app
+        .http
+        .post(app.url("/v1/oauth/revoke"))
+        .form(&[("token", again["refresh_token"].as_str().unwrap())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        app.get("/v1/users/mine", access).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (status, body) = refresh(&app, r1).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+}
+
+async fn a_refresh_repeated_after_the_reuse_interval_revokes_the_family(app: TestApp) {
+    let t = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let r1 = t["refresh_token"].as_str().unwrap();
+    let (status, second) = refresh(&app, r1).await;
+    assert_eq!(status, StatusCode::OK, "{second}");
+    app.clock.advance_seconds(reuse_interval(&app));
+    let (status, body) = refresh(&app, r1).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+    let a2 = second["access_token"].as_str().unwrap();
+    assert_eq!(
+        app.get("/v1/users/mine", a2).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let r2 = second["refresh_token"].as_str().unwrap();
+    assert_eq!(refresh(&app, r2).await.0, StatusCode::BAD_REQUEST);
+}
+
+/// Only the latest rotation is repeated: once its new token is used in turn, the old token is
+/// no retry any more, even within the interval, and it revokes the family.
+async fn a_repeat_after_the_new_token_was_used_revokes_the_family(app: TestApp) {
+    let t = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let r1 = t["refresh_token"].as_str().unwrap();
+    let (_, second) = refresh(&app, r1).await;
+    let (status, third) = refresh(&app, second["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{third}");
+    assert_eq!(refresh(&app, r1).await.0, StatusCode::BAD_REQUEST);
+    let a3 = third["access_token"].as_str().unwrap();
+    assert_eq!(
+        app.get("/v1/users/mine", a3).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let r3 = third["refresh_token"].as_str().unwrap();
+    assert_eq!(refresh(&app, r3).await.0, StatusCode::BAD_REQUEST);
+}
+
+async fn with_no_reuse_interval_a_repeat_revokes_the_family_at_once(app: TestApp) {
+    let kind = kind_of(&app);
+    drop(app);
+    let app = TestApp::spawn_with(kind, |s| s.tokens.refresh_reuse_interval_seconds = 0)
+        .await
+        .expect("app");
+    let t = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let r1 = t["refresh_token"].as_str().unwrap();
+    let (status, second) = refresh(&app, r1).await;
+    assert_eq!(status, StatusCode::OK, "{second}");
+    assert_eq!(refresh(&app, r1).await.0, StatusCode::BAD_REQUEST);
+    let a2 = second["access_token"].as_str().unwrap();
+    assert_eq!(
+        app.get("/v1/users/mine", a2).await.0,
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 /// Rotations arriving together are written together; each must still get its own pair, and
@@ -490,6 +609,72 @@ async fn password_guessing_is_limited_per_email(app: TestApp) {
     app.clock.advance_seconds(3601);
     let t = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
     assert!(t["access_token"].as_str().is_some());
+}
+
+fn kind_of(app: &TestApp) -> StoreKind {
+    if app.settings.database_url.starts_with("sqlite:") {
+        StoreKind::Sqlite
+    } else {
+        StoreKind::Postgres
+    }
+}
+
+/// A password login that owns what it needs, to run in a task of its own beside others.
+fn login_apart(
+    app: &TestApp,
+    username: &str,
+    password: &str,
+) -> impl std::future::Future<Output = StatusCode> + Send + 'static {
+    let (http, url) = (app.http.clone(), app.url("/v1/oauth/token"));
+    let form = [
+        ("grant_type", "password".to_string()),
+        ("username", username.to_string()),
+        ("password", password.to_string()),
+    ];
+    async move { http.post(url).form(&form).send().await.unwrap().status() }
+}
+
+/// Guesses sent all at once are counted as they arrive, before any is checked: no more wrong
+/// ones than the limit are ever checked against the hash, and the right password among them
+/// gets in only if it arrived while the limit was not reached.
+async fn concurrent_guesses_are_checked_no_more_often_than_the_limit(app: TestApp) {
+    let kind = kind_of(&app);
+    drop(app);
+    let app = TestApp::spawn_with(kind, |s| {
+        s.login.failures_per_email_per_hour = 5;
+        // Hashes slow enough that many guesses are in flight at once.
+        s.argon2.memory_kib = 4096;
+    })
+    .await
+    .expect("app");
+    let verifications = || app.app.hasher.counts.verifications.get();
+    let before = verifications();
+    let mut racers = tokio::task::JoinSet::new();
+    for i in 0..40 {
+        let password = if i == 20 {
+            ADMIN_PASSWORD
+        } else {
+            "not the password"
+        };
+        racers.spawn(login_apart(&app, ADMIN_EMAIL, password));
+    }
+    let answers = racers.join_all().await;
+    let count = |status: StatusCode| answers.iter().filter(|s| **s == status).count();
+    let (ok, wrong, refused) = (
+        count(StatusCode::OK),
+        count(StatusCode::BAD_REQUEST),
+        count(StatusCode::TOO_MANY_REQUESTS),
+    );
+    assert_eq!(ok + wrong + refused, 40, "{answers:?}");
+    // The right password, if it came early enough, held a place and gave it back.
+    assert!(wrong <= 5, "{ok} in, {wrong} wrong: {answers:?}");
+    let checked = verifications() - before;
+    assert_eq!(checked, (ok + wrong) as u64, "{answers:?}");
+    // The failures used up the hour, whatever got in: the right password now waits too.
+    if wrong == 5 {
+        let status = login_apart(&app, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    }
 }
 
 /// The limiter keeps few keys here (50); far more made-up e-mails than that, each failing once,

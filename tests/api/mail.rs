@@ -10,6 +10,8 @@ use crate::both_stores;
 use crate::common::{StoreKind, TestApp};
 use crate::smtp_sink::{Received, SmtpSink};
 use bf_security::clock::Clock;
+use bf_security::mail::sender;
+use bf_security::store::outbox;
 
 both_stores!(
     a_set_password_mail_is_delivered_over_smtp_with_the_code_alone_on_a_line,
@@ -18,6 +20,9 @@ both_stores!(
     credentials_in_the_smtp_url_are_used,
     with_a_mail_directory_each_mail_becomes_an_eml_file,
     organization_names_reach_invitations_quoted_on_one_line,
+    mail_claimed_by_a_node_that_died_is_delivered_by_another_within_seconds,
+    a_mail_delivered_twice_leaves_two_files,
+    only_the_sender_holding_a_lease_renews_it,
 );
 
 /// Settings for a sender that looks for due mail often, so tests do not wait.
@@ -337,4 +342,135 @@ async fn bad_mail_settings_stop_the_start_naming_the_setting() {
         };
         assert!(err.starts_with(named), "{err}");
     }
+}
+
+/// The `.eml` files in a mail directory, sorted.
+fn eml_files(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".eml"))
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    names.sort();
+    names
+}
+
+/// A node claims a mail and dies before delivering it; another node (or the same one started
+/// again) delivers it seconds later, not when a long lease runs out.
+async fn mail_claimed_by_a_node_that_died_is_delivered_by_another_within_seconds(mut app: TestApp) {
+    // No transport here: the mail waits in the outbox.
+    let token = app.admin_token().await;
+    create_user_mailed(&app, &token, "orphan@example.com").await;
+    // Claimed as a sender claims it, by a node that dies at once.
+    let claimed_at = app.clock.now();
+    let mut tx = app.app.store.write().await.unwrap();
+    let claimed = outbox::claim_due(&mut tx, claimed_at, claimed_at + sender::LEASE_MS, 10)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    let dir = tempfile::tempdir().unwrap();
+    app.settings.mail.dir = Some(dir.path().to_path_buf());
+    fast(&mut app.settings);
+    let _other = app.another_node().await;
+    let started = std::time::Instant::now();
+    while outbox_row(&app, "orphan@example.com").await.0.is_none() {
+        let waited = app.clock.now() - claimed_at;
+        assert!(
+            waited <= 20_000,
+            "not delivered {waited} ms after the claim"
+        );
+        assert!(started.elapsed() < Duration::from_secs(10), "not delivered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        app.clock.advance_seconds(1);
+    }
+    let files = eml_files(dir.path());
+    assert_eq!(files.len(), 1, "{files:?}");
+    let text = std::fs::read_to_string(dir.path().join(&files[0])).unwrap();
+    assert!(text.contains("To: orphan@example.com"), "{text}");
+}
+
+/// A mail is sent twice only when a node stops between its delivery and marking it sent; the
+/// second delivery into a mail directory is then a file of its own, not an overwrite.
+async fn a_mail_delivered_twice_leaves_two_files(mut app: TestApp) {
+    let token = app.admin_token().await;
+    create_user_mailed(&app, &token, "twice@example.com").await;
+    let body = outbox_row(&app, "twice@example.com").await.1;
+    let dir = tempfile::tempdir().unwrap();
+    app.settings.mail.dir = Some(dir.path().to_path_buf());
+    fast(&mut app.settings);
+    app.restart().await;
+    wait_sent(&app, "twice@example.com").await;
+    assert_eq!(eml_files(dir.path()).len(), 1);
+    // As if the mark had been lost: the mail is due again, as it was.
+    sqlx::query(
+        "UPDATE mail_outbox SET sent = NULL, body_text = $1, next_attempt = $2
+         WHERE recipient = $3",
+    )
+    .bind(&body)
+    .bind(app.clock.now())
+    .bind("twice@example.com")
+    .execute(app.app.store.pool())
+    .await
+    .unwrap();
+    wait_sent(&app, "twice@example.com").await;
+    let files = eml_files(dir.path());
+    assert_eq!(files.len(), 2, "{files:?}");
+    let ids: Vec<String> = files
+        .iter()
+        .map(|f| {
+            let text = std::fs::read_to_string(dir.path().join(f)).unwrap();
+            text.lines()
+                .find(|l| l.starts_with("Message-ID:"))
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(ids[0], ids[1], "one mail, delivered twice");
+}
+
+/// A sender renews the lease of the mail it is sending; once the lease ran out and another
+/// sender claimed the mail, the first one's renewals no longer touch it.
+async fn only_the_sender_holding_a_lease_renews_it(app: TestApp) {
+    let token = app.admin_token().await;
+    create_user_mailed(&app, &token, "leased@example.com").await;
+    let store = &app.app.store;
+    let now = app.clock.now();
+    let first_lease = now + sender::LEASE_MS;
+    let mut tx = store.write().await.unwrap();
+    let claimed = outbox::claim_due(&mut tx, now, first_lease, 10)
+        .await
+        .unwrap();
+    let id = claimed[0].id.clone();
+    let renewed = outbox::renew_leases(&mut tx, &[&id], first_lease, first_lease + 5_000)
+        .await
+        .unwrap();
+    assert_eq!(renewed, vec![id.clone()]);
+    tx.commit().await.unwrap();
+    assert_eq!(
+        outbox_row(&app, "leased@example.com").await.3,
+        first_lease + 5_000
+    );
+    // Not due while renewed; due once the renewed lease is over, and another sender takes it.
+    let mut tx = store.write().await.unwrap();
+    let early = outbox::claim_due(&mut tx, first_lease, first_lease + 1, 10)
+        .await
+        .unwrap();
+    assert!(early.is_empty());
+    let later = first_lease + 5_000;
+    let taken = outbox::claim_due(&mut tx, later, later + sender::LEASE_MS, 10)
+        .await
+        .unwrap();
+    assert_eq!((taken.len(), taken[0].attempts), (1, 2));
+    let renewed = outbox::renew_leases(&mut tx, &[&id], first_lease + 5_000, later + 60_000)
+        .await
+        .unwrap();
+    assert!(renewed.is_empty(), "the first sender lost it");
+    tx.commit().await.unwrap();
+    assert_eq!(
+        outbox_row(&app, "leased@example.com").await.3,
+        later + sender::LEASE_MS
+    );
 }

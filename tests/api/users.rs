@@ -33,6 +33,7 @@ both_stores!(
     an_invitation_never_takes_over_an_existing_login,
     another_organizations_invitation_never_sets_a_waiting_users_password,
     an_invitation_answers_the_same_for_a_known_and_an_unknown_email,
+    sign_ups_of_one_company_at_once_on_two_nodes_each_get_a_code,
 );
 
 const PASSWORD: &str = "correct horse battery";
@@ -190,6 +191,44 @@ async fn sign_up_needs_a_token_while_open_sign_up_is_off(app: TestApp) {
         )
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{err}");
+}
+
+/// Sign-ups naming one company, sent together to two nodes of one database, all succeed, each
+/// organization with a customer code of its own: the next free one.
+async fn sign_ups_of_one_company_at_once_on_two_nodes_each_get_a_code(app: TestApp) {
+    let other = app.another_node().await;
+    let admin = app.admin_token().await;
+    let mut racers = tokio::task::JoinSet::new();
+    for i in 0..12 {
+        let node = if i % 2 == 0 { &app } else { &other };
+        let request = node
+            .http
+            .post(node.url("/v1/users/flexcheck"))
+            .bearer_auth(&admin)
+            .json(
+                &json!({"email": format!("founder{i}@shop.test"), "password": PASSWORD,
+                          "companyName": "Shop Test"}),
+            );
+        racers.spawn(async move {
+            let res = request.send().await.unwrap();
+            (res.status(), res.text().await.unwrap())
+        });
+    }
+    for (status, body) in racers.join_all().await {
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let codes: HashSet<String> =
+        sqlx::query_scalar("SELECT customer_code FROM organizations WHERE name = $1")
+            .bind("Shop Test")
+            .fetch_all(app.app.store.pool())
+            .await
+            .unwrap()
+            .into_iter()
+            .collect();
+    let expected: HashSet<String> = std::iter::once("SHOPTEST".to_string())
+        .chain((2..=12).map(|n| format!("SHOPTEST{n}")))
+        .collect();
+    assert_eq!(codes, expected);
 }
 
 async fn open_sign_up_lets_anonymous_callers_in_at_a_limited_rate(app: TestApp) {
