@@ -46,8 +46,8 @@ pub async fn link(
         .map_err(|e| ApiError::invalid("idToken", e.to_string()))?;
     let now = app.clock.now();
     let mut tx = app.store.write().await?;
-    let (user, organization_id) = match (invite_code, attempt) {
-        (Some(code), Some(attempt)) => {
+    let (user, organization_id) = match invite_code {
+        Some(code) => {
             // Checked before the code, so that it says nothing about the code.
             verified(&identity)?;
             let wrong = || ApiError::invalid("inviteCode", users::WRONG_INVITE);
@@ -60,7 +60,6 @@ pub async fn link(
             };
             // A code of someone else's invitation is answered as a wrong one.
             let (Some(row), Some(_)) = (row, invited.filter(|u| same_email(&identity, u))) else {
-                attempt.failed();
                 return Err(wrong());
             };
             let accepted =
@@ -73,7 +72,7 @@ pub async fn link(
             let organization_id = row.organization_id.clone();
             (accepted, organization_id)
         }
-        _ => {
+        None => {
             let caller = grant.caller()?;
             let user = store::users::find_by_id(&mut tx, &caller.user_id)
                 .await?
@@ -102,6 +101,9 @@ pub async fn link(
     )
     .await?;
     tx.commit().await?;
+    if let Some(attempt) = attempt {
+        attempt.succeeded();
+    }
     app.auth.forget_all();
     let organizations: Vec<String> = organization_id.into_iter().collect();
     let (user, roles) = users::with_roles(app, user, &organizations).await?;

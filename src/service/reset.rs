@@ -12,6 +12,7 @@ use crate::clock::Millis;
 use crate::domain::{ids, Email, NewPassword, SecretString};
 use crate::error::ApiError;
 use crate::mail::{messages, outbox};
+use crate::security::limiter::Reserved;
 use crate::security::secrets;
 use crate::service::{users, App};
 use crate::store::codes::{CodeKind, CodeRow};
@@ -89,11 +90,11 @@ pub async fn request_code(
 }
 
 /// One try to use a code (reset or invitation) from a client address. Guessing costs the
-/// guesser, not the code's owner: failed uses are counted per address, for known and unknown
-/// e-mails alike, and past the hour's limit the address is refused (429) before any work.
+/// guesser, not the code's owner: each try is counted against the address before the code is
+/// looked at, for known and unknown e-mails alike, so however many arrive at once no more than
+/// the hour's limit are checked (429 past it); a try whose code was right is given back.
 pub struct CodeAttempt<'a> {
-    app: &'a App,
-    address: String,
+    reserved: Reserved<'a>,
     now: Millis,
 }
 
@@ -101,13 +102,17 @@ impl<'a> CodeAttempt<'a> {
     pub fn start(app: &'a App, client: Option<IpAddr>) -> Result<Self, ApiError> {
         let address = client.map(|ip| ip.to_string()).unwrap_or_default();
         let now = app.clock.now();
-        app.code_failures.peek(&address, now)?;
-        Ok(Self { app, address, now })
+        let reserved = app.code_failures.reserve(&address, now)?;
+        Ok(Self { reserved, now })
     }
 
-    pub fn failed(&self) {
-        // Counted after the answer was decided; the next try of this address finds the limit.
-        let _ = self.app.code_failures.check(&self.address, self.now);
+    pub fn now(&self) -> Millis {
+        self.now
+    }
+
+    /// The code was right: the try does not count against the address.
+    pub fn succeeded(self) {
+        self.reserved.give_back();
     }
 }
 
@@ -134,7 +139,6 @@ pub async fn use_code(
     code: Option<&SecretString>,
     new_password: Option<&SecretString>,
 ) -> Result<UserRow, ApiError> {
-    let attempt = CodeAttempt::start(app, client)?;
     let raw_email = raw_email
         .filter(|e| !e.trim().is_empty())
         .ok_or_else(|| ApiError::missing("email"))?;
@@ -142,6 +146,7 @@ pub async fn use_code(
         .filter(|c| !c.expose().trim().is_empty())
         .ok_or_else(|| ApiError::missing("resetCode"))?;
     let new_password = new_password.ok_or_else(|| ApiError::missing("newPassword"))?;
+    let attempt = CodeAttempt::start(app, client)?;
     let wrong = || ApiError::invalid("resetCode", WRONG_CODE);
     let Ok(email) = Email::parse(raw_email, "email") else {
         failed(app, &attempt, None, &[]).await?;
@@ -150,7 +155,7 @@ pub async fn use_code(
     // The policy needs only what the caller sent: checking it first reveals nothing.
     let password = NewPassword::parse(new_password, "newPassword", &app.settings.password, &email)?;
     let typed = secrets::code_digest(code.expose());
-    let now = attempt.now;
+    let now = attempt.now();
 
     let mut conn = app.store.pool().acquire().await?;
     let user = store::users::find_by_email_key(&mut conn, email.key()).await?;
@@ -204,6 +209,7 @@ pub async fn use_code(
         store::tokens::revoke_of_user(&mut tx, &user.id, &["access", "refresh"], None, now).await?;
     audit(&mut tx, now, "password_reset.used", Some(&user.id)).await?;
     tx.commit().await?;
+    attempt.succeeded();
     if invitation {
         app.auth.forget_all();
     } else {
@@ -222,8 +228,7 @@ async fn failed(
     user: Option<&UserRow>,
     live: &[CodeRow],
 ) -> Result<(), ApiError> {
-    attempt.failed();
-    let now = attempt.now;
+    let now = attempt.now();
     let user_id = user.map(|u| u.id.as_str());
     let mut tx = app.store.write().await?;
     let mut audited = false;

@@ -554,11 +554,11 @@ pub async fn accept(
     client: Option<IpAddr>,
     invite_code: Option<&SecretString>,
 ) -> Result<Answer, ApiError> {
-    let attempt = CodeAttempt::start(app, client)?;
     let caller = grant.caller()?;
     let code = invite_code
         .filter(|c| !c.expose().trim().is_empty())
         .ok_or_else(|| ApiError::missing("inviteCode"))?;
+    let attempt = CodeAttempt::start(app, client)?;
     let wrong = || ApiError::invalid("inviteCode", WRONG_INVITE);
     let digest = secrets::code_digest(code.expose());
     let now = app.clock.now();
@@ -570,7 +570,6 @@ pub async fn accept(
         });
     drop(conn);
     let Some(row) = row else {
-        attempt.failed();
         return Err(wrong());
     };
     let mut tx = app.store.write().await?;
@@ -581,6 +580,7 @@ pub async fn accept(
             other => other,
         })?;
     tx.commit().await?;
+    attempt.succeeded();
     app.auth.forget_all();
     let joined: Vec<String> = row.organization_id.into_iter().collect();
     let (user, roles) = with_roles(app, user, &joined).await?;

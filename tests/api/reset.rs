@@ -444,6 +444,7 @@ async fn only_a_matching_code_costs_a_password_hash(kind: StoreKind) {
 
 crate::stories_of_kind!(
     wrong_guesses_cost_the_guessing_address_not_the_invitation,
+    guesses_sent_at_once_are_checked_no_more_often_than_the_limit,
     only_a_matching_code_costs_a_password_hash,
     the_whole_reset_journey,
     an_unknown_address_gets_the_same_answer,
@@ -451,3 +452,28 @@ crate::stories_of_kind!(
     requests_are_rate_limited_known_or_not,
     an_invitation_is_accepted_with_a_password
 );
+
+async fn guesses_sent_at_once_are_checked_no_more_often_than_the_limit(kind: StoreKind) {
+    let Some((app, _dir)) = app_with_mail(kind).await else {
+        return;
+    };
+    // Forty wrong guesses from one address at once, against a limit of twenty an hour: each
+    // is counted before its code is looked at, so no more than twenty are checked.
+    let mut guesses = tokio::task::JoinSet::new();
+    for i in 0..40 {
+        let (http, url) = (app.http.clone(), app.url(UPDATE));
+        let body = json!({"email": format!("guess{}@example.com", i % 3),
+                          "resetCode": "0000000000", "newPassword": NEW_PASSWORD});
+        guesses.spawn(async move { http.post(url).json(&body).send().await.unwrap().status() });
+    }
+    let statuses = guesses.join_all().await;
+    let checked = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::BAD_REQUEST)
+        .count();
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!((checked, refused), (20, 20), "{statuses:?}");
+}
