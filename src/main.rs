@@ -131,7 +131,7 @@ async fn run(command: Command, settings: Settings) -> ExitCode {
                     println!("created organization {organization} ({org}) and administrator {email} ({user})");
                     ExitCode::SUCCESS
                 }
-                Err(e) => fail(&e.to_string()),
+                Err(e) => fail(&bf_security::error::chain(&e)),
             }
         }
         Command::Serve { .. } => {
