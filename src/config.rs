@@ -324,6 +324,9 @@ impl Default for DatabaseSettings {
     }
 }
 
+/// The most client connections a node serves at once, whatever the limit of open files.
+pub const MAX_CONNECTIONS: usize = 10_000_000;
+
 /// How long clients may take, and how many may be connected at once.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -652,7 +655,7 @@ impl Settings {
                 "must be between 0 and 3600",
             ));
         }
-        if self.http.max_connections > 10_000_000 {
+        if self.http.max_connections > MAX_CONNECTIONS {
             return Err(ConfigError::new(
                 "BF_HTTP_MAX_CONNECTIONS",
                 "must be between 0 (derived from the limit of open files) and 10000000",
@@ -728,5 +731,33 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("BF_USERS_ANCHOR_EVERY:"), "{err}");
+        let err = Settings::load(None, env(&[("BF_HTTP_REQUEST_TIMEOUT_MS", "0")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("BF_HTTP_REQUEST_TIMEOUT_MS:"), "{err}");
+    }
+
+    #[test]
+    fn timeouts_and_limits_come_from_the_file_and_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bf.toml");
+        std::fs::write(
+            &path,
+            "[database]\nstatement_timeout_ms = 2000\n[http]\ndrain_seconds = 3\n",
+        )
+        .unwrap();
+        let s = Settings::load(
+            Some(&path),
+            env(&[
+                ("BF_HTTP_MAX_CONNECTIONS", "500"),
+                ("BF_DATABASE_ACQUIRE_TIMEOUT_MS", "1500"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.database.statement_timeout_ms, 2000);
+        assert_eq!(s.database.acquire_timeout_ms, 1500);
+        assert_eq!(s.http.drain_seconds, 3);
+        assert_eq!(s.http.max_connections, 500);
+        assert_eq!(s.http.request_timeout_ms, 15_000);
     }
 }

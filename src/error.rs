@@ -45,7 +45,7 @@ pub enum ApiError {
 #[serde(rename_all = "camelCase")]
 pub struct ErrorBody {
     /// One of ValidationError, Unauthorized, PermissionsError, NotFound, Conflict,
-    /// PayloadTooLarge, RequestTimeout, RateLimited, ServerError, ServiceUnavailable.
+    /// PayloadTooLarge, RateLimited, ServerError, ServiceUnavailable.
     pub error_type: String,
     pub error_message: String,
     pub error_parameters: Vec<String>,

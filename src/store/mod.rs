@@ -43,6 +43,9 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
 ];
 
+const SQLITE_READERS: u32 = 8;
+const POSTGRES_CONNECTIONS: u32 = 16;
+
 /// How long a pooled PostgreSQL connection may sit idle before it is pinged ahead of its use.
 const PING_WHEN_IDLE: Duration = Duration::from_secs(5);
 
@@ -95,6 +98,8 @@ pub struct Store {
     /// Where write transactions run: on SQLite a pool of one connection, on PostgreSQL `pool`.
     writer: AnyPool,
     backend: Backend,
+    /// Files the store may hold open.
+    open_files: u32,
 }
 
 /// A write transaction: everything a request changes commits together or not at all.
@@ -149,7 +154,9 @@ impl Store {
                             })
                         })
                 };
-                let pool = sqlite_pool(8).connect_with(options.clone()).await?;
+                let pool = sqlite_pool(SQLITE_READERS)
+                    .connect_with(options.clone())
+                    .await?;
                 // SQLite has one writer at a time. Writers queue for this one connection in
                 // order, instead of several connections racing for the lock and sleeping in
                 // SQLite's busy handler, which collapses write throughput under load.
@@ -160,7 +167,7 @@ impl Store {
                 let options: AnyConnectOptions =
                     postgres_url(url, statement_timeout_ms)?.as_str().parse()?;
                 let pool = AnyPoolOptions::new()
-                    .max_connections(16)
+                    .max_connections(POSTGRES_CONNECTIONS)
                     .acquire_timeout(acquire_timeout)
                     // sqlx pings a connection before each use by default: one more round trip
                     // per request. Only a connection that sat idle a while, or since another
@@ -185,15 +192,26 @@ impl Store {
                 (pool.clone(), pool)
             }
         };
+        let open_files = match backend {
+            // The database and its log per connection, and the shared memory index.
+            Backend::Sqlite => 2 * (SQLITE_READERS + 1) + 1,
+            Backend::Postgres => POSTGRES_CONNECTIONS,
+        };
         Ok(Self {
             pool,
             writer,
             backend,
+            open_files,
         })
     }
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// Files (sockets included) the store may hold open at once.
+    pub fn open_files(&self) -> u32 {
+        self.open_files
     }
 
     pub fn pool(&self) -> &AnyPool {
