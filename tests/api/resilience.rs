@@ -43,7 +43,7 @@ async fn side_connection(app: &TestApp) -> sqlx::AnyConnection {
         .expect("a connection of the test's own")
 }
 
-/// A 503 must carry the error body and say when to try again.
+/// A 503 with the error body.
 fn assert_unavailable(status: StatusCode, body: &Value, what: &str) {
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{what}: {body}");
     assert_eq!(error_type(body), "ServiceUnavailable", "{what}: {body}");
@@ -62,18 +62,15 @@ async fn a_statement_that_runs_too_long_answers_503_within_its_bound(kind: Store
     // Another client holds a lock the next request needs: a write lock on SQLite, the roles
     // table on PostgreSQL.
     let mut other = side_connection(&app).await;
-    let (lock, path) = match kind {
-        StoreKind::Sqlite => ("BEGIN IMMEDIATE", "/v1/roles"),
-        StoreKind::Postgres => (
-            "BEGIN; LOCK TABLE roles IN ACCESS EXCLUSIVE MODE",
-            "/v1/roles",
-        ),
+    let lock = match kind {
+        StoreKind::Sqlite => "BEGIN IMMEDIATE",
+        StoreKind::Postgres => "BEGIN; LOCK TABLE roles IN ACCESS EXCLUSIVE MODE",
     };
     other.execute(lock).await.expect("take the lock");
     let started = Instant::now();
     let (status, body) = tokio::time::timeout(
         Duration::from_secs(4),
-        app.post(path, &token, json!({"name": "Waits"})),
+        app.post("/v1/roles", &token, json!({"name": "Waits"})),
     )
     .await
     .expect("the request answers within the statement timeout");
@@ -81,7 +78,9 @@ async fn a_statement_that_runs_too_long_answers_503_within_its_bound(kind: Store
     assert_unavailable(status, &body, "a statement past its timeout");
     assert!(took < Duration::from_millis(2500), "took {took:?}");
     other.execute("ROLLBACK").await.unwrap();
-    let (status, body) = app.post(path, &token, json!({"name": "Waits"})).await;
+    let (status, body) = app
+        .post("/v1/roles", &token, json!({"name": "Waits"}))
+        .await;
     assert_eq!(status, StatusCode::OK, "served again: {body}");
 }
 
