@@ -49,6 +49,8 @@ pub struct Settings {
     pub sqlite: SqliteSettings,
     pub users: UserSettings,
     pub rate_limits: RateLimitSettings,
+    pub database: DatabaseSettings,
+    pub http: HttpSettings,
 }
 
 impl Default for Settings {
@@ -70,6 +72,8 @@ impl Default for Settings {
             sqlite: SqliteSettings::default(),
             users: UserSettings::default(),
             rate_limits: RateLimitSettings::default(),
+            database: DatabaseSettings::default(),
+            http: HttpSettings::default(),
         }
     }
 }
@@ -304,6 +308,55 @@ impl Default for RateLimitSettings {
     }
 }
 
+/// How long the service waits on its database.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// The longest one statement may run (PostgreSQL's `statement_timeout`) or wait for
+    /// SQLite's write lock (its busy timeout).
+    pub statement_timeout_ms: u64,
+    /// The longest a request waits for a pooled connection, or for a new one to be made.
+    pub acquire_timeout_ms: u64,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            statement_timeout_ms: 5000,
+            acquire_timeout_ms: 5000,
+        }
+    }
+}
+
+/// The most client connections a node serves at once, whatever the limit of open files.
+pub const MAX_CONNECTIONS: usize = 10_000_000;
+
+/// How long clients may take, and how many may be connected at once.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpSettings {
+    /// The longest a client may take to send a request's headers (a kept-alive connection
+    /// idle that long is closed), and again to send its body.
+    pub read_timeout_ms: u64,
+    /// The longest a request may take from its headers to its answer.
+    pub request_timeout_ms: u64,
+    /// After SIGTERM, how long requests in flight may take to finish before the process exits.
+    pub drain_seconds: u64,
+    /// Client connections served at once; 0 derives it from the limit of open files.
+    pub max_connections: usize,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            read_timeout_ms: 10_000,
+            request_timeout_ms: 15_000,
+            drain_seconds: 10,
+            max_connections: 0,
+        }
+    }
+}
+
 impl Settings {
     /// Reads the file (if any), then applies the environment given by `env`.
     pub fn load(
@@ -460,6 +513,24 @@ impl Settings {
             parse("BF_USERS_ANCHOR_CACHE_KIB", v)?);
         set!("BF_RATE_LIMIT_KEYS", |v| self.rate_limits.keys =
             parse("BF_RATE_LIMIT_KEYS", v)?);
+        set!("BF_DATABASE_STATEMENT_TIMEOUT_MS", |v| self
+            .database
+            .statement_timeout_ms =
+            parse("BF_DATABASE_STATEMENT_TIMEOUT_MS", v)?);
+        set!("BF_DATABASE_ACQUIRE_TIMEOUT_MS", |v| self
+            .database
+            .acquire_timeout_ms =
+            parse("BF_DATABASE_ACQUIRE_TIMEOUT_MS", v)?);
+        set!("BF_HTTP_READ_TIMEOUT_MS", |v| self.http.read_timeout_ms =
+            parse("BF_HTTP_READ_TIMEOUT_MS", v)?);
+        set!("BF_HTTP_REQUEST_TIMEOUT_MS", |v| self
+            .http
+            .request_timeout_ms =
+            parse("BF_HTTP_REQUEST_TIMEOUT_MS", v)?);
+        set!("BF_HTTP_DRAIN_SECONDS", |v| self.http.drain_seconds =
+            parse("BF_HTTP_DRAIN_SECONDS", v)?);
+        set!("BF_HTTP_MAX_CONNECTIONS", |v| self.http.max_connections =
+            parse("BF_HTTP_MAX_CONNECTIONS", v)?);
         match (env("BF_OIDC_ISSUER"), env("BF_OIDC_CLIENT_ID")) {
             (Some(issuer), Some(client_id)) => {
                 self.oidc.providers.push(OidcProvider { issuer, client_id })
@@ -576,6 +647,34 @@ impl Settings {
                 "must be between 1 and 100000000",
             ));
         }
+        for (name, value) in [
+            (
+                "BF_DATABASE_STATEMENT_TIMEOUT_MS",
+                self.database.statement_timeout_ms,
+            ),
+            (
+                "BF_DATABASE_ACQUIRE_TIMEOUT_MS",
+                self.database.acquire_timeout_ms,
+            ),
+            ("BF_HTTP_READ_TIMEOUT_MS", self.http.read_timeout_ms),
+            ("BF_HTTP_REQUEST_TIMEOUT_MS", self.http.request_timeout_ms),
+        ] {
+            if !(10..=3_600_000).contains(&value) {
+                return Err(ConfigError::new(name, "must be between 10 and 3600000"));
+            }
+        }
+        if self.http.drain_seconds > 3600 {
+            return Err(ConfigError::new(
+                "BF_HTTP_DRAIN_SECONDS",
+                "must be between 0 and 3600",
+            ));
+        }
+        if self.http.max_connections > MAX_CONNECTIONS {
+            return Err(ConfigError::new(
+                "BF_HTTP_MAX_CONNECTIONS",
+                "must be between 0 (derived from the limit of open files) and 10000000",
+            ));
+        }
         for (i, p) in self.oidc.providers.iter().enumerate() {
             crate::oidc::acceptable_url(&p.issuer)
                 .map_err(|e| ConfigError::new(format!("oidc.providers[{i}].issuer"), e))?;
@@ -655,5 +754,33 @@ mod tests {
         );
         let s = Settings::load(None, env(&[("BF_REFRESH_REUSE_INTERVAL_SECONDS", "0")])).unwrap();
         assert_eq!(s.tokens.refresh_reuse_interval_seconds, 0);
+        let err = Settings::load(None, env(&[("BF_HTTP_REQUEST_TIMEOUT_MS", "0")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("BF_HTTP_REQUEST_TIMEOUT_MS:"), "{err}");
+    }
+
+    #[test]
+    fn timeouts_and_limits_come_from_the_file_and_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bf.toml");
+        std::fs::write(
+            &path,
+            "[database]\nstatement_timeout_ms = 2000\n[http]\ndrain_seconds = 3\n",
+        )
+        .unwrap();
+        let s = Settings::load(
+            Some(&path),
+            env(&[
+                ("BF_HTTP_MAX_CONNECTIONS", "500"),
+                ("BF_DATABASE_ACQUIRE_TIMEOUT_MS", "1500"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.database.statement_timeout_ms, 2000);
+        assert_eq!(s.database.acquire_timeout_ms, 1500);
+        assert_eq!(s.http.drain_seconds, 3);
+        assert_eq!(s.http.max_connections, 500);
+        assert_eq!(s.http.request_timeout_ms, 15_000);
     }
 }

@@ -30,6 +30,12 @@ pub enum ApiError {
     RateLimited { retry_after_seconds: u64 },
     #[error("the database is unavailable")]
     Unavailable(#[source] sqlx::Error),
+    #[error("the request took too long; try again")]
+    TimedOut,
+    #[error("the server is at its limit of connections; try again")]
+    Overloaded,
+    #[error("the request was not received in time")]
+    RequestTimeout,
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -72,7 +78,10 @@ impl ApiError {
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::TimedOut | ApiError::Overloaded => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -87,7 +96,10 @@ impl ApiError {
             ApiError::PayloadTooLarge => "PayloadTooLarge",
             ApiError::MethodNotAllowed => "MethodNotAllowed",
             ApiError::RateLimited { .. } => "RateLimited",
-            ApiError::Unavailable(_) => "ServiceUnavailable",
+            ApiError::Unavailable(_) | ApiError::TimedOut | ApiError::Overloaded => {
+                "ServiceUnavailable"
+            }
+            ApiError::RequestTimeout => "RequestTimeout",
             ApiError::Internal(_) => "ServerError",
         }
     }
@@ -106,10 +118,12 @@ impl ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
+        if crate::store::lost_connection(&e) {
+            return ApiError::Unavailable(e);
+        }
         match e {
             sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
-            | sqlx::Error::Io(_)
             | sqlx::Error::Tls(_)
             | sqlx::Error::WorkerCrashed => ApiError::Unavailable(e),
             sqlx::Error::Database(ref d) if is_transient(d.code().as_deref()) => {
@@ -120,11 +134,15 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
+/// How long a client should wait before trying again after a 503.
+pub const RETRY_AFTER_SECONDS: u64 = 1;
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match &self {
             ApiError::Internal(cause) => tracing::error!(error = %cause, "request failed"),
             ApiError::Unavailable(cause) => tracing::warn!(error = %cause, "database unavailable"),
+            ApiError::TimedOut => tracing::warn!("request timed out"),
             _ => {}
         }
         let status = self.status();
@@ -139,27 +157,53 @@ impl IntoResponse for ApiError {
             } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_seconds));
             }
+            ApiError::Unavailable(_) | ApiError::TimedOut | ApiError::Overloaded => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+            }
+            // The rest of a body that never came cannot be told from the next request.
+            ApiError::RequestTimeout => {
+                headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
             _ => {}
         }
         response
     }
 }
 
-/// Whether the database gave up on a transaction that may well succeed if tried again: a
-/// deadlock or serialization failure that PostgreSQL resolved by aborting this side, or SQLite
-/// still busy after its timeout. Nothing of the transaction was written, so the answer is 503
-/// ("try again"), not 500.
+/// Whether the database gave up on a statement for want of time or resources rather than for
+/// anything in the request, so that it may well succeed if tried again: a deadlock or
+/// serialization failure that PostgreSQL resolved by aborting this side, a statement or lock
+/// timeout, too many connections, memory or disk exhausted; SQLite still busy after its timeout,
+/// or unable to open or write its files (no file descriptors left, a full disk). Nothing of the
+/// transaction was written, so the answer is 503 ("try again"), not 500.
 fn is_transient(code: Option<&str>) -> bool {
     match code {
-        // PostgreSQL's SQLSTATEs are five characters.
-        Some(state) if state.len() == 5 => matches!(state, "40P01" | "40001"),
-        // SQLite's result codes are numbers whose low byte is the primary code (SQLITE_BUSY,
-        // SQLITE_LOCKED and their extended forms).
+        // PostgreSQL's SQLSTATEs are five characters: class 53 is insufficient resources, 57014
+        // a statement timeout, 55P03 a lock timeout, 58030 an I/O error of the server.
+        Some(state) if state.len() == 5 => {
+            matches!(state, "40P01" | "40001" | "57014" | "55P03" | "58030")
+                || state.starts_with("53")
+        }
+        // SQLite's result codes are numbers whose low byte is the primary code: SQLITE_BUSY,
+        // SQLITE_LOCKED, SQLITE_NOMEM, SQLITE_IOERR, SQLITE_FULL, SQLITE_CANTOPEN and their
+        // extended forms.
         Some(number) => number
             .parse::<u32>()
-            .is_ok_and(|c| matches!(c & 0xff, 5 | 6)),
+            .is_ok_and(|c| matches!(c & 0xff, 5 | 6 | 7 | 10 | 13 | 14)),
         None => false,
     }
+}
+
+/// The error and each of its causes, on one line: what start-up prints when it fails.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }
 
 /// True when the database refused a row because a unique index already holds its key.
@@ -176,9 +220,12 @@ mod tests {
         for (code, transient) in [
             ("40P01", true),
             ("40001", true),
+            ("57014", true),
+            ("53300", true),
             ("5", true),
             ("517", true),
             ("6", true),
+            ("14", true),
             ("19", false),
             ("2067", false),
             ("22021", false),

@@ -52,6 +52,7 @@ enum Command {
 
 fn main() -> ExitCode {
     return_large_blocks_to_the_system();
+    let (open_files_before, open_files) = startup::raise_open_files_limit();
     let cli = Cli::parse();
     let mut settings = match Settings::load(cli.config.as_deref(), |k| std::env::var(k).ok()) {
         Ok(s) => s,
@@ -74,6 +75,13 @@ fn main() -> ExitCode {
     }
     // Held to the end of main: dropping it writes the log lines still queued.
     let _logs = telemetry::init(settings.log_format);
+    if open_files > open_files_before {
+        tracing::debug!(
+            from = open_files_before,
+            to = open_files,
+            "raised the limit of open files"
+        );
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -131,7 +139,7 @@ async fn run(command: Command, settings: Settings) -> ExitCode {
                     println!("created organization {organization} ({org}) and administrator {email} ({user})");
                     ExitCode::SUCCESS
                 }
-                Err(e) => fail(&e.to_string()),
+                Err(e) => fail(&bf_security::error::chain(&e)),
             }
         }
         Command::Serve { .. } => {

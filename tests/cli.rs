@@ -226,3 +226,302 @@ async fn the_first_serve_prints_a_password_once_and_sigterm_stops_cleanly() {
     assert!(child.wait().unwrap().success());
     drain.join().unwrap();
 }
+
+#[test]
+fn a_first_start_that_fails_says_which_step_failed_and_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("bf.db").display());
+    let out = bf(
+        &["serve", "--database-url", &url, "--listen", "127.0.0.1:0"],
+        &[
+            ("BF_ARGON2_MEMORY_KIB", "256"),
+            ("BF_ARGON2_ITERATIONS", "1"),
+            ("BF_BOOTSTRAP_PASSWORD", "short"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(
+            "first start: the first administrator (BF_BOOTSTRAP_EMAIL, BF_BOOTSTRAP_PASSWORD): "
+        ) && err.contains("at least 10"),
+        "{err}"
+    );
+}
+
+/// A `bf-security serve` of the test: its address, the process, and its log lines as they come.
+struct Served {
+    listen: String,
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+const ADMIN: (&str, &str) = ("ops@example.com", "ops password 1234");
+
+/// Starts `serve` on a free port and waits until it serves. `open_files`, when set, is the
+/// process's limit of open files (soft and hard, so it cannot raise it).
+fn serve(url: &str, env: &[(&str, &str)], open_files: Option<u64>) -> Served {
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::process::CommandExt;
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let listen = format!("127.0.0.1:{port}");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_bf-security"));
+    cmd.args(["serve", "--database-url", url, "--listen", &listen])
+        .env("BF_ARGON2_MEMORY_KIB", "256")
+        .env("BF_ARGON2_ITERATIONS", "1")
+        .env("BF_BOOTSTRAP_EMAIL", ADMIN.0)
+        .env("BF_BOOTSTRAP_PASSWORD", ADMIN.1)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    if let Some(n) = open_files {
+        // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                let limit = libc::rlimit {
+                    rlim_cur: n,
+                    rlim_max: n,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
+    }
+    let mut child = cmd.spawn().expect("start bf-security");
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let (tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut seen = Vec::new();
+    loop {
+        match lines.recv_timeout(std::time::Duration::from_secs(30)) {
+            Ok(line) if line.contains("serving") => break,
+            Ok(line) => seen.push(line),
+            Err(_) => panic!("bf-security did not start: {seen:?}"),
+        }
+    }
+    Served {
+        listen,
+        child,
+        lines,
+    }
+}
+
+impl Served {
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.listen)
+    }
+
+    async fn token(&self) -> String {
+        let res = reqwest::Client::new()
+            .post(self.url("/v1/oauth/token"))
+            .form(&[
+                ("grant_type", "password"),
+                ("username", ADMIN.0),
+                ("password", ADMIN.1),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let body: serde_json::Value = res.json().await.unwrap();
+        body["access_token"].as_str().unwrap().to_string()
+    }
+
+    fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the process to end, at most `limit`; answers its exit status.
+    fn wait_at_most(&mut self, limit: std::time::Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            if std::time::Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    fn log(&self) -> Vec<String> {
+        self.lines.try_iter().collect()
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A fresh store: a SQLite file in `dir`, or a fresh schema of `BF_TEST_DATABASE_URL`.
+async fn fresh_store(postgres: bool, dir: &tempfile::TempDir) -> Option<String> {
+    if !postgres {
+        return Some(format!("sqlite://{}", dir.path().join("bf.db").display()));
+    }
+    let base = std::env::var("BF_TEST_DATABASE_URL").ok()?;
+    let schema = format!("t_{:016x}", rand::random::<u64>());
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&base).await.expect("PostgreSQL");
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let sep = if base.contains('?') { '&' } else { '?' };
+    Some(format!("{base}{sep}options=-c%20search_path%3D{schema}"))
+}
+
+#[tokio::test]
+async fn sigterm_finishes_requests_in_flight_and_exits_within_the_drain_time_while_a_client_hangs()
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("bf.db").display());
+    let mut served = serve(
+        &url,
+        &[
+            ("BF_HTTP_DRAIN_SECONDS", "2"),
+            // Longer than the test: only the drain time can end these clients.
+            ("BF_HTTP_READ_TIMEOUT_MS", "120000"),
+        ],
+        None,
+    );
+    let token = served.token().await;
+    let addr = served.listen.clone();
+
+    // Half of the headers, never more.
+    let mut stalled = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    stalled
+        .write_all(b"GET /v1/users/mine HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    // A token and half of a body, the rest sent after SIGTERM: it is answered.
+    let body = br#"{"name": "Finished during the drain"}"#;
+    let mut in_flight = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /v1/roles HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
+         Content-Length: {}\r\n\r\n",
+        body.len()
+    );
+    in_flight.write_all(head.as_bytes()).await.unwrap();
+    in_flight.write_all(&body[..10]).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+
+    let terminated = std::time::Instant::now();
+    served.terminate();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    in_flight.write_all(&body[10..]).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(3),
+        in_flight.read_to_end(&mut answer),
+    )
+    .await
+    .expect("the request in flight is answered and its connection closed")
+    .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+
+    let exit = served.wait_at_most(std::time::Duration::from_secs(8));
+    let took = terminated.elapsed();
+    let exit =
+        exit.unwrap_or_else(|| panic!("still running {took:?} after SIGTERM: {:?}", served.log()));
+    assert!(exit.success(), "{exit:?}: {:?}", served.log());
+    assert!(
+        took < std::time::Duration::from_millis(4500),
+        "exited {took:?} after SIGTERM"
+    );
+    drop(stalled);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_few_file_descriptors_many_clients_get_200_or_503_and_the_server_recovers() {
+    for postgres in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let Some(url) = fresh_store(postgres, &dir).await else {
+            continue;
+        };
+        let served = serve(&url, &[], Some(64));
+        let token = served.token().await;
+        // A connection of its own for every client.
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .unwrap();
+        let mut clients = tokio::task::JoinSet::new();
+        for i in 0..300 {
+            let request = if i % 10 == 0 {
+                http.post(served.url("/v1/oauth/token")).form(&[
+                    ("grant_type", "password"),
+                    ("username", ADMIN.0),
+                    ("password", ADMIN.1),
+                ])
+            } else {
+                http.get(served.url("/v1/users?records=5"))
+                    .bearer_auth(&token)
+            };
+            clients.spawn(async move {
+                match request.send().await {
+                    Ok(res) => {
+                        let status = res.status().as_u16();
+                        let retry_after = res.headers().contains_key("retry-after");
+                        let body = res.text().await.unwrap_or_default();
+                        Ok((status, retry_after, body))
+                    }
+                    Err(e) => Err(e.to_string()),
+                }
+            });
+        }
+        let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
+        let mut refused = 0;
+        for answer in clients.join_all().await {
+            match answer {
+                Ok((status, retry_after, body)) => {
+                    *statuses.entry(status).or_default() += 1;
+                    assert!(
+                        status == 200 || status == 503,
+                        "postgres: {postgres}: {status} {body}"
+                    );
+                    if status == 503 {
+                        assert!(retry_after, "503 without Retry-After: {body}");
+                        assert!(body.contains("ServiceUnavailable"), "{body}");
+                    }
+                }
+                Err(_) => refused += 1,
+            }
+        }
+        assert!(
+            statuses.get(&200).copied().unwrap_or(0) > 0,
+            "postgres: {postgres}: {statuses:?}, {refused} without an answer"
+        );
+        // Served again at once.
+        let started = std::time::Instant::now();
+        let res = http
+            .get(served.url("/v1/users?records=5"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "postgres: {postgres}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    }
+}

@@ -29,8 +29,18 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     }
 }
 
+/// The whole body, read within the router's body read timeout: a client that stops sending
+/// midway gets 408 and its connection closed.
 pub async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
-    Bytes::from_request(req, state).await.map_err(|e| {
+    let limit = req.extensions().get::<super::BodyReadTimeout>().copied();
+    let read = Bytes::from_request(req, state);
+    let read = match limit {
+        Some(limit) => tokio::time::timeout(limit.0, read)
+            .await
+            .map_err(|_| ApiError::RequestTimeout)?,
+        None => read.await,
+    };
+    read.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::PayloadTooLarge
         } else {

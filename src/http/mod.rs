@@ -13,7 +13,7 @@ pub mod roles;
 pub mod users;
 pub mod views;
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, HeaderName, HeaderValue};
@@ -177,6 +177,7 @@ pub fn router(app: AppState) -> Router {
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(app.clone(), bound))
         .layer(middleware::from_fn_with_state(app.clone(), observe))
         .layer(
             TraceLayer::new_for_http()
@@ -225,6 +226,24 @@ async fn observe(State(app): State<AppState>, req: Request, next: Next) -> Respo
         started.elapsed().as_secs_f64(),
     );
     response
+}
+
+/// How long a client may take to send a request's body, for whoever reads it.
+#[derive(Clone, Copy)]
+pub struct BodyReadTimeout(pub Duration);
+
+/// Bounds the request: its body must arrive within the read timeout (see
+/// [`extract::read_body`]), its answer within the request timeout, else 503 with the error
+/// body; what the request was doing is dropped (a transaction rolls back).
+async fn bound(State(app): State<AppState>, mut req: Request, next: Next) -> Response {
+    let http = &app.settings.http;
+    req.extensions_mut()
+        .insert(BodyReadTimeout(Duration::from_millis(http.read_timeout_ms)));
+    let limit = Duration::from_millis(http.request_timeout_ms);
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::TimedOut.into_response(),
+    }
 }
 
 /// Request IDs for requests that come without one: random (from the thread's generator, not a

@@ -20,64 +20,95 @@ pub async fn create_admin(
     email: &str,
     password: &SecretString,
 ) -> Result<(String, String), ApiError> {
-    let organization = organization.trim();
-    if organization.is_empty() {
-        return Err(ApiError::missing("organization"));
-    }
-    let email = Email::parse(email, "email")?;
-    let password = NewPassword::parse(password, "password", &app.settings.password, &email)?;
-    let hash = app.hasher.hash(password.secret()).await?;
-    let now = app.clock.now();
+    let admin = NewAdmin::prepare(app, organization, email, password).await?;
     let mut tx = app.store.write().await?;
-    if store::users::find_by_email_key(&mut tx, email.key())
-        .await?
-        .is_some()
-    {
-        return Err(ApiError::Conflict(format!(
-            "a user with e-mail {} exists already",
-            email.as_str()
-        )));
-    }
-    let (org, role) =
-        organizations::create_with_admin_role(&mut tx, organization, now, None).await?;
-    let user = UserRow {
-        id: ids::new_id(ids::USER),
-        organization_id: org.id.clone(),
-        email: email.as_str().into(),
-        email_key: email.key().into(),
-        first_name: None,
-        last_name: None,
-        company_name: None,
-        timezone: None,
-        enabled: true,
-        account_non_locked: true,
-        account_non_expired: true,
-        credentials_non_expired: true,
-        bf_admin: true,
-        password_hash: Some(hash),
-        password_reset_valid_till: None,
-        created: now,
-        updated: now,
-        changed_by: None,
-    };
-    store::users::insert(&mut tx, &user)
-        .await
-        .map_err(conflict_on_unique("a user with that e-mail exists already"))?;
-    store::organizations::add_member(&mut tx, &user.id, &org.id, now, None).await?;
-    store::roles::assign(&mut tx, &user.id, &role.id, &org.id, now, None).await?;
-    store::audit::record(
-        &mut tx,
-        now,
-        &AuditEvent {
-            organization_id: Some(&org.id),
-            action: "bootstrap.administrator_created",
-            target_id: Some(&user.id),
-            ..Default::default()
-        },
-    )
-    .await?;
+    let created = admin.insert(app, &mut tx).await?;
     tx.commit().await?;
-    Ok((org.id, user.id))
+    Ok(created)
+}
+
+/// An administrator checked and his password hashed, ready to be written.
+struct NewAdmin {
+    organization: String,
+    email: Email,
+    hash: String,
+}
+
+impl NewAdmin {
+    async fn prepare(
+        app: &App,
+        organization: &str,
+        email: &str,
+        password: &SecretString,
+    ) -> Result<Self, ApiError> {
+        let organization = organization.trim();
+        if organization.is_empty() {
+            return Err(ApiError::missing("organization"));
+        }
+        let email = Email::parse(email, "email")?;
+        let password = NewPassword::parse(password, "password", &app.settings.password, &email)?;
+        let hash = app.hasher.hash(password.secret()).await?;
+        Ok(Self {
+            organization: organization.to_string(),
+            email,
+            hash,
+        })
+    }
+
+    /// Writes the organization, its `Administrator` role and the user holding it; answers
+    /// their IDs.
+    async fn insert(self, app: &App, tx: &mut store::Tx) -> Result<(String, String), ApiError> {
+        let email = self.email;
+        let now = app.clock.now();
+        if store::users::find_by_email_key(tx, email.key())
+            .await?
+            .is_some()
+        {
+            return Err(ApiError::Conflict(format!(
+                "a user with e-mail {} exists already",
+                email.as_str()
+            )));
+        }
+        let (org, role) =
+            organizations::create_with_admin_role(tx, &self.organization, now, None).await?;
+        let user = UserRow {
+            id: ids::new_id(ids::USER),
+            organization_id: org.id.clone(),
+            email: email.as_str().into(),
+            email_key: email.key().into(),
+            first_name: None,
+            last_name: None,
+            company_name: None,
+            timezone: None,
+            enabled: true,
+            account_non_locked: true,
+            account_non_expired: true,
+            credentials_non_expired: true,
+            bf_admin: true,
+            password_hash: Some(self.hash),
+            password_reset_valid_till: None,
+            created: now,
+            updated: now,
+            changed_by: None,
+        };
+        store::users::insert(tx, &user)
+            .await
+            .map_err(conflict_on_unique("a user with that e-mail exists already"))?;
+        store::organizations::add_member(tx, &user.id, &org.id, now, None).await?;
+        store::roles::assign(tx, &user.id, &role.id, &org.id, now, None).await?;
+        store::audit::record(
+            tx,
+            now,
+            &AuditEvent {
+                organization_id: Some(&org.id),
+                action: "bootstrap.administrator_created",
+                target_id: Some(&user.id),
+                ..Default::default()
+            },
+        )
+        .await?;
+        Ok((org.id, user.id))
+    }
 }
 
 /// What the first start of an empty store did, for the operator to read once.
@@ -87,13 +118,35 @@ pub struct FirstStart {
     pub generated_password: Option<SecretString>,
 }
 
-/// On an empty store, creates organization `Default` and its administrator.
-pub async fn on_first_start(app: &App) -> Result<Option<FirstStart>, ApiError> {
-    let mut conn = app.store.pool().acquire().await?;
-    if store::organizations::count(&mut conn).await? > 0 {
+/// Why the first start failed: the step, then every cause.
+#[derive(Debug, thiserror::Error)]
+#[error("{step}: {cause}")]
+pub struct FirstStartError {
+    pub step: &'static str,
+    pub cause: String,
+}
+
+impl FirstStartError {
+    fn at(step: &'static str) -> impl FnOnce(ApiError) -> Self {
+        move |e| Self {
+            step,
+            cause: crate::error::chain(&e),
+        }
+    }
+}
+
+/// On an empty store, creates organization `Default` and its administrator. Nodes starting
+/// together on one empty database take turns; all but the first find the store filled.
+pub async fn on_first_start(app: &App) -> Result<Option<FirstStart>, FirstStartError> {
+    let empty = async {
+        let mut conn = app.store.pool().acquire().await?;
+        Ok::<_, ApiError>(store::organizations::count(&mut conn).await? == 0)
+    }
+    .await
+    .map_err(FirstStartError::at("reading whether the store is empty"))?;
+    if !empty {
         return Ok(None);
     }
-    drop(conn);
     let email = app
         .settings
         .bootstrap
@@ -104,15 +157,29 @@ pub async fn on_first_start(app: &App) -> Result<Option<FirstStart>, ApiError> {
         Some(p) => (SecretString::new(p.clone()), false),
         None => (random_password(), true),
     };
-    match create_admin(app, DEFAULT_ORGANIZATION, &email, &password).await {
-        Ok(_) => Ok(Some(FirstStart {
-            email,
-            generated_password: generated.then_some(password),
-        })),
-        // Another node of the same database won the race to bootstrap.
-        Err(ApiError::Conflict(_)) => Ok(None),
-        Err(e) => Err(e),
+    let admin = NewAdmin::prepare(app, DEFAULT_ORGANIZATION, &email, &password)
+        .await
+        .map_err(FirstStartError::at(
+            "the first administrator (BF_BOOTSTRAP_EMAIL, BF_BOOTSTRAP_PASSWORD)",
+        ))?;
+    let created = async {
+        let mut tx = app.store.write().await?;
+        app.store.lock_first_start(&mut tx).await?;
+        if store::organizations::count(&mut tx).await? > 0 {
+            return Ok(false);
+        }
+        admin.insert(app, &mut tx).await?;
+        tx.commit().await?;
+        Ok::<_, ApiError>(true)
     }
+    .await
+    .map_err(FirstStartError::at(
+        "creating organization Default and its administrator",
+    ))?;
+    Ok(created.then_some(FirstStart {
+        email,
+        generated_password: generated.then_some(password),
+    }))
 }
 
 fn random_password() -> SecretString {

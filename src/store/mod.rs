@@ -13,11 +13,13 @@ pub mod tokens;
 pub mod users;
 
 use std::borrow::Cow;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::{Any, AnyPool, Connection, Executor, Transaction};
+use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Transaction};
 
 use crate::config::{Settings, SqliteSynchronous};
 
@@ -46,8 +48,48 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
 ];
 
+const SQLITE_READERS: u32 = 8;
+const POSTGRES_CONNECTIONS: u32 = 16;
+
 /// How long a pooled PostgreSQL connection may sit idle before it is pinged ahead of its use.
 const PING_WHEN_IDLE: Duration = Duration::from_secs(5);
+
+/// How often a write transaction is begun again on another connection when the one it got had
+/// been lost (its `BEGIN` failed, so nothing of it ran).
+const BEGIN_ATTEMPTS: usize = 3;
+
+/// How long migrations wait for SQLite's write lock, held by another process migrating.
+const MIGRATION_BUSY_TIMEOUT_MS: u64 = 600_000;
+
+/// When this process last saw a database connection lost, in milliseconds of [`process_ms`];
+/// 0 when never.
+static LAST_LOSS_MS: AtomicU64 = AtomicU64::new(0);
+
+/// Milliseconds since the process first asked, from 1.
+fn process_ms() -> u64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_millis() as u64 + 1
+}
+
+/// Whether the error says the connection to the database was lost: broken on the way, or ended
+/// by the server (a restart, a failover, an administrator, an idle timeout). Such an error is
+/// remembered: the pooled connections that sat idle since are checked before their next use,
+/// for whatever ended one has likely ended the others.
+pub fn lost_connection(e: &sqlx::Error) -> bool {
+    let lost = match e {
+        sqlx::Error::Io(_) => true,
+        // PostgreSQL's class 08 is a connection exception, 57P01-57P03 a server shutting down,
+        // crashed or starting.
+        sqlx::Error::Database(d) => d.code().is_some_and(|c| {
+            c.len() == 5 && (c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03"))
+        }),
+        _ => false,
+    };
+    if lost {
+        LAST_LOSS_MS.fetch_max(process_ms(), Ordering::Relaxed);
+    }
+    lost
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -61,6 +103,8 @@ pub struct Store {
     /// Where write transactions run: on SQLite a pool of one connection, on PostgreSQL `pool`.
     writer: AnyPool,
     backend: Backend,
+    /// Files the store may hold open.
+    open_files: u32,
 }
 
 /// A write transaction: everything a request changes commits together or not at all.
@@ -75,6 +119,8 @@ impl Store {
         } else {
             Backend::Postgres
         };
+        let acquire_timeout = Duration::from_millis(settings.database.acquire_timeout_ms);
+        let statement_timeout_ms = settings.database.statement_timeout_ms;
         let (pool, writer) = match backend {
             Backend::Sqlite => {
                 // Created if missing; WAL lets readers run beside the one writer.
@@ -91,8 +137,12 @@ impl Store {
                 let sqlite_pool = |connections: u32| {
                     AnyPoolOptions::new()
                         .max_connections(connections)
-                        .min_connections(1)
-                        .acquire_timeout(Duration::from_secs(10))
+                        // Every file is opened at start and kept: a node short of file
+                        // descriptors under load still has its database.
+                        .min_connections(connections)
+                        .idle_timeout(None)
+                        .max_lifetime(None)
+                        .acquire_timeout(acquire_timeout)
                         // A local file cannot go stale: no ping before each use.
                         .test_before_acquire(false)
                         .after_connect(move |conn, _| {
@@ -101,12 +151,17 @@ impl Store {
                                 conn.execute(&*format!("PRAGMA synchronous = {synchronous}"))
                                     .await?;
                                 conn.execute("PRAGMA foreign_keys = ON").await?;
-                                conn.execute("PRAGMA busy_timeout = 5000").await?;
+                                conn.execute(&*format!(
+                                    "PRAGMA busy_timeout = {statement_timeout_ms}"
+                                ))
+                                .await?;
                                 Ok(())
                             })
                         })
                 };
-                let pool = sqlite_pool(8).connect_with(options.clone()).await?;
+                let pool = sqlite_pool(SQLITE_READERS)
+                    .connect_with(options.clone())
+                    .await?;
                 // SQLite has one writer at a time. Writers queue for this one connection in
                 // order, instead of several connections racing for the lock and sleeping in
                 // SQLite's busy handler, which collapses write throughput under load.
@@ -114,18 +169,24 @@ impl Store {
                 (pool, writer)
             }
             Backend::Postgres => {
-                let options: AnyConnectOptions = url.parse()?;
+                let options: AnyConnectOptions =
+                    postgres_url(url, statement_timeout_ms)?.as_str().parse()?;
                 let pool = AnyPoolOptions::new()
-                    .max_connections(16)
-                    .acquire_timeout(Duration::from_secs(5))
+                    .max_connections(POSTGRES_CONNECTIONS)
+                    .acquire_timeout(acquire_timeout)
                     // sqlx pings a connection before each use by default: one more round trip
-                    // per request. Only a connection that sat idle a while may have been
-                    // closed by the server or on the way; one in steady use proves itself on
-                    // each statement. A failed ping discards the connection and takes another.
+                    // per request. Only a connection that sat idle a while, or since another
+                    // was found lost, may have been closed by the server or on the way; one in
+                    // steady use proves itself on each statement. A failed ping discards the
+                    // connection and takes another.
                     .test_before_acquire(false)
                     .before_acquire(|conn, meta| {
                         Box::pin(async move {
-                            if meta.idle_for >= PING_WHEN_IDLE {
+                            let idle_since =
+                                process_ms().saturating_sub(meta.idle_for.as_millis() as u64);
+                            if meta.idle_for >= PING_WHEN_IDLE
+                                || LAST_LOSS_MS.load(Ordering::Relaxed) >= idle_since
+                            {
                                 conn.ping().await?;
                             }
                             Ok(true)
@@ -136,15 +197,26 @@ impl Store {
                 (pool.clone(), pool)
             }
         };
+        let open_files = match backend {
+            // The database and its log per connection, and the shared memory index.
+            Backend::Sqlite => 2 * (SQLITE_READERS + 1) + 1,
+            Backend::Postgres => POSTGRES_CONNECTIONS,
+        };
         Ok(Self {
             pool,
             writer,
             backend,
+            open_files,
         })
     }
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// Files (sockets included) the store may hold open at once.
+    pub fn open_files(&self) -> u32 {
+        self.open_files
     }
 
     pub fn pool(&self) -> &AnyPool {
@@ -171,8 +243,31 @@ impl Store {
             locking: true,
             no_tx: false,
         };
-        let before = self.applied_versions().await.unwrap_or_default();
-        migrator.run(&self.pool).await?;
+        // On a connection of its own, closed afterwards: a migration may take longer than a
+        // statement may, and may wait for another node's.
+        let mut conn = self.pool.acquire().await?.detach();
+        let before;
+        match self.backend {
+            // sqlx holds PostgreSQL's advisory lock of the database meanwhile.
+            Backend::Postgres => {
+                conn.execute("SET statement_timeout = 0").await?;
+                before = applied_versions(&mut conn).await.unwrap_or_default();
+                migrator.run_direct(&mut conn).await?;
+            }
+            // SQLite has no such lock: all migrations run in one transaction holding the write
+            // lock, so another process waits for them and then finds them applied.
+            Backend::Sqlite => {
+                conn.execute(&*format!(
+                    "PRAGMA busy_timeout = {MIGRATION_BUSY_TIMEOUT_MS}"
+                ))
+                .await?;
+                let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+                before = applied_versions(&mut tx).await.unwrap_or_default();
+                migrator.run_direct(&mut *tx).await?;
+                tx.commit().await?;
+            }
+        }
+        let _ = conn.close().await;
         Ok(MIGRATIONS
             .iter()
             .filter(|(v, _, _)| !before.contains(v))
@@ -180,20 +275,34 @@ impl Store {
             .collect())
     }
 
-    async fn applied_versions(&self) -> Result<Vec<i64>, sqlx::Error> {
-        sqlx::query_scalar("SELECT version FROM _sqlx_migrations")
-            .fetch_all(&self.pool)
-            .await
-    }
-
     /// Starts a write transaction. On SQLite it runs on the one writer connection and takes the
     /// write lock at once (`BEGIN IMMEDIATE`), so a writer of another process makes it wait on
-    /// the busy timeout instead of failing midway.
+    /// the busy timeout instead of failing midway. A connection found lost at `BEGIN` is
+    /// replaced: nothing of the transaction ran on it.
     pub async fn write(&self) -> Result<Tx, sqlx::Error> {
-        match self.backend {
-            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await,
-            Backend::Postgres => self.writer.begin().await,
+        let mut attempt = 1;
+        loop {
+            let begun = match self.backend {
+                Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await,
+                Backend::Postgres => self.writer.begin().await,
+            };
+            match begun {
+                Err(e) if attempt < BEGIN_ATTEMPTS && lost_connection(&e) => attempt += 1,
+                begun => return begun,
+            }
         }
+    }
+
+    /// Makes the first start of nodes sharing one database take turns: on PostgreSQL a lock
+    /// held to the end of `tx`; on SQLite the write lock `tx` holds already.
+    pub async fn lock_first_start(&self, tx: &mut Tx) -> Result<(), sqlx::Error> {
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))")
+                .bind(FIRST_START_LOCK)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Whether the database answers now.
@@ -203,6 +312,32 @@ impl Store {
             .map(|r| r.is_ok())
             .unwrap_or(false)
     }
+}
+
+/// The first of the two keys of the first start's advisory lock; the second is the schema's.
+const FIRST_START_LOCK: i32 = 0x6266_7331;
+
+async fn applied_versions(conn: &mut AnyConnection) -> Result<Vec<i64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT version FROM _sqlx_migrations")
+        .fetch_all(conn)
+        .await
+}
+
+/// The PostgreSQL URL with the statement timeout of every connection, and a name by which
+/// the database's operators find them (`pg_stat_activity.application_name`) unless it has one.
+fn postgres_url(url: &str, statement_timeout_ms: u64) -> Result<url::Url, sqlx::Error> {
+    let mut url = url::Url::parse(url).map_err(|e| sqlx::Error::Configuration(e.into()))?;
+    let named = url.query_pairs().any(|(k, _)| k == "application_name");
+    let mut query = url.query_pairs_mut();
+    if !named {
+        query.append_pair("application_name", "bf-security");
+    }
+    query.append_pair(
+        "options",
+        &format!("-c statement_timeout={statement_timeout_ms}"),
+    );
+    drop(query);
+    Ok(url)
 }
 
 /// Booleans are stored as 0/1 on both databases.

@@ -13,6 +13,7 @@ mod mail;
 mod member_pages;
 mod oidc;
 mod reset;
+mod resilience;
 mod roles;
 mod tokens;
 mod users;

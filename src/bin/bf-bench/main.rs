@@ -20,7 +20,7 @@ use std::time::Duration;
 use clap::Parser;
 use time::format_description::well_known::Rfc3339;
 
-use bf_security::config::{Argon2Settings, Settings};
+use bf_security::config::{Argon2Settings, DatabaseSettings, Settings};
 use bf_security::domain::SecretString;
 use bf_security::security::PasswordHasher;
 use bf_security::store::Store;
@@ -326,6 +326,11 @@ async fn measure(
         .map_err(|e| format!("hashing the seed password: {e}"))?;
     let store = Store::connect(&Settings {
         database_url: database_url.to_string(),
+        // Bulk inserts and the vacuum after them take longer than a request's statement may.
+        database: DatabaseSettings {
+            statement_timeout_ms: 3_600_000,
+            ..DatabaseSettings::default()
+        },
         ..Settings::default()
     })
     .await
