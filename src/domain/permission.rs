@@ -36,10 +36,41 @@ impl Permission {
         Self { resource, action }
     }
 
+    /// The same resource and action, compared as the store compares them (case-insensitively).
+    pub fn same_as(&self, other: &Permission) -> bool {
+        self.resource.eq_ignore_ascii_case(&other.resource)
+            && self.action.eq_ignore_ascii_case(&other.action)
+    }
+
     /// Whether holding `self` lets one do `action` on `resource`.
     pub fn covers(&self, resource: &str, action: &str) -> bool {
         (self.resource == WILDCARD || self.resource.eq_ignore_ascii_case(resource))
             && (self.action == WILDCARD || self.action.eq_ignore_ascii_case(action))
+    }
+}
+
+/// How a role's permissions change when `wanted` becomes its whole set: which of the
+/// `existing` ones stay and which go (by position), and which are new.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diff {
+    pub kept: Vec<usize>,
+    pub removed: Vec<usize>,
+    pub added: Vec<Permission>,
+}
+
+pub fn diff(existing: &[Permission], wanted: &[Permission]) -> Diff {
+    let (kept, removed) =
+        (0..existing.len()).partition(|&i| wanted.iter().any(|w| w.same_as(&existing[i])));
+    let mut added: Vec<Permission> = Vec::new();
+    for w in wanted {
+        if !existing.iter().any(|e| e.same_as(w)) && !added.iter().any(|a| a.same_as(w)) {
+            added.push(w.clone());
+        }
+    }
+    Diff {
+        kept,
+        removed,
+        added,
     }
 }
 
@@ -138,6 +169,58 @@ impl PermissionSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn p(resource: &str, action: &str) -> Permission {
+        Permission::from_stored(resource.into(), action.into())
+    }
+
+    #[test]
+    fn a_diff_keeps_what_stays_removes_what_goes_and_adds_what_is_new() {
+        let existing = [p("Users", "read"), p("Roles", "*"), p("Tokens", "create")];
+        let wanted = [
+            p("users", "READ"),
+            p("Organizations", "read"),
+            p("Tokens", "create"),
+        ];
+        assert_eq!(
+            diff(&existing, &wanted),
+            Diff {
+                kept: vec![0, 2],
+                removed: vec![1],
+                added: vec![p("Organizations", "read")],
+            }
+        );
+    }
+
+    #[test]
+    fn a_diff_to_nothing_removes_everything_and_from_nothing_adds_once() {
+        let existing = [p("Users", "read"), p("*", "*")];
+        assert_eq!(
+            diff(&existing, &[]),
+            Diff {
+                kept: vec![],
+                removed: vec![0, 1],
+                added: vec![],
+            }
+        );
+        let wanted = [p("Users", "read"), p("USERS", "read"), p("*", "*")];
+        assert_eq!(
+            diff(&[], &wanted),
+            Diff {
+                kept: vec![],
+                removed: vec![],
+                added: vec![p("Users", "read"), p("*", "*")],
+            }
+        );
+    }
+
+    #[test]
+    fn a_wildcard_is_its_own_permission_in_a_diff() {
+        // `Roles:*` does not stand for `Roles:read` when the set is replaced, nor the reverse.
+        let d = diff(&[p("Roles", "*")], &[p("Roles", "read")]);
+        assert_eq!((d.kept, d.removed), (vec![], vec![0]));
+        assert_eq!(d.added, vec![p("Roles", "read")]);
+    }
 
     #[test]
     fn catalogue_is_case_insensitive_and_spells_names_its_way() {

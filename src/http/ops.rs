@@ -3,7 +3,6 @@
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
-use axum::Json;
 
 use crate::error::{ApiError, ErrorBody};
 use crate::service::AppState;
@@ -34,8 +33,4 @@ pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
         )],
         app.metrics.render(),
     )
-}
-
-pub async fn openapi_json() -> impl IntoResponse {
-    Json(super::docs::document())
 }

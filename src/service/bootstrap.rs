@@ -95,7 +95,7 @@ impl NewAdmin {
             .await
             .map_err(conflict_on_unique("a user with that e-mail exists already"))?;
         store::organizations::add_member(tx, &user.id, &org.id, now, None).await?;
-        store::roles::assign(tx, &user.id, &role.id, &org.id, now, None).await?;
+        store::memberships::give_role(tx, &user.id, &role.id, &org.id, now, None).await?;
         store::audit::record(
             tx,
             now,

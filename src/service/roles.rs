@@ -9,7 +9,7 @@
 use serde_json::{json, Value};
 use sqlx::AnyConnection;
 
-use crate::domain::permission::Catalogue;
+use crate::domain::permission::{self, Catalogue};
 use crate::domain::role::parse_description;
 use crate::domain::{ids, Permission, PermissionSet, RoleName};
 use crate::error::ApiError;
@@ -65,10 +65,6 @@ fn parse_permissions(
 
 fn stored(p: &PermissionRow) -> Permission {
     Permission::from_stored(p.resource.clone(), p.action.clone())
-}
-
-fn same(a: &Permission, b: &Permission) -> bool {
-    a.resource().eq_ignore_ascii_case(b.resource()) && a.action().eq_ignore_ascii_case(b.action())
 }
 
 /// 403 unless the caller holds every one of `granted` in the organization.
@@ -382,24 +378,15 @@ pub async fn update(
     let mut kept = existing.clone();
     let mut added = Vec::new();
     if let Some(wanted) = &wanted {
-        let fresh: Vec<&Permission> = wanted
-            .iter()
-            .filter(|w| !existing.iter().any(|e| same(&stored(e), w)))
-            .collect();
-        may_grant(
-            &acting.permissions,
-            &role.organization_id,
-            fresh.iter().copied(),
-        )?;
-        kept.retain(|e| wanted.iter().any(|w| same(&stored(e), w)));
-        for e in existing
-            .iter()
-            .filter(|e| !kept.iter().any(|k| k.id == e.id))
-        {
-            store::roles::revoke_permission(&mut tx, &e.id, now, Some(by)).await?;
+        let current: Vec<Permission> = existing.iter().map(stored).collect();
+        let diff = permission::diff(&current, wanted);
+        may_grant(&acting.permissions, &role.organization_id, &diff.added)?;
+        kept = diff.kept.iter().map(|&i| existing[i].clone()).collect();
+        for &i in &diff.removed {
+            store::roles::revoke_permission(&mut tx, &existing[i].id, now, Some(by)).await?;
             changed = true;
         }
-        for p in fresh {
+        for p in &diff.added {
             let row = new_permission_row(&role.id, p, now, by);
             store::roles::insert_permission(&mut tx, &row)
                 .await
@@ -530,7 +517,7 @@ pub async fn remove_permission(
     // Matched as stored, so a permission whose resource has since left the catalogue can
     // still be taken away.
     let target = Permission::from_stored(resource.trim().into(), action.trim().into());
-    let Some(found) = existing.iter().find(|e| same(&stored(e), &target)) else {
+    let Some(found) = existing.iter().find(|e| stored(e).same_as(&target)) else {
         app.catalogue.parse(resource, action)?;
         return Err(ApiError::NotFound(format!(
             "role {:?} has no permission {}:{}",

@@ -191,7 +191,7 @@ pub async fn sign_up(
         .await
         .map_err(conflict_on_unique("a user with that e-mail exists already"))?;
     store::organizations::add_member(&mut tx, &user.id, &org.id, now, by.as_deref()).await?;
-    store::roles::assign(&mut tx, &user.id, &role.id, &org.id, now, by.as_deref()).await?;
+    store::memberships::give_role(&mut tx, &user.id, &role.id, &org.id, now, by.as_deref()).await?;
     store::audit::record(
         &mut tx,
         now,
@@ -263,7 +263,8 @@ pub async fn create(app: &App, grant: &Grant, req: &UserCreateRequest) -> Result
         .map_err(conflict_on_unique("a user with that e-mail exists already"))?;
     store::organizations::add_member(&mut tx, &user.id, &organization_id, now, by).await?;
     for role in &roles {
-        store::roles::assign(&mut tx, &user.id, &role.id, &organization_id, now, by).await?;
+        store::memberships::give_role(&mut tx, &user.id, &role.id, &organization_id, now, by)
+            .await?;
     }
     let mut queued = 0;
     if let Some(code) = &code {

@@ -263,38 +263,6 @@ pub async fn members_version(
         .await
 }
 
-/// Keeps the members' copy of a user's ordering fields in step with the user (and marks the
-/// members of his organizations as changed).
-pub async fn sync_user(
-    conn: &mut AnyConnection,
-    user_id: &str,
-    updated: Millis,
-    email_key: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE memberships SET user_updated = $1, user_email_key = $2 WHERE user_id = $3")
-        .bind(updated)
-        .bind(email_key)
-        .bind(user_id)
-        .execute(&mut *conn)
-        .await?;
-    super::organizations::bump_members_version_of_user(conn, user_id).await
-}
-
-/// The IDs of the roles a user holds of his own in an organization (live or not).
-pub async fn role_ids_of(
-    conn: &mut AnyConnection,
-    user_id: &str,
-    organization_id: &str,
-) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT role_id FROM user_roles WHERE user_id = $1 AND organization_id = $2 ORDER BY role_id",
-    )
-    .bind(user_id)
-    .bind(organization_id)
-    .fetch_all(conn)
-    .await
-}
-
 /// Gives a user a role unless he holds it already.
 pub async fn give_role(
     conn: &mut AnyConnection,

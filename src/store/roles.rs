@@ -113,28 +113,6 @@ pub async fn insert_permission(
     Ok(())
 }
 
-pub async fn assign(
-    conn: &mut AnyConnection,
-    user_id: &str,
-    role_id: &str,
-    organization_id: &str,
-    now: Millis,
-    by: Option<&str>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO user_roles (user_id, role_id, organization_id, created, changed_by)
-         VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(user_id)
-    .bind(role_id)
-    .bind(organization_id)
-    .bind(now)
-    .bind(by)
-    .execute(&mut *conn)
-    .await?;
-    super::memberships::stop_following_default(conn, user_id, organization_id).await
-}
-
 /// A role with its live permissions, and whether the user holds it only as the default.
 #[derive(Debug, Clone)]
 pub struct HeldRole {

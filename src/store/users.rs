@@ -158,29 +158,6 @@ pub async fn find_by_id(
         .transpose()
 }
 
-/// Replaces the stored hash, e.g. with one of the current Argon2 parameters after a login.
-pub async fn set_password_hash(
-    conn: &mut AnyConnection,
-    user_id: &str,
-    hash: &str,
-    now: Millis,
-    by: Option<&str>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE users SET password_hash = $1, updated = $2, changed_by = $3 WHERE id = $4")
-        .bind(hash)
-        .bind(now)
-        .bind(by)
-        .bind(user_id)
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query("UPDATE memberships SET user_updated = $1 WHERE user_id = $2")
-        .bind(now)
-        .bind(user_id)
-        .execute(&mut *conn)
-        .await?;
-    super::organizations::bump_members_version_of_user(conn, user_id).await
-}
-
 /// Writes back what a user may change (e-mail, names, time zone, standing, password, reset
 /// deadline, `updated`, `changed_by`), and the members' copy of his ordering fields. A new
 /// e-mail that is taken fails with a unique violation.
@@ -205,34 +182,14 @@ pub async fn save(conn: &mut AnyConnection, u: &UserRow) -> Result<(), sqlx::Err
     .bind(&u.id)
     .execute(&mut *conn)
     .await?;
-    super::memberships::sync_user(conn, &u.id, u.updated, &u.email_key).await
-}
-
-/// The users with these IDs, in the order of `ids` (missing ones left out).
-pub async fn find_many(
-    conn: &mut AnyConnection,
-    ids: &[String],
-) -> Result<Vec<UserRow>, sqlx::Error> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let list: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
-    let sql = format!(
-        "SELECT {COLUMNS} FROM users u WHERE u.id IN ({})",
-        list.join(", ")
-    );
-    let mut query = sqlx::query(&sql);
-    for id in ids {
-        query = query.bind(id);
-    }
-    let mut found: Vec<UserRow> = query
-        .fetch_all(conn)
-        .await?
-        .iter()
-        .map(from_row)
-        .collect::<Result<_, _>>()?;
-    found.sort_by_key(|u| ids.iter().position(|id| *id == u.id));
-    Ok(found)
+    // The members' copies of the ordering fields (migration 0002) follow the user.
+    sqlx::query("UPDATE memberships SET user_updated = $1, user_email_key = $2 WHERE user_id = $3")
+        .bind(u.updated)
+        .bind(&u.email_key)
+        .bind(&u.id)
+        .execute(&mut *conn)
+        .await?;
+    super::organizations::bump_members_version_of_user(conn, &u.id).await
 }
 
 /// Only if the stored hash is still `old`: a concurrent password change wins over a rehash.

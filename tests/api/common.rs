@@ -324,7 +324,7 @@ pub async fn create_member(
 ) -> String {
     use bf_security::clock::Clock as _;
     use bf_security::domain::{ids, SecretString};
-    use bf_security::store::{organizations, roles, users};
+    use bf_security::store::{memberships, organizations, users};
 
     let hash = app
         .app
@@ -359,7 +359,7 @@ pub async fn create_member(
         .await
         .expect("add member");
     for role_id in role_ids {
-        roles::assign(&mut tx, &user.id, role_id, organization_id, now, None)
+        memberships::give_role(&mut tx, &user.id, role_id, organization_id, now, None)
             .await
             .expect("assign role");
     }

@@ -76,14 +76,14 @@ async fn role(app: &TestApp, admin: &str, org: &str, name: &str, perms: &[&str])
 /// library.
 async fn join(app: &TestApp, user_id: &str, org: &str, role_ids: &[&str]) {
     use bf_security::clock::Clock as _;
-    use bf_security::store::{organizations, roles};
+    use bf_security::store::{memberships, organizations};
     let now = app.clock.now();
     let mut tx = app.app.store.write().await.expect("begin");
     organizations::add_member(&mut tx, user_id, org, now, None)
         .await
         .expect("add member");
     for r in role_ids {
-        roles::assign(&mut tx, user_id, r, org, now, None)
+        memberships::give_role(&mut tx, user_id, r, org, now, None)
             .await
             .expect("assign");
     }
