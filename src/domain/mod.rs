@@ -3,6 +3,7 @@
 
 pub mod email;
 pub mod ids;
+pub mod kinds;
 pub mod password;
 pub mod permission;
 pub mod role;
@@ -11,6 +12,7 @@ pub mod text;
 pub mod timezone;
 
 pub use email::Email;
+pub use kinds::{CodeKind, TokenKind};
 pub use password::NewPassword;
 pub use permission::{Permission, PermissionSet};
 pub use role::RoleName;

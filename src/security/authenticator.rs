@@ -132,9 +132,7 @@ impl Authenticator {
         if !secrets::same_digest(&token.digest, digest) {
             return Ok(None);
         }
-        let Some(kind) = TokenKind::parse(&token.kind) else {
-            return Ok(None);
-        };
+        let kind = token.kind;
         let Some(user) = store::users::find_by_id(&mut conn, &token.user_id).await? else {
             return Ok(None);
         };

@@ -8,33 +8,11 @@ use subtle::ConstantTimeEq;
 
 use crate::domain::SecretString;
 
-/// What a token is for. Its first characters say so, so a leaked token is recognisable by
-/// secret scanners.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TokenKind {
-    Access,
-    Refresh,
-    Permanent,
-}
+pub use crate::domain::TokenKind;
 
+/// A token's first characters say what it is for, so a leaked token is recognisable by secret
+/// scanners.
 impl TokenKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TokenKind::Access => "access",
-            TokenKind::Refresh => "refresh",
-            TokenKind::Permanent => "permanent",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "access" => Some(TokenKind::Access),
-            "refresh" => Some(TokenKind::Refresh),
-            "permanent" => Some(TokenKind::Permanent),
-            _ => None,
-        }
-    }
-
     fn prefix(self) -> &'static str {
         match self {
             TokenKind::Access => "bfsa_",

@@ -78,7 +78,7 @@ pub(crate) fn pair_rows(
 ) -> [TokenRow; 2] {
     let row = |kind: TokenKind, digest: &str, ttl: i64| TokenRow {
         id: ids::new_id(ids::TOKEN),
-        kind: kind.as_str().into(),
+        kind,
         digest: digest.into(),
         user_id: user_id.into(),
         organization_id: organization_id.into(),
@@ -291,7 +291,7 @@ pub async fn refresh_grant(
     // means more than a refusal.
     let reused = store::tokens::find_by_digest(&mut tx, &digest)
         .await?
-        .filter(|t| t.kind == TokenKind::Refresh.as_str() && t.revoked.is_some())
+        .filter(|t| t.kind == TokenKind::Refresh && t.revoked.is_some())
         .filter(|t| t.expires.is_none_or(|e| now < e));
     let Some(token) = reused else {
         return Err(GrantError::InvalidGrant(BAD_REFRESH));
@@ -420,11 +420,11 @@ pub async fn revoke(app: &App, token: Option<&SecretString>) -> Result<(), ApiEr
         return Ok(());
     };
     let mut forgotten = vec![row.digest.clone()];
-    match (&row.family_id, row.kind.as_str()) {
-        (Some(family), "refresh") => {
+    match (&row.family_id, row.kind) {
+        (Some(family), TokenKind::Refresh) => {
             forgotten.extend(store::tokens::revoke_family(&mut tx, family, now).await?);
         }
-        (_, "permanent") => {
+        (_, TokenKind::Permanent) => {
             store::tokens::revoke(&mut tx, &row.id, now).await?;
             // The pairs minted from it are its family: they end with it.
             forgotten.extend(store::tokens::revoke_family(&mut tx, &row.id, now).await?);

@@ -7,6 +7,7 @@
 
 use std::net::IpAddr;
 
+use crate::domain::CodeKind;
 use crate::domain::SecretString;
 use crate::error::ApiError;
 use crate::oidc::Identity;
@@ -15,7 +16,6 @@ use crate::service::authz::Grant;
 use crate::service::reset::CodeAttempt;
 use crate::service::users::{self, Answer};
 use crate::service::{conflict_on_unique, App};
-use crate::store::codes::CodeKind;
 use crate::store::{self, audit::AuditEvent, users::UserRow};
 
 pub async fn link(
@@ -53,7 +53,7 @@ pub async fn link(
             let wrong = || ApiError::invalid("inviteCode", users::WRONG_INVITE);
             let row = store::codes::find_by_digest(&mut tx, &secrets::code_digest(code.expose()))
                 .await?
-                .filter(|c| c.kind == CodeKind::Invite.as_str() && c.is_usable(now));
+                .filter(|c| c.kind == CodeKind::Invite && c.is_usable(now));
             let invited = match &row {
                 Some(row) => store::users::find_by_id(&mut tx, &row.user_id).await?,
                 None => None,

@@ -10,12 +10,13 @@ use std::net::IpAddr;
 
 use crate::clock::Millis;
 use crate::domain::{ids, Email, NewPassword, SecretString};
+use crate::domain::{CodeKind, TokenKind};
 use crate::error::ApiError;
 use crate::mail::{messages, outbox};
 use crate::security::limiter::Reserved;
 use crate::security::secrets;
 use crate::service::{users, App};
-use crate::store::codes::{CodeKind, CodeRow};
+use crate::store::codes::CodeRow;
 use crate::store::users::UserRow;
 use crate::store::{self, audit::AuditEvent};
 
@@ -53,7 +54,7 @@ pub async fn request_code(
                 &mut tx,
                 &CodeRow {
                     id: ids::new_id(ids::CODE),
-                    kind: CodeKind::Reset.as_str().into(),
+                    kind: CodeKind::Reset,
                     digest: code.digest.clone(),
                     user_id: user.id.clone(),
                     organization_id: None,
@@ -120,10 +121,10 @@ impl<'a> CodeAttempt<'a> {
 /// stands for his creation (never the password of a user who has one, or whom another
 /// organization's invitation created).
 fn sets_password(code: &CodeRow, user: &UserRow) -> bool {
-    if code.kind == CodeKind::Invite.as_str() {
+    if code.kind == CodeKind::Invite {
         users::creates(code, user)
     } else {
-        code.kind == CodeKind::Reset.as_str() && code.user_id == user.id
+        code.kind == CodeKind::Reset && code.user_id == user.id
     }
 }
 
@@ -163,7 +164,7 @@ pub async fn use_code(
         Some(u) => store::codes::live_of_user(&mut conn, &u.id, now)
             .await?
             .into_iter()
-            .filter(|c| c.kind != CodeKind::Reset.as_str() || c.failed_attempts < MAX_TRIES)
+            .filter(|c| c.kind != CodeKind::Reset || c.failed_attempts < MAX_TRIES)
             .collect(),
         None => Vec::new(),
     };
@@ -186,7 +187,7 @@ pub async fn use_code(
         .await?
         .filter(|u| u.email_key == email.key() && sets_password(&matched, u))
         .ok_or_else(wrong)?;
-    let invitation = matched.kind == CodeKind::Invite.as_str();
+    let invitation = matched.kind == CodeKind::Invite;
     let mut user = if invitation {
         users::accept_invitation(&mut tx, &matched, now)
             .await
@@ -205,8 +206,14 @@ pub async fn use_code(
     user.updated = now;
     user.changed_by = Some(user.id.clone());
     store::users::save(&mut tx, &user).await?;
-    let revoked =
-        store::tokens::revoke_of_user(&mut tx, &user.id, &["access", "refresh"], None, now).await?;
+    let revoked = store::tokens::revoke_of_user(
+        &mut tx,
+        &user.id,
+        &[TokenKind::Access, TokenKind::Refresh],
+        None,
+        now,
+    )
+    .await?;
     audit(&mut tx, now, "password_reset.used", Some(&user.id)).await?;
     tx.commit().await?;
     attempt.succeeded();
@@ -232,7 +239,7 @@ async fn failed(
     let user_id = user.map(|u| u.id.as_str());
     let mut tx = app.store.write().await?;
     let mut audited = false;
-    for c in live.iter().filter(|c| c.kind == CodeKind::Reset.as_str()) {
+    for c in live.iter().filter(|c| c.kind == CodeKind::Reset) {
         let killed = store::codes::record_failure(&mut tx, &c.id, MAX_TRIES, now).await?;
         let action = if killed {
             "password_reset.code_killed"

@@ -87,7 +87,7 @@ pub async fn issue_permanent(
         &mut tx,
         &[TokenRow {
             id: id.clone(),
-            kind: TokenKind::Permanent.as_str().into(),
+            kind: TokenKind::Permanent,
             digest: token.digest,
             user_id: user_id.clone(),
             organization_id: organization_id.clone(),
@@ -157,7 +157,7 @@ pub async fn rotate_permanent(
         &mut tx,
         &[TokenRow {
             id: id.clone(),
-            kind: TokenKind::Permanent.as_str().into(),
+            kind: TokenKind::Permanent,
             digest: token.digest,
             user_id: user_id.clone(),
             organization_id: organization_id.clone(),

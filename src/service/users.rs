@@ -8,6 +8,7 @@ use sqlx::AnyConnection;
 
 use crate::clock::Millis;
 use crate::domain::{ids, Email, NewPassword, SecretString, Timezone};
+use crate::domain::{CodeKind, TokenKind};
 use crate::error::ApiError;
 use crate::http::requests::{
     UpdateEmailRequest, UpdatePasswordRequest, UpdateUserInfoRequest, UserCreateRequest,
@@ -20,7 +21,7 @@ use crate::security::{secrets, Principal};
 use crate::service::authz::{self, Grant, Reach, Subject};
 use crate::service::reset::CodeAttempt;
 use crate::service::{conflict_on_unique, organizations, roles, App};
-use crate::store::codes::{CodeKind, CodeRow};
+use crate::store::codes::CodeRow;
 use crate::store::memberships::MemberOrder;
 use crate::store::{
     self, audit::AuditEvent, organizations::OrganizationRow, roles::HeldRole, users::UserRow,
@@ -272,7 +273,7 @@ pub async fn create(app: &App, grant: &Grant, req: &UserCreateRequest) -> Result
             &mut tx,
             &CodeRow {
                 id: ids::new_id(ids::CODE),
-                kind: CodeKind::Reset.as_str().into(),
+                kind: CodeKind::Reset,
                 digest: code.digest.clone(),
                 user_id: user.id.clone(),
                 organization_id: Some(organization_id.clone()),
@@ -411,7 +412,7 @@ pub async fn invite(
         &mut tx,
         &CodeRow {
             id: code_id.clone(),
-            kind: CodeKind::Invite.as_str().into(),
+            kind: CodeKind::Invite,
             digest: code.digest.clone(),
             user_id: user.id.clone(),
             organization_id: Some(organization_id.clone()),
@@ -480,7 +481,7 @@ pub async fn invite(
 /// Only such an invitation may set his password and enable him: an invitation of anyone else
 /// is a request to join, which he accepts as himself.
 pub fn creates(code: &CodeRow, user: &UserRow) -> bool {
-    code.kind == CodeKind::Invite.as_str()
+    code.kind == CodeKind::Invite
         && code.enables_user
         && code.user_id == user.id
         && !user.enabled
@@ -500,7 +501,7 @@ pub async fn accept_invitation(
     now: Millis,
 ) -> Result<UserRow, ApiError> {
     let wrong = || ApiError::invalid("code", WRONG_CODE);
-    if code.kind != CodeKind::Invite.as_str() || !code.is_usable(now) {
+    if code.kind != CodeKind::Invite || !code.is_usable(now) {
         return Err(wrong());
     }
     let organization_id = code.organization_id.clone().ok_or_else(wrong)?;
@@ -566,9 +567,7 @@ pub async fn accept(
     let mut conn = app.store.pool().acquire().await?;
     let row = store::codes::find_by_digest(&mut conn, &digest)
         .await?
-        .filter(|c| {
-            c.kind == CodeKind::Invite.as_str() && c.user_id == caller.user_id && c.is_usable(now)
-        });
+        .filter(|c| c.kind == CodeKind::Invite && c.user_id == caller.user_id && c.is_usable(now));
     drop(conn);
     let Some(row) = row else {
         return Err(wrong());
@@ -739,7 +738,7 @@ pub async fn update_infos(
                 revoked = store::tokens::revoke_of_user(
                     &mut tx,
                     &user.id,
-                    &["access", "refresh", "permanent"],
+                    &[TokenKind::Access, TokenKind::Refresh, TokenKind::Permanent],
                     None,
                     now,
                 )
@@ -885,8 +884,14 @@ pub async fn update_password(
     let mut tx = app.store.write().await?;
     store::users::save(&mut tx, user).await?;
     let keep = is_self.then_some(caller.token_id.as_str());
-    let revoked =
-        store::tokens::revoke_of_user(&mut tx, &user.id, &["access", "refresh"], keep, now).await?;
+    let revoked = store::tokens::revoke_of_user(
+        &mut tx,
+        &user.id,
+        &[TokenKind::Access, TokenKind::Refresh],
+        keep,
+        now,
+    )
+    .await?;
     store::audit::record(
         &mut tx,
         now,

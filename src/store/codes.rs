@@ -4,27 +4,12 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use crate::clock::Millis;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CodeKind {
-    Reset,
-    Invite,
-}
-
-impl CodeKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CodeKind::Reset => "reset",
-            CodeKind::Invite => "invite",
-        }
-    }
-}
+pub use crate::domain::CodeKind;
 
 #[derive(Debug, Clone)]
 pub struct CodeRow {
     pub id: String,
-    /// `reset` or `invite`.
-    pub kind: String,
+    pub kind: CodeKind,
     pub digest: String,
     pub user_id: String,
     pub organization_id: Option<String>,
@@ -58,10 +43,15 @@ impl CodeRow {
 const COLUMNS: &str = "id, kind, digest, user_id, organization_id, role_ids, created, expires, \
     used, failed_attempts, created_by, enables_user";
 
+fn kind(stored: String) -> Result<CodeKind, sqlx::Error> {
+    CodeKind::parse(&stored)
+        .ok_or_else(|| sqlx::Error::Decode(format!("unknown code kind {stored:?}").into()))
+}
+
 fn from_row(r: &AnyRow) -> Result<CodeRow, sqlx::Error> {
     Ok(CodeRow {
         id: r.try_get("id")?,
-        kind: r.try_get("kind")?,
+        kind: kind(r.try_get("kind")?)?,
         digest: r.try_get("digest")?,
         user_id: r.try_get("user_id")?,
         organization_id: r.try_get("organization_id")?,
@@ -80,7 +70,7 @@ pub async fn insert(conn: &mut AnyConnection, c: &CodeRow) -> Result<(), sqlx::E
         "INSERT INTO codes ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
     ))
     .bind(&c.id)
-    .bind(&c.kind)
+    .bind(c.kind.as_str())
     .bind(&c.digest)
     .bind(&c.user_id)
     .bind(&c.organization_id)

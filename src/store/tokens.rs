@@ -4,12 +4,12 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use crate::clock::Millis;
+use crate::domain::TokenKind;
 
 #[derive(Debug, Clone)]
 pub struct TokenRow {
     pub id: String,
-    /// `access`, `refresh` or `permanent`.
-    pub kind: String,
+    pub kind: TokenKind,
     pub digest: String,
     pub user_id: String,
     pub organization_id: String,
@@ -36,10 +36,15 @@ impl TokenRow {
 const COLUMNS: &str = "t.id, t.kind, t.digest, t.user_id, t.organization_id, t.family_id, \
     t.description, t.created, t.expires, t.revoked, t.created_by, t.bound, t.successor_salt";
 
+fn kind(stored: String) -> Result<TokenKind, sqlx::Error> {
+    TokenKind::parse(&stored)
+        .ok_or_else(|| sqlx::Error::Decode(format!("unknown token kind {stored:?}").into()))
+}
+
 fn from_row(r: &AnyRow) -> Result<TokenRow, sqlx::Error> {
     Ok(TokenRow {
         id: r.try_get("id")?,
-        kind: r.try_get("kind")?,
+        kind: kind(r.try_get("kind")?)?,
         digest: r.try_get("digest")?,
         user_id: r.try_get("user_id")?,
         organization_id: r.try_get("organization_id")?,
@@ -77,7 +82,7 @@ pub async fn insert(conn: &mut AnyConnection, tokens: &[TokenRow]) -> Result<(),
     for t in tokens {
         query = query
             .bind(&t.id)
-            .bind(&t.kind)
+            .bind(t.kind.as_str())
             .bind(&t.digest)
             .bind(&t.user_id)
             .bind(&t.organization_id)
@@ -235,7 +240,7 @@ pub async fn current_permanent(
 pub async fn revoke_of_user(
     conn: &mut AnyConnection,
     user_id: &str,
-    kinds: &[&str],
+    kinds: &[TokenKind],
     except_id: Option<&str>,
     now: Millis,
 ) -> Result<Vec<String>, sqlx::Error> {
@@ -248,7 +253,7 @@ pub async fn revoke_of_user(
         )
         .bind(now)
         .bind(user_id)
-        .bind(*kind)
+        .bind(kind.as_str())
         .bind(except_id.unwrap_or(""))
         .fetch_all(&mut *conn)
         .await?;
