@@ -51,6 +51,17 @@ pub fn rfc3339(ms: Millis) -> String {
     t.format(&f).unwrap_or_default()
 }
 
+/// Milliseconds of the process's monotonic clock, from 1 at its first reading: for measuring
+/// spans inside the process, never for what is stored or shown.
+pub fn process_ms() -> u64 {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    START
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_millis() as u64
+        + 1
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -2,6 +2,8 @@
 //! service as the contract's error body: `{"errorType", "errorMessage", "errorParameters"}`.
 //! Causes of 5xx answers are logged here and never sent.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -118,7 +120,7 @@ impl ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
-        if crate::store::lost_connection(&e) {
+        if lost_connection(&e) {
             return ApiError::Unavailable(e);
         }
         match e {
@@ -209,6 +211,34 @@ pub fn chain(e: &dyn std::error::Error) -> String {
 /// True when the database refused a row because a unique index already holds its key.
 pub fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+/// When this process last saw a database connection lost, in [`crate::clock::process_ms`]; 0
+/// when never.
+static LAST_LOSS_MS: AtomicU64 = AtomicU64::new(0);
+
+/// Whether the error says the connection to the database was lost: broken on the way, or ended
+/// by the server (a restart, a failover, an administrator, an idle timeout). Such an error is
+/// remembered ([`last_connection_loss_ms`]): the store checks the pooled connections that sat
+/// idle since before their next use, for whatever ended one has likely ended the others.
+pub fn lost_connection(e: &sqlx::Error) -> bool {
+    let lost = match e {
+        sqlx::Error::Io(_) => true,
+        // PostgreSQL's class 08 is a connection exception, 57P01-57P03 a server shutting down,
+        // crashed or starting.
+        sqlx::Error::Database(d) => d.code().is_some_and(|c| {
+            c.len() == 5 && (c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03"))
+        }),
+        _ => false,
+    };
+    if lost {
+        LAST_LOSS_MS.fetch_max(crate::clock::process_ms(), Ordering::Relaxed);
+    }
+    lost
+}
+
+pub fn last_connection_loss_ms() -> u64 {
+    LAST_LOSS_MS.load(Ordering::Relaxed)
 }
 
 #[cfg(test)]

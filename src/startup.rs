@@ -52,7 +52,12 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     // The mail sender lives as long as the server: started with it, stopped after it.
-    let sender = crate::mail::sender::spawn(app.clone());
+    let sender = crate::mail::sender::spawn(crate::mail::sender::Parts {
+        store: app.store.clone(),
+        clock: app.clock.clone(),
+        mailer: app.mail.clone(),
+        poll_millis: app.settings.mail.poll_millis,
+    });
     let limits = ConnectionLimits::of(&app);
     tracing::debug!(
         served = limits.served,

@@ -14,7 +14,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use tokio::sync::Notify;
 
-use crate::http::metrics::OutcomeLabels;
+use crate::metrics::OutcomeLabels;
 
 /// A plain-text mail to one recipient.
 #[derive(Debug, Clone)]

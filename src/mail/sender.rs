@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use lettre::message::header::ContentType;
@@ -13,9 +13,10 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::clock::Millis;
+use crate::clock::{Millis, SharedClock};
 use crate::config::MailSettings;
-use crate::service::{App, AppState};
+use crate::mail::Mailer;
+use crate::store::Store;
 use crate::store::{self, outbox::OutboxRow};
 
 /// Mails claimed at once.
@@ -154,9 +155,19 @@ impl Running {
     }
 }
 
+/// What the sender works with, and nothing more of the application.
+#[derive(Clone)]
+pub struct Parts {
+    pub store: Store,
+    pub clock: SharedClock,
+    pub mailer: Arc<Mailer>,
+    /// How often to look for mail due for a retry; new mail wakes the sender at once.
+    pub poll_millis: u64,
+}
+
 /// Starts the sender; none without a transport (mail then waits in the outbox).
-pub fn spawn(app: AppState) -> Option<Running> {
-    if app.mail.transport.is_none() {
+pub fn spawn(app: Parts) -> Option<Running> {
+    if app.mailer.transport.is_none() {
         tracing::warn!("no BF_SMTP_URL or BF_MAIL_DIR: mail stays in the outbox unsent");
         return None;
     }
@@ -165,8 +176,8 @@ pub fn spawn(app: AppState) -> Option<Running> {
     Some(Running { stop, task })
 }
 
-async fn run(app: AppState, mut stopped: watch::Receiver<bool>) {
-    let poll = Duration::from_millis(app.settings.mail.poll_millis.max(1));
+async fn run(app: Parts, mut stopped: watch::Receiver<bool>) {
+    let poll = Duration::from_millis(app.poll_millis.max(1));
     loop {
         loop {
             if *stopped.borrow() {
@@ -183,7 +194,7 @@ async fn run(app: AppState, mut stopped: watch::Receiver<bool>) {
         }
         tokio::select! {
             _ = stopped.changed() => return,
-            _ = app.mail.wake.notified() => {}
+            _ = app.mailer.wake.notified() => {}
             _ = tokio::time::sleep(poll) => {}
         }
     }
@@ -191,8 +202,8 @@ async fn run(app: AppState, mut stopped: watch::Receiver<bool>) {
 
 /// Claims the mails due now and delivers them, renewing the lease of those not yet done while
 /// it works; answers how many it claimed.
-async fn deliver_due(app: &App) -> Result<usize, sqlx::Error> {
-    let Some(transport) = app.mail.transport.as_ref() else {
+async fn deliver_due(app: &Parts) -> Result<usize, sqlx::Error> {
+    let Some(transport) = app.mailer.transport.as_ref() else {
         return Ok(0);
     };
     let now = app.clock.now();
@@ -248,7 +259,7 @@ struct Held {
     lease: Millis,
 }
 
-async fn renew(app: &App, held: &Mutex<Held>) -> Result<(), sqlx::Error> {
+async fn renew(app: &Parts, held: &Mutex<Held>) -> Result<(), sqlx::Error> {
     let (ids, lease) = {
         let held = held.lock().unwrap_or_else(|p| p.into_inner());
         (held.ids.iter().cloned().collect::<Vec<_>>(), held.lease)
@@ -266,7 +277,11 @@ async fn renew(app: &App, held: &Mutex<Held>) -> Result<(), sqlx::Error> {
 }
 
 /// Delivers one claimed mail and marks it sent, failed (to be retried) or given up.
-async fn deliver_one(app: &App, transport: &Transport, row: &OutboxRow) -> Result<(), sqlx::Error> {
+async fn deliver_one(
+    app: &Parts,
+    transport: &Transport,
+    row: &OutboxRow,
+) -> Result<(), sqlx::Error> {
     let outcome = transport.deliver(row).await;
     let now = app.clock.now();
     let mut tx = app.store.write().await?;
@@ -274,7 +289,7 @@ async fn deliver_one(app: &App, transport: &Transport, row: &OutboxRow) -> Resul
         Ok(()) => {
             store::outbox::mark_sent(&mut tx, &row.id, now).await?;
             tx.commit().await?;
-            app.mail.count("sent", 1);
+            app.mailer.count("sent", 1);
             tracing::info!(mail = %row.id, attempts = row.attempts, "mail sent");
         }
         Err(failure) => {
@@ -288,7 +303,7 @@ async fn deliver_one(app: &App, transport: &Transport, row: &OutboxRow) -> Resul
                 tracing::warn!(mail = %row.id, attempts = row.attempts, %error, "mail failed; will retry");
             }
             tx.commit().await?;
-            app.mail.count("failed", 1);
+            app.mailer.count("failed", 1);
         }
     }
     Ok(())

@@ -9,11 +9,11 @@ use argon2::password_hash::{
     Output, ParamsString, PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString,
 };
 use argon2::{Algorithm, Argon2, Block, Params, Version};
-use prometheus_client::metrics::counter::Counter;
 
 use crate::config::Argon2Settings;
 use crate::domain::SecretString;
 use crate::error::ApiError;
+use crate::metrics::HashCounts;
 
 /// A piece of hashing work, lent the running thread's Argon2 memory.
 type Job = Box<dyn FnOnce(&mut Vec<Block>) + Send>;
@@ -28,15 +28,6 @@ pub struct PasswordHasher {
     dummy_hash: Arc<str>,
     /// Argon2 runs since start, published in the metrics: the CPU spent on passwords.
     pub counts: HashCounts,
-}
-
-/// Argon2 runs since start, by kind. Clones count into the same counters.
-#[derive(Clone, Default, Debug)]
-pub struct HashCounts {
-    /// Hashes of new passwords.
-    pub hashes: Counter,
-    /// Checks of given passwords, against a dummy hash for unknown users too.
-    pub verifications: Counter,
 }
 
 #[derive(Debug, PartialEq, Eq)]

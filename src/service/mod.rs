@@ -19,8 +19,8 @@ use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::domain::permission::Catalogue;
 use crate::error::ApiError;
-use crate::http::metrics::Metrics;
 use crate::mail::Mailer;
+use crate::metrics::Metrics;
 use crate::oidc::OpenIdProviders;
 use crate::security::limiter::RateLimiter;
 use crate::security::{Authenticator, PasswordHasher};
@@ -38,7 +38,7 @@ pub struct App {
     pub catalogue: Catalogue,
     pub metrics: Metrics,
     pub oidc: OpenIdProviders,
-    pub mail: Mailer,
+    pub mail: Arc<Mailer>,
     /// Anonymous sign-ups, per client address.
     pub signups: RateLimiter,
     /// Password reset requests, per e-mail and per client address.
@@ -71,7 +71,7 @@ impl App {
         let oidc = OpenIdProviders::new(&settings.oidc.providers, clock.clone());
         let metrics = Metrics::default();
         metrics.track_hashing(&hasher.counts);
-        let mail = Mailer::new(&settings.mail, metrics.mails.clone())?;
+        let mail = Arc::new(Mailer::new(&settings.mail, metrics.mails.clone())?);
         let keys = settings.rate_limits.keys;
         let signups = RateLimiter::new(settings.signup.per_address_per_hour, 3600, keys);
         let reset_by_email =

@@ -13,9 +13,7 @@ pub mod tokens;
 pub mod users;
 
 use std::borrow::Cow;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
@@ -60,36 +58,6 @@ const BEGIN_ATTEMPTS: usize = 3;
 
 /// How long migrations wait for SQLite's write lock, held by another process migrating.
 const MIGRATION_BUSY_TIMEOUT_MS: u64 = 600_000;
-
-/// When this process last saw a database connection lost, in milliseconds of [`process_ms`];
-/// 0 when never.
-static LAST_LOSS_MS: AtomicU64 = AtomicU64::new(0);
-
-/// Milliseconds since the process first asked, from 1.
-fn process_ms() -> u64 {
-    static START: OnceLock<Instant> = OnceLock::new();
-    START.get_or_init(Instant::now).elapsed().as_millis() as u64 + 1
-}
-
-/// Whether the error says the connection to the database was lost: broken on the way, or ended
-/// by the server (a restart, a failover, an administrator, an idle timeout). Such an error is
-/// remembered: the pooled connections that sat idle since are checked before their next use,
-/// for whatever ended one has likely ended the others.
-pub fn lost_connection(e: &sqlx::Error) -> bool {
-    let lost = match e {
-        sqlx::Error::Io(_) => true,
-        // PostgreSQL's class 08 is a connection exception, 57P01-57P03 a server shutting down,
-        // crashed or starting.
-        sqlx::Error::Database(d) => d.code().is_some_and(|c| {
-            c.len() == 5 && (c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03"))
-        }),
-        _ => false,
-    };
-    if lost {
-        LAST_LOSS_MS.fetch_max(process_ms(), Ordering::Relaxed);
-    }
-    lost
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -182,10 +150,10 @@ impl Store {
                     .test_before_acquire(false)
                     .before_acquire(|conn, meta| {
                         Box::pin(async move {
-                            let idle_since =
-                                process_ms().saturating_sub(meta.idle_for.as_millis() as u64);
+                            let idle_since = crate::clock::process_ms()
+                                .saturating_sub(meta.idle_for.as_millis() as u64);
                             if meta.idle_for >= PING_WHEN_IDLE
-                                || LAST_LOSS_MS.load(Ordering::Relaxed) >= idle_since
+                                || crate::error::last_connection_loss_ms() >= idle_since
                             {
                                 conn.ping().await?;
                             }
@@ -287,7 +255,9 @@ impl Store {
                 Backend::Postgres => self.writer.begin().await,
             };
             match begun {
-                Err(e) if attempt < BEGIN_ATTEMPTS && lost_connection(&e) => attempt += 1,
+                Err(e) if attempt < BEGIN_ATTEMPTS && crate::error::lost_connection(&e) => {
+                    attempt += 1
+                }
                 begun => return begun,
             }
         }
