@@ -199,7 +199,7 @@ pub async fn invite_user_login(
     grant: Grant,
     JsonBody(body): JsonBody<UserInviteRequest>,
 ) -> Result<Response, ApiError> {
-    let invitation = service::users::invite(&app, &grant, &body).await?;
+    let invitation = service::invitations::invite(&app, &grant, &body).await?;
     let shows_code = invitation.code.is_some();
     let mut response = Json(Paged::one(User::from(invitation))).into_response();
     if shows_code {
@@ -231,7 +231,8 @@ pub async fn accept_invitation(
     JsonBody(body): JsonBody<InviteAcceptRequest>,
 ) -> Result<Json<Paged<User>>, ApiError> {
     let answer =
-        service::users::accept(&app, &grant, Some(client.ip()), body.invite_code.as_ref()).await?;
+        service::invitations::accept(&app, &grant, Some(client.ip()), body.invite_code.as_ref())
+            .await?;
     Ok(Json(Paged::one(user(answer))))
 }
 

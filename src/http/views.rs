@@ -5,7 +5,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::clock::rfc3339;
-use crate::service::users::Invitation;
+use crate::service::invitations::Invitation;
 use crate::store::organizations::OrganizationRow;
 use crate::store::roles::{HeldRole, PermissionRow, RoleRow};
 use crate::store::users::UserRow;

@@ -3,6 +3,7 @@
 
 pub mod authz;
 pub mod bootstrap;
+pub mod invitations;
 pub mod login;
 pub mod member_anchors;
 pub mod openid;

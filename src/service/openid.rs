@@ -13,6 +13,7 @@ use crate::error::ApiError;
 use crate::oidc::Identity;
 use crate::security::secrets;
 use crate::service::authz::Grant;
+use crate::service::invitations;
 use crate::service::reset::CodeAttempt;
 use crate::service::users::{self, Answer};
 use crate::service::{conflict_on_unique, App};
@@ -50,7 +51,7 @@ pub async fn link(
         Some(code) => {
             // Checked before the code, so that it says nothing about the code.
             verified(&identity)?;
-            let wrong = || ApiError::invalid("inviteCode", users::WRONG_INVITE);
+            let wrong = || ApiError::invalid("inviteCode", invitations::WRONG_INVITE);
             let row = store::codes::find_by_digest(&mut tx, &secrets::code_digest(code.expose()))
                 .await?
                 .filter(|c| c.kind == CodeKind::Invite && c.is_usable(now));
@@ -62,13 +63,12 @@ pub async fn link(
             let (Some(row), Some(_)) = (row, invited.filter(|u| same_email(&identity, u))) else {
                 return Err(wrong());
             };
-            let accepted =
-                users::accept_invitation(&mut tx, &row, now)
-                    .await
-                    .map_err(|e| match e {
-                        ApiError::Validation { .. } => wrong(),
-                        other => other,
-                    })?;
+            let accepted = invitations::accept_invitation(&mut tx, &row, now)
+                .await
+                .map_err(|e| match e {
+                    ApiError::Validation { .. } => wrong(),
+                    other => other,
+                })?;
             let organization_id = row.organization_id.clone();
             (accepted, organization_id)
         }

@@ -15,7 +15,7 @@ use crate::error::ApiError;
 use crate::mail::{messages, outbox};
 use crate::security::limiter::Reserved;
 use crate::security::secrets;
-use crate::service::{users, App};
+use crate::service::{invitations, App};
 use crate::store::codes::CodeRow;
 use crate::store::users::UserRow;
 use crate::store::{self, audit::AuditEvent};
@@ -122,7 +122,7 @@ impl<'a> CodeAttempt<'a> {
 /// organization's invitation created).
 fn sets_password(code: &CodeRow, user: &UserRow) -> bool {
     if code.kind == CodeKind::Invite {
-        users::creates(code, user)
+        invitations::creates(code, user)
     } else {
         code.kind == CodeKind::Reset && code.user_id == user.id
     }
@@ -189,7 +189,7 @@ pub async fn use_code(
         .ok_or_else(wrong)?;
     let invitation = matched.kind == CodeKind::Invite;
     let mut user = if invitation {
-        users::accept_invitation(&mut tx, &matched, now)
+        invitations::accept_invitation(&mut tx, &matched, now)
             .await
             .map_err(|e| match e {
                 ApiError::Validation { .. } => wrong(),

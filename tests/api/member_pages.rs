@@ -103,7 +103,7 @@ async fn accept(app: &TestApp, code: &str) {
         .await
         .unwrap()
         .expect("the invitation");
-    bf_security::service::users::accept_invitation(&mut tx, &row, app.clock.now())
+    bf_security::service::invitations::accept_invitation(&mut tx, &row, app.clock.now())
         .await
         .unwrap();
     tx.commit().await.unwrap();
