@@ -6,6 +6,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::domain::password::PasswordPolicy;
+use crate::domain::url::acceptable_url;
+
 /// Why the settings could not be loaded: always names the setting.
 #[derive(Debug, thiserror::Error)]
 #[error("{setting}: {reason}")]
@@ -38,7 +41,7 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub argon2: Argon2Settings,
     pub tokens: TokenSettings,
-    pub password: PasswordPolicy,
+    pub password: PasswordSettings,
     pub bootstrap: BootstrapSettings,
     pub permissions: PermissionSettings,
     pub signup: SignupSettings,
@@ -61,7 +64,7 @@ impl Default for Settings {
             log_format: LogFormat::Text,
             argon2: Argon2Settings::default(),
             tokens: TokenSettings::default(),
-            password: PasswordPolicy::default(),
+            password: PasswordSettings::default(),
             bootstrap: BootstrapSettings::default(),
             permissions: PermissionSettings::default(),
             signup: SignupSettings::default(),
@@ -126,14 +129,25 @@ impl Default for TokenSettings {
     }
 }
 
+/// The password policy: what a new password must satisfy.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct PasswordPolicy {
+pub struct PasswordSettings {
     pub min_length: usize,
     pub max_bytes: usize,
 }
 
-impl Default for PasswordPolicy {
+impl PasswordSettings {
+    /// The policy new passwords are held to.
+    pub fn policy(&self) -> PasswordPolicy {
+        PasswordPolicy {
+            min_length: self.min_length,
+            max_bytes: self.max_bytes,
+        }
+    }
+}
+
+impl Default for PasswordSettings {
     fn default() -> Self {
         Self {
             min_length: 10,
@@ -676,7 +690,7 @@ impl Settings {
             ));
         }
         for (i, p) in self.oidc.providers.iter().enumerate() {
-            crate::oidc::acceptable_url(&p.issuer)
+            acceptable_url(&p.issuer)
                 .map_err(|e| ConfigError::new(format!("oidc.providers[{i}].issuer"), e))?;
             if p.client_id.trim().is_empty() {
                 return Err(ConfigError::new(

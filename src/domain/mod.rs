@@ -9,9 +9,10 @@ pub mod role;
 pub mod secret;
 pub mod text;
 pub mod timezone;
+pub mod url;
 
 pub use email::Email;
-pub use password::NewPassword;
+pub use password::{NewPassword, PasswordPolicy};
 pub use permission::{Permission, PermissionSet};
 pub use role::RoleName;
 pub use secret::SecretString;

@@ -46,7 +46,12 @@ impl NewAdmin {
             return Err(ApiError::missing("organization"));
         }
         let email = Email::parse(email, "email")?;
-        let password = NewPassword::parse(password, "password", &app.settings.password, &email)?;
+        let password = NewPassword::parse(
+            password,
+            "password",
+            &app.settings.password.policy(),
+            &email,
+        )?;
         let hash = app.hasher.hash(password.secret()).await?;
         Ok(Self {
             organization: organization.to_string(),
