@@ -1,10 +1,24 @@
 //! Settings: built-in defaults, then the optional TOML file, then `BF_*` environment variables,
 //! then command-line flags. A bad or unknown setting stops start-up with one line naming it.
+//!
+//! Each setting is declared once, in `settings!` below: its documentation comment (the help
+//! line of `--help`), field, type and default, then its variable (`env`), flag, default as
+//! docs/OPERATIONS.md shows it (`shown`, when not the value itself) and `check`. Its TOML key is
+//! the field's name in its table. A test holds the table of docs/OPERATIONS.md to them.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+
+use crate::domain::password::PasswordPolicy;
+use crate::domain::url::acceptable_url;
+
+mod setting;
+
+pub use setting::Setting;
+use setting::{at_least, between, positive, FromEnv, Refusal, Shown};
+use setting::{either, setting, settings};
 
 /// Why the settings could not be loaded: always names the setting.
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +37,236 @@ impl ConfigError {
     }
 }
 
+/// The first administrator's e-mail address unless `BF_BOOTSTRAP_EMAIL` names another.
+pub const DEFAULT_ADMIN_EMAIL: &str = "admin@localhost";
+
+/// The most client connections a node serves at once, whatever the limit of open files.
+pub const MAX_CONNECTIONS: usize = 10_000_000;
+
+settings! {
+    /// Every setting of a node, declared once: its documentation comment is its help line.
+    pub struct Settings {
+        /// Address to listen on.
+        listen: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 8080)),
+            env "BF_LISTEN", flag "listen";
+        /// `sqlite://FILE` (created if missing) or `postgres://...`.
+        database_url: String = "sqlite://bf-security.db".into(),
+            env "BF_DATABASE_URL", flag "database-url", check |url: &String, _| {
+                if ["sqlite:", "postgres://", "postgresql://"]
+                    .iter()
+                    .any(|scheme| url.starts_with(scheme))
+                {
+                    Ok(())
+                } else {
+                    Err("must start with sqlite:, postgres:// or postgresql://")
+                }
+            };
+        /// `text` or `json` log lines; `RUST_LOG` filters them.
+        log_format: LogFormat = LogFormat::Text, env "BF_LOG_FORMAT";
+
+        [argon2]
+        /// Argon2id cost. The defaults are OWASP's minimum recommendation (m=19 MiB, t=2, p=1).
+        pub struct Argon2Settings {
+            /// Argon2id memory cost, in KiB.
+            memory_kib: u32 = 19456, env "BF_ARGON2_MEMORY_KIB",
+                check |memory, a: &Argon2Settings| {
+                    if *memory >= 8 * a.parallelism.max(1) {
+                        Ok(())
+                    } else {
+                        Err("must be at least 8 KiB per lane")
+                    }
+                };
+            /// Argon2id time cost.
+            iterations: u32 = 2, env "BF_ARGON2_ITERATIONS", check at_least(1);
+            /// Argon2id lanes.
+            parallelism: u32 = 1, env "BF_ARGON2_PARALLELISM", check between(1, 255);
+            /// How many hashes may run at once; 0 means one per CPU core.
+            threads: usize = 0, env "BF_ARGON2_THREADS";
+        }
+
+        [tokens]
+        /// Access and refresh tokens, and how a node caches what a token stands for.
+        pub struct TokenSettings {
+            /// Life of an access token, in seconds.
+            access_ttl_seconds: i64 = 3600, env "BF_ACCESS_TOKEN_TTL_SECONDS", check positive;
+            /// Life of a refresh token, in seconds.
+            refresh_ttl_seconds: i64 = 30 * 24 * 3600,
+                env "BF_REFRESH_TOKEN_TTL_SECONDS", check positive;
+            /// How long a node may serve a token's resolution from memory before asking the
+            /// database again: the bound on how stale another node's view of a revocation can be.
+            cache_ttl_seconds: i64 = 5, env "BF_TOKEN_CACHE_TTL_SECONDS", check between(0, 60);
+            /// Token resolutions a node keeps in memory.
+            cache_capacity: usize = 100_000, env "BF_TOKEN_CACHE_CAPACITY";
+            /// How long after a rotation presenting the spent refresh token again is taken for a
+            /// client's retry (answered with the same pair) rather than a theft; 0: never.
+            refresh_reuse_interval_seconds: i64 = 10,
+                env "BF_REFRESH_REUSE_INTERVAL_SECONDS", check between(0, 60);
+        }
+
+        [password]
+        /// The password policy: what a new password must satisfy.
+        pub struct PasswordSettings {
+            /// The fewest characters a new password may have.
+            min_length: usize = 10, env "BF_PASSWORD_MIN_LENGTH",
+                check |min, p: &PasswordSettings| {
+                    if (1..=p.max_bytes).contains(min) {
+                        Ok(())
+                    } else {
+                        Err("must be at least 1 and at most the maximum length")
+                    }
+                };
+            /// The most bytes a new password may have.
+            max_bytes: usize = 1024, env "BF_PASSWORD_MAX_BYTES";
+        }
+
+        [bootstrap]
+        /// The first administrator, created on the first start of an empty store.
+        pub struct BootstrapSettings {
+            /// The first administrator's e-mail address.
+            email: Option<String> = None, env "BF_BOOTSTRAP_EMAIL", shown DEFAULT_ADMIN_EMAIL;
+            /// The first administrator's password; unset, a random one is printed once.
+            password: Option<String> = None, env "BF_BOOTSTRAP_PASSWORD",
+                shown "random, printed once";
+        }
+
+        [permissions]
+        /// What roles may name beside the built-in resources.
+        pub struct PermissionSettings {
+            /// Resources of other services of the platform, accepted in roles beside the
+            /// built-in ones.
+            resources: Vec<String> = Vec::new(),
+                check |names: &Vec<String>, _| resource_names(names);
+        }
+
+        [signup]
+        /// Anonymous sign-up.
+        pub struct SignupSettings {
+            /// Lets anonymous callers sign up through `POST /v1/users/flexcheck`.
+            open: bool = false, env "BF_OPEN_SIGNUP";
+            /// Anonymous sign-ups allowed from one client address per hour.
+            per_address_per_hour: u32 = 5, env "BF_SIGNUP_PER_ADDRESS_PER_HOUR";
+        }
+
+        [login]
+        /// Password logins.
+        pub struct LoginSettings {
+            /// Failed password logins allowed per e-mail (known or not) and hour, per node; beyond
+            /// it the e-mail's logins are refused with 429 until the hour is over, before any
+            /// password is checked.
+            failures_per_email_per_hour: u32 = 20,
+                env "BF_LOGIN_FAILURES_PER_EMAIL_PER_HOUR", check at_least(1);
+        }
+
+        [mail]
+        /// Where mail goes, and from whom.
+        pub struct MailSettings {
+            /// The SMTP server mail is sent through.
+            smtp_url: Option<String> = None, env "BF_SMTP_URL";
+            /// Instead of SMTP, a directory each mail is written into as an `.eml` file.
+            dir: Option<PathBuf> = None, env "BF_MAIL_DIR";
+            /// The sender of every mail.
+            from: String = "BillForward <no-reply@localhost>".into(), env "BF_MAIL_FROM";
+            /// How often the sender looks for mail due for a retry (new mail wakes it at once).
+            poll_millis: u64 = 1000, env "BF_MAIL_POLL_MILLIS";
+        }
+
+        [codes]
+        /// Password reset codes, and wrong codes of any kind.
+        pub struct CodeSettings {
+            /// Life of a password reset code, in minutes.
+            reset_ttl_minutes: i64 = 15, env "BF_RESET_CODE_TTL_MINUTES", check positive;
+            /// Reset codes one address may ask for in an hour.
+            requests_per_email_per_hour: u32 = 5, env "BF_RESET_REQUESTS_PER_EMAIL_PER_HOUR";
+            /// Reset codes one client address may ask for in an hour (counted by each node).
+            requests_per_address_per_hour: u32 = 30,
+                env "BF_RESET_REQUESTS_PER_ADDRESS_PER_HOUR";
+            /// Failed uses of a reset or invitation code one client address may make in an hour
+            /// (counted by each node); beyond it, its code uses are refused with 429 before any
+            /// work.
+            failures_per_address_per_hour: u32 = 20,
+                env "BF_CODE_FAILURES_PER_ADDRESS_PER_HOUR", check at_least(1);
+        }
+
+        [oidc]
+        /// OpenID Connect providers.
+        pub struct OidcSettings {
+            /// Providers whose ID tokens link and log in users: those of the file, then the one
+            /// the environment names.
+            providers: Vec<OidcProvider> = Vec::new(),
+                envs ["BF_OIDC_ISSUER", "BF_OIDC_CLIENT_ID"] by provider_from_env,
+                shown "none", check |providers: &Vec<OidcProvider>, _| usable(providers);
+        }
+
+        [sqlite]
+        /// SQLite's durability.
+        pub struct SqliteSettings {
+            /// `full` (the default) makes every answered change survive a power cut; `normal`
+            /// only a process crash, for more write throughput.
+            synchronous: SqliteSynchronous = SqliteSynchronous::Full, env "BF_SQLITE_SYNCHRONOUS";
+        }
+
+        [users]
+        /// Listing an organization's members page by page.
+        pub struct UserSettings {
+            /// Every how many members a node keeps a position (an anchor) in memory, per
+            /// organization and order, to reach a deep `offset` without skipping the members
+            /// before it. A page at an offset below this is read directly.
+            anchor_every: i64 = 1000, env "BF_USERS_ANCHOR_EVERY", check between(1, 1_000_000);
+            /// The memory all anchors of the node may take, in KiB.
+            anchor_cache_kib: u64 = 4096,
+                env "BF_USERS_ANCHOR_CACHE_KIB", check between(64, 1_048_576);
+        }
+
+        [rate_limits]
+        /// The in-memory rate limiters (sign-up, reset requests, login failures) of a node.
+        pub struct RateLimitSettings {
+            /// Keys (e-mails, client addresses) each limiter keeps, about 100 bytes each. Keys
+            /// over their limit are kept whatever this says.
+            keys: usize = 100_000, env "BF_RATE_LIMIT_KEYS", check between(1, 100_000_000);
+        }
+
+        [database]
+        /// How long the service waits on its database.
+        pub struct DatabaseSettings {
+            /// The longest one statement may run (PostgreSQL's `statement_timeout`) or wait for
+            /// SQLite's write lock (its busy timeout), in milliseconds.
+            statement_timeout_ms: u64 = 5000,
+                env "BF_DATABASE_STATEMENT_TIMEOUT_MS", check between(10, 3_600_000);
+            /// The longest a request waits for a pooled connection, or for a new one to be made,
+            /// in milliseconds.
+            acquire_timeout_ms: u64 = 5000,
+                env "BF_DATABASE_ACQUIRE_TIMEOUT_MS", check between(10, 3_600_000);
+        }
+
+        [http]
+        /// How long clients may take, and how many may be connected at once.
+        pub struct HttpSettings {
+            /// The longest a client may take to send a request's headers (a kept-alive connection
+            /// idle that long is closed), and again to send its body, in milliseconds.
+            read_timeout_ms: u64 = 10_000,
+                env "BF_HTTP_READ_TIMEOUT_MS", check between(10, 3_600_000);
+            /// The longest a request may take from its headers to its answer, in milliseconds.
+            request_timeout_ms: u64 = 15_000,
+                env "BF_HTTP_REQUEST_TIMEOUT_MS", check between(10, 3_600_000);
+            /// After SIGTERM, how long requests in flight may take to finish before the process
+            /// exits, in seconds.
+            drain_seconds: u64 = 10, env "BF_HTTP_DRAIN_SECONDS", check between(0, 3600);
+            /// Client connections served at once; 0 derives it from the limit of open files.
+            max_connections: usize = 0, env "BF_HTTP_MAX_CONNECTIONS",
+                check |n: &usize, _| {
+                    if *n <= MAX_CONNECTIONS {
+                        Ok(())
+                    } else {
+                        Err(format!(
+                            "must be between 0 (derived from the limit of open files) and \
+                             {MAX_CONNECTIONS}"
+                        ))
+                    }
+                };
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -30,223 +274,23 @@ pub enum LogFormat {
     Json,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Settings {
-    pub listen: SocketAddr,
-    pub database_url: String,
-    pub log_format: LogFormat,
-    pub argon2: Argon2Settings,
-    pub tokens: TokenSettings,
-    pub password: PasswordPolicy,
-    pub bootstrap: BootstrapSettings,
-    pub permissions: PermissionSettings,
-    pub signup: SignupSettings,
-    pub login: LoginSettings,
-    pub mail: MailSettings,
-    pub codes: CodeSettings,
-    pub oidc: OidcSettings,
-    pub sqlite: SqliteSettings,
-    pub users: UserSettings,
-    pub rate_limits: RateLimitSettings,
-    pub database: DatabaseSettings,
-    pub http: HttpSettings,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            database_url: "sqlite://bf-security.db".into(),
-            log_format: LogFormat::Text,
-            argon2: Argon2Settings::default(),
-            tokens: TokenSettings::default(),
-            password: PasswordPolicy::default(),
-            bootstrap: BootstrapSettings::default(),
-            permissions: PermissionSettings::default(),
-            signup: SignupSettings::default(),
-            login: LoginSettings::default(),
-            mail: MailSettings::default(),
-            codes: CodeSettings::default(),
-            oidc: OidcSettings::default(),
-            sqlite: SqliteSettings::default(),
-            users: UserSettings::default(),
-            rate_limits: RateLimitSettings::default(),
-            database: DatabaseSettings::default(),
-            http: HttpSettings::default(),
+impl FromEnv for LogFormat {
+    fn from_env(value: &str) -> Result<Self, String> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            _ => Err(format!("expected text or json (got {value:?})")),
         }
     }
 }
 
-/// Argon2id cost. The defaults are OWASP's minimum recommendation (m=19 MiB, t=2, p=1).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Argon2Settings {
-    pub memory_kib: u32,
-    pub iterations: u32,
-    pub parallelism: u32,
-    /// How many hashes may run at once; 0 means one per CPU core.
-    pub threads: usize,
-}
-
-impl Default for Argon2Settings {
-    fn default() -> Self {
-        Self {
-            memory_kib: 19456,
-            iterations: 2,
-            parallelism: 1,
-            threads: 0,
+impl Shown for LogFormat {
+    fn shown(&self) -> String {
+        match self {
+            LogFormat::Text => "text".into(),
+            LogFormat::Json => "json".into(),
         }
     }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct TokenSettings {
-    pub access_ttl_seconds: i64,
-    pub refresh_ttl_seconds: i64,
-    /// How long a node may serve a token's resolution from memory before asking the database
-    /// again: the bound on how stale another node's view of a revocation can be.
-    pub cache_ttl_seconds: i64,
-    pub cache_capacity: usize,
-    /// How long after a rotation presenting the spent refresh token again is taken for a
-    /// client's retry (answered with the same pair) rather than a theft; 0: never.
-    pub refresh_reuse_interval_seconds: i64,
-}
-
-impl Default for TokenSettings {
-    fn default() -> Self {
-        Self {
-            access_ttl_seconds: 3600,
-            refresh_ttl_seconds: 30 * 24 * 3600,
-            cache_ttl_seconds: 5,
-            cache_capacity: 100_000,
-            refresh_reuse_interval_seconds: 10,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct PasswordPolicy {
-    pub min_length: usize,
-    pub max_bytes: usize,
-}
-
-impl Default for PasswordPolicy {
-    fn default() -> Self {
-        Self {
-            min_length: 10,
-            max_bytes: 1024,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct BootstrapSettings {
-    pub email: Option<String>,
-    pub password: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct PermissionSettings {
-    /// Resources of other services of the platform, accepted in roles beside the built-in ones.
-    pub resources: Vec<String>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct SignupSettings {
-    /// Lets anonymous callers sign up through `POST /v1/users/flexcheck`.
-    pub open: bool,
-    /// Anonymous sign-ups allowed from one client address per hour.
-    pub per_address_per_hour: u32,
-}
-
-impl Default for SignupSettings {
-    fn default() -> Self {
-        Self {
-            open: false,
-            per_address_per_hour: 5,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct LoginSettings {
-    /// Failed password logins allowed per e-mail (known or not) and hour, per node; beyond it
-    /// the e-mail's logins are refused with 429 until the hour is over, before any password is
-    /// checked.
-    pub failures_per_email_per_hour: u32,
-}
-
-impl Default for LoginSettings {
-    fn default() -> Self {
-        Self {
-            failures_per_email_per_hour: 20,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct MailSettings {
-    pub smtp_url: Option<String>,
-    pub dir: Option<PathBuf>,
-    pub from: String,
-    /// How often the sender looks for mail due for a retry (new mail wakes it at once).
-    pub poll_millis: u64,
-}
-
-impl Default for MailSettings {
-    fn default() -> Self {
-        Self {
-            smtp_url: None,
-            dir: None,
-            from: "BillForward <no-reply@localhost>".into(),
-            poll_millis: 1000,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct CodeSettings {
-    pub reset_ttl_minutes: i64,
-    /// Reset codes one address may ask for in an hour.
-    pub requests_per_email_per_hour: u32,
-    /// Reset codes one client address may ask for in an hour (counted by each node).
-    pub requests_per_address_per_hour: u32,
-    /// Failed uses of a reset or invitation code one client address may make in an hour
-    /// (counted by each node); beyond it, its code uses are refused with 429 before any work.
-    pub failures_per_address_per_hour: u32,
-}
-
-impl Default for CodeSettings {
-    fn default() -> Self {
-        Self {
-            reset_ttl_minutes: 15,
-            requests_per_email_per_hour: 5,
-            requests_per_address_per_hour: 30,
-            failures_per_address_per_hour: 20,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct OidcSettings {
-    pub providers: Vec<OidcProvider>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OidcProvider {
-    pub issuer: String,
-    pub client_id: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -256,103 +300,86 @@ pub enum SqliteSynchronous {
     Full,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct SqliteSettings {
-    /// `full` (the default) makes every answered change survive a power cut; `normal` only a
-    /// process crash, for more write throughput.
-    pub synchronous: SqliteSynchronous,
-}
-
-impl Default for SqliteSettings {
-    fn default() -> Self {
-        Self {
-            synchronous: SqliteSynchronous::Full,
+impl FromEnv for SqliteSynchronous {
+    fn from_env(value: &str) -> Result<Self, String> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "full" => Ok(SqliteSynchronous::Full),
+            "normal" => Ok(SqliteSynchronous::Normal),
+            _ => Err(format!("expected full or normal (got {value:?})")),
         }
     }
 }
 
-/// Listing an organization's members page by page.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct UserSettings {
-    /// Every how many members a node keeps a position (an anchor) in memory, per organization
-    /// and order, to reach a deep `offset` without skipping the members before it. A page at an
-    /// offset below this is read directly.
-    pub anchor_every: i64,
-    /// The memory all anchors of the node may take, in KiB.
-    pub anchor_cache_kib: u64,
-}
-
-impl Default for UserSettings {
-    fn default() -> Self {
-        Self {
-            anchor_every: 1000,
-            anchor_cache_kib: 4096,
+impl Shown for SqliteSynchronous {
+    fn shown(&self) -> String {
+        match self {
+            SqliteSynchronous::Full => "full".into(),
+            SqliteSynchronous::Normal => "normal".into(),
         }
     }
 }
 
-/// The in-memory rate limiters (sign-up, reset requests, login failures) of a node.
+/// An OpenID Connect provider: the URL of its issuer and our client ID with it.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct RateLimitSettings {
-    /// Keys (e-mails, client addresses) each limiter keeps, about 100 bytes each. Keys over
-    /// their limit are kept whatever this says.
-    pub keys: usize,
+#[serde(deny_unknown_fields)]
+pub struct OidcProvider {
+    pub issuer: String,
+    pub client_id: String,
 }
 
-impl Default for RateLimitSettings {
-    fn default() -> Self {
-        Self { keys: 100_000 }
-    }
-}
-
-/// How long the service waits on its database.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct DatabaseSettings {
-    /// The longest one statement may run (PostgreSQL's `statement_timeout`) or wait for
-    /// SQLite's write lock (its busy timeout).
-    pub statement_timeout_ms: u64,
-    /// The longest a request waits for a pooled connection, or for a new one to be made.
-    pub acquire_timeout_ms: u64,
-}
-
-impl Default for DatabaseSettings {
-    fn default() -> Self {
-        Self {
-            statement_timeout_ms: 5000,
-            acquire_timeout_ms: 5000,
+/// The provider the environment names (both variables, or neither), after those of the file.
+fn provider_from_env(
+    providers: &mut Vec<OidcProvider>,
+    [issuer_var, client_id_var]: [&'static str; 2],
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), ConfigError> {
+    match (env(issuer_var), env(client_id_var)) {
+        (Some(issuer), Some(client_id)) => providers.push(OidcProvider { issuer, client_id }),
+        (None, None) => {}
+        (Some(_), None) => {
+            return Err(ConfigError::new(
+                client_id_var,
+                format!("required when {issuer_var} is set"),
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(ConfigError::new(
+                issuer_var,
+                format!("required when {client_id_var} is set"),
+            ))
         }
     }
+    Ok(())
 }
 
-/// The most client connections a node serves at once, whatever the limit of open files.
-pub const MAX_CONNECTIONS: usize = 10_000_000;
-
-/// How long clients may take, and how many may be connected at once.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct HttpSettings {
-    /// The longest a client may take to send a request's headers (a kept-alive connection
-    /// idle that long is closed), and again to send its body.
-    pub read_timeout_ms: u64,
-    /// The longest a request may take from its headers to its answer.
-    pub request_timeout_ms: u64,
-    /// After SIGTERM, how long requests in flight may take to finish before the process exits.
-    pub drain_seconds: u64,
-    /// Client connections served at once; 0 derives it from the limit of open files.
-    pub max_connections: usize,
+fn usable(providers: &[OidcProvider]) -> Result<(), Refusal> {
+    for (i, p) in providers.iter().enumerate() {
+        acceptable_url(&p.issuer).map_err(|e| Refusal::at(format!("[{i}].issuer"), e))?;
+        if p.client_id.trim().is_empty() {
+            return Err(Refusal::at(format!("[{i}].client_id"), "must not be empty"));
+        }
+    }
+    Ok(())
 }
 
-impl Default for HttpSettings {
-    fn default() -> Self {
-        Self {
-            read_timeout_ms: 10_000,
-            request_timeout_ms: 15_000,
-            drain_seconds: 10,
-            max_connections: 0,
+fn resource_names(names: &[String]) -> Result<(), Refusal> {
+    for (i, name) in names.iter().enumerate() {
+        if name.trim().is_empty() || name.contains(char::is_whitespace) || name == "*" {
+            return Err(Refusal::at(
+                format!("[{i}]"),
+                format!("{name:?} is not a resource name"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl PasswordSettings {
+    /// The policy new passwords are held to.
+    pub fn policy(&self) -> PasswordPolicy {
+        PasswordPolicy {
+            min_length: self.min_length,
+            max_bytes: self.max_bytes,
         }
     }
 }
@@ -380,318 +407,27 @@ impl Settings {
             }
             None => Settings::default(),
         };
-        settings.apply_env(&env)?;
+        for setting in Self::all() {
+            (setting.read)(&mut settings, &env)?;
+        }
         settings.check()?;
         Ok(settings)
     }
 
-    fn apply_env(&mut self, env: &impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
-        fn parse<T: std::str::FromStr>(name: &str, value: &str) -> Result<T, ConfigError>
-        where
-            T::Err: std::fmt::Display,
-        {
-            value
-                .trim()
-                .parse()
-                .map_err(|e| ConfigError::new(name, format!("{e} (got {value:?})")))
-        }
-        fn boolean(name: &str, value: &str) -> Result<bool, ConfigError> {
-            match value.trim().to_ascii_lowercase().as_str() {
-                "1" | "true" | "yes" | "on" => Ok(true),
-                "0" | "false" | "no" | "off" => Ok(false),
-                _ => Err(ConfigError::new(
-                    name,
-                    format!("expected true or false (got {value:?})"),
-                )),
-            }
-        }
-        macro_rules! set {
-            ($name:literal, |$v:ident| $apply:expr) => {
-                if let Some($v) = env($name) {
-                    let $v = $v.as_str();
-                    #[allow(clippy::redundant_closure_call)]
-                    $apply;
-                }
-            };
-        }
-        set!("BF_LISTEN", |v| self.listen = parse("BF_LISTEN", v)?);
-        set!("BF_DATABASE_URL", |v| self.database_url = v.to_string());
-        set!("BF_LOG_FORMAT", |v| {
-            self.log_format = match v.trim().to_ascii_lowercase().as_str() {
-                "json" => LogFormat::Json,
-                "text" => LogFormat::Text,
-                _ => {
-                    return Err(ConfigError::new(
-                        "BF_LOG_FORMAT",
-                        format!("expected text or json (got {v:?})"),
-                    ))
-                }
-            }
-        });
-        set!("BF_ARGON2_MEMORY_KIB", |v| self.argon2.memory_kib =
-            parse("BF_ARGON2_MEMORY_KIB", v)?);
-        set!("BF_ARGON2_ITERATIONS", |v| self.argon2.iterations =
-            parse("BF_ARGON2_ITERATIONS", v)?);
-        set!("BF_ARGON2_PARALLELISM", |v| self.argon2.parallelism =
-            parse("BF_ARGON2_PARALLELISM", v)?);
-        set!("BF_ARGON2_THREADS", |v| self.argon2.threads =
-            parse("BF_ARGON2_THREADS", v)?);
-        set!("BF_ACCESS_TOKEN_TTL_SECONDS", |v| self
-            .tokens
-            .access_ttl_seconds =
-            parse("BF_ACCESS_TOKEN_TTL_SECONDS", v)?);
-        set!("BF_REFRESH_TOKEN_TTL_SECONDS", |v| self
-            .tokens
-            .refresh_ttl_seconds =
-            parse("BF_REFRESH_TOKEN_TTL_SECONDS", v)?);
-        set!("BF_TOKEN_CACHE_TTL_SECONDS", |v| self
-            .tokens
-            .cache_ttl_seconds =
-            parse("BF_TOKEN_CACHE_TTL_SECONDS", v)?);
-        set!("BF_TOKEN_CACHE_CAPACITY", |v| self.tokens.cache_capacity =
-            parse("BF_TOKEN_CACHE_CAPACITY", v)?);
-        set!("BF_REFRESH_REUSE_INTERVAL_SECONDS", |v| self
-            .tokens
-            .refresh_reuse_interval_seconds =
-            parse("BF_REFRESH_REUSE_INTERVAL_SECONDS", v)?);
-        set!("BF_PASSWORD_MIN_LENGTH", |v| self.password.min_length =
-            parse("BF_PASSWORD_MIN_LENGTH", v)?);
-        set!("BF_PASSWORD_MAX_BYTES", |v| self.password.max_bytes =
-            parse("BF_PASSWORD_MAX_BYTES", v)?);
-        set!("BF_BOOTSTRAP_EMAIL", |v| self.bootstrap.email =
-            Some(v.to_string()));
-        set!("BF_BOOTSTRAP_PASSWORD", |v| self.bootstrap.password =
-            Some(v.to_string()));
-        set!("BF_OPEN_SIGNUP", |v| self.signup.open =
-            boolean("BF_OPEN_SIGNUP", v)?);
-        set!("BF_SIGNUP_PER_ADDRESS_PER_HOUR", |v| self
-            .signup
-            .per_address_per_hour =
-            parse("BF_SIGNUP_PER_ADDRESS_PER_HOUR", v)?);
-        set!("BF_LOGIN_FAILURES_PER_EMAIL_PER_HOUR", |v| self
-            .login
-            .failures_per_email_per_hour =
-            parse("BF_LOGIN_FAILURES_PER_EMAIL_PER_HOUR", v)?);
-        set!("BF_MAIL_POLL_MILLIS", |v| self.mail.poll_millis =
-            parse("BF_MAIL_POLL_MILLIS", v)?);
-        set!("BF_SMTP_URL", |v| self.mail.smtp_url = Some(v.to_string()));
-        set!("BF_MAIL_DIR", |v| self.mail.dir = Some(PathBuf::from(v)));
-        set!("BF_MAIL_FROM", |v| self.mail.from = v.to_string());
-        set!("BF_RESET_CODE_TTL_MINUTES", |v| self
-            .codes
-            .reset_ttl_minutes =
-            parse("BF_RESET_CODE_TTL_MINUTES", v)?);
-        set!("BF_RESET_REQUESTS_PER_EMAIL_PER_HOUR", |v| self
-            .codes
-            .requests_per_email_per_hour =
-            parse("BF_RESET_REQUESTS_PER_EMAIL_PER_HOUR", v)?);
-        set!("BF_RESET_REQUESTS_PER_ADDRESS_PER_HOUR", |v| self
-            .codes
-            .requests_per_address_per_hour =
-            parse("BF_RESET_REQUESTS_PER_ADDRESS_PER_HOUR", v)?);
-        set!("BF_CODE_FAILURES_PER_ADDRESS_PER_HOUR", |v| self
-            .codes
-            .failures_per_address_per_hour =
-            parse("BF_CODE_FAILURES_PER_ADDRESS_PER_HOUR", v)?);
-        set!("BF_SQLITE_SYNCHRONOUS", |v| {
-            self.sqlite.synchronous = match v.trim().to_ascii_lowercase().as_str() {
-                "full" => SqliteSynchronous::Full,
-                "normal" => SqliteSynchronous::Normal,
-                _ => {
-                    return Err(ConfigError::new(
-                        "BF_SQLITE_SYNCHRONOUS",
-                        format!("expected full or normal (got {v:?})"),
-                    ))
-                }
-            }
-        });
-        set!("BF_USERS_ANCHOR_EVERY", |v| self.users.anchor_every =
-            parse("BF_USERS_ANCHOR_EVERY", v)?);
-        set!("BF_USERS_ANCHOR_CACHE_KIB", |v| self
-            .users
-            .anchor_cache_kib =
-            parse("BF_USERS_ANCHOR_CACHE_KIB", v)?);
-        set!("BF_RATE_LIMIT_KEYS", |v| self.rate_limits.keys =
-            parse("BF_RATE_LIMIT_KEYS", v)?);
-        set!("BF_DATABASE_STATEMENT_TIMEOUT_MS", |v| self
-            .database
-            .statement_timeout_ms =
-            parse("BF_DATABASE_STATEMENT_TIMEOUT_MS", v)?);
-        set!("BF_DATABASE_ACQUIRE_TIMEOUT_MS", |v| self
-            .database
-            .acquire_timeout_ms =
-            parse("BF_DATABASE_ACQUIRE_TIMEOUT_MS", v)?);
-        set!("BF_HTTP_READ_TIMEOUT_MS", |v| self.http.read_timeout_ms =
-            parse("BF_HTTP_READ_TIMEOUT_MS", v)?);
-        set!("BF_HTTP_REQUEST_TIMEOUT_MS", |v| self
-            .http
-            .request_timeout_ms =
-            parse("BF_HTTP_REQUEST_TIMEOUT_MS", v)?);
-        set!("BF_HTTP_DRAIN_SECONDS", |v| self.http.drain_seconds =
-            parse("BF_HTTP_DRAIN_SECONDS", v)?);
-        set!("BF_HTTP_MAX_CONNECTIONS", |v| self.http.max_connections =
-            parse("BF_HTTP_MAX_CONNECTIONS", v)?);
-        match (env("BF_OIDC_ISSUER"), env("BF_OIDC_CLIENT_ID")) {
-            (Some(issuer), Some(client_id)) => {
-                self.oidc.providers.push(OidcProvider { issuer, client_id })
-            }
-            (None, None) => {}
-            (Some(_), None) => {
-                return Err(ConfigError::new(
-                    "BF_OIDC_CLIENT_ID",
-                    "required when BF_OIDC_ISSUER is set",
-                ))
-            }
-            (None, Some(_)) => {
-                return Err(ConfigError::new(
-                    "BF_OIDC_ISSUER",
-                    "required when BF_OIDC_CLIENT_ID is set",
-                ))
-            }
-        }
-        Ok(())
+    /// Applies a command-line flag as its variable would be applied.
+    pub fn apply_flag(&mut self, flag: &str, value: &str) -> Result<(), ConfigError> {
+        let setting = Self::all()
+            .into_iter()
+            .find(|s| s.flag == Some(flag))
+            .ok_or_else(|| ConfigError::new(format!("--{flag}"), "is not a setting"))?;
+        let name = setting.name();
+        (setting.read)(self, &|var| (var == name).then(|| value.to_string()))
     }
 
     /// Checks what the types alone do not.
     pub fn check(&self) -> Result<(), ConfigError> {
-        if !(self.database_url.starts_with("sqlite:")
-            || self.database_url.starts_with("postgres://")
-            || self.database_url.starts_with("postgresql://"))
-        {
-            return Err(ConfigError::new(
-                "BF_DATABASE_URL",
-                "must start with sqlite:, postgres:// or postgresql://",
-            ));
-        }
-        if self.argon2.memory_kib < 8 * self.argon2.parallelism.max(1) {
-            return Err(ConfigError::new(
-                "BF_ARGON2_MEMORY_KIB",
-                "must be at least 8 KiB per lane",
-            ));
-        }
-        if self.login.failures_per_email_per_hour == 0 {
-            return Err(ConfigError::new(
-                "BF_LOGIN_FAILURES_PER_EMAIL_PER_HOUR",
-                "must be at least 1",
-            ));
-        }
-        if self.argon2.iterations == 0 {
-            return Err(ConfigError::new(
-                "BF_ARGON2_ITERATIONS",
-                "must be at least 1",
-            ));
-        }
-        if self.argon2.parallelism == 0 || self.argon2.parallelism > 255 {
-            return Err(ConfigError::new(
-                "BF_ARGON2_PARALLELISM",
-                "must be between 1 and 255",
-            ));
-        }
-        if self.tokens.access_ttl_seconds <= 0 {
-            return Err(ConfigError::new(
-                "BF_ACCESS_TOKEN_TTL_SECONDS",
-                "must be positive",
-            ));
-        }
-        if self.tokens.refresh_ttl_seconds <= 0 {
-            return Err(ConfigError::new(
-                "BF_REFRESH_TOKEN_TTL_SECONDS",
-                "must be positive",
-            ));
-        }
-        if !(0..=60).contains(&self.tokens.cache_ttl_seconds) {
-            return Err(ConfigError::new(
-                "BF_TOKEN_CACHE_TTL_SECONDS",
-                "must be between 0 and 60",
-            ));
-        }
-        if !(0..=60).contains(&self.tokens.refresh_reuse_interval_seconds) {
-            return Err(ConfigError::new(
-                "BF_REFRESH_REUSE_INTERVAL_SECONDS",
-                "must be between 0 and 60",
-            ));
-        }
-        if self.password.min_length == 0 || self.password.min_length > self.password.max_bytes {
-            return Err(ConfigError::new(
-                "BF_PASSWORD_MIN_LENGTH",
-                "must be at least 1 and at most the maximum length",
-            ));
-        }
-        if self.codes.failures_per_address_per_hour == 0 {
-            return Err(ConfigError::new(
-                "BF_CODE_FAILURES_PER_ADDRESS_PER_HOUR",
-                "must be at least 1",
-            ));
-        }
-        if self.codes.reset_ttl_minutes <= 0 {
-            return Err(ConfigError::new(
-                "BF_RESET_CODE_TTL_MINUTES",
-                "must be positive",
-            ));
-        }
-        if !(1..=1_000_000).contains(&self.users.anchor_every) {
-            return Err(ConfigError::new(
-                "BF_USERS_ANCHOR_EVERY",
-                "must be between 1 and 1000000",
-            ));
-        }
-        if !(64..=1_048_576).contains(&self.users.anchor_cache_kib) {
-            return Err(ConfigError::new(
-                "BF_USERS_ANCHOR_CACHE_KIB",
-                "must be between 64 and 1048576",
-            ));
-        }
-        if !(1..=100_000_000).contains(&self.rate_limits.keys) {
-            return Err(ConfigError::new(
-                "BF_RATE_LIMIT_KEYS",
-                "must be between 1 and 100000000",
-            ));
-        }
-        for (name, value) in [
-            (
-                "BF_DATABASE_STATEMENT_TIMEOUT_MS",
-                self.database.statement_timeout_ms,
-            ),
-            (
-                "BF_DATABASE_ACQUIRE_TIMEOUT_MS",
-                self.database.acquire_timeout_ms,
-            ),
-            ("BF_HTTP_READ_TIMEOUT_MS", self.http.read_timeout_ms),
-            ("BF_HTTP_REQUEST_TIMEOUT_MS", self.http.request_timeout_ms),
-        ] {
-            if !(10..=3_600_000).contains(&value) {
-                return Err(ConfigError::new(name, "must be between 10 and 3600000"));
-            }
-        }
-        if self.http.drain_seconds > 3600 {
-            return Err(ConfigError::new(
-                "BF_HTTP_DRAIN_SECONDS",
-                "must be between 0 and 3600",
-            ));
-        }
-        if self.http.max_connections > MAX_CONNECTIONS {
-            return Err(ConfigError::new(
-                "BF_HTTP_MAX_CONNECTIONS",
-                "must be between 0 (derived from the limit of open files) and 10000000",
-            ));
-        }
-        for (i, p) in self.oidc.providers.iter().enumerate() {
-            crate::oidc::acceptable_url(&p.issuer)
-                .map_err(|e| ConfigError::new(format!("oidc.providers[{i}].issuer"), e))?;
-            if p.client_id.trim().is_empty() {
-                return Err(ConfigError::new(
-                    format!("oidc.providers[{i}].client_id"),
-                    "must not be empty",
-                ));
-            }
-        }
-        for (i, name) in self.permissions.resources.iter().enumerate() {
-            if name.trim().is_empty() || name.contains(char::is_whitespace) || name == "*" {
-                return Err(ConfigError::new(
-                    format!("permissions.resources[{i}]"),
-                    format!("{name:?} is not a resource name"),
-                ));
-            }
+        for setting in Self::all() {
+            (setting.check)(self).map_err(|refusal| setting.refused(refusal))?;
         }
         Ok(())
     }
@@ -782,5 +518,91 @@ mod tests {
         assert_eq!(s.http.drain_seconds, 3);
         assert_eq!(s.http.max_connections, 500);
         assert_eq!(s.http.request_timeout_ms, 15_000);
+    }
+
+    /// A row of the settings table of docs/OPERATIONS.md.
+    struct Documented {
+        env: Vec<String>,
+        flag: Option<String>,
+        key: String,
+        default: String,
+    }
+
+    fn code_spans(cell: &str) -> Vec<&str> {
+        cell.split('`').skip(1).step_by(2).collect()
+    }
+
+    fn settings_table(doc: &str) -> Vec<Documented> {
+        let lines = doc
+            .lines()
+            .skip_while(|l| !l.starts_with("| variable | file key | default |"))
+            .skip(2)
+            .take_while(|l| l.starts_with('|'));
+        let mut rows = Vec::new();
+        for line in lines {
+            let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+            assert_eq!(cells.len(), 4, "a row of four cells: {line}");
+            let (names, key, default) = (code_spans(cells[0]), code_spans(cells[1]), cells[2]);
+            rows.push(Documented {
+                env: names
+                    .iter()
+                    .filter(|n| n.starts_with("BF_"))
+                    .map(|n| n.to_string())
+                    .collect(),
+                flag: names
+                    .iter()
+                    .find_map(|n| n.strip_prefix("--"))
+                    .map(str::to_string),
+                key: key
+                    .first()
+                    .unwrap_or_else(|| panic!("a row without a key: {line}"))
+                    .trim_start_matches("[[")
+                    .trim_end_matches("]]")
+                    .to_string(),
+                default: default.replace('`', ""),
+            });
+        }
+        rows
+    }
+
+    #[test]
+    fn the_operations_table_documents_every_setting_as_declared_and_nothing_else() {
+        let table = settings_table(include_str!("../docs/OPERATIONS.md"));
+        assert!(!table.is_empty(), "no settings table in docs/OPERATIONS.md");
+        let declared = Settings::all();
+        let mut wrong = Vec::new();
+        for s in &declared {
+            let Some(row) = table.iter().find(|row| row.key == s.key) else {
+                wrong.push(format!("{} is not in the table", s.key));
+                continue;
+            };
+            if row.env != s.env || row.flag.as_deref() != s.flag {
+                wrong.push(format!(
+                    "{}: the table says {:?} and flag {:?}, the code {:?} and flag {:?}",
+                    s.key, row.env, row.flag, s.env, s.flag
+                ));
+            }
+            // The table may explain a default after it: `0 (one per core)`, `0: from ...`.
+            let explained = |after: &str| row.default.starts_with(&format!("{}{after}", s.default));
+            if row.default != s.default && !explained(" (") && !explained(": ") {
+                wrong.push(format!(
+                    "{}: the table's default is {:?}, the code's {:?}",
+                    s.key, row.default, s.default
+                ));
+            }
+        }
+        for row in &table {
+            if declared.iter().filter(|s| s.key == row.key).count() != 1 {
+                wrong.push(format!("{}: in the table, not a setting", row.key));
+            }
+            if table.iter().filter(|r| r.key == row.key).count() != 1 {
+                wrong.push(format!("{}: in the table more than once", row.key));
+            }
+        }
+        assert!(
+            wrong.is_empty(),
+            "docs/OPERATIONS.md:\n{}",
+            wrong.join("\n")
+        );
     }
 }

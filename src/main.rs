@@ -4,10 +4,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::{Parser, Subcommand};
+use clap::{Arg, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use bf_security::clock::SystemClock;
-use bf_security::config::Settings;
+use bf_security::config::{Setting, Settings};
 use bf_security::domain::SecretString;
 use bf_security::service::bootstrap;
 use bf_security::{startup, telemetry};
@@ -22,8 +22,8 @@ struct Cli {
     /// An optional TOML file for structured settings; the environment wins over it.
     #[arg(long, env = "BF_CONFIG", global = true)]
     config: Option<PathBuf>,
-    /// `sqlite://FILE` (created if missing) or `postgres://...`.
-    #[arg(long, env = "BF_DATABASE_URL", global = true)]
+    /// Its variable and help come from its setting (`command`).
+    #[arg(long, global = true)]
     database_url: Option<String>,
     #[command(subcommand)]
     command: Command,
@@ -33,8 +33,7 @@ struct Cli {
 enum Command {
     /// Runs the HTTP API.
     Serve {
-        /// Address to listen on.
-        #[arg(long, env = "BF_LISTEN")]
+        #[arg(long)]
         listen: Option<String>,
     },
     /// Applies the schema migrations and says what it did.
@@ -50,24 +49,68 @@ enum Command {
     },
 }
 
+/// The command line: each flag of a setting takes its variable and help line from the setting,
+/// and `--help` ends with every setting.
+fn command() -> clap::Command {
+    let settings = Settings::all();
+    let describe = |arg: Arg| {
+        let long = arg.get_long();
+        match settings.iter().find(|s| s.flag.is_some() && s.flag == long) {
+            // As clap does with a documentation comment of one sentence.
+            Some(s) => arg
+                .env(s.name())
+                .help(s.help().strip_suffix('.').unwrap_or(s.help())),
+            None => arg,
+        }
+    };
+    Cli::command()
+        .mut_args(describe)
+        .mut_subcommands(|c| c.mut_args(describe))
+        .after_long_help(settings_help(&settings))
+}
+
+fn settings_help(settings: &[Setting]) -> String {
+    let mut help = String::from(
+        "Settings, from the environment or the --config file (the environment wins over the \
+         file, a flag over both):",
+    );
+    for s in settings {
+        let flag = s.flag.map(|f| format!("--{f}"));
+        let from: Vec<&str> = s.env.iter().copied().chain(flag.as_deref()).collect();
+        help += &format!(
+            "\n  {}, {} [default: {}]\n          {}",
+            from.join(", "),
+            s.key,
+            s.default,
+            s.help()
+        );
+    }
+    help
+}
+
 fn main() -> ExitCode {
     return_large_blocks_to_the_system();
     let (open_files_before, open_files) = startup::raise_open_files_limit();
-    let cli = Cli::parse();
+    let cli = match Cli::from_arg_matches(&command().get_matches()) {
+        Ok(cli) => cli,
+        Err(e) => e.format(&mut command()).exit(),
+    };
     let mut settings = match Settings::load(cli.config.as_deref(), |k| std::env::var(k).ok()) {
         Ok(s) => s,
         Err(e) => return fail(&e.to_string()),
     };
-    if let Some(url) = &cli.database_url {
-        settings.database_url = url.clone();
-    }
-    if let Command::Serve {
-        listen: Some(listen),
-    } = &cli.command
-    {
-        match listen.parse() {
-            Ok(addr) => settings.listen = addr,
-            Err(e) => return fail(&format!("BF_LISTEN: {e} (got {listen:?})")),
+    let listen = match &cli.command {
+        Command::Serve { listen } => listen.as_deref(),
+        _ => None,
+    };
+    for (flag, value) in [
+        ("database-url", cli.database_url.as_deref()),
+        ("listen", listen),
+    ] {
+        if let Some(value) = value {
+            if let Err(e) = settings.apply_flag(flag, value) {
+                return fail(&e.to_string());
+            }
         }
     }
     if let Err(e) = settings.check() {
@@ -181,6 +224,38 @@ async fn run(command: Command, settings: Settings) -> ExitCode {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(&format!("server: {e}")),
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        command().debug_assert();
+    }
+
+    #[test]
+    fn every_flag_of_a_setting_is_on_the_command_line_with_its_variable() {
+        let mut command = command();
+        command.build();
+        let args: Vec<&Arg> = command
+            .get_arguments()
+            .chain(command.get_subcommands().flat_map(|c| c.get_arguments()))
+            .collect();
+        for s in Settings::all() {
+            let Some(flag) = s.flag else { continue };
+            let arg = args
+                .iter()
+                .find(|a| a.get_long() == Some(flag))
+                .unwrap_or_else(|| panic!("--{flag} is not on the command line"));
+            assert_eq!(
+                arg.get_env(),
+                Some(std::ffi::OsStr::new(s.name())),
+                "--{flag}"
+            );
         }
     }
 }

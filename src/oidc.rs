@@ -14,6 +14,7 @@ use tokio::sync::Mutex;
 
 use crate::clock::{Millis, SharedClock};
 use crate::config::OidcProvider;
+use crate::domain::url::acceptable_url;
 
 /// How long after a fetch a token naming an unknown key may cause another.
 const REFETCH_AFTER: Millis = 60_000;
@@ -85,30 +86,6 @@ struct Claims {
 #[derive(Deserialize)]
 struct UnverifiedIssuer {
     iss: Option<String>,
-}
-
-/// Whether a provider URL may be used: HTTPS, or plain HTTP on a loopback address only.
-pub fn acceptable_url(url: &str) -> Result<(), String> {
-    let parsed = reqwest::Url::parse(url).map_err(|e| format!("{url:?} is not a URL: {e}"))?;
-    match parsed.scheme() {
-        "https" => Ok(()),
-        "http" => {
-            let loopback = match parsed.host() {
-                Some(url::Host::Domain(d)) => d == "localhost",
-                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-                None => false,
-            };
-            if loopback {
-                Ok(())
-            } else {
-                Err(format!(
-                    "{url:?}: plain http is allowed on loopback addresses only"
-                ))
-            }
-        }
-        other => Err(format!("{url:?}: scheme {other} is not http or https")),
-    }
 }
 
 impl OpenIdProviders {
@@ -275,21 +252,4 @@ async fn fetch<T: serde::de::DeserializeOwned>(
         tracing::warn!(%url, error = %e, "OpenID provider answered something unreadable");
         OidcError::Unreachable
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::acceptable_url;
-
-    #[test]
-    fn plain_http_only_on_loopback() {
-        assert!(acceptable_url("https://accounts.example.com").is_ok());
-        assert!(acceptable_url("http://127.0.0.1:9000").is_ok());
-        assert!(acceptable_url("http://[::1]:9000/realm").is_ok());
-        assert!(acceptable_url("http://localhost:9000").is_ok());
-        assert!(acceptable_url("http://accounts.example.com").is_err());
-        assert!(acceptable_url("http://10.0.0.1").is_err());
-        assert!(acceptable_url("ftp://127.0.0.1").is_err());
-        assert!(acceptable_url("not a url").is_err());
-    }
 }

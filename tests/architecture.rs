@@ -35,9 +35,6 @@ const KNOWN: &[(&str, &str, &str)] = &[
     ("service", "http", "service/users.rs"),
     ("service", "http", "service/roles.rs"),
     ("service", "http", "service/invitations.rs"),
-    // Settings build the OpenID providers, and the password policy lives in the settings.
-    ("config", "oidc", "config.rs"),
-    ("domain", "config", "domain/password.rs"),
 ];
 
 fn rank(module: &str) -> u8 {

@@ -10,10 +10,11 @@ pub mod role;
 pub mod secret;
 pub mod text;
 pub mod timezone;
+pub mod url;
 
 pub use email::Email;
 pub use kinds::{CodeKind, TokenKind};
-pub use password::NewPassword;
+pub use password::{NewPassword, PasswordPolicy};
 pub use permission::{Permission, PermissionSet};
 pub use role::RoleName;
 pub use secret::SecretString;

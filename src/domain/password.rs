@@ -1,8 +1,16 @@
 //! A new password, accepted only under the password policy.
 
-use crate::config::PasswordPolicy;
 use crate::domain::{Email, SecretString, TextKind};
 use crate::error::ApiError;
+
+/// What a new password must satisfy.
+#[derive(Debug, Clone, Copy)]
+pub struct PasswordPolicy {
+    /// The fewest characters.
+    pub min_length: usize,
+    /// The most bytes.
+    pub max_bytes: usize,
+}
 
 #[derive(Debug, Clone)]
 pub struct NewPassword(SecretString);
@@ -57,7 +65,10 @@ mod tests {
         NewPassword::parse(
             &SecretString::new(pw),
             "password",
-            &PasswordPolicy::default(),
+            &PasswordPolicy {
+                min_length: 10,
+                max_bytes: 1024,
+            },
             &email,
         )
     }

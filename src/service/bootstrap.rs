@@ -4,13 +4,13 @@
 use base64::Engine;
 use rand::RngCore;
 
+use crate::config::DEFAULT_ADMIN_EMAIL;
 use crate::domain::{ids, Email, NewPassword, SecretString};
 use crate::error::ApiError;
 use crate::service::{conflict_on_unique, organizations, App};
 use crate::store::{self, audit::AuditEvent, users::UserRow};
 
 pub const DEFAULT_ORGANIZATION: &str = "Default";
-pub const DEFAULT_ADMIN_EMAIL: &str = "admin@localhost";
 
 /// Creates an organization and a `bfAdmin` user holding its `Administrator` role.
 /// An e-mail that exists already is a 409.
@@ -46,7 +46,12 @@ impl NewAdmin {
             return Err(ApiError::missing("organization"));
         }
         let email = Email::parse(email, "email")?;
-        let password = NewPassword::parse(password, "password", &app.settings.password, &email)?;
+        let password = NewPassword::parse(
+            password,
+            "password",
+            &app.settings.password.policy(),
+            &email,
+        )?;
         let hash = app.hasher.hash(password.secret()).await?;
         Ok(Self {
             organization: organization.to_string(),

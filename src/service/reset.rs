@@ -154,7 +154,12 @@ pub async fn use_code(
         return Err(wrong());
     };
     // The policy needs only what the caller sent: checking it first reveals nothing.
-    let password = NewPassword::parse(new_password, "newPassword", &app.settings.password, &email)?;
+    let password = NewPassword::parse(
+        new_password,
+        "newPassword",
+        &app.settings.password.policy(),
+        &email,
+    )?;
     let typed = secrets::code_digest(code.expose());
     let now = attempt.now();
 

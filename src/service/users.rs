@@ -169,7 +169,12 @@ pub async fn sign_up(
         .password
         .as_ref()
         .ok_or_else(|| ApiError::missing("password"))?;
-    let password = NewPassword::parse(password, "password", &app.settings.password, &email)?;
+    let password = NewPassword::parse(
+        password,
+        "password",
+        &app.settings.password.policy(),
+        &email,
+    )?;
     let tz = timezone(req.timezone.as_deref())?;
     let company = text(req.company_name.as_deref());
     let organization_name = company
@@ -224,7 +229,7 @@ pub async fn create(app: &App, grant: &Grant, req: &UserCreateRequest) -> Result
     let password = req
         .password
         .as_ref()
-        .map(|p| NewPassword::parse(p, "password", &app.settings.password, &email))
+        .map(|p| NewPassword::parse(p, "password", &app.settings.password.policy(), &email))
         .transpose()?;
     let tz = timezone(req.timezone.as_deref())?;
     let keys = req.roles.clone().unwrap_or_default();
@@ -588,7 +593,7 @@ pub async fn update_password(
         .new_password
         .as_ref()
         .ok_or_else(|| ApiError::missing("newPassword"))?;
-    let new = NewPassword::parse(new, "newPassword", &app.settings.password, &email)?;
+    let new = NewPassword::parse(new, "newPassword", &app.settings.password.policy(), &email)?;
     check_own_password(
         app,
         &subject,
