@@ -7,8 +7,9 @@
 //! platform administrator (`bfAdmin`) holds everything everywhere. An organization the caller
 //! is not a member of is a 403 when named in `organizations=`, whether it exists or not; an
 //! entity of such an organization is a 404 (its existence is not revealed). A platform
-//! administrator naming an organization that does not exist gets a 404. A bound token (a permanent token, or
-//! a pair minted from one) acts only in its own organization: naming another is a 403.
+//! administrator naming an organization that does not exist gets a 404. A bound token (a
+//! permanent token, or a pair minted from one) acts only in its own organization: naming
+//! another is a 403.
 //!
 //! Acting on another user (his credentials, standing, roles, profile, tokens for him) needs
 //! more than the operation's permission: [`act_on`] hands out the [`Subject`] such an
