@@ -16,8 +16,12 @@ pub enum ApiError {
         message: String,
         parameters: Vec<String>,
     },
+    /// No bearer token where one is needed (RFC 6750 §3.1: the challenge names no error).
     #[error("{0}")]
     Unauthorized(String),
+    /// A bearer token that is unknown, expired or revoked, or whose user may no longer log in.
+    #[error("invalid, expired or revoked token")]
+    InvalidToken,
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
@@ -42,13 +46,27 @@ pub enum ApiError {
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
+/// The contract's error types, one per status of its table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+pub enum ErrorType {
+    ValidationError,
+    Unauthorized,
+    PermissionsError,
+    NotFound,
+    Conflict,
+    PayloadTooLarge,
+    RateLimited,
+    ServerError,
+    ServiceUnavailable,
+    /// Beyond the contract's table: 408, a client that stopped sending its request body.
+    RequestTimeout,
+}
+
 /// The contract's error body.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ErrorBody {
-    /// One of ValidationError, Unauthorized, PermissionsError, NotFound, Conflict,
-    /// PayloadTooLarge, RateLimited, ServerError, ServiceUnavailable.
-    pub error_type: String,
+    pub error_type: ErrorType,
     pub error_message: String,
     pub error_parameters: Vec<String>,
 }
@@ -73,7 +91,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::Validation { .. } => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized(_) | ApiError::InvalidToken => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
@@ -88,27 +106,28 @@ impl ApiError {
         }
     }
 
-    fn error_type(&self) -> &'static str {
+    fn error_type(&self) -> ErrorType {
         match self {
-            ApiError::Validation { .. } => "ValidationError",
-            ApiError::Unauthorized(_) => "Unauthorized",
-            ApiError::Forbidden(_) => "PermissionsError",
-            ApiError::NotFound(_) => "NotFound",
-            ApiError::Conflict(_) => "Conflict",
-            ApiError::PayloadTooLarge => "PayloadTooLarge",
-            ApiError::MethodNotAllowed => "MethodNotAllowed",
-            ApiError::RateLimited { .. } => "RateLimited",
+            ApiError::Validation { .. } => ErrorType::ValidationError,
+            ApiError::Unauthorized(_) | ApiError::InvalidToken => ErrorType::Unauthorized,
+            ApiError::Forbidden(_) => ErrorType::PermissionsError,
+            // The contract's table has no type of its own for 405: there is no such operation.
+            ApiError::NotFound(_) | ApiError::MethodNotAllowed => ErrorType::NotFound,
+            ApiError::Conflict(_) => ErrorType::Conflict,
+            ApiError::PayloadTooLarge => ErrorType::PayloadTooLarge,
+            ApiError::RateLimited { .. } => ErrorType::RateLimited,
             ApiError::Unavailable(_) | ApiError::TimedOut | ApiError::Overloaded => {
-                "ServiceUnavailable"
+                ErrorType::ServiceUnavailable
             }
-            ApiError::RequestTimeout => "RequestTimeout",
-            ApiError::Internal(_) => "ServerError",
+            // Beyond the contract's table: a client that stopped sending its body.
+            ApiError::RequestTimeout => ErrorType::RequestTimeout,
+            ApiError::Internal(_) => ErrorType::ServerError,
         }
     }
 
     pub fn body(&self) -> ErrorBody {
         ErrorBody {
-            error_type: self.error_type().into(),
+            error_type: self.error_type(),
             error_message: self.to_string(),
             error_parameters: match self {
                 ApiError::Validation { parameters, .. } => parameters.clone(),
@@ -153,6 +172,12 @@ impl IntoResponse for ApiError {
         match self {
             ApiError::Unauthorized(_) => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            ApiError::InvalidToken => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(r#"Bearer error="invalid_token""#),
+                );
             }
             ApiError::RateLimited {
                 retry_after_seconds,

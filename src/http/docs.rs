@@ -2,8 +2,10 @@
 //! the seed names them (parsed for real in `params.rs`).
 
 use utoipa::openapi::extensions::ExtensionsBuilder;
+use utoipa::openapi::header::Header;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::server::Server;
+use utoipa::openapi::{Content, Object, Ref, RefOr, Response, Type};
 use utoipa::{IntoParams, Modify, OpenApi};
 
 use super::{oauth, ops, roles, users};
@@ -21,10 +23,10 @@ pub struct OrganizationsParam {
 #[allow(dead_code)]
 pub struct UserListParams {
     organizations: Option<Vec<String>>,
-    #[param(default = 0)]
+    #[param(default = 0, minimum = 0)]
     offset: Option<i64>,
     /// 1 to 500.
-    #[param(default = 10)]
+    #[param(default = 10, minimum = 1, maximum = 500)]
     records: Option<i64>,
     /// `created`, `updated` or `email`.
     #[param(default = "created")]
@@ -39,10 +41,10 @@ pub struct UserListParams {
 #[allow(dead_code)]
 pub struct RoleListParams {
     organizations: Option<Vec<String>>,
-    #[param(default = 0)]
+    #[param(default = 0, minimum = 0)]
     offset: Option<i64>,
     /// 1 to 500.
-    #[param(default = 10)]
+    #[param(default = 10, minimum = 1, maximum = 500)]
     records: Option<i64>,
     /// `created`, `updated` or `name`.
     #[param(default = "created")]
@@ -96,7 +98,7 @@ pub struct RoleLookupParams {
         ops::healthz,
         ops::readyz,
     ),
-    modifiers(&SeedConventions),
+    modifiers(&SeedConventions, &CommonAnswers),
 )]
 pub struct ApiDoc;
 
@@ -151,6 +153,138 @@ impl Modify for SeedConventions {
     }
 }
 
-pub fn document() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+/// The answers every operation behind the authorization middleware can give, whatever it does,
+/// so that each operation lists all it can answer: a bad query (every parameter is checked),
+/// a bad token (even on a public operation, rather than ignoring it), an organization the
+/// caller may not act in or that does not exist, a body over the limit, the database gone.
+struct CommonAnswers;
+
+const ANSWERS: [(&str, &str); 9] = [
+    (
+        "400",
+        "Bad input: a malformed or missing field, query or path parameter (`errorParameters` \
+         names it)",
+    ),
+    (
+        "401",
+        "No bearer token where one is needed (`WWW-Authenticate: Bearer`), or one that is \
+         invalid, expired or revoked (`WWW-Authenticate: Bearer error=\"invalid_token\"`, also \
+         on operations that need none)",
+    ),
+    (
+        "403",
+        "The caller lacks the permission, or names an organization he may not act in: one he \
+         is not a member of (whether or not it exists), another than its own for a token \
+         bound to an organization",
+    ),
+    (
+        "404",
+        "No such entity among what the caller may see; for a platform administrator, also an \
+         organization that does not exist",
+    ),
+    ("409", "A uniqueness or state conflict"),
+    ("408", "The request body stopped coming before it was whole"),
+    ("413", "The body is over 64 KiB"),
+    ("429", "Too many attempts; see Retry-After"),
+    (
+        "503",
+        "The database is unavailable or too slow, or the node is at its connection limit; \
+         try again after Retry-After",
+    ),
+];
+
+impl Modify for CommonAnswers {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let error = || Content::new(Some(Ref::from_schema_name("ErrorBody")));
+        let header = |kind: Type, description: &str| {
+            let mut h = Header::new(Object::with_type(kind));
+            h.description = Some(description.to_string());
+            h
+        };
+        for item in openapi.paths.paths.values_mut() {
+            for op in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                // The operations behind the middleware are those that declare their security.
+                if op.security.is_none() {
+                    continue;
+                }
+                let mut wanted = vec!["400", "401", "403", "404", "503"];
+                if op.request_body.is_some() {
+                    wanted.extend(["408", "413"]);
+                }
+                for status in wanted {
+                    op.responses
+                        .responses
+                        .entry(status.to_string())
+                        .or_insert_with(|| Response::new("").into());
+                }
+                for (status, answer) in op.responses.responses.iter_mut() {
+                    let RefOr::T(answer) = answer else { continue };
+                    let generic = ANSWERS.iter().find(|(s, _)| s == status);
+                    if let (Some((_, text)), true) = (generic, answer.description.is_empty()) {
+                        answer.description = text.to_string();
+                    }
+                    if generic.is_some() && answer.content.is_empty() {
+                        answer.content.insert("application/json".into(), error());
+                    }
+                    match status.as_str() {
+                        "401" => {
+                            answer.headers.insert(
+                                "WWW-Authenticate".into(),
+                                header(
+                                    Type::String,
+                                    "`Bearer`, or `Bearer error=\"invalid_token\"`",
+                                ),
+                            );
+                        }
+                        "429" | "503" => {
+                            answer.headers.insert(
+                                "Retry-After".into(),
+                                header(Type::Integer, "Seconds after which to try again"),
+                            );
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The document as served. utoipa 5 spells the fields of a link object in snake case
+/// (`operation_id`, `request_body`); OpenAPI spells them in camel case.
+pub fn document() -> serde_json::Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("the document serializes");
+    if let Some(paths) = doc["paths"].as_object_mut() {
+        let operations = paths
+            .values_mut()
+            .filter_map(|item| item.as_object_mut())
+            .flat_map(|item| item.values_mut());
+        let responses = operations
+            .filter_map(|op| op.get_mut("responses")?.as_object_mut())
+            .flat_map(|responses| responses.values_mut());
+        let links = responses
+            .filter_map(|answer| answer.get_mut("links")?.as_object_mut())
+            .flat_map(|links| links.values_mut())
+            .filter_map(|link| link.as_object_mut());
+        for link in links {
+            for (snake, camel) in [
+                ("operation_id", "operationId"),
+                ("operation_ref", "operationRef"),
+                ("request_body", "requestBody"),
+            ] {
+                if let Some(value) = link.remove(snake) {
+                    link.insert(camel.to_string(), value);
+                }
+            }
+        }
+    }
+    doc
 }

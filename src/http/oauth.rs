@@ -1,149 +1,392 @@
 //! `POST /v1/oauth/token` (RFC 6749) and `POST /v1/oauth/revoke` (RFC 7009).
+//!
+//! Both read their parameters as RFC 6749 §3.2 says, from the body only (form-encoded, or a
+//! JSON object of strings), each at most once, an empty one as absent, unknown ones ignored.
+//! Every answer carries `Cache-Control: no-store` and `Pragma: no-cache`; every refusal of the
+//! request itself is an RFC 6749 §5.2 error body.
 
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::{Deserialize, Serialize};
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde::Serialize;
+use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::extract::{parse_form, parse_json, read_body};
+use super::extract::{read_body, text_kind};
 use super::views::{token_scope, OAuthToken};
-use crate::domain::SecretString;
+use crate::domain::{text, SecretString};
 use crate::error::{ApiError, ErrorBody};
 use crate::service::login::{self, GrantError};
 use crate::service::AppState;
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 
-/// The token endpoint's parameters, form-encoded (or JSON).
-#[derive(Debug, Default, Deserialize, ToSchema)]
+/// The token endpoint's parameters, form-encoded (or a JSON object of strings).
+#[derive(Debug, Default, ToSchema)]
+#[allow(dead_code)]
 pub struct TokenRequest {
     /// `password`, `refresh_token` or `urn:ietf:params:oauth:grant-type:jwt-bearer`.
-    pub grant_type: Option<String>,
-    pub username: Option<String>,
+    #[schema(value_type = Option<GrantType>)]
+    grant_type: Option<String>,
+    /// The user's e-mail (`password` grant).
+    username: Option<String>,
     #[schema(value_type = Option<String>, format = Password)]
-    pub password: Option<SecretString>,
-    #[serde(rename = "organizationID", alias = "organization_id")]
-    pub organization_id: Option<String>,
-    #[schema(value_type = Option<String>)]
-    pub refresh_token: Option<SecretString>,
-    #[schema(value_type = Option<String>)]
-    pub assertion: Option<SecretString>,
-    pub scope: Option<String>,
+    password: Option<String>,
+    /// Where the tokens act by default (`password` and `jwt-bearer` grants); by default the
+    /// user's home organization.
+    #[schema(rename = "organizationID")]
+    organization_id: Option<String>,
+    refresh_token: Option<String>,
+    /// An OpenID Connect ID token of a linked identity (`jwt-bearer` grant).
+    assertion: Option<String>,
+    /// Ignored: a token grants what its user's roles allow.
+    scope: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(ToSchema)]
+#[allow(dead_code)]
+enum GrantType {
+    #[schema(rename = "password")]
+    Password,
+    #[schema(rename = "refresh_token")]
+    RefreshToken,
+    #[schema(rename = "urn:ietf:params:oauth:grant-type:jwt-bearer")]
+    JwtBearer,
+}
+
+/// The revocation endpoint's parameters, form-encoded (or a JSON object of strings).
+#[derive(Debug, Default, ToSchema)]
+#[allow(dead_code)]
 pub struct RevokeRequest {
-    #[schema(value_type = Option<String>)]
-    pub token: Option<SecretString>,
-    pub token_type_hint: Option<String>,
+    /// An access, refresh or permanent token.
+    token: Option<String>,
+    /// Ignored: every kind of token is looked for.
+    token_type_hint: Option<String>,
+}
+
+const TOKEN_PARAMETERS: &[&str] = &[
+    "grant_type",
+    "username",
+    "password",
+    "organizationID",
+    "refresh_token",
+    "assertion",
+    "scope",
+    "client_id",
+    "client_secret",
+];
+const REVOKE_PARAMETERS: &[&str] = &["token", "token_type_hint", "client_id", "client_secret"];
+
+/// RFC 6749 §5.2's error codes, as far as these endpoints use them.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OAuthErrorCode {
+    InvalidRequest,
+    InvalidGrant,
+    UnsupportedGrantType,
 }
 
 /// RFC 6749 §5.2.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OAuthError {
-    pub error: String,
+    pub error: OAuthErrorCode,
     pub error_description: String,
 }
 
-impl IntoResponse for GrantError {
-    fn into_response(self) -> Response {
-        let (error, description) = match self {
-            GrantError::InvalidRequest(d) => ("invalid_request", d),
-            GrantError::InvalidGrant(d) => ("invalid_grant", d.to_string()),
+/// Why an OAuth request was not answered with success: an RFC 6749 error about the request, or
+/// the service's own error body where no OAuth error fits (429, 503, 500).
+pub enum Refusal {
+    OAuth {
+        status: StatusCode,
+        error: OAuthErrorCode,
+        description: String,
+    },
+    Service(ApiError),
+}
+
+impl Refusal {
+    fn invalid_request(description: impl Into<String>) -> Self {
+        Refusal::OAuth {
+            status: StatusCode::BAD_REQUEST,
+            error: OAuthErrorCode::InvalidRequest,
+            description: description.into(),
+        }
+    }
+}
+
+impl From<ApiError> for Refusal {
+    fn from(e: ApiError) -> Self {
+        match e {
+            ApiError::Validation { message, .. } => Refusal::invalid_request(message),
+            ApiError::PayloadTooLarge => Refusal::OAuth {
+                status: StatusCode::PAYLOAD_TOO_LARGE,
+                error: OAuthErrorCode::InvalidRequest,
+                description: ApiError::PayloadTooLarge.to_string(),
+            },
+            e => Refusal::Service(e),
+        }
+    }
+}
+
+impl From<GrantError> for Refusal {
+    fn from(e: GrantError) -> Self {
+        let (error, description) = match e {
+            GrantError::InvalidRequest(d) => (OAuthErrorCode::InvalidRequest, d),
+            GrantError::InvalidGrant(d) => (OAuthErrorCode::InvalidGrant, d.to_string()),
             GrantError::UnsupportedGrantType => (
-                "unsupported_grant_type",
-                "grant_type must be password, refresh_token or urn:ietf:params:oauth:grant-type:jwt-bearer".into(),
+                OAuthErrorCode::UnsupportedGrantType,
+                format!("grant_type must be password, refresh_token or {JWT_BEARER}"),
             ),
-            GrantError::Api(e) => return e.into_response(),
+            GrantError::Api(e) => return e.into(),
         };
-        let mut response = (
-            StatusCode::BAD_REQUEST,
-            Json(OAuthError {
-                error: error.into(),
-                error_description: description,
-            }),
-        )
-            .into_response();
+        Refusal::OAuth {
+            status: StatusCode::BAD_REQUEST,
+            error,
+            description,
+        }
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let mut response = match self {
+            Refusal::OAuth {
+                status,
+                error,
+                description,
+            } => (
+                status,
+                Json(OAuthError {
+                    error,
+                    error_description: description,
+                }),
+            )
+                .into_response(),
+            Refusal::Service(e) => e.into_response(),
+        };
         no_store(response.headers_mut());
         response
     }
 }
 
-fn no_store(headers: &mut HeaderMap) {
+/// RFC 6749 §5.1: an answer that carries a secret is never stored by a cache.
+pub fn no_store(headers: &mut HeaderMap) {
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
 }
 
-/// Form-encoded as RFC 6749 says, or JSON when the body is a JSON object.
-async fn form_or_json<T: serde::de::DeserializeOwned>(
-    req: Request,
-    state: &AppState,
-) -> Result<T, ApiError> {
-    let bytes = read_body(req, state).await?;
-    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
-    if first == Some(&b'{') {
-        parse_json(&bytes)
-    } else {
-        parse_form(&bytes)
+/// An answer that carries a secret or a code: `Cache-Control: no-store`, `Pragma: no-cache`.
+pub struct NoStore<T>(pub T);
+
+impl<T: IntoResponse> IntoResponse for NoStore<T> {
+    fn into_response(self) -> Response {
+        let mut response = self.0.into_response();
+        no_store(response.headers_mut());
+        response
     }
+}
+
+/// The parameters an endpoint reads, each present at most once and never empty.
+struct Params(Vec<(&'static str, SecretString)>);
+
+impl Params {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.secret(name).map(SecretString::expose)
+    }
+
+    fn secret(&self, name: &str) -> Option<&SecretString> {
+        self.0.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
+    }
+}
+
+/// A parameter's name as the endpoint reads it; `None` for one it does not know.
+fn known(known: &'static [&'static str], name: &str) -> Option<&'static str> {
+    let name = if name == "organization_id" {
+        "organizationID"
+    } else {
+        name
+    };
+    known.iter().copied().find(|k| *k == name)
+}
+
+/// The members of a JSON object in order, repeats kept (a map would keep only the last).
+struct Members(Vec<(String, Value)>);
+
+impl<'de> Deserialize<'de> for Members {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Each;
+        impl<'de> Visitor<'de> for Each {
+            type Value = Members;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members, A::Error> {
+                let mut members = Vec::new();
+                while let Some(member) = map.next_entry::<String, Value>()? {
+                    members.push(member);
+                }
+                Ok(Members(members))
+            }
+        }
+        d.deserialize_map(Each)
+    }
+}
+
+/// Reads the parameters in `names` from the body, form-encoded or a JSON object when it starts
+/// with `{`. Any of them in the URL is refused, even with a body: a URL ends up in logs and
+/// browser histories (RFC 6749 §2.3.1, RFC 6750 §5.3).
+async fn read_params(
+    req: Request,
+    app: &AppState,
+    names: &'static [&'static str],
+) -> Result<Params, Refusal> {
+    let query = req.uri().query().unwrap_or("");
+    if let Some((name, _)) =
+        form_urlencoded::parse(query.as_bytes()).find(|(n, _)| known(names, n).is_some())
+    {
+        return Err(Refusal::invalid_request(format!(
+            "{name} belongs in the request body, never in the URL"
+        )));
+    }
+    let bytes = read_body(req, app).await?;
+    let pairs: Vec<(String, Value)> =
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
+            let mut de = serde_json::Deserializer::from_slice(&bytes);
+            Members::deserialize(&mut de)
+                .and_then(|m| de.end().map(|()| m.0))
+                .map_err(|e| Refusal::invalid_request(format!("malformed JSON: {e}")))?
+        } else {
+            form_urlencoded::parse(&bytes)
+                .map(|(n, v)| (n.into_owned(), Value::String(v.into_owned())))
+                .collect()
+        };
+    let mut params: Vec<(&'static str, SecretString)> = Vec::new();
+    let mut seen: Vec<&'static str> = Vec::new();
+    for (name, value) in pairs {
+        let Some(name) = known(names, &name) else {
+            continue;
+        };
+        if seen.contains(&name) {
+            return Err(Refusal::invalid_request(format!(
+                "{name} is repeated; each parameter may be sent once"
+            )));
+        }
+        seen.push(name);
+        let value = match value {
+            Value::String(s) => s,
+            Value::Null => continue,
+            _ => return Err(Refusal::invalid_request(format!("{name} must be a string"))),
+        };
+        if let Some(why) = text::fault(text_kind(name), &value) {
+            return Err(Refusal::invalid_request(format!("{name} {why}")));
+        }
+        // RFC 6749 §3.1: a parameter sent without a value is omitted.
+        if !value.is_empty() {
+            params.push((name, SecretString::new(value)));
+        }
+    }
+    Ok(Params(params))
 }
 
 #[utoipa::path(
     post, path = "/v1/oauth/token", tag = "OAuth", operation_id = "getToken",
-    request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
+    summary = "Log in, refresh, or log in with an OpenID Connect ID token (RFC 6749)",
+    description = "Parameters are read from the body only (form-encoded, or a JSON object of \
+        strings), each at most once; an empty one counts as absent, unknown ones are ignored. \
+        Any of them in the URL is `invalid_request`. Every answer carries `Cache-Control: \
+        no-store` and `Pragma: no-cache`.",
+    request_body(content(
+        (TokenRequest = "application/x-www-form-urlencoded"),
+        (TokenRequest = "application/json"),
+    )),
     responses(
-        (status = 200, body = OAuthToken),
-        (status = 400, description = "RFC 6749 error", body = OAuthError),
-        (status = 429, description = "Too many failed password logins for this e-mail; see Retry-After", body = ErrorBody),
-        (status = 503, body = ErrorBody),
+        (status = 200, description = "A new token pair", body = OAuthToken, headers(
+            ("Cache-Control" = String, description = "`no-store`"),
+            ("Pragma" = String, description = "`no-cache`"),
+        ), links(
+            ("revokeRefreshToken" = (operation_id = "revokeToken",
+                request_body = "token={$response.body#/refresh_token}",
+                description = "Ends the login: the refresh token and every token of its family")),
+            ("revokeAccessToken" = (operation_id = "revokeToken",
+                request_body = "token={$response.body#/access_token}",
+                description = "Ends the access token alone")),
+        )),
+        (status = 400, description = "RFC 6749 §5.2: `invalid_request` (a parameter missing, \
+            repeated, of the wrong type or in the URL; malformed JSON), `invalid_grant` (wrong \
+            credentials, a spent or unknown refresh token, an ID token not linked to anyone, an \
+            organization not the user's), `unsupported_grant_type`", body = OAuthError, headers(
+            ("Cache-Control" = String, description = "`no-store`"),
+            ("Pragma" = String, description = "`no-cache`"),
+        )),
+        (status = 413, description = "The body is over 64 KiB (`invalid_request`)", body = OAuthError),
+        (status = 429, description = "Too many failed password logins for this e-mail; see Retry-After",
+            body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "The database is unavailable", body = ErrorBody),
     )
 )]
-pub async fn token(State(app): State<AppState>, req: Request) -> Result<Response, GrantError> {
-    let form: TokenRequest = form_or_json(req, &app).await?;
-    let pair = match form.grant_type.as_deref().map(str::trim) {
+pub async fn token(State(app): State<AppState>, req: Request) -> Result<Response, Refusal> {
+    let params = read_params(req, &app, TOKEN_PARAMETERS).await?;
+    let pair = match params.get("grant_type") {
         Some("password") => {
             login::password_grant(
                 &app,
-                form.username.as_deref(),
-                form.password.as_ref(),
-                form.organization_id.as_deref(),
+                params.get("username"),
+                params.secret("password"),
+                params.get("organizationID"),
             )
             .await?
         }
-        Some("refresh_token") => login::refresh_grant(&app, form.refresh_token.as_ref()).await?,
+        Some("refresh_token") => login::refresh_grant(&app, params.secret("refresh_token")).await?,
         Some(JWT_BEARER) => {
             login::id_token_grant(
                 &app,
-                form.assertion.as_ref(),
-                form.organization_id.as_deref(),
+                params.secret("assertion"),
+                params.get("organizationID"),
             )
             .await?
         }
-        None | Some("") => return Err(GrantError::InvalidRequest("grant_type is required".into())),
-        Some(_) => return Err(GrantError::UnsupportedGrantType),
+        None => return Err(Refusal::invalid_request("grant_type is required")),
+        Some(_) => return Err(GrantError::UnsupportedGrantType.into()),
     };
-    let mut response = Json(OAuthToken {
+    Ok(NoStore(Json(OAuthToken {
         access_token: pair.access.expose().to_string(),
         token_type: "bearer".into(),
         expires_in: Some(pair.access_expires_in),
         refresh_token: Some(pair.refresh.expose().to_string()),
         scope: token_scope(pair.bound).into(),
         organization_id: pair.organization_id,
-    })
-    .into_response();
-    no_store(response.headers_mut());
-    Ok(response)
+    }))
+    .into_response())
 }
 
 #[utoipa::path(
     post, path = "/v1/oauth/revoke", tag = "OAuth", operation_id = "revokeToken",
-    request_body(content = RevokeRequest, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, description = "Revoked, or unknown: the answer is the same"))
+    summary = "Revoke a token (RFC 7009)",
+    description = "A refresh token takes its whole family along; a permanent token, the pairs \
+        minted from it. A token that is unknown, expired, revoked already or not a token of \
+        this service answers the same 200 (RFC 7009 §2.2). Parameters are read as at the token \
+        endpoint.",
+    request_body(content(
+        (RevokeRequest = "application/x-www-form-urlencoded"),
+        (RevokeRequest = "application/json"),
+    )),
+    responses(
+        (status = 200, description = "Revoked, or nothing to revoke: the answer is the same", headers(
+            ("Cache-Control" = String, description = "`no-store`"),
+        )),
+        (status = 400, description = "`invalid_request`: `token` missing, empty, repeated, of \
+            the wrong type or in the URL; malformed JSON", body = OAuthError),
+        (status = 413, description = "The body is over 64 KiB (`invalid_request`)", body = OAuthError),
+        (status = 503, description = "The database is unavailable", body = ErrorBody),
+    )
 )]
-pub async fn revoke(State(app): State<AppState>, req: Request) -> Result<StatusCode, ApiError> {
-    let form: RevokeRequest = form_or_json(req, &app).await?;
-    login::revoke(&app, form.token.as_ref()).await?;
-    Ok(StatusCode::OK)
+pub async fn revoke(State(app): State<AppState>, req: Request) -> Result<Response, Refusal> {
+    let params = read_params(req, &app, REVOKE_PARAMETERS).await?;
+    let Some(token) = params.secret("token") else {
+        return Err(Refusal::invalid_request("token is required"));
+    };
+    login::revoke(&app, Some(token)).await?;
+    Ok(NoStore(StatusCode::OK).into_response())
 }

@@ -38,6 +38,7 @@ pub struct UserInviteRequest {
     /// Default true; with false the response carries `inviteCode` once.
     pub send_email: Option<bool>,
     /// Default 72, at most 720.
+    #[schema(minimum = 1, maximum = 720)]
     pub expires_in_hours: Option<i64>,
 }
 
@@ -121,6 +122,7 @@ pub struct UserPrivatePermanentTokenRefreshRequest {
     #[serde(rename = "organizationID")]
     pub organization_id: Option<String>,
     /// How long the old token keeps working: 0 (default) to 86400 seconds.
+    #[schema(minimum = 0, maximum = 86400)]
     pub grace_period_seconds: Option<i64>,
     #[serde(rename = "userID")]
     pub user_id: Option<String>,

@@ -17,7 +17,25 @@ use crate::store::roles::RoleOrder;
 #[utoipa::path(
     post, path = "/v1/roles", tag = "Security", operation_id = "createRole",
     request_body(content = CreateRoleRequest, content_type = "application/json"),
-    responses((status = 200, description = "The new role", body = Paged<Role>),
+    responses((status = 200, description = "The new role", body = Paged<Role>, links(
+            ("read" = (operation_id = "getRoleById", parameters(
+                ("role" = "$response.body#/results/0/id"),
+                ("organizations" = "$response.body#/results/0/organizationID"),
+            ))),
+            ("update" = (operation_id = "updateRole", request_body = "$response.body#/results/0",
+                description = "The role as it is answered is a request to change it (found by `id`, \
+                    in its `organizationID`)")),
+            ("removePermission" = (operation_id = "removePermissionFromRole", parameters(
+                ("role" = "$response.body#/results/0/id"),
+                ("resource" = "$response.body#/results/0/permissions/0/resource"),
+                ("action" = "$response.body#/results/0/permissions/0/action"),
+                ("organizations" = "$response.body#/results/0/organizationID"),
+            ))),
+            ("revoke" = (operation_id = "revokeRole", parameters(
+                ("role" = "$response.body#/results/0/id"),
+                ("organizations" = "$response.body#/results/0/organizationID"),
+            ))),
+        )),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 409, body = ErrorBody)),
     security(("bearerAuth" = []))

@@ -3,13 +3,13 @@
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, State};
-use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use super::docs::{OrganizationsParam, UserListParams};
 use super::envelope::Paged;
 use super::extract::{parse_json, read_body, JsonBody, PathParams};
+use super::oauth::NoStore;
 use super::params::{Order, QueryParams};
 use super::requests::*;
 use super::views::{token_scope, OAuthToken, Organization, TokensResponse, User};
@@ -61,9 +61,17 @@ pub async fn get_my_organizations(
     operation_id = "getPrivatePermanentApiToken",
     request_body(content = UserPrivatePermanentTokenRequest, content_type = "*/*"),
     responses(
-        (status = 200, description = "The new permanent token; its secret is shown only here", body = OAuthToken),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 409, description = "One exists already: refresh it", body = ErrorBody),
+        (status = 200, description = "The new permanent token; its secret is shown only here", body = OAuthToken,
+            headers(("Cache-Control" = String, description = "`no-store`"), ("Pragma" = String, description = "`no-cache`")),
+            links(
+                ("rotate" = (operation_id = "refreshPermanentApiToken",
+                    request_body = "$response.body",
+                    description = "Rotates it: a new token, the old one ending now or after a grace period")),
+                ("revoke" = (operation_id = "revokeToken",
+                    request_body = "token={$response.body#/access_token}",
+                    description = "Revokes it, with the pairs minted from it")),
+            )),
+        (status = 409, description = "One exists already: refresh it", body = ErrorBody),
     ),
     security(("bearerAuth" = []))
 )]
@@ -71,7 +79,7 @@ pub async fn get_private_permanent_api_token(
     State(app): State<AppState>,
     grant: Grant,
     JsonBody(body): JsonBody<UserPrivatePermanentTokenRequest>,
-) -> Result<Json<OAuthToken>, ApiError> {
+) -> Result<NoStore<Json<OAuthToken>>, ApiError> {
     let issued = service::tokens::issue_permanent(
         &app,
         &grant,
@@ -80,7 +88,7 @@ pub async fn get_private_permanent_api_token(
         body.description.as_deref(),
     )
     .await?;
-    Ok(Json(permanent(issued)))
+    Ok(NoStore(Json(permanent(issued))))
 }
 
 #[utoipa::path(
@@ -88,9 +96,17 @@ pub async fn get_private_permanent_api_token(
     operation_id = "refreshPermanentApiToken",
     request_body(content = UserPrivatePermanentTokenRefreshRequest, content_type = "*/*"),
     responses(
-        (status = 200, description = "The new permanent token; the old one ends now or after the grace period", body = OAuthToken),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 200, description = "The new permanent token; the old one ends now or after the grace period", body = OAuthToken,
+            headers(("Cache-Control" = String, description = "`no-store`"), ("Pragma" = String, description = "`no-cache`")),
+            links(
+                ("rotate" = (operation_id = "refreshPermanentApiToken",
+                    request_body = "$response.body",
+                    description = "Rotates it again")),
+                ("revoke" = (operation_id = "revokeToken",
+                    request_body = "token={$response.body#/access_token}",
+                    description = "Revokes it, with the pairs minted from it")),
+            )),
+        (status = 404, description = "No permanent token to rotate (issue one first), no such organization or user", body = ErrorBody),
     ),
     security(("bearerAuth" = []))
 )]
@@ -98,7 +114,7 @@ pub async fn refresh_permanent_api_token(
     State(app): State<AppState>,
     grant: Grant,
     JsonBody(body): JsonBody<UserPrivatePermanentTokenRefreshRequest>,
-) -> Result<Json<OAuthToken>, ApiError> {
+) -> Result<NoStore<Json<OAuthToken>>, ApiError> {
     let issued = service::tokens::rotate_permanent(
         &app,
         &grant,
@@ -107,7 +123,7 @@ pub async fn refresh_permanent_api_token(
         body.grace_period_seconds.unwrap_or(0),
     )
     .await?;
-    Ok(Json(permanent(issued)))
+    Ok(NoStore(Json(permanent(issued))))
 }
 
 fn permanent(issued: service::tokens::IssuedPermanent) -> OAuthToken {
@@ -123,31 +139,63 @@ fn permanent(issued: service::tokens::IssuedPermanent) -> OAuthToken {
 
 #[utoipa::path(
     get, path = "/v1/users/generate-tokens", tag = "Security", operation_id = "getTemporaryApiTokens",
+    params(
+        ("organizations" = Option<Vec<String>>, Query, description = "The organization the pair \
+            acts in by default (at most one); by default the token's. A token bound to its \
+            organization gets pairs for it alone."),
+    ),
     responses(
-        (status = 200, description = "A short-lived access token and a refresh token", body = TokensResponse),
-        (status = 401, body = ErrorBody),
+        (status = 200, description = "A short-lived access token and a refresh token", body = TokensResponse,
+            headers(("Cache-Control" = String, description = "`no-store`"), ("Pragma" = String, description = "`no-cache`")),
+            links(
+                ("revokeRefreshToken" = (operation_id = "revokeToken",
+                    request_body = "token={$response.body#/refreshToken}",
+                    description = "Revokes the refresh token and its family: the token that asked \
+                        for the pair ends too, since the pair joined its family")),
+                ("revokeAccessToken" = (operation_id = "revokeToken",
+                    request_body = "token={$response.body#/accessToken}",
+                    description = "Revokes the access token alone")),
+            )),
+        (status = 400, description = "More than one organization named, or a bad query", body = ErrorBody),
     ),
     security(("bearerAuth" = []))
 )]
 pub async fn get_temporary_api_tokens(
     State(app): State<AppState>,
     grant: Grant,
-) -> Result<Json<TokensResponse>, ApiError> {
+) -> Result<NoStore<Json<TokensResponse>>, ApiError> {
     let pair = service::tokens::issue_temporary(&app, &grant).await?;
-    Ok(Json(TokensResponse {
+    Ok(NoStore(Json(TokensResponse {
         access_token: pair.access.expose().to_string(),
         token_type: "bearer".into(),
         expires_in: pair.access_expires_in,
         refresh_token: pair.refresh.expose().to_string(),
         refresh_expires_in: pair.refresh_expires_in,
         organization_id: pair.organization_id,
-    }))
+    })))
 }
 
 #[utoipa::path(
     post, path = "/v1/users/flexcheck", tag = "Security", operation_id = "createFlexcheckUserLogin",
     request_body(content = UserCreateRequest, content_type = "*/*"),
-    responses((status = 200, description = "The new user, first administrator of a new organization", body = Paged<User>),
+    responses((status = 200, description = "The new user, first administrator of a new organization", body = Paged<User>, links(
+            ("read" = (operation_id = "getUserByUsername", parameters(
+                ("email" = "$response.body#/results/0/email"),
+                ("organizations" = "$response.body#/results/0/organizationID"),
+            ))),
+            ("update" = (operation_id = "updateUserInfos", parameters(
+                ("email" = "$response.body#/results/0/email"),
+                ("organizations" = "$response.body#/results/0/organizationID"),
+            ))),
+            ("updateEmail" = (operation_id = "updateEmail", parameters(
+                ("email" = "$response.body#/results/0/email"),
+                ("organizations" = "$response.body#/results/0/organizationID"),
+            ))),
+            ("updatePassword" = (operation_id = "updateUserPassword", parameters(
+                ("email" = "$response.body#/results/0/email"),
+                ("organizations" = "$response.body#/results/0/organizationID"),
+            ))),
+        )),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 429, description = "Too many anonymous sign-ups from this address", body = ErrorBody)),
     security(("bearerAuth" = []), ())
@@ -169,7 +217,24 @@ fn user(answer: service::users::Answer) -> User {
 #[utoipa::path(
     post, path = "/v1/users", tag = "Security", operation_id = "createUserLogin",
     request_body(content = UserCreateRequest, content_type = "*/*"),
-    responses((status = 200, description = "The new user", body = Paged<User>),
+    responses((status = 200, description = "The new user", body = Paged<User>, links(
+            ("read" = (operation_id = "getUserByUsername", parameters(
+                ("email" = "$response.body#/results/0/email"),
+                ("organizations" = "$response.body#/results/0/organizationID"),
+            ))),
+            ("update" = (operation_id = "updateUserInfos", parameters(
+                ("email" = "$response.body#/results/0/email"),
+                ("organizations" = "$response.body#/results/0/organizationID"),
+            ))),
+            ("updateEmail" = (operation_id = "updateEmail", parameters(
+                ("email" = "$response.body#/results/0/email"),
+                ("organizations" = "$response.body#/results/0/organizationID"),
+            ))),
+            ("updatePassword" = (operation_id = "updateUserPassword", parameters(
+                ("email" = "$response.body#/results/0/email"),
+                ("organizations" = "$response.body#/results/0/organizationID"),
+            ))),
+        )),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 409, body = ErrorBody)),
     security(("bearerAuth" = []))
@@ -201,13 +266,13 @@ pub async fn invite_user_login(
 ) -> Result<Response, ApiError> {
     let invitation = service::invitations::invite(&app, &grant, &body).await?;
     let shows_code = invitation.code.is_some();
-    let mut response = Json(Paged::one(User::from(invitation))).into_response();
-    if shows_code {
-        response
-            .headers_mut()
-            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    }
-    Ok(response)
+    let answer = Json(Paged::one(User::from(invitation)));
+    // The code is shown once, with `sendEmail: false` only.
+    Ok(if shows_code {
+        NoStore(answer).into_response()
+    } else {
+        answer.into_response()
+    })
 }
 
 #[utoipa::path(

@@ -5,9 +5,11 @@
 //! Effective permissions in an organization: those of the caller's own live roles there, or
 //! the organization's default role's if he joined without a role and was never given one; a
 //! platform administrator (`bfAdmin`) holds everything everywhere. An organization the caller
-//! is not a member of is a 403 when named in `organizations=`; an entity of such an
-//! organization is a 404 (its existence is not revealed). A bound token (a permanent token, or
-//! a pair minted from one) acts only in its own organization: naming another is a 403.
+//! is not a member of is a 403 when named in `organizations=`, whether it exists or not; an
+//! entity of such an organization is a 404 (its existence is not revealed). A platform
+//! administrator naming an organization that does not exist gets a 404. A bound token (a
+//! permanent token, or a pair minted from one) acts only in its own organization: naming
+//! another is a 403.
 //!
 //! Acting on another user (his credentials, standing, roles, profile, tokens for him) needs
 //! more than the operation's permission: [`act_on`] hands out the [`Subject`] such an
@@ -124,7 +126,12 @@ async fn acting_in(
         .permissions_in(caller, organization_id)
         .await?
         .ok_or_else(|| {
-            ApiError::Forbidden(format!("not a member of organization {organization_id}"))
+            // Only a platform administrator may learn whether an organization exists.
+            if caller.bf_admin {
+                ApiError::NotFound(format!("no organization {organization_id}"))
+            } else {
+                ApiError::Forbidden(format!("not a member of organization {organization_id}"))
+            }
         })?;
     Ok(ActingIn {
         organization_id: organization_id.to_string(),

@@ -76,9 +76,7 @@ pub async fn link(
             let caller = grant.caller()?;
             let user = store::users::find_by_id(&mut tx, &caller.user_id)
                 .await?
-                .ok_or_else(|| {
-                    ApiError::Unauthorized("invalid, expired or revoked token".into())
-                })?;
+                .ok_or(ApiError::InvalidToken)?;
             matches(&identity, &user)?;
             (user, Some(caller.organization_id.clone()))
         }

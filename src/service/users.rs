@@ -50,7 +50,7 @@ pub async fn current(
     app.auth
         .user_view(&caller.user_id, organizations)
         .await?
-        .ok_or_else(|| ApiError::Unauthorized("invalid, expired or revoked token".into()))
+        .ok_or(ApiError::InvalidToken)
 }
 
 pub async fn organizations_of(

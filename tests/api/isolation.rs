@@ -10,6 +10,11 @@
 //! The table must list exactly the operations of the OpenAPI document: an operation added to
 //! the API without a row here fails the test.
 //!
+//! An organization that does not exist, named in `organizations=` or as the body's
+//! `organizationID`, is a 404 to a platform administrator (who may name any organization) and
+//! the same 403 as any foreign organization to everybody else, so that its existence is told
+//! to nobody else.
+//!
 
 use std::collections::BTreeSet;
 
@@ -19,7 +24,10 @@ use serde_json::{json, Value};
 use crate::both_stores;
 use crate::common::{create_member, create_organization, token_of, TestApp};
 
-both_stores!(every_operation_keeps_to_its_callers_and_its_organization);
+both_stores!(
+    every_operation_keeps_to_its_callers_and_its_organization,
+    an_organization_that_does_not_exist_is_404_to_a_platform_administrator_and_403_to_others,
+);
 
 const PASSWORD: &str = "member password 1234";
 const RESOURCES: [&str; 4] = ["Users", "Roles", "Organizations", "Tokens"];
@@ -513,6 +521,72 @@ async fn every_operation_keeps_to_its_callers_and_its_organization(app: TestApp)
                     "{} {} ({}, guarded as {:?}): expected {}, got {}: {}",
                     op.method, op.path, o.check, op.access, o.expected, o.status, o.body
                 ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} checks failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+async fn an_organization_that_does_not_exist_is_404_to_a_platform_administrator_and_403_to_others(
+    app: TestApp,
+) {
+    const NOWHERE: &str = "ORG-does-not-exist";
+    let admin = app.admin_token().await;
+    let (org_b, admin_role_b) = create_organization(&app, "Elsewhere").await;
+    create_member(&app, &org_b, "boss@b.example", PASSWORD, &[&admin_role_b]).await;
+    let other = token_of(&app, "boss@b.example", PASSWORD).await;
+    let fixture = Fixture {
+        role_id: role_with(
+            &app,
+            &admin,
+            "target",
+            vec![json!({"resource": "Users", "action": "read"})],
+        )
+        .await,
+        target_email: "target@b.example".into(),
+        fresh: "nowhere".into(),
+    };
+    create_member(&app, &org_b, &fixture.target_email, PASSWORD, &[]).await;
+
+    let mut failures = Vec::new();
+    for op in table().iter().filter(|op| op.access != Access::Open) {
+        let path = op
+            .path
+            .replace("{role}", &fixture.role_id)
+            .replace("{email}", &fixture.target_email)
+            .replace("{resource}", "Users")
+            .replace("{action}", "read");
+        let body = (op.body)(&fixture);
+        let mut requests = vec![(
+            "organizations=",
+            format!("{path}?organizations={NOWHERE}"),
+            body.clone(),
+        )];
+        if op.cross.iter().any(|(c, _)| *c == Cross::BodyOrg) {
+            let mut named = body.clone().unwrap_or_else(|| json!({}));
+            named["organizationID"] = json!(NOWHERE);
+            requests.push(("organizationID", path.clone(), Some(named)));
+        }
+        for (how, path, body) in requests {
+            for (who, token, expected) in [
+                ("a platform administrator", &admin, NOT_FOUND),
+                ("another organization's administrator", &other, FORBIDDEN),
+            ] {
+                let (status, answer) = app
+                    .call(op.method.clone(), &path, Some(token), body.clone())
+                    .await;
+                if status != expected {
+                    failures.push(format!(
+                        "{} {} naming it in {how}, as {who}: expected {expected}, got {status}: \
+                         {answer}",
+                        op.method, op.path
+                    ));
+                }
             }
         }
     }

@@ -391,24 +391,30 @@ async fn a_refresh_token_is_not_a_bearer_token(app: TestApp) {
 }
 
 async fn bad_tokens_are_401_with_www_authenticate(app: TestApp) {
-    let cases: Vec<(&str, Option<&str>)> = vec![
-        ("missing", None),
-        ("malformed header", Some("Basic dXNlcjpwYXNz")),
-        ("empty bearer", Some("Bearer ")),
+    const INVALID: &str = r#"Bearer error="invalid_token""#;
+    let cases: Vec<(&str, Option<&str>, &str)> = vec![
+        ("missing", None, "Bearer"),
+        ("malformed header", Some("Basic dXNlcjpwYXNz"), "Bearer"),
+        ("empty bearer", Some("Bearer "), "Bearer"),
         (
             "unknown",
             Some("Bearer bfsa_thisTokenWasNeverIssuedByTheServer000000000"),
+            INVALID,
         ),
-        ("not ours", Some("Bearer eyJhbGciOiJIUzI1NiJ9.e30.x")),
+        (
+            "not ours",
+            Some("Bearer eyJhbGciOiJIUzI1NiJ9.e30.x"),
+            INVALID,
+        ),
     ];
-    for (name, header) in cases {
+    for (name, header, challenge) in cases {
         let mut req = app.http.get(app.url("/v1/users/mine"));
         if let Some(h) = header {
             req = req.header("Authorization", h);
         }
         let res = req.send().await.unwrap();
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{name}");
-        assert_eq!(res.headers()["www-authenticate"], "Bearer", "{name}");
+        assert_eq!(res.headers()["www-authenticate"], challenge, "{name}");
         let body: Value = res.json().await.unwrap();
         assert_eq!(error_type(&body), "Unauthorized", "{name}");
     }

@@ -11,6 +11,7 @@ mod issuer;
 mod login;
 mod mail;
 mod member_pages;
+mod oauth;
 mod oidc;
 mod reset;
 mod resilience;

@@ -4,7 +4,9 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::both_stores;
-use crate::common::{error_type, TestApp, ADMIN_EMAIL};
+use crate::common::{
+    create_member, create_organization, error_type, token_of, TestApp, ADMIN_EMAIL,
+};
 
 both_stores!(
     the_current_user_shows_every_change_at_once,
@@ -14,6 +16,8 @@ both_stores!(
     rotating_a_permanent_token_honours_the_grace_period,
     temporary_tokens_work_and_refresh,
     token_operations_refuse_a_foreign_organization,
+    generate_tokens_issues_the_pair_for_the_organization_named,
+    answers_that_carry_a_secret_or_a_code_are_never_stored,
 );
 
 async fn the_current_user_comes_in_the_envelope_with_his_roles(app: TestApp) {
@@ -277,4 +281,169 @@ async fn the_current_user_shows_every_change_at_once(app: TestApp) {
     let me = mine(&app, token.clone()).await;
     assert_eq!(me["email"], "ada@example.com");
     assert_eq!(me["roles"].as_array().unwrap().len(), roles_before);
+}
+
+/// `organizations=` names where the pair acts: one organization of the caller's; two are a
+/// 400, a foreign one a 403, and a token bound to its organization gets pairs for it alone.
+/// The pair still joins the family of the token that asked for it.
+async fn generate_tokens_issues_the_pair_for_the_organization_named(app: TestApp) {
+    const PASSWORD: &str = "member password 1234";
+    let (org_a, admin_a) = create_organization(&app, "First").await;
+    let (org_b, admin_b) = create_organization(&app, "Second").await;
+    let (org_c, _) = create_organization(&app, "Foreign").await;
+    let user = create_member(&app, &org_a, "two@example.com", PASSWORD, &[&admin_a]).await;
+    {
+        use bf_security::clock::Clock as _;
+        let mut tx = app.app.store.write().await.unwrap();
+        let now = app.clock.now();
+        bf_security::store::organizations::add_member(&mut tx, &user, &org_b, now, None)
+            .await
+            .unwrap();
+        bf_security::store::memberships::give_role(&mut tx, &user, &admin_b, &org_b, now, None)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        app.app.auth.forget_all();
+    }
+    let login = app.login("two@example.com", PASSWORD).await;
+    let token = login["access_token"].as_str().unwrap();
+    assert_eq!(login["organizationID"], org_a.as_str());
+
+    let (status, pair) = app
+        .get(
+            &format!("/v1/users/generate-tokens?organizations={org_b}"),
+            token,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{pair}");
+    assert_eq!(pair["organizationID"], org_b.as_str());
+    let access = pair["accessToken"].as_str().unwrap();
+    let (_, me) = app.get("/v1/users/mine", access).await;
+    let roles: Vec<_> = me["results"][0]["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["organizationID"].clone())
+        .collect();
+    assert_eq!(roles, vec![json!(org_b)], "the pair acts in B by default");
+    let (status, body) = app
+        .get(
+            &format!("/v1/users/generate-tokens?organizations={org_a}&organizations={org_b}"),
+            token,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["errorParameters"], json!(["organizations"]));
+    let (status, _) = app
+        .get(
+            &format!("/v1/users/generate-tokens?organizations={org_c}"),
+            token,
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // A permanent token of A mints pairs for A only.
+    let (_, permanent) = app
+        .post(
+            "/v1/users/generate-permanent-api-token",
+            token,
+            json!({"organizationID": org_a}),
+        )
+        .await;
+    let permanent = permanent["access_token"].as_str().unwrap();
+    let (status, _) = app
+        .get(
+            &format!("/v1/users/generate-tokens?organizations={org_b}"),
+            permanent,
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, bound) = app
+        .get(
+            &format!("/v1/users/generate-tokens?organizations={org_a}"),
+            permanent,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{bound}");
+    assert_eq!(bound["organizationID"], org_a.as_str());
+
+    // The pair for B ends with the login it came from.
+    let res = app
+        .http
+        .post(app.url("/v1/oauth/revoke"))
+        .form(&[("token", login["refresh_token"].as_str().unwrap())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        app.get("/v1/users/mine", access).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let other = token_of(&app, "two@example.com", PASSWORD).await;
+    assert_eq!(app.get("/v1/users/mine", &other).await.0, StatusCode::OK);
+}
+
+/// RFC 6749 §5.1, and the contract for every answer that carries a secret: no cache keeps it.
+async fn answers_that_carry_a_secret_or_a_code_are_never_stored(app: TestApp) {
+    let token = app.admin_token().await;
+    let no_store = |res: &reqwest::Response, what: &str| {
+        assert_eq!(res.headers()["cache-control"], "no-store", "{what}");
+        assert_eq!(res.headers()["pragma"], "no-cache", "{what}");
+    };
+    let post = |path: &'static str, body: serde_json::Value| {
+        app.http
+            .post(app.url(path))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+    };
+    let res = post("/v1/users/generate-permanent-api-token", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    no_store(&res, "generate-permanent-api-token");
+    let res = post("/v1/users/refresh-permanent-api-token", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    no_store(&res, "refresh-permanent-api-token");
+    let res = app
+        .http
+        .get(app.url("/v1/users/generate-tokens"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    no_store(&res, "generate-tokens");
+    let res = post(
+        "/v1/users/invite",
+        json!({"email": "guest@example.com", "sendEmail": false}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    no_store(&res, "an invitation answered with its code");
+    let res = post("/v1/users/invite", json!({"email": "mailed@example.com"}))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(
+        res.headers().get("cache-control").is_none(),
+        "an invitation without its code may be kept"
+    );
+    let res = app
+        .http
+        .post(app.url("/v1/oauth/token"))
+        .form(&[
+            ("grant_type", "password"),
+            ("username", ADMIN_EMAIL),
+            ("password", crate::common::ADMIN_PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    no_store(&res, "the token endpoint");
 }
