@@ -389,3 +389,42 @@ pub async fn token_of(app: &TestApp, email: &str, password: &str) -> String {
         .expect("an access token")
         .to_string()
 }
+
+/// The organization a token acts in by default: its user's answer's `organizationID`.
+pub async fn home_organization(app: &TestApp, token: &str) -> String {
+    let (_, me) = app.get("/v1/users/mine", token).await;
+    me["results"][0]["organizationID"]
+        .as_str()
+        .expect("an organizationID")
+        .to_string()
+}
+
+/// Creates a user through the API (`POST /v1/users` with `body`); answers the user.
+pub async fn create_user(app: &TestApp, token: &str, body: Value) -> Value {
+    let (status, answer) = app.post("/v1/users", token, body).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    answer["results"][0].clone()
+}
+
+/// A 400 `ValidationError` whose `errorParameters` name `field` (among others).
+pub fn assert_invalid(status: StatusCode, body: &Value, field: &str, case: &str) {
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{case}: {body}");
+    assert_eq!(error_type(body), "ValidationError", "{case}");
+    assert!(
+        body["errorParameters"]
+            .as_array()
+            .is_some_and(|ps| ps.iter().any(|p| p == field)),
+        "{case}: expected {field} in {body}"
+    );
+}
+
+/// A 400 `ValidationError` naming `field` and nothing else.
+pub fn assert_invalid_only(status: StatusCode, body: &Value, field: &str) {
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(error_type(body), "ValidationError");
+    assert_eq!(
+        body["errorParameters"],
+        serde_json::json!([field]),
+        "{body}"
+    );
+}

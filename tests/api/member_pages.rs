@@ -4,9 +4,9 @@
 //! made on the same node or on another node of the same database.
 
 use reqwest::StatusCode;
-use serde_json::{json, Value};
+use serde_json::json;
 
-use crate::common::{StoreKind, TestApp, ADMIN_EMAIL};
+use crate::common::{create_user, home_organization, StoreKind, TestApp, ADMIN_EMAIL};
 use crate::stories_of_kind;
 use bf_security::clock::Clock;
 
@@ -68,19 +68,6 @@ async fn every_page_matches(app: &TestApp, token: &str, organizations: &str) -> 
         }
     }
     members
-}
-
-async fn home_organization(app: &TestApp, token: &str) -> String {
-    let (_, body) = app.get("/v1/users/mine", token).await;
-    body["results"][0]["organizationID"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
-async fn create_user(app: &TestApp, token: &str, body: Value) {
-    let (status, body) = app.post("/v1/users", token, body).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
 }
 
 /// A dozen members in an order of e-mails unlike their order of creation, some created in the

@@ -55,14 +55,8 @@ async fn mailed_code(dir: &std::path::Path, to: &str, nth: usize) -> String {
 
 async fn create_user(app: &TestApp, email: &str) {
     let admin = app.admin_token().await;
-    let (status, body) = app
-        .post(
-            "/v1/users",
-            &admin,
-            json!({"email": email, "password": PASSWORD}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    let body = json!({"email": email, "password": PASSWORD});
+    crate::common::create_user(app, &admin, body).await;
 }
 
 async fn request(app: &TestApp, email: &str) -> (StatusCode, Value) {

@@ -13,7 +13,10 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::both_stores;
-use crate::common::{create_member, create_organization, error_type, token_of, TestApp};
+use crate::common::{
+    assert_invalid, create_member, create_organization, error_type, home_organization, token_of,
+    TestApp,
+};
 
 both_stores!(
     a_role_is_created_found_and_changed,
@@ -58,27 +61,6 @@ fn perms(role: &Value) -> HashSet<String> {
 
 fn set(items: &[&str]) -> HashSet<String> {
     items.iter().map(|s| s.to_string()).collect()
-}
-
-async fn home_organization(app: &TestApp, token: &str) -> String {
-    let (_, me) = app.get("/v1/users/mine", token).await;
-    me["results"][0]["organizationID"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
-fn assert_invalid(status: StatusCode, body: &Value, field: &str, case: &str) {
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{case}: {body}");
-    assert_eq!(error_type(body), "ValidationError", "{case}");
-    assert!(
-        body["errorParameters"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|p| p == field),
-        "{case}: expected {field} in {body}"
-    );
 }
 
 async fn a_role_is_created_found_and_changed(app: TestApp) {

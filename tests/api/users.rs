@@ -6,7 +6,10 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::both_stores;
-use crate::common::{error_type, StoreKind, TestApp, ADMIN_EMAIL, ADMIN_PASSWORD};
+use crate::common::{
+    assert_invalid_only, error_type, home_organization, token_of, StoreKind, TestApp, ADMIN_EMAIL,
+    ADMIN_PASSWORD,
+};
 use bf_security::clock::Clock;
 use bf_security::domain::ids;
 use bf_security::store::roles::{self, PermissionRow, RoleRow};
@@ -64,20 +67,6 @@ fn role_names(user: &Value) -> Vec<String> {
         .collect()
 }
 
-fn assert_invalid(status: StatusCode, body: &Value, field: &str) {
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    assert_eq!(error_type(body), "ValidationError");
-    assert_eq!(body["errorParameters"], json!([field]), "{body}");
-}
-
-async fn home_organization(app: &TestApp, token: &str) -> String {
-    let (_, body) = app.get("/v1/users/mine", token).await;
-    user_of(&body)["organizationID"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
 /// A role with the given permissions, written straight to the store.
 async fn make_role(
     app: &TestApp,
@@ -124,22 +113,8 @@ async fn make_role(
 
 /// Creates a user with a password and roles; answers the user.
 async fn create_user(app: &TestApp, token: &str, email: &str, roles: &[&str]) -> Value {
-    let (status, body) = app
-        .post(
-            "/v1/users",
-            token,
-            json!({"email": email, "password": PASSWORD, "roles": roles}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    user_of(&body).clone()
-}
-
-async fn token_of(app: &TestApp, email: &str, password: &str) -> String {
-    app.login(email, password).await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_string()
+    let body = json!({"email": email, "password": PASSWORD, "roles": roles});
+    crate::common::create_user(app, token, body).await
 }
 
 async fn sign_up_needs_a_token_while_open_sign_up_is_off(app: TestApp) {
@@ -250,7 +225,7 @@ async fn open_sign_up_lets_anonymous_callers_in_at_a_limited_rate(app: TestApp) 
     assert_eq!(orgs["results"][0]["customerCode"], "SHOPTEST");
     // The password is required, under the policy.
     let (status, body) = sign_up(json!({"email": "second@shop.test"})).await;
-    assert_invalid(status, &body, "password");
+    assert_invalid_only(status, &body, "password");
     // Two attempts an hour from one address.
     let (status, body) = sign_up(json!({"email": "third@shop.test", "password": PASSWORD})).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
@@ -352,7 +327,7 @@ async fn creating_a_user_refuses_bad_input_with_the_field_named(app: TestApp) {
         (json!({"email": 7}), "email"),
     ] {
         let (status, err) = app.post("/v1/users", &admin, body.clone()).await;
-        assert_invalid(status, &err, field);
+        assert_invalid_only(status, &err, field);
     }
     let (_, err) = app
         .post(
@@ -580,7 +555,7 @@ async fn bad_paging_parameters_are_400_naming_the_parameter(app: TestApp) {
         ("order=sideways", "order"),
     ] {
         let (status, body) = app.get(&format!("/v1/users?{query}"), &admin).await;
-        assert_invalid(status, &body, field);
+        assert_invalid_only(status, &body, field);
     }
     let (status, body) = app.get("/v1/users?offset=1000", &admin).await;
     assert_eq!(status, StatusCode::OK);
@@ -689,7 +664,7 @@ async fn a_user_changes_his_names_but_not_his_own_roles_or_standing(app: TestApp
             json!({"timezone": "Nowhere/Land"}),
         )
         .await;
-    assert_invalid(status, &body, "timezone");
+    assert_invalid_only(status, &body, "timezone");
     for change in [
         json!({"enabled": false}),
         json!({"roles": ["Administrator"]}),
@@ -781,7 +756,7 @@ async fn roles_are_replaced_in_the_acting_organization(app: TestApp) {
             json!({"roles": ["Ghost"]}),
         )
         .await;
-    assert_invalid(status, &body, "roles");
+    assert_invalid_only(status, &body, "roles");
     let token = token_of(&app, "worker@example.com", PASSWORD).await;
     let (status, _) = app.get("/v1/users", &token).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "Reader was taken away");
@@ -796,7 +771,7 @@ async fn changing_the_email_needs_the_password_and_tells_the_old_address(app: Te
     let (status, body) = app
         .put(&path, &token, json!({"newEmail": "new@example.com"}))
         .await;
-    assert_invalid(status, &body, "password");
+    assert_invalid_only(status, &body, "password");
     let (status, body) = app
         .put(
             &path,
@@ -804,7 +779,7 @@ async fn changing_the_email_needs_the_password_and_tells_the_old_address(app: Te
             json!({"newEmail": "new@example.com", "password": "wrong password!"}),
         )
         .await;
-    assert_invalid(status, &body, "password");
+    assert_invalid_only(status, &body, "password");
     let (status, body) = app
         .put(
             &path,
@@ -812,7 +787,7 @@ async fn changing_the_email_needs_the_password_and_tells_the_old_address(app: Te
             json!({"newEmail": "bad address", "password": PASSWORD}),
         )
         .await;
-    assert_invalid(status, &body, "newEmail");
+    assert_invalid_only(status, &body, "newEmail");
     let (status, _) = app
         .put(
             &path,
@@ -880,11 +855,11 @@ async fn changing_the_password_checks_the_current_one_and_the_policy(app: TestAp
             json!({"currentPassword": "not it at all", "newPassword": "a fine new password"}),
         )
         .await;
-    assert_invalid(status, &body, "currentPassword");
+    assert_invalid_only(status, &body, "currentPassword");
     let (status, body) = app
         .put(path, &first, json!({"newPassword": "a fine new password"}))
         .await;
-    assert_invalid(status, &body, "currentPassword");
+    assert_invalid_only(status, &body, "currentPassword");
     for (new, rule) in [("short", "at least 10"), ("pw@example.com", "e-mail")] {
         let (status, body) = app
             .put(
@@ -893,7 +868,7 @@ async fn changing_the_password_checks_the_current_one_and_the_policy(app: TestAp
                 json!({"currentPassword": PASSWORD, "newPassword": new}),
             )
             .await;
-        assert_invalid(status, &body, "newPassword");
+        assert_invalid_only(status, &body, "newPassword");
         assert!(
             body["errorMessage"].as_str().unwrap().contains(rule),
             "{body}"
@@ -1031,7 +1006,7 @@ async fn an_invitation_of_a_user_of_another_organization_adds_him_when_accepted(
     assert_eq!(user_of(&body)["email"], "bob@partner.test");
     assert_eq!(role_names(user_of(&body)), vec!["Reader"]);
     let (status, body) = app.post(ACCEPT, &bob, json!({"inviteCode": code})).await;
-    assert_invalid(status, &body, "inviteCode");
+    assert_invalid_only(status, &body, "inviteCode");
     let (_, orgs) = app.get("/v1/users/mine/organizations", &bob).await;
     let ids: Vec<&str> = orgs["results"]
         .as_array()
@@ -1140,11 +1115,11 @@ async fn an_invitation_of_a_new_email_creates_a_user_enabled_on_acceptance(app: 
     assert_eq!(status, StatusCode::OK, "{body}");
     let second = user_of(&body)["inviteCode"].as_str().unwrap().to_string();
     let (status, body) = set_password(&app, "newbie@example.com", &code, PASSWORD).await;
-    assert_invalid(status, &body, "resetCode");
+    assert_invalid_only(status, &body, "resetCode");
     // Expired after its hours.
     app.clock.advance_seconds(73 * 3600);
     let (status, body) = set_password(&app, "newbie@example.com", &second, PASSWORD).await;
-    assert_invalid(status, &body, "resetCode");
+    assert_invalid_only(status, &body, "resetCode");
     let admin = app.admin_token().await;
     let (_, body) = app
         .post(
@@ -1185,7 +1160,7 @@ async fn invitations_refuse_bad_input(app: TestApp) {
         ),
     ] {
         let (status, err) = app.post("/v1/users/invite", &admin, body).await;
-        assert_invalid(status, &err, field);
+        assert_invalid_only(status, &err, field);
     }
     let (status, _) = app
         .call(
@@ -1224,7 +1199,7 @@ async fn an_invitation_never_takes_over_an_existing_login(app: TestApp) {
 
     // The code does not set the administrator's password: the one generic 400.
     let (status, refused) = set_password(&app, ADMIN_EMAIL, &code, "mallory owns it now").await;
-    assert_invalid(status, &refused, "resetCode");
+    assert_invalid_only(status, &refused, "resetCode");
     let (_, wrong) = set_password(&app, ADMIN_EMAIL, "0000000000", "mallory owns it now").await;
     assert_eq!(refused, wrong, "answered as a wrong code");
     let (status, _) = app
@@ -1250,7 +1225,7 @@ async fn an_invitation_never_takes_over_an_existing_login(app: TestApp) {
     let (status, body) = app
         .post(ACCEPT, &mallory, json!({"inviteCode": code}))
         .await;
-    assert_invalid(status, &body, "inviteCode");
+    assert_invalid_only(status, &body, "inviteCode");
     assert_eq!(organization_ids(&app, &mallory).await.len(), 1);
     assert_eq!(organization_ids(&app, &admin).await, admin_orgs);
 
@@ -1273,7 +1248,7 @@ async fn another_organizations_invitation_never_sets_a_waiting_users_password(ap
     let from_a = code_of(&invite(&app, &admin, json!({"email": "wait@example.com"})).await);
     let from_b = code_of(&invite(&app, &boss, json!({"email": "wait@example.com"})).await);
     let (status, body) = set_password(&app, "wait@example.com", &from_b, "b chose this one").await;
-    assert_invalid(status, &body, "resetCode");
+    assert_invalid_only(status, &body, "resetCode");
     let (_, body) = app.get("/v1/users/username/wait@example.com", &admin).await;
     assert_eq!(user_of(&body)["enabled"], false, "{body}");
 
