@@ -2,7 +2,7 @@
 //! store, against two ceilings measured in the same run on the same cores, and writes the
 //! results as a Markdown table and a JSON document (see BENCHMARKS.md).
 //!
-//!     cargo run --release --bin bf-bench -- [--database-url postgres://…] [--quick] [--out DIR]
+//!     cargo run --release -p bf-bench -- [--database-url postgres://…] [--quick] [--out DIR]
 
 mod api;
 mod baseline;

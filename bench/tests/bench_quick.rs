@@ -1,6 +1,9 @@
 //! The benchmark's smoke run: `bf-bench --quick` against the real server binary, checking that
 //! every scenario completes without a failed request and that the JSON carries every field.
 //! Its timings mean nothing here (a debug build on a tiny seed); only that it works.
+//!
+//! The server is the `bf-security` binary beside `bf-bench`, which `cargo test` at the workspace
+//! root builds with the service's own tests.
 
 use std::process::Command;
 
