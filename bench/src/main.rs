@@ -143,7 +143,9 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(&cli)) {
         Ok(report) => {
-            println!("{}", report.markdown());
+            // The full table is in the file; a terminal gets the columns that fit.
+            let md_path = cli.out.join(format!("bench-{}.md", report.store));
+            println!("{}", report.terminal(&md_path));
             if report.errors > 0 {
                 eprintln!("bf-bench: {} requests failed", report.errors);
                 return ExitCode::FAILURE;
