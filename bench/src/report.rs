@@ -296,8 +296,181 @@ fn verdict(met: Option<bool>) -> &'static str {
     }
 }
 
+/// The width of the terminal a run prints for.
+const TERMINAL_COLUMNS: usize = 100;
+
+/// A scenario's name in the terminal's narrower table: the Argon2 cost and the organization's
+/// size in the full name are said above the table already.
+fn short_name(sc: &Scenario) -> String {
+    match sc.key.as_str() {
+        "read_temporary" => "GET /users/mine, temporary".into(),
+        "read_permanent" => "GET /users/mine, permanent".into(),
+        "mixed" => "Mixed 80/15/5".into(),
+        _ => sc.name.split(" (").next().unwrap_or(&sc.name).into(),
+    }
+}
+
+/// `text` with every line longer than `width` broken between words.
+fn wrap(text: &str, width: usize) -> String {
+    let lines: Vec<String> = text
+        .split('\n')
+        .map(|line| {
+            if line.chars().count() <= width {
+                return line.to_string();
+            }
+            let mut out = String::new();
+            let mut current = 0;
+            for word in line.split(' ') {
+                let len = word.chars().count();
+                if current > 0 && current + 1 + len > width {
+                    out.push('\n');
+                    current = 0;
+                } else if current > 0 {
+                    out.push(' ');
+                    current += 1;
+                }
+                out.push_str(word);
+                current += len;
+            }
+            out
+        })
+        .collect();
+    lines.join("\n")
+}
+
+/// The Markdown of the prose for a terminal: no emphasis, lines that fit.
+fn plain(md: &str) -> String {
+    wrap(&md.replace("**", ""), TERMINAL_COLUMNS)
+}
+
 impl Report {
+    /// The table with every column, and the facts around it (the files in `target/bench/`).
     pub fn markdown(&self) -> String {
+        let mut md = self.intro();
+        md.push_str(
+            "| Scenario | Conn. | Req/s | Per server CPU-s | Keycloak per vCPU | p50 ms | p99 ms \
+             | max ms | Errors | Peak RSS MB | × baseline: throughput, per CPU-s | Target | Met |\n",
+        );
+        md.push_str("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|---|\n");
+        for sc in &self.scenarios {
+            let name = if sc.available {
+                sc.name.clone()
+            } else {
+                format!(
+                    "{} (not available: {})",
+                    sc.name,
+                    sc.note.as_deref().unwrap_or("")
+                )
+            };
+            let _ = writeln!(
+                md,
+                "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                sc.concurrency,
+                thousands(sc.throughput_per_s),
+                thousands(sc.per_server_cpu_s),
+                sc.keycloak_per_core
+                    .map(|k| format!("{k:.0}"))
+                    .unwrap_or_else(|| "—".into()),
+                num(sc.p50_ms, 2),
+                num(sc.p99_ms, 2),
+                num(sc.max_ms, 1),
+                if sc.available {
+                    sc.errors.to_string()
+                } else {
+                    "—".into()
+                },
+                num(sc.peak_rss_mb, 1),
+                ratios(sc),
+                sc.target.as_deref().unwrap_or("—"),
+                verdict(sc.target_met),
+            );
+        }
+        md.push_str(&self.closing());
+        md
+    }
+
+    /// What a run prints: the same facts for a terminal of about 100 columns, with the table's
+    /// main columns; `full` names the Markdown file that has all of them.
+    pub fn terminal(&self, full: &std::path::Path) -> String {
+        let mut out = plain(&self.intro());
+        let header = [
+            "Scenario",
+            "Conn.",
+            "Req/s",
+            "Per CPU-s",
+            "p50 ms",
+            "p99 ms",
+            "RSS MB",
+            "× baseline",
+            "Met",
+        ];
+        let mut rows = vec![header.map(String::from)];
+        for sc in &self.scenarios {
+            rows.push([
+                short_name(sc),
+                sc.concurrency.to_string(),
+                thousands(sc.throughput_per_s),
+                thousands(sc.per_server_cpu_s),
+                num(sc.p50_ms, 2),
+                num(sc.p99_ms, 2),
+                num(sc.peak_rss_mb, 1),
+                ratios(sc).split(" of ").next().unwrap_or("—").to_string(),
+                verdict(sc.target_met).replace("**", ""),
+            ]);
+        }
+        let widths: Vec<usize> = (0..header.len())
+            .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+            .collect();
+        let line = |cells: &[String]| {
+            let padded: Vec<String> = cells
+                .iter()
+                .enumerate()
+                .map(|(c, cell)| {
+                    let pad = " ".repeat(widths[c] - cell.chars().count());
+                    // Names and verdicts to the left, figures to the right.
+                    if c == 0 || c == header.len() - 1 {
+                        format!("{cell}{pad}")
+                    } else {
+                        format!("{pad}{cell}")
+                    }
+                })
+                .collect();
+            padded.join("  ").trim_end().to_string()
+        };
+        let _ = writeln!(out, "{}", line(&rows[0]));
+        let rule: Vec<String> = widths.iter().map(|&w| "-".repeat(w)).collect();
+        let _ = writeln!(out, "{}", line(&rule));
+        for row in &rows[1..] {
+            let _ = writeln!(out, "{}", line(row));
+        }
+        for sc in self.scenarios.iter().filter(|s| !s.available) {
+            let _ = writeln!(
+                out,
+                "{}",
+                plain(&format!(
+                    "{}: not available: {}",
+                    sc.name,
+                    sc.note.as_deref().unwrap_or("")
+                ))
+            );
+        }
+        let _ = writeln!(
+            out,
+            "\n{}",
+            plain(&format!(
+                "Per CPU-s: requests per second of the server's CPU time. × baseline: throughput, \
+                 then per CPU-second, over the baseline's (raw Argon2id for the logins, the empty \
+                 handler for the rest). Every column, with the targets, Keycloak's figures and the \
+                 errors: {}",
+                full.display()
+            ))
+        );
+        out.push_str(&plain(&self.closing()));
+        out
+    }
+
+    /// The facts above the table, ending with an empty line.
+    fn intro(&self) -> String {
         let mut md = String::new();
         let m = &self.machine;
         let s = &self.server;
@@ -314,6 +487,14 @@ impl Report {
             thousands(Some(self.seed.users as f64)),
             self.seed.seconds
         );
+        if self.mode == "quick" {
+            let _ = writeln!(
+                md,
+                "\nA quick run is a smoke test (a small seed, a cheap Argon2id cost, about a second \
+                 per scenario): its figures compare with nothing, neither with Keycloak's, nor \
+                 with the targets, nor with full runs."
+            );
+        }
         if !s.settings.is_empty() {
             let _ = writeln!(
                 md,
@@ -342,52 +523,13 @@ impl Report {
             thousands(b.empty_handler.per_server_cpu_s),
             num(b.empty_handler.p99_ms, 2),
         );
-        md.push_str(
-            "| Scenario | Conn. | Req/s | Per server CPU-s | Keycloak per vCPU | p50 ms | p99 ms \
-             | max ms | Errors | Peak RSS MB | × baseline: throughput, per CPU-s | Target | Met |\n",
-        );
-        md.push_str("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|---|\n");
-        for sc in &self.scenarios {
-            let name = if sc.available {
-                sc.name.clone()
-            } else {
-                format!(
-                    "{} (not available: {})",
-                    sc.name,
-                    sc.note.as_deref().unwrap_or("")
-                )
-            };
-            let ratio = match (&sc.ratio, &sc.baseline) {
-                (Some(r), Some(b)) => format!(
-                    "{r:.2}, {} of {b}",
-                    sc.cpu_ratio
-                        .map(|c| format!("{c:.2}"))
-                        .unwrap_or_else(|| "—".into())
-                ),
-                _ => "—".into(),
-            };
-            let _ = writeln!(
-                md,
-                "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {ratio} | {} | {} |",
-                sc.concurrency,
-                thousands(sc.throughput_per_s),
-                thousands(sc.per_server_cpu_s),
-                sc.keycloak_per_core
-                    .map(|k| format!("{k:.0}"))
-                    .unwrap_or_else(|| "—".into()),
-                num(sc.p50_ms, 2),
-                num(sc.p99_ms, 2),
-                num(sc.max_ms, 1),
-                if sc.available {
-                    sc.errors.to_string()
-                } else {
-                    "—".into()
-                },
-                num(sc.peak_rss_mb, 1),
-                sc.target.as_deref().unwrap_or("—"),
-                verdict(sc.target_met),
-            );
-        }
+        md
+    }
+
+    /// The facts below the table, starting with an empty line.
+    fn closing(&self) -> String {
+        let mut md = String::new();
+        let s = &self.server;
         let _ = writeln!(
             md,
             "\nServer memory: {:.1} MB at rest (Keycloak: {:.0} MB), peak {:.1} MB under load, \
@@ -417,5 +559,18 @@ impl Report {
             let _ = writeln!(md, "\n{}: {}", sc.name, sc.error_samples.join("; "));
         }
         md
+    }
+}
+
+/// Throughput and per CPU-second over the baseline's, and which baseline.
+fn ratios(sc: &Scenario) -> String {
+    match (&sc.ratio, &sc.baseline) {
+        (Some(r), Some(b)) => format!(
+            "{r:.2}, {} of {b}",
+            sc.cpu_ratio
+                .map(|c| format!("{c:.2}"))
+                .unwrap_or_else(|| "—".into())
+        ),
+        _ => "—".into(),
     }
 }

@@ -2,7 +2,7 @@
 //! store, against two ceilings measured in the same run on the same cores, and writes the
 //! results as a Markdown table and a JSON document (see BENCHMARKS.md).
 //!
-//!     cargo run --release --bin bf-bench -- [--database-url postgres://…] [--quick] [--out DIR]
+//!     cargo run --release -p bf-bench -- [--database-url postgres://…] [--quick] [--out DIR]
 
 mod api;
 mod baseline;
@@ -143,7 +143,9 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(&cli)) {
         Ok(report) => {
-            println!("{}", report.markdown());
+            // The full table is in the file; a terminal gets the columns that fit.
+            let md_path = cli.out.join(format!("bench-{}.md", report.store));
+            println!("{}", report.terminal(&md_path));
             if report.errors > 0 {
                 eprintln!("bf-bench: {} requests failed", report.errors);
                 return ExitCode::FAILURE;

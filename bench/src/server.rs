@@ -20,7 +20,9 @@ pub fn free_loopback_addr() -> Result<SocketAddr, String> {
 
 /// The `bf-security` binary beside this one. When cargo started us (`cargo run`), it is built
 /// first in the same profile, so the figures are those of the current source, never of a stale
-/// binary left from an earlier build.
+/// binary left from an earlier build. It is built as `cargo build` at the workspace root builds
+/// it: with this package selected too, the crates both use get the same features, so this build
+/// and the user's own find each other's work done.
 pub fn server_binary() -> Result<PathBuf, String> {
     let me = std::env::current_exe().map_err(|e| format!("where am I: {e}"))?;
     let dir = me.parent().ok_or("this binary has no folder")?;
@@ -33,6 +35,10 @@ pub fn server_binary() -> Result<PathBuf, String> {
             .args([
                 "build",
                 "--quiet",
+                "--package",
+                "bf-security",
+                "--package",
+                env!("CARGO_PKG_NAME"),
                 "--bin",
                 "bf-security",
                 "--manifest-path",
@@ -51,6 +57,15 @@ pub fn server_binary() -> Result<PathBuf, String> {
         if let Some(target_dir) = dir.parent() {
             build.arg("--target-dir").arg(target_dir);
         }
+        // The variables `cargo run` set for this process describe this package, not the build
+        // cargo is asked for now; build scripts track some of them (ring's CARGO_MANIFEST_DIR),
+        // so a build that saw them would redo what the user's own `cargo build` did, and the
+        // next `cargo build` would redo it again.
+        for (key, _) in std::env::vars_os() {
+            if set_by_cargo_run(&key.to_string_lossy()) {
+                build.env_remove(key);
+            }
+        }
         let status = build
             .status()
             .map_err(|e| format!("cargo build --bin bf-security: {e}"))?;
@@ -66,6 +81,25 @@ pub fn server_binary() -> Result<PathBuf, String> {
         ));
     }
     Ok(server)
+}
+
+/// Whether `cargo run` (or `cargo test`) sets the variable `key` for the program it runs: the
+/// ones cargo documents as set for crates, none of the user's own settings (`CARGO_HOME`,
+/// `CARGO_TARGET_DIR`, `CARGO_PROFILE_*`, `RUSTFLAGS`, ...), which the nested build must share.
+fn set_by_cargo_run(key: &str) -> bool {
+    matches!(
+        key,
+        "CARGO"
+            | "CARGO_MANIFEST_DIR"
+            | "CARGO_MANIFEST_PATH"
+            | "CARGO_MANIFEST_LINKS"
+            | "CARGO_CRATE_NAME"
+            | "CARGO_BIN_NAME"
+            | "CARGO_PRIMARY_PACKAGE"
+            | "CARGO_TARGET_TMPDIR"
+            | "CARGO_RUSTC_CURRENT_DIR"
+            | "OUT_DIR"
+    ) || key.starts_with("CARGO_PKG_")
 }
 
 /// A child process serving HTTP; killed when dropped.
