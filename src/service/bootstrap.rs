@@ -7,6 +7,7 @@ use rand::RngCore;
 use crate::config::DEFAULT_ADMIN_EMAIL;
 use crate::domain::{ids, Email, NewPassword, SecretString};
 use crate::error::ApiError;
+use crate::service::change::Change;
 use crate::service::{conflict_on_unique, organizations, App};
 use crate::store::{self, audit::AuditEvent, users::UserRow};
 
@@ -21,9 +22,9 @@ pub async fn create_admin(
     password: &SecretString,
 ) -> Result<(String, String), ApiError> {
     let admin = NewAdmin::prepare(app, organization, email, password).await?;
-    let mut tx = app.store.write().await?;
-    let created = admin.insert(app, &mut tx).await?;
-    tx.commit().await?;
+    let mut change = Change::begin(app).await?;
+    let created = admin.insert(&mut change).await?;
+    change.commit().await?;
     Ok(created)
 }
 
@@ -62,9 +63,10 @@ impl NewAdmin {
 
     /// Writes the organization, its `Administrator` role and the user holding it; answers
     /// their IDs.
-    async fn insert(self, app: &App, tx: &mut store::Tx) -> Result<(String, String), ApiError> {
+    async fn insert(self, change: &mut Change<'_>) -> Result<(String, String), ApiError> {
         let email = self.email;
-        let now = app.clock.now();
+        let now = change.now();
+        let tx = &mut change.tx;
         if store::users::find_by_email_key(tx, email.key())
             .await?
             .is_some()
@@ -101,17 +103,14 @@ impl NewAdmin {
             .map_err(conflict_on_unique("a user with that e-mail exists already"))?;
         store::organizations::add_member(tx, &user.id, &org.id, now, None).await?;
         store::memberships::give_role(tx, &user.id, &role.id, &org.id, now, None).await?;
-        store::audit::record(
-            tx,
-            now,
-            &AuditEvent {
+        change
+            .audit(AuditEvent {
                 organization_id: Some(&org.id),
                 action: "bootstrap.administrator_created",
                 target_id: Some(&user.id),
                 ..Default::default()
-            },
-        )
-        .await?;
+            })
+            .await?;
         Ok((org.id, user.id))
     }
 }
@@ -168,13 +167,13 @@ pub async fn on_first_start(app: &App) -> Result<Option<FirstStart>, FirstStartE
             "the first administrator (BF_BOOTSTRAP_EMAIL, BF_BOOTSTRAP_PASSWORD)",
         ))?;
     let created = async {
-        let mut tx = app.store.write().await?;
-        app.store.lock_first_start(&mut tx).await?;
-        if store::organizations::count(&mut tx).await? > 0 {
+        let mut change = Change::begin(app).await?;
+        app.store.lock_first_start(&mut change.tx).await?;
+        if store::organizations::count(&mut change.tx).await? > 0 {
             return Ok(false);
         }
-        admin.insert(app, &mut tx).await?;
-        tx.commit().await?;
+        admin.insert(&mut change).await?;
+        change.commit().await?;
         Ok::<_, ApiError>(true)
     }
     .await

@@ -6,15 +6,15 @@
 use std::net::IpAddr;
 
 use serde_json::json;
-use sqlx::AnyConnection;
 
 use crate::clock::Millis;
 use crate::domain::{ids, CodeKind, SecretString};
 use crate::error::ApiError;
 use crate::http::requests::UserInviteRequest;
-use crate::mail::{messages, outbox};
+use crate::mail::messages;
 use crate::security::secrets;
 use crate::service::authz::Grant;
+use crate::service::change::Change;
 use crate::service::reset::CodeAttempt;
 use crate::service::users::{
     new_user_row, required_email, target_organization, text, with_roles, Answer,
@@ -73,49 +73,57 @@ pub async fn invite(
     let last_name = text(req.last_name.as_deref());
     let now = app.clock.now();
     let by = Some(caller.user_id.as_str());
-    let mut tx = app.store.write().await?;
-    let organization = store::organizations::find(&mut tx, &organization_id)
+    let mut change = Change::begin_at(app, now).await?;
+    let organization = store::organizations::find(&mut change.tx, &organization_id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no organization {organization_id}")))?;
-    let roles = roles::resolve_roles_for_grant(&mut tx, &acting, &keys).await?;
+    let roles = roles::resolve_roles_for_grant(&mut change.tx, &acting, &keys).await?;
     if roles.is_empty() {
-        roles::may_give_default(&mut tx, &acting).await?;
+        roles::may_give_default(&mut change.tx, &acting).await?;
     }
-    let (user, creates, created) = match store::users::find_by_email_key(&mut tx, email.key())
-        .await?
-    {
-        Some(user) => {
-            let waiting = !user.enabled && user.password_hash.is_none();
-            if !waiting
-                && store::organizations::is_member(&mut tx, &user.id, &organization_id).await?
-            {
-                return Err(ApiError::Conflict(format!(
-                    "{} is a member of this organization already",
-                    email.as_str()
-                )));
+    let (user, creates, created) =
+        match store::users::find_by_email_key(&mut change.tx, email.key()).await? {
+            Some(user) => {
+                let waiting = !user.enabled && user.password_hash.is_none();
+                if !waiting
+                    && store::organizations::is_member(&mut change.tx, &user.id, &organization_id)
+                        .await?
+                {
+                    return Err(ApiError::Conflict(format!(
+                        "{} is a member of this organization already",
+                        email.as_str()
+                    )));
+                }
+                // Only the organization whose invitation created him renews that invitation; any
+                // other invitation asks him to join, and he accepts it as himself.
+                let creates = waiting
+                    && user.organization_id == organization_id
+                    && store::codes::invited_into_being(&mut change.tx, &user.id, &organization_id)
+                        .await?;
+                (user, creates, false)
             }
-            // Only the organization whose invitation created him renews that invitation; any
-            // other invitation asks him to join, and he accepts it as himself.
-            let creates = waiting
-                && user.organization_id == organization_id
-                && store::codes::invited_into_being(&mut tx, &user.id, &organization_id).await?;
-            (user, creates, false)
-        }
-        None => {
-            let mut user = new_user_row(&email, &organization_id, now, by);
-            user.enabled = false;
-            user.first_name = first_name.clone();
-            user.last_name = last_name.clone();
-            store::users::insert(&mut tx, &user)
-                .await
-                .map_err(conflict_on_unique("a user with that e-mail exists already"))?;
-            store::organizations::add_member(&mut tx, &user.id, &organization_id, now, by).await?;
-            (user, true, true)
-        }
-    };
+            None => {
+                let mut user = new_user_row(&email, &organization_id, now, by);
+                user.enabled = false;
+                user.first_name = first_name.clone();
+                user.last_name = last_name.clone();
+                store::users::insert(&mut change.tx, &user)
+                    .await
+                    .map_err(conflict_on_unique("a user with that e-mail exists already"))?;
+                store::organizations::add_member(
+                    &mut change.tx,
+                    &user.id,
+                    &organization_id,
+                    now,
+                    by,
+                )
+                .await?;
+                (user, true, true)
+            }
+        };
     // A newer invitation into the organization replaces an older one not yet accepted.
     store::codes::retire_unused(
-        &mut tx,
+        &mut change.tx,
         &user.id,
         CodeKind::Invite,
         Some(&organization_id),
@@ -127,7 +135,7 @@ pub async fn invite(
     let code_id = ids::new_id(ids::CODE);
     let expires = now + hours * 3_600_000;
     store::codes::insert(
-        &mut tx,
+        &mut change.tx,
         &CodeRow {
             id: code_id.clone(),
             kind: CodeKind::Invite,
@@ -144,17 +152,13 @@ pub async fn invite(
         },
     )
     .await?;
-    let mut queued = 0;
     if send_email {
         let mail =
             messages::invitation(&user.email, &organization.name, code.secret.expose(), hours);
-        outbox::enqueue(&mut tx, &mail, now).await?;
-        queued += 1;
+        change.mail(&mail).await?;
     }
-    store::audit::record(
-        &mut tx,
-        now,
-        &AuditEvent {
+    change
+        .audit(AuditEvent {
             actor_id: by,
             organization_id: Some(&organization_id),
             action: "user.invited",
@@ -166,20 +170,18 @@ pub async fn invite(
                 "expiresInHours": hours,
                 "mailed": send_email,
             })),
-        },
-    )
-    .await?;
+        })
+        .await?;
     let mut held = Vec::with_capacity(roles.len());
     for role in roles {
-        let permissions = store::roles::live_permissions(&mut tx, &role.id).await?;
+        let permissions = store::roles::live_permissions(&mut change.tx, &role.id).await?;
         held.push(HeldRole {
             role,
             permissions,
             default_returned: false,
         });
     }
-    tx.commit().await?;
-    app.mail.queued(queued);
+    change.commit().await?;
     Ok(Invitation {
         id: code_id,
         organization_id,
@@ -210,14 +212,16 @@ pub fn creates(code: &CodeRow, user: &UserRow) -> bool {
 /// Accepts an invitation (its code row, found by the digest of the code the person typed):
 /// makes the user a member of the organization with the invitation's roles (those still live),
 /// enables him if the invitation [`creates`] him, and uses the code up. Run it in the
-/// transaction that also does whatever accepting comes with (setting a password, linking an
-/// identity); after the commit, call `app.auth.forget_all()`. A code that is not a usable
-/// invitation: 400.
+/// change that also does whatever accepting comes with (setting a password, linking an
+/// identity). A code that is not a usable invitation: 400.
 pub async fn accept_invitation(
-    conn: &mut AnyConnection,
+    change: &mut Change<'_>,
     code: &CodeRow,
-    now: Millis,
 ) -> Result<UserRow, ApiError> {
+    let now = change.now();
+    // Memberships and roles change: every cached resolution is stale.
+    change.forget_all();
+    let conn = &mut *change.tx;
     let wrong = || ApiError::invalid("code", WRONG_CODE);
     if code.kind != CodeKind::Invite || !code.is_usable(now) {
         return Err(wrong());
@@ -249,18 +253,15 @@ pub async fn accept_invitation(
         user.changed_by = Some(user.id.clone());
         store::users::save(conn, &user).await?;
     }
-    store::audit::record(
-        conn,
-        now,
-        &AuditEvent {
+    change
+        .audit(AuditEvent {
             actor_id: Some(&user.id),
             organization_id: Some(&organization_id),
             action: "invitation.accepted",
             target_id: Some(&user.id),
             details: Some(json!({ "invitation": code.id, "roles": given })),
-        },
-    )
-    .await?;
+        })
+        .await?;
     Ok(user)
 }
 
@@ -290,16 +291,15 @@ pub async fn accept(
     let Some(row) = row else {
         return Err(wrong());
     };
-    let mut tx = app.store.write().await?;
-    let user = accept_invitation(&mut tx, &row, now)
+    let mut change = Change::begin_at(app, now).await?;
+    let user = accept_invitation(&mut change, &row)
         .await
         .map_err(|e| match e {
             ApiError::Validation { .. } => wrong(),
             other => other,
         })?;
-    tx.commit().await?;
+    change.commit().await?;
     attempt.succeeded();
-    app.auth.forget_all();
     let joined: Vec<String> = row.organization_id.into_iter().collect();
     let (user, roles) = with_roles(app, user, &joined).await?;
     Ok(Answer { user, roles })

@@ -9,6 +9,7 @@ use crate::domain::{ids, Email, SecretString};
 use crate::error::ApiError;
 use crate::security::hashing::Verdict;
 use crate::security::secrets::{self, NewToken, TokenKind};
+use crate::service::change::Change;
 use crate::service::App;
 use crate::store::{self, audit::AuditEvent, tokens::TokenRow, users::UserRow};
 
@@ -151,18 +152,15 @@ pub async fn password_grant(
         }
         (user, _) => {
             app.metrics.login(false);
-            let mut tx = app.store.write().await?;
-            store::audit::record(
-                &mut tx,
-                now,
-                &AuditEvent {
+            let mut change = Change::begin_at(app, now).await?;
+            change
+                .audit(AuditEvent {
                     action: "login.failed",
                     target_id: user.as_ref().map(|u| u.id.as_str()),
                     ..Default::default()
-                },
-            )
-            .await?;
-            tx.commit().await?;
+                })
+                .await?;
+            change.commit().await?;
             return Err(GrantError::InvalidGrant(BAD_CREDENTIALS));
         }
     };
@@ -171,30 +169,30 @@ pub async fn password_grant(
         true => Some(app.hasher.hash(password).await?),
         false => None,
     };
-    let mut tx = app.store.write().await?;
+    let mut change = Change::begin_at(app, now).await?;
     if let Some(new) = upgraded {
         let old = stored.as_deref().unwrap_or("");
-        store::users::upgrade_password_hash(&mut tx, &user.id, old, &new).await?;
+        store::users::upgrade_password_hash(&mut change.tx, &user.id, old, &new).await?;
     }
-    open_session(app, tx, &user, organization_id, now, None).await
+    open_session(app, change, &user, organization_id, None).await
 }
 
 /// Issues the token pair of a login whose credential was verified, in the user's home
 /// organization or another one of his, with its audit event; commits `tx`.
 async fn open_session(
     app: &App,
-    mut tx: crate::store::Tx,
+    mut change: Change<'_>,
     user: &UserRow,
     organization_id: Option<&str>,
-    now: Millis,
     details: Option<serde_json::Value>,
 ) -> Result<IssuedPair, GrantError> {
+    let now = change.now();
     let organization_id = organization_id
         .map(str::trim)
         .filter(|o| !o.is_empty())
         .unwrap_or(&user.organization_id)
         .to_string();
-    if !store::organizations::is_member(&mut tx, &user.id, &organization_id).await? {
+    if !store::organizations::is_member(&mut change.tx, &user.id, &organization_id).await? {
         // The credential was right, so saying this reveals nothing about who exists.
         return Err(GrantError::InvalidGrant(
             "the user is not a member of that organization",
@@ -205,20 +203,25 @@ async fn open_session(
         family: &family,
         bound: false,
     };
-    let pair = issue_pair(app, &mut tx, &user.id, &organization_id, lineage, now).await?;
-    store::audit::record(
-        &mut tx,
+    let pair = issue_pair(
+        app,
+        &mut change.tx,
+        &user.id,
+        &organization_id,
+        lineage,
         now,
-        &AuditEvent {
+    )
+    .await?;
+    change
+        .audit(AuditEvent {
             actor_id: Some(&user.id),
             organization_id: Some(&organization_id),
             action: "login.succeeded",
             target_id: Some(&user.id),
             details,
-        },
-    )
-    .await?;
-    tx.commit().await?;
+        })
+        .await?;
+    change.commit().await?;
     app.metrics.login(true);
     Ok(pair)
 }
@@ -243,18 +246,19 @@ pub async fn id_token_grant(
         }
     };
     let now = app.clock.now();
-    let mut tx = app.store.write().await?;
-    let user =
-        match store::identities::user_of(&mut tx, &identity.issuer, &identity.subject).await? {
-            Some(id) => store::users::find_by_id(&mut tx, &id).await?,
-            None => None,
-        };
+    let mut change = Change::begin_at(app, now).await?;
+    let user = match store::identities::user_of(&mut change.tx, &identity.issuer, &identity.subject)
+        .await?
+    {
+        Some(id) => store::users::find_by_id(&mut change.tx, &id).await?,
+        None => None,
+    };
     let Some(user) = user.filter(|u| u.may_log_in()) else {
         app.metrics.login(false);
         return Err(GrantError::InvalidGrant(REFUSED));
     };
     let details = serde_json::json!({ "method": "openid", "issuer": identity.issuer });
-    open_session(app, tx, &user, organization_id, now, Some(details)).await
+    open_session(app, change, &user, organization_id, Some(details)).await
 }
 
 /// Rotates a refresh token. A refresh token used twice means it leaked: the whole family (every
@@ -286,48 +290,42 @@ pub async fn refresh_grant(
     }
     let digest = secrets::digest(refresh.expose());
     let now = app.clock.now();
-    let mut tx = app.store.write().await?;
+    let mut change = Change::begin_at(app, now).await?;
     // Refused; only a token used before (rather than unknown, expired or of a barred user)
     // means more than a refusal.
-    let reused = store::tokens::find_by_digest(&mut tx, &digest)
+    let reused = store::tokens::find_by_digest(&mut change.tx, &digest)
         .await?
         .filter(|t| t.kind == TokenKind::Refresh && t.revoked.is_some())
         .filter(|t| t.expires.is_none_or(|e| now < e));
     let Some(token) = reused else {
         return Err(GrantError::InvalidGrant(BAD_REFRESH));
     };
-    if let Some(pair) = repeated_rotation(app, &mut tx, &token, refresh, now).await? {
-        store::audit::record(
-            &mut tx,
-            now,
-            &AuditEvent {
+    if let Some(pair) = repeated_rotation(app, &mut change.tx, &token, refresh, now).await? {
+        change
+            .audit(AuditEvent {
                 actor_id: Some(&token.user_id),
                 organization_id: Some(&token.organization_id),
                 action: "refresh_token.repeated",
                 target_id: Some(&token.id),
                 ..Default::default()
-            },
-        )
-        .await?;
-        tx.commit().await?;
+            })
+            .await?;
+        change.commit().await?;
         return Ok(pair);
     }
     let family = token.family_id.clone().unwrap_or_else(|| token.id.clone());
-    let revoked = store::tokens::revoke_family(&mut tx, &family, now).await?;
-    store::audit::record(
-        &mut tx,
-        now,
-        &AuditEvent {
+    let revoked = store::tokens::revoke_family(&mut change.tx, &family, now).await?;
+    change
+        .audit(AuditEvent {
             actor_id: Some(&token.user_id),
             organization_id: Some(&token.organization_id),
             action: "refresh_token.reused",
             target_id: Some(&token.id),
             ..Default::default()
-        },
-    )
-    .await?;
-    tx.commit().await?;
-    app.auth.forget_tokens(&revoked);
+        })
+        .await?;
+    change.forget_tokens(revoked);
+    change.commit().await?;
     Err(GrantError::InvalidGrant(BAD_REFRESH))
 }
 
@@ -415,37 +413,34 @@ pub async fn revoke(app: &App, token: Option<&SecretString>) -> Result<(), ApiEr
     };
     let digest = secrets::digest(token.expose());
     let now = app.clock.now();
-    let mut tx = app.store.write().await?;
-    let Some(row) = store::tokens::find_by_digest(&mut tx, &digest).await? else {
+    let mut change = Change::begin_at(app, now).await?;
+    let Some(row) = store::tokens::find_by_digest(&mut change.tx, &digest).await? else {
         return Ok(());
     };
     let mut forgotten = vec![row.digest.clone()];
     match (&row.family_id, row.kind) {
         (Some(family), TokenKind::Refresh) => {
-            forgotten.extend(store::tokens::revoke_family(&mut tx, family, now).await?);
+            forgotten.extend(store::tokens::revoke_family(&mut change.tx, family, now).await?);
         }
         (_, TokenKind::Permanent) => {
-            store::tokens::revoke(&mut tx, &row.id, now).await?;
+            store::tokens::revoke(&mut change.tx, &row.id, now).await?;
             // The pairs minted from it are its family: they end with it.
-            forgotten.extend(store::tokens::revoke_family(&mut tx, &row.id, now).await?);
+            forgotten.extend(store::tokens::revoke_family(&mut change.tx, &row.id, now).await?);
         }
         _ => {
-            store::tokens::revoke(&mut tx, &row.id, now).await?;
+            store::tokens::revoke(&mut change.tx, &row.id, now).await?;
         }
     }
-    store::audit::record(
-        &mut tx,
-        now,
-        &AuditEvent {
+    change
+        .audit(AuditEvent {
             actor_id: Some(&row.user_id),
             organization_id: Some(&row.organization_id),
             action: "token.revoked",
             target_id: Some(&row.id),
             ..Default::default()
-        },
-    )
-    .await?;
-    tx.commit().await?;
-    app.auth.forget_tokens(&forgotten);
+        })
+        .await?;
+    change.forget_tokens(forgotten);
+    change.commit().await?;
     Ok(())
 }

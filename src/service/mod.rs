@@ -3,6 +3,7 @@
 
 pub mod authz;
 pub mod bootstrap;
+pub mod change;
 pub mod invitations;
 pub mod login;
 pub mod member_anchors;

@@ -13,6 +13,7 @@ use crate::error::ApiError;
 use crate::oidc::Identity;
 use crate::security::secrets;
 use crate::service::authz::Grant;
+use crate::service::change::Change;
 use crate::service::invitations;
 use crate::service::reset::CodeAttempt;
 use crate::service::users::{self, Answer};
@@ -46,24 +47,25 @@ pub async fn link(
         .await
         .map_err(|e| ApiError::invalid("idToken", e.to_string()))?;
     let now = app.clock.now();
-    let mut tx = app.store.write().await?;
+    let mut change = Change::begin_at(app, now).await?;
     let (user, organization_id) = match invite_code {
         Some(code) => {
             // Checked before the code, so that it says nothing about the code.
             verified(&identity)?;
             let wrong = || ApiError::invalid("inviteCode", invitations::WRONG_INVITE);
-            let row = store::codes::find_by_digest(&mut tx, &secrets::code_digest(code.expose()))
-                .await?
-                .filter(|c| c.kind == CodeKind::Invite && c.is_usable(now));
+            let row =
+                store::codes::find_by_digest(&mut change.tx, &secrets::code_digest(code.expose()))
+                    .await?
+                    .filter(|c| c.kind == CodeKind::Invite && c.is_usable(now));
             let invited = match &row {
-                Some(row) => store::users::find_by_id(&mut tx, &row.user_id).await?,
+                Some(row) => store::users::find_by_id(&mut change.tx, &row.user_id).await?,
                 None => None,
             };
             // A code of someone else's invitation is answered as a wrong one.
             let (Some(row), Some(_)) = (row, invited.filter(|u| same_email(&identity, u))) else {
                 return Err(wrong());
             };
-            let accepted = invitations::accept_invitation(&mut tx, &row, now)
+            let accepted = invitations::accept_invitation(&mut change, &row)
                 .await
                 .map_err(|e| match e {
                     ApiError::Validation { .. } => wrong(),
@@ -74,35 +76,38 @@ pub async fn link(
         }
         None => {
             let caller = grant.caller()?;
-            let user = store::users::find_by_id(&mut tx, &caller.user_id)
+            let user = store::users::find_by_id(&mut change.tx, &caller.user_id)
                 .await?
                 .ok_or(ApiError::InvalidToken)?;
             matches(&identity, &user)?;
             (user, Some(caller.organization_id.clone()))
         }
     };
-    store::identities::link(&mut tx, &identity.issuer, &identity.subject, &user.id, now)
-        .await
-        .map_err(conflict_on_unique(
-            "this OpenID identity is linked to a user already",
-        ))?;
-    store::audit::record(
-        &mut tx,
+    store::identities::link(
+        &mut change.tx,
+        &identity.issuer,
+        &identity.subject,
+        &user.id,
         now,
-        &AuditEvent {
+    )
+    .await
+    .map_err(conflict_on_unique(
+        "this OpenID identity is linked to a user already",
+    ))?;
+    change
+        .audit(AuditEvent {
             actor_id: Some(&user.id),
             organization_id: organization_id.as_deref(),
             action: "identity.linked",
             target_id: Some(&user.id),
             details: Some(serde_json::json!({ "issuer": identity.issuer })),
-        },
-    )
-    .await?;
-    tx.commit().await?;
+        })
+        .await?;
+    change.forget_all();
+    change.commit().await?;
     if let Some(attempt) = attempt {
         attempt.succeeded();
     }
-    app.auth.forget_all();
     let organizations: Vec<String> = organization_id.into_iter().collect();
     let (user, roles) = users::with_roles(app, user, &organizations).await?;
     Ok(Answer { user, roles })

@@ -12,9 +12,10 @@ use crate::clock::Millis;
 use crate::domain::{ids, Email, NewPassword, SecretString};
 use crate::domain::{CodeKind, TokenKind};
 use crate::error::ApiError;
-use crate::mail::{messages, outbox};
+use crate::mail::messages;
 use crate::security::limiter::Reserved;
 use crate::security::secrets;
+use crate::service::change::Change;
 use crate::service::{invitations, App};
 use crate::store::codes::CodeRow;
 use crate::store::users::UserRow;
@@ -44,14 +45,15 @@ pub async fn request_code(
     // Made on both paths, so both take the same time.
     let code = secrets::new_code();
     let mail = messages::password_reset(email.as_str(), code.secret.expose(), ttl_minutes);
-    let mut tx = app.store.write().await?;
-    let user = store::users::find_by_email_key(&mut tx, email.key()).await?;
-    let queued = match user {
+    let mut change = Change::begin_at(app, now).await?;
+    let user = store::users::find_by_email_key(&mut change.tx, email.key()).await?;
+    match user {
         Some(mut user) if user.enabled => {
             let expires = now + ttl_minutes * 60_000;
-            store::codes::retire_unused(&mut tx, &user.id, CodeKind::Reset, None, now).await?;
+            store::codes::retire_unused(&mut change.tx, &user.id, CodeKind::Reset, None, now)
+                .await?;
             store::codes::insert(
-                &mut tx,
+                &mut change.tx,
                 &CodeRow {
                     id: ids::new_id(ids::CODE),
                     kind: CodeKind::Reset,
@@ -69,24 +71,19 @@ pub async fn request_code(
             )
             .await?;
             user.password_reset_valid_till = Some(expires);
-            store::users::save(&mut tx, &user).await?;
+            store::users::save(&mut change.tx, &user).await?;
             let mail = crate::mail::Mail {
                 to: user.email.clone(),
                 ..mail
             };
-            outbox::enqueue(&mut tx, &mail, now).await?;
-            audit(&mut tx, now, "password_reset.requested", Some(&user.id)).await?;
-            1
+            change.mail(&mail).await?;
+            audit(&mut change, "password_reset.requested", Some(&user.id)).await?;
+            // `passwordResetValidTill` changed.
+            change.forget_views();
         }
-        _ => {
-            audit(&mut tx, now, "password_reset.requested", None).await?;
-            0
-        }
+        _ => audit(&mut change, "password_reset.requested", None).await?,
     };
-    tx.commit().await?;
-    // `passwordResetValidTill` changed.
-    app.auth.forget_views();
-    app.mail.queued(queued);
+    change.commit().await?;
     Ok(())
 }
 
@@ -186,48 +183,44 @@ pub async fn use_code(
     };
 
     let hash = app.hasher.hash(password.secret()).await?;
-    let mut tx = app.store.write().await?;
+    let mut change = Change::begin_at(app, now).await?;
     // Read again under the write: the user may have changed since the check.
-    let current = store::users::find_by_id(&mut tx, &user.id)
+    let current = store::users::find_by_id(&mut change.tx, &user.id)
         .await?
         .filter(|u| u.email_key == email.key() && sets_password(&matched, u))
         .ok_or_else(wrong)?;
     let invitation = matched.kind == CodeKind::Invite;
     let mut user = if invitation {
-        invitations::accept_invitation(&mut tx, &matched, now)
+        invitations::accept_invitation(&mut change, &matched)
             .await
             .map_err(|e| match e {
                 ApiError::Validation { .. } => wrong(),
                 other => other,
             })?
-    } else if store::codes::consume(&mut tx, &matched.id, now).await? {
+    } else if store::codes::consume(&mut change.tx, &matched.id, now).await? {
         current
     } else {
         return Err(wrong());
     };
-    store::codes::retire_unused(&mut tx, &user.id, CodeKind::Reset, None, now).await?;
+    store::codes::retire_unused(&mut change.tx, &user.id, CodeKind::Reset, None, now).await?;
     user.password_hash = Some(hash);
     user.password_reset_valid_till = None;
     user.updated = now;
     user.changed_by = Some(user.id.clone());
-    store::users::save(&mut tx, &user).await?;
+    store::users::save(&mut change.tx, &user).await?;
     let revoked = store::tokens::revoke_of_user(
-        &mut tx,
+        &mut change.tx,
         &user.id,
         &[TokenKind::Access, TokenKind::Refresh],
         None,
         now,
     )
     .await?;
-    audit(&mut tx, now, "password_reset.used", Some(&user.id)).await?;
-    tx.commit().await?;
+    audit(&mut change, "password_reset.used", Some(&user.id)).await?;
+    change.forget_tokens(revoked);
+    change.forget_views();
+    change.commit().await?;
     attempt.succeeded();
-    if invitation {
-        app.auth.forget_all();
-    } else {
-        app.auth.forget_tokens(&revoked);
-        app.auth.forget_views();
-    }
     Ok(user)
 }
 
@@ -242,40 +235,37 @@ async fn failed(
 ) -> Result<(), ApiError> {
     let now = attempt.now();
     let user_id = user.map(|u| u.id.as_str());
-    let mut tx = app.store.write().await?;
+    let mut change = Change::begin_at(app, now).await?;
     let mut audited = false;
     for c in live.iter().filter(|c| c.kind == CodeKind::Reset) {
-        let killed = store::codes::record_failure(&mut tx, &c.id, MAX_TRIES, now).await?;
+        let killed = store::codes::record_failure(&mut change.tx, &c.id, MAX_TRIES, now).await?;
         let action = if killed {
             "password_reset.code_killed"
         } else {
             "password_reset.failed"
         };
-        audit(&mut tx, now, action, user_id).await?;
+        audit(&mut change, action, user_id).await?;
         audited = true;
     }
     if !audited {
-        audit(&mut tx, now, "password_reset.failed", user_id).await?;
+        audit(&mut change, "password_reset.failed", user_id).await?;
     }
-    tx.commit().await?;
+    change.commit().await?;
     Ok(())
 }
 
+/// The audit event of a reset step, by and about the user when there is one.
 async fn audit(
-    conn: &mut sqlx::AnyConnection,
-    now: Millis,
+    change: &mut Change<'_>,
     action: &str,
     user_id: Option<&str>,
-) -> Result<(), sqlx::Error> {
-    store::audit::record(
-        conn,
-        now,
-        &AuditEvent {
+) -> Result<(), ApiError> {
+    change
+        .audit(AuditEvent {
             actor_id: user_id,
             action,
             target_id: user_id,
             ..Default::default()
-        },
-    )
-    .await
+        })
+        .await
 }

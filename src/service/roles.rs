@@ -15,6 +15,7 @@ use crate::domain::{ids, Permission, PermissionSet, RoleName};
 use crate::error::ApiError;
 use crate::http::requests::{CreateRoleRequest, PermissionRequest, UpdateRoleRequest};
 use crate::service::authz::{ActingIn, Grant};
+use crate::service::change::Change;
 use crate::service::{conflict_on_unique, App};
 use crate::store::roles::{HeldRole, PermissionRow, RoleOrder, RoleRow};
 use crate::store::{self, audit::AuditEvent};
@@ -188,11 +189,11 @@ pub async fn create(
     };
     may_grant(&acting.permissions, &acting.organization_id, &permissions)?;
 
-    let now = app.clock.now();
     let by = caller.user_id.as_str();
-    let mut tx = app.store.write().await?;
+    let mut change = Change::begin(app).await?;
+    let now = change.now();
     // Only a platform administrator gets this far for an organization he is not a member of.
-    if store::organizations::find(&mut tx, &acting.organization_id)
+    if store::organizations::find(&mut change.tx, &acting.organization_id)
         .await?
         .is_none_or(|o| o.deleted)
     {
@@ -213,26 +214,24 @@ pub async fn create(
         revoked: None,
         deleted: false,
     };
-    store::roles::insert_role(&mut tx, &role)
+    store::roles::insert_role(&mut change.tx, &role)
         .await
         .map_err(conflict_on_unique(NAME_TAKEN))?;
     let mut rows = Vec::with_capacity(permissions.len());
     for p in &permissions {
         let row = new_permission_row(&role.id, p, now, by);
-        store::roles::insert_permission(&mut tx, &row).await?;
+        store::roles::insert_permission(&mut change.tx, &row).await?;
         rows.push(row);
     }
     let mut previous_default = Vec::new();
     if req.default_role == Some(true) {
-        previous_default = store::roles::set_default(&mut tx, &role, true, now, Some(by))
+        previous_default = store::roles::set_default(&mut change.tx, &role, true, now, Some(by))
             .await
             .map_err(conflict_on_unique(DEFAULT_RACE))?;
         role.default_role = true;
     }
-    store::audit::record(
-        &mut tx,
-        now,
-        &AuditEvent {
+    change
+        .audit(AuditEvent {
             actor_id: Some(by),
             organization_id: Some(&role.organization_id),
             action: "role.created",
@@ -242,11 +241,10 @@ pub async fn create(
                 "after": snapshot(&role, &rows),
                 "previousDefault": previous_default,
             })),
-        },
-    )
-    .await?;
-    tx.commit().await?;
-    app.auth.forget_all();
+        })
+        .await?;
+    change.forget_all();
+    change.commit().await?;
     Ok(HeldRole {
         role,
         permissions: rows,
@@ -351,17 +349,17 @@ pub async fn update(
         None => grant.organization_ids(),
     };
 
-    let now = app.clock.now();
     let by = caller.user_id.as_str();
-    let mut tx = app.store.write().await?;
-    let before = store::roles::find(&mut tx, &organizations, &key, false)
+    let mut change = Change::begin(app).await?;
+    let now = change.now();
+    let before = store::roles::find(&mut change.tx, &organizations, &key, false)
         .await?
         .ok_or_else(|| not_found(&key))?;
     let acting = match named {
         Some(a) => a,
         None => acting_for(grant, &before)?.clone(),
     };
-    let existing = store::roles::live_permissions(&mut tx, &before.id).await?;
+    let existing = store::roles::live_permissions(&mut change.tx, &before.id).await?;
     may_manage(&acting, &before, &existing)?;
     let mut role = before.clone();
     let mut changed = false;
@@ -383,12 +381,12 @@ pub async fn update(
         may_grant(&acting.permissions, &role.organization_id, &diff.added)?;
         kept = diff.kept.iter().map(|&i| existing[i].clone()).collect();
         for &i in &diff.removed {
-            store::roles::revoke_permission(&mut tx, &existing[i].id, now, Some(by)).await?;
+            store::roles::revoke_permission(&mut change.tx, &existing[i].id, now, Some(by)).await?;
             changed = true;
         }
         for p in &diff.added {
             let row = new_permission_row(&role.id, p, now, by);
-            store::roles::insert_permission(&mut tx, &row)
+            store::roles::insert_permission(&mut change.tx, &row)
                 .await
                 .map_err(conflict_on_unique(CHANGED_MEANWHILE))?;
             added.push(row);
@@ -408,7 +406,7 @@ pub async fn update(
                 permissions.iter().map(stored).collect::<Vec<_>>().iter(),
             )?;
         }
-        previous_default = store::roles::set_default(&mut tx, &role, default, now, Some(by))
+        previous_default = store::roles::set_default(&mut change.tx, &role, default, now, Some(by))
             .await
             .map_err(conflict_on_unique(DEFAULT_RACE))?;
         role.default_role = default;
@@ -424,13 +422,11 @@ pub async fn update(
     }
     role.updated = now;
     role.changed_by = Some(by.to_string());
-    store::roles::update(&mut tx, &role)
+    store::roles::update(&mut change.tx, &role)
         .await
         .map_err(conflict_on_unique(NAME_TAKEN))?;
-    store::audit::record(
-        &mut tx,
-        now,
-        &AuditEvent {
+    change
+        .audit(AuditEvent {
             actor_id: Some(by),
             organization_id: Some(&role.organization_id),
             action: "role.updated",
@@ -440,11 +436,10 @@ pub async fn update(
                 "after": snapshot(&role, &permissions),
                 "previousDefault": previous_default,
             })),
-        },
-    )
-    .await?;
-    tx.commit().await?;
-    app.auth.forget_all();
+        })
+        .await?;
+    change.forget_all();
+    change.commit().await?;
     Ok(HeldRole {
         role,
         permissions,
@@ -456,15 +451,15 @@ pub async fn update(
 /// once; the role, its permissions and who held it stay on record.
 pub async fn revoke(app: &App, grant: &Grant, key: &str) -> Result<HeldRole, ApiError> {
     let caller = grant.caller()?;
-    let now = app.clock.now();
     let by = caller.user_id.as_str();
-    let mut tx = app.store.write().await?;
-    let before = store::roles::find(&mut tx, &grant.organization_ids(), key, false)
+    let mut change = Change::begin(app).await?;
+    let now = change.now();
+    let before = store::roles::find(&mut change.tx, &grant.organization_ids(), key, false)
         .await?
         .ok_or_else(|| not_found(key))?;
-    let permissions = store::roles::live_permissions(&mut tx, &before.id).await?;
+    let permissions = store::roles::live_permissions(&mut change.tx, &before.id).await?;
     may_manage(acting_for(grant, &before)?, &before, &permissions)?;
-    if !store::roles::revoke(&mut tx, &before.id, now, Some(by)).await? {
+    if !store::roles::revoke(&mut change.tx, &before.id, now, Some(by)).await? {
         return Err(not_found(key));
     }
     let mut role = before.clone();
@@ -472,10 +467,8 @@ pub async fn revoke(app: &App, grant: &Grant, key: &str) -> Result<HeldRole, Api
     role.deleted = true;
     role.updated = now;
     role.changed_by = Some(by.to_string());
-    store::audit::record(
-        &mut tx,
-        now,
-        &AuditEvent {
+    change
+        .audit(AuditEvent {
             actor_id: Some(by),
             organization_id: Some(&role.organization_id),
             action: "role.revoked",
@@ -484,11 +477,10 @@ pub async fn revoke(app: &App, grant: &Grant, key: &str) -> Result<HeldRole, Api
                 "before": snapshot(&before, &permissions),
                 "after": snapshot(&role, &permissions),
             })),
-        },
-    )
-    .await?;
-    tx.commit().await?;
-    app.auth.forget_all();
+        })
+        .await?;
+    change.forget_all();
+    change.commit().await?;
     Ok(HeldRole {
         role,
         permissions,
@@ -506,13 +498,13 @@ pub async fn remove_permission(
     action: &str,
 ) -> Result<HeldRole, ApiError> {
     let caller = grant.caller()?;
-    let now = app.clock.now();
     let by = caller.user_id.as_str();
-    let mut tx = app.store.write().await?;
-    let before = store::roles::find(&mut tx, &grant.organization_ids(), key, false)
+    let mut change = Change::begin(app).await?;
+    let now = change.now();
+    let before = store::roles::find(&mut change.tx, &grant.organization_ids(), key, false)
         .await?
         .ok_or_else(|| not_found(key))?;
-    let existing = store::roles::live_permissions(&mut tx, &before.id).await?;
+    let existing = store::roles::live_permissions(&mut change.tx, &before.id).await?;
     may_manage(acting_for(grant, &before)?, &before, &existing)?;
     // Matched as stored, so a permission whose resource has since left the catalogue can
     // still be taken away.
@@ -526,7 +518,7 @@ pub async fn remove_permission(
             action.trim()
         )));
     };
-    if !store::roles::revoke_permission(&mut tx, &found.id, now, Some(by)).await? {
+    if !store::roles::revoke_permission(&mut change.tx, &found.id, now, Some(by)).await? {
         return Err(not_found(key));
     }
     let permissions: Vec<PermissionRow> = existing
@@ -537,11 +529,9 @@ pub async fn remove_permission(
     let mut role = before.clone();
     role.updated = now;
     role.changed_by = Some(by.to_string());
-    store::roles::update(&mut tx, &role).await?;
-    store::audit::record(
-        &mut tx,
-        now,
-        &AuditEvent {
+    store::roles::update(&mut change.tx, &role).await?;
+    change
+        .audit(AuditEvent {
             actor_id: Some(by),
             organization_id: Some(&role.organization_id),
             action: "role.permission_removed",
@@ -551,11 +541,10 @@ pub async fn remove_permission(
                 "after": snapshot(&role, &permissions),
                 "permission": format!("{}:{}", found.resource, found.action),
             })),
-        },
-    )
-    .await?;
-    tx.commit().await?;
-    app.auth.forget_all();
+        })
+        .await?;
+    change.forget_all();
+    change.commit().await?;
     Ok(HeldRole {
         role,
         permissions,

@@ -9,6 +9,7 @@ use crate::domain::{ids, SecretString};
 use crate::error::ApiError;
 use crate::security::secrets::{self, TokenKind};
 use crate::service::authz::{self, Grant};
+use crate::service::change::Change;
 use crate::service::login::{issue_pair, IssuedPair, Lineage};
 use crate::service::{conflict_on_unique, App};
 use crate::store::{self, audit::AuditEvent, tokens::TokenRow};
@@ -73,10 +74,10 @@ pub async fn issue_permanent(
     let caller = grant.caller()?;
     let now = app.clock.now();
     let token = secrets::new_token(TokenKind::Permanent);
-    let mut tx = app.store.write().await?;
+    let mut change = Change::begin_at(app, now).await?;
     const EXISTS: &str = "a permanent token exists already for this user and organization; \
                           rotate it with POST /v1/users/refresh-permanent-api-token";
-    if store::tokens::current_permanent(&mut tx, &user_id, &organization_id)
+    if store::tokens::current_permanent(&mut change.tx, &user_id, &organization_id)
         .await?
         .is_some()
     {
@@ -84,7 +85,7 @@ pub async fn issue_permanent(
     }
     let id = ids::new_id(ids::TOKEN);
     store::tokens::insert(
-        &mut tx,
+        &mut change.tx,
         &[TokenRow {
             id: id.clone(),
             kind: TokenKind::Permanent,
@@ -103,19 +104,16 @@ pub async fn issue_permanent(
     )
     .await
     .map_err(conflict_on_unique(EXISTS))?;
-    store::audit::record(
-        &mut tx,
-        now,
-        &AuditEvent {
+    change
+        .audit(AuditEvent {
             actor_id: Some(&caller.user_id),
             organization_id: Some(&organization_id),
             action: "permanent_token.issued",
             target_id: Some(&id),
             details: Some(serde_json::json!({ "userID": user_id })),
-        },
-    )
-    .await?;
-    tx.commit().await?;
+        })
+        .await?;
+    change.commit().await?;
     Ok(IssuedPermanent {
         secret: token.secret,
         organization_id,
@@ -140,21 +138,22 @@ pub async fn rotate_permanent(
     let caller = grant.caller()?;
     let now = app.clock.now();
     let token = secrets::new_token(TokenKind::Permanent);
-    let mut tx = app.store.write().await?;
-    let Some(old) = store::tokens::current_permanent(&mut tx, &user_id, &organization_id).await?
+    let mut change = Change::begin_at(app, now).await?;
+    let Some(old) =
+        store::tokens::current_permanent(&mut change.tx, &user_id, &organization_id).await?
     else {
         return Err(ApiError::NotFound(
             "no permanent token to rotate; issue one with POST /v1/users/generate-permanent-api-token".into(),
         ));
     };
     let ends = now + grace_seconds * 1000;
-    store::tokens::revoke_at(&mut tx, &old.id, ends).await?;
+    store::tokens::revoke_at(&mut change.tx, &old.id, ends).await?;
     // The pairs minted from the old token end with it.
-    let mut forgotten = store::tokens::revoke_family(&mut tx, &old.id, ends).await?;
+    let mut forgotten = store::tokens::revoke_family(&mut change.tx, &old.id, ends).await?;
     forgotten.push(old.digest.clone());
     let id = ids::new_id(ids::TOKEN);
     store::tokens::insert(
-        &mut tx,
+        &mut change.tx,
         &[TokenRow {
             id: id.clone(),
             kind: TokenKind::Permanent,
@@ -175,10 +174,8 @@ pub async fn rotate_permanent(
     .map_err(conflict_on_unique(
         "the permanent token was rotated concurrently; try again",
     ))?;
-    store::audit::record(
-        &mut tx,
-        now,
-        &AuditEvent {
+    change
+        .audit(AuditEvent {
             actor_id: Some(&caller.user_id),
             organization_id: Some(&organization_id),
             action: "permanent_token.rotated",
@@ -186,11 +183,10 @@ pub async fn rotate_permanent(
             details: Some(
                 serde_json::json!({ "previous": old.id, "gracePeriodSeconds": grace_seconds }),
             ),
-        },
-    )
-    .await?;
-    tx.commit().await?;
-    app.auth.forget_tokens(&forgotten);
+        })
+        .await?;
+    change.forget_tokens(forgotten);
+    change.commit().await?;
     Ok(IssuedPermanent {
         secret: token.secret,
         organization_id,
@@ -216,20 +212,20 @@ pub async fn issue_temporary(app: &App, grant: &Grant) -> Result<IssuedPair, Api
         }
     };
     let now = app.clock.now();
-    let mut tx = app.store.write().await?;
+    let mut change = Change::begin_at(app, now).await?;
     let lineage = Lineage {
         family: caller.family_id.as_deref().unwrap_or(&caller.token_id),
         bound: caller.bound,
     };
     let pair = issue_pair(
         app,
-        &mut tx,
+        &mut change.tx,
         &caller.user_id,
         &organization_id,
         lineage,
         now,
     )
     .await?;
-    tx.commit().await?;
+    change.commit().await?;
     Ok(pair)
 }

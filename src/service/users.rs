@@ -12,11 +12,12 @@ use crate::error::ApiError;
 use crate::http::requests::{
     UpdateEmailRequest, UpdatePasswordRequest, UpdateUserInfoRequest, UserCreateRequest,
 };
-use crate::mail::{messages, outbox};
+use crate::mail::messages;
 use crate::security::authenticator::UserView;
 use crate::security::hashing::Verdict;
 use crate::security::{secrets, Principal};
 use crate::service::authz::{self, Grant, Reach, Subject};
+use crate::service::change::Change;
 use crate::service::{conflict_on_unique, organizations, roles, App};
 use crate::store::codes::CodeRow;
 use crate::store::memberships::MemberOrder;
@@ -182,25 +183,35 @@ pub async fn sign_up(
         .unwrap_or_else(|| email.domain().to_string());
     let hash = app.hasher.hash(password.secret()).await?;
     let by = grant.caller.as_ref().map(|c| c.user_id.clone());
-    let mut tx = app.store.write().await?;
-    let (org, role) =
-        organizations::create_with_admin_role(&mut tx, &organization_name, now, by.as_deref())
-            .await?;
+    let mut change = Change::begin_at(app, now).await?;
+    let (org, role) = organizations::create_with_admin_role(
+        &mut change.tx,
+        &organization_name,
+        now,
+        by.as_deref(),
+    )
+    .await?;
     let mut user = new_user_row(&email, &org.id, now, by.as_deref());
     user.first_name = text(req.first_name.as_deref());
     user.last_name = text(req.last_name.as_deref());
     user.company_name = company;
     user.timezone = tz;
     user.password_hash = Some(hash);
-    store::users::insert(&mut tx, &user)
+    store::users::insert(&mut change.tx, &user)
         .await
         .map_err(conflict_on_unique("a user with that e-mail exists already"))?;
-    store::organizations::add_member(&mut tx, &user.id, &org.id, now, by.as_deref()).await?;
-    store::memberships::give_role(&mut tx, &user.id, &role.id, &org.id, now, by.as_deref()).await?;
-    store::audit::record(
-        &mut tx,
+    store::organizations::add_member(&mut change.tx, &user.id, &org.id, now, by.as_deref()).await?;
+    store::memberships::give_role(
+        &mut change.tx,
+        &user.id,
+        &role.id,
+        &org.id,
         now,
-        &AuditEvent {
+        by.as_deref(),
+    )
+    .await?;
+    change
+        .audit(AuditEvent {
             actor_id: by.as_deref(),
             organization_id: Some(&org.id),
             action: "user.signed_up",
@@ -208,10 +219,9 @@ pub async fn sign_up(
             details: Some(
                 json!({ "organizationName": org.name, "customerCode": org.customer_code }),
             ),
-        },
-    )
-    .await?;
-    tx.commit().await?;
+        })
+        .await?;
+    change.commit().await?;
     let mut conn = app.store.pool().acquire().await?;
     let roles = store::roles::held_roles(&mut conn, &user.id, &org.id).await?;
     Ok(Answer { user, roles })
@@ -239,8 +249,8 @@ pub async fn create(app: &App, grant: &Grant, req: &UserCreateRequest) -> Result
     };
     let now = app.clock.now();
     let by = Some(caller.user_id.as_str());
-    let mut tx = app.store.write().await?;
-    if store::organizations::find(&mut tx, &organization_id)
+    let mut change = Change::begin_at(app, now).await?;
+    if store::organizations::find(&mut change.tx, &organization_id)
         .await?
         .is_none()
     {
@@ -248,9 +258,9 @@ pub async fn create(app: &App, grant: &Grant, req: &UserCreateRequest) -> Result
             "no organization {organization_id}"
         )));
     }
-    let roles = roles::resolve_roles_for_grant(&mut tx, &acting, &keys).await?;
+    let roles = roles::resolve_roles_for_grant(&mut change.tx, &acting, &keys).await?;
     if roles.is_empty() {
-        roles::may_give_default(&mut tx, &acting).await?;
+        roles::may_give_default(&mut change.tx, &acting).await?;
     }
     let mut user = new_user_row(&email, &organization_id, now, by);
     user.first_name = text(req.first_name.as_deref());
@@ -263,18 +273,24 @@ pub async fn create(app: &App, grant: &Grant, req: &UserCreateRequest) -> Result
     if code.is_some() {
         user.password_reset_valid_till = Some(now + SET_PASSWORD_HOURS * 3_600_000);
     }
-    store::users::insert(&mut tx, &user)
+    store::users::insert(&mut change.tx, &user)
         .await
         .map_err(conflict_on_unique("a user with that e-mail exists already"))?;
-    store::organizations::add_member(&mut tx, &user.id, &organization_id, now, by).await?;
+    store::organizations::add_member(&mut change.tx, &user.id, &organization_id, now, by).await?;
     for role in &roles {
-        store::memberships::give_role(&mut tx, &user.id, &role.id, &organization_id, now, by)
-            .await?;
+        store::memberships::give_role(
+            &mut change.tx,
+            &user.id,
+            &role.id,
+            &organization_id,
+            now,
+            by,
+        )
+        .await?;
     }
-    let mut queued = 0;
     if let Some(code) = &code {
         store::codes::insert(
-            &mut tx,
+            &mut change.tx,
             &CodeRow {
                 id: ids::new_id(ids::CODE),
                 kind: CodeKind::Reset,
@@ -292,13 +308,10 @@ pub async fn create(app: &App, grant: &Grant, req: &UserCreateRequest) -> Result
         )
         .await?;
         let mail = messages::set_password(&user.email, code.secret.expose(), SET_PASSWORD_HOURS);
-        outbox::enqueue(&mut tx, &mail, now).await?;
-        queued += 1;
+        change.mail(&mail).await?;
     }
-    store::audit::record(
-        &mut tx,
-        now,
-        &AuditEvent {
+    change
+        .audit(AuditEvent {
             actor_id: by,
             organization_id: Some(&organization_id),
             action: "user.created",
@@ -306,13 +319,11 @@ pub async fn create(app: &App, grant: &Grant, req: &UserCreateRequest) -> Result
             details: Some(json!({
                 "roles": roles.iter().map(|r| &r.id).collect::<Vec<_>>(),
                 "withPassword": user.password_hash.is_some(),
-                "mailed": queued > 0,
+                "mailed": code.is_some(),
             })),
-        },
-    )
-    .await?;
-    tx.commit().await?;
-    app.mail.queued(queued);
+        })
+        .await?;
+    change.commit().await?;
     answer(app, grant, user).await
 }
 
@@ -458,14 +469,14 @@ pub async fn update_infos(
         user.timezone = tz;
         changed.push("timezone");
     }
-    let mut tx = app.store.write().await?;
+    let mut change = Change::begin_at(app, now).await?;
     let mut revoked = Vec::new();
     if let Some(enabled) = req.enabled {
         if enabled != user.enabled {
             user.enabled = enabled;
             if !enabled {
                 revoked = store::tokens::revoke_of_user(
-                    &mut tx,
+                    &mut change.tx,
                     &user.id,
                     &[TokenKind::Access, TokenKind::Refresh, TokenKind::Permanent],
                     None,
@@ -481,16 +492,18 @@ pub async fn update_infos(
         let acting = grant
             .home()
             .ok_or_else(|| ApiError::missing("organizations"))?;
-        if !store::organizations::is_member(&mut tx, &user.id, &acting.organization_id).await? {
+        if !store::organizations::is_member(&mut change.tx, &user.id, &acting.organization_id)
+            .await?
+        {
             return Err(ApiError::NotFound(format!(
                 "{} is not a member of organization {}",
                 user.email, acting.organization_id
             )));
         }
-        let roles = roles::resolve_roles_for_grant(&mut tx, acting, keys).await?;
+        let roles = roles::resolve_roles_for_grant(&mut change.tx, acting, keys).await?;
         let ids: Vec<String> = roles.iter().map(|r| r.id.clone()).collect();
         store::memberships::replace_roles(
-            &mut tx,
+            &mut change.tx,
             &user.id,
             &acting.organization_id,
             &ids,
@@ -503,11 +516,9 @@ pub async fn update_infos(
     }
     user.updated = now;
     user.changed_by = by.map(str::to_string);
-    store::users::save(&mut tx, user).await?;
-    store::audit::record(
-        &mut tx,
-        now,
-        &AuditEvent {
+    store::users::save(&mut change.tx, user).await?;
+    change
+        .audit(AuditEvent {
             actor_id: by,
             organization_id: grant.home().map(|a| a.organization_id.as_str()),
             action: "user.updated",
@@ -518,15 +529,14 @@ pub async fn update_infos(
                 "roles": given_roles,
                 "tokensRevoked": revoked.len(),
             })),
-        },
-    )
-    .await?;
-    tx.commit().await?;
+        })
+        .await?;
     if req.enabled.is_some() || req.roles.is_some() {
-        app.auth.forget_all();
+        change.forget_all();
     } else {
-        app.auth.forget_views();
+        change.forget_views();
     }
+    change.commit().await?;
     answer(app, grant, subject.into_user()).await
 }
 
@@ -550,31 +560,27 @@ pub async fn update_email(
     user.email_key = new.key().into();
     user.updated = now;
     user.changed_by = by.map(str::to_string);
-    let mut tx = app.store.write().await?;
-    store::users::save(&mut tx, user)
+    let mut change = Change::begin_at(app, now).await?;
+    store::users::save(&mut change.tx, user)
         .await
         .map_err(conflict_on_unique("a user with that e-mail exists already"))?;
-    let mut queued = 0;
     if old != user.email {
-        outbox::enqueue(&mut tx, &messages::email_changed(&old, &user.email), now).await?;
-        queued += 1;
+        change
+            .mail(&messages::email_changed(&old, &user.email))
+            .await?;
     }
-    store::audit::record(
-        &mut tx,
-        now,
-        &AuditEvent {
+    change
+        .audit(AuditEvent {
             actor_id: by,
             action: "user.email_changed",
             target_id: Some(&user.id),
             details: Some(json!({ "from": old, "to": user.email })),
             ..Default::default()
-        },
-    )
-    .await?;
-    tx.commit().await?;
-    app.mail.queued(queued);
+        })
+        .await?;
     // Cached callers carry the e-mail.
-    app.auth.forget_all();
+    change.forget_all();
+    change.commit().await?;
     answer(app, grant, subject.into_user()).await
 }
 
@@ -610,31 +616,28 @@ pub async fn update_password(
     user.password_reset_valid_till = None;
     user.updated = now;
     user.changed_by = by.map(str::to_string);
-    let mut tx = app.store.write().await?;
-    store::users::save(&mut tx, user).await?;
+    let mut change = Change::begin_at(app, now).await?;
+    store::users::save(&mut change.tx, user).await?;
     let keep = is_self.then_some(caller.token_id.as_str());
     let revoked = store::tokens::revoke_of_user(
-        &mut tx,
+        &mut change.tx,
         &user.id,
         &[TokenKind::Access, TokenKind::Refresh],
         keep,
         now,
     )
     .await?;
-    store::audit::record(
-        &mut tx,
-        now,
-        &AuditEvent {
+    change
+        .audit(AuditEvent {
             actor_id: by,
             action: "user.password_changed",
             target_id: Some(&user.id),
             details: Some(json!({ "tokensRevoked": revoked.len() })),
             ..Default::default()
-        },
-    )
-    .await?;
-    tx.commit().await?;
-    app.auth.forget_tokens(&revoked);
-    app.auth.forget_views();
+        })
+        .await?;
+    change.forget_tokens(revoked);
+    change.forget_views();
+    change.commit().await?;
     answer(app, grant, subject.into_user()).await
 }

@@ -8,7 +8,6 @@ use serde_json::json;
 
 use crate::common::{create_user, home_organization, StoreKind, TestApp, ADMIN_EMAIL};
 use crate::stories_of_kind;
-use bf_security::clock::Clock;
 
 stories_of_kind!(
     deep_pages_are_the_plain_listing_through_every_change,
@@ -84,17 +83,17 @@ async fn seed(app: &TestApp, token: &str, prefix: &str) {
 
 /// Accepts an invitation as the code's recipient would.
 async fn accept(app: &TestApp, code: &str) {
+    use bf_security::service::change::Change;
     let digest = bf_security::security::secrets::code_digest(code);
-    let mut tx = app.app.store.write().await.unwrap();
-    let row = bf_security::store::codes::find_by_digest(&mut tx, &digest)
+    let mut change = Change::begin(&app.app).await.unwrap();
+    let row = bf_security::store::codes::find_by_digest(&mut change.tx, &digest)
         .await
         .unwrap()
         .expect("the invitation");
-    bf_security::service::invitations::accept_invitation(&mut tx, &row, app.clock.now())
+    bf_security::service::invitations::accept_invitation(&mut change, &row)
         .await
         .unwrap();
-    tx.commit().await.unwrap();
-    app.app.auth.forget_all();
+    change.commit().await.unwrap();
 }
 
 async fn deep_pages_are_the_plain_listing_through_every_change(kind: StoreKind) {
