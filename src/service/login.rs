@@ -4,12 +4,12 @@
 //! or locked user), after the same Argon2 work, so the endpoint does not reveal who exists.
 
 use crate::clock::Millis;
-use crate::config::TokenSettings;
 use crate::domain::{ids, Email, SecretString};
 use crate::error::ApiError;
 use crate::security::hashing::Verdict;
-use crate::security::secrets::{self, NewToken, TokenKind};
+use crate::security::secrets::{self, TokenKind};
 use crate::service::change::Change;
+use crate::service::token_pairs::{issue_pair, IssuedPair, Lineage};
 use crate::service::App;
 use crate::store::{self, audit::AuditEvent, tokens::TokenRow, users::UserRow};
 
@@ -26,77 +26,6 @@ impl<E: Into<ApiError>> From<E> for GrantError {
     fn from(e: E) -> Self {
         GrantError::Api(e.into())
     }
-}
-
-/// A pair issued by a login or a refresh.
-pub struct IssuedPair {
-    pub access: SecretString,
-    pub access_expires_in: i64,
-    pub refresh: SecretString,
-    pub refresh_expires_in: i64,
-    pub organization_id: String,
-    /// Acts only in `organization_id` (minted from a bound token).
-    pub bound: bool,
-}
-
-impl IssuedPair {
-    /// The answer for a pair whose rows are written: the secrets only the caller sees.
-    fn of(
-        tokens: &TokenSettings,
-        access: NewToken,
-        refresh: NewToken,
-        organization_id: String,
-        bound: bool,
-    ) -> Self {
-        Self {
-            access: access.secret,
-            access_expires_in: tokens.access_ttl_seconds,
-            refresh: refresh.secret,
-            refresh_expires_in: tokens.refresh_ttl_seconds,
-            organization_id,
-            bound,
-        }
-    }
-}
-
-/// Where a new pair belongs: the refresh family it joins (revoking the family ends it), and
-/// whether it acts only in its organization (minted from a bound token) or in all of the
-/// user's (a login's).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Lineage<'a> {
-    pub family: &'a str,
-    pub bound: bool,
-}
-
-/// The rows of a new access token and refresh token of one family.
-pub(crate) fn pair_rows(
-    tokens: &TokenSettings,
-    user_id: &str,
-    organization_id: &str,
-    lineage: Lineage<'_>,
-    digests: [&str; 2],
-    now: Millis,
-) -> [TokenRow; 2] {
-    let row = |kind: TokenKind, digest: &str, ttl: i64| TokenRow {
-        id: ids::new_id(ids::TOKEN),
-        kind,
-        digest: digest.into(),
-        user_id: user_id.into(),
-        organization_id: organization_id.into(),
-        family_id: Some(lineage.family.into()),
-        description: None,
-        created: now,
-        expires: Some(now + ttl * 1000),
-        revoked: None,
-        created_by: Some(user_id.into()),
-        bound: lineage.bound,
-        successor_salt: (kind == TokenKind::Refresh).then(secrets::new_successor_salt),
-    };
-    let [access, refresh] = digests;
-    [
-        row(TokenKind::Access, access, tokens.access_ttl_seconds),
-        row(TokenKind::Refresh, refresh, tokens.refresh_ttl_seconds),
-    ]
 }
 
 const BAD_CREDENTIALS: &str = "invalid username or password";
@@ -374,35 +303,6 @@ async fn repeated_rotation(
         organization_id: spent.organization_id.clone(),
         bound: spent.bound,
     }))
-}
-
-/// Issues an access token and a refresh token of one family.
-pub(crate) async fn issue_pair(
-    app: &App,
-    conn: &mut sqlx::AnyConnection,
-    user_id: &str,
-    organization_id: &str,
-    lineage: Lineage<'_>,
-    now: Millis,
-) -> Result<IssuedPair, ApiError> {
-    let access = secrets::new_token(TokenKind::Access);
-    let refresh = secrets::new_token(TokenKind::Refresh);
-    let rows = pair_rows(
-        &app.settings.tokens,
-        user_id,
-        organization_id,
-        lineage,
-        [&access.digest, &refresh.digest],
-        now,
-    );
-    store::tokens::insert(conn, &rows).await?;
-    Ok(IssuedPair::of(
-        &app.settings.tokens,
-        access,
-        refresh,
-        organization_id.into(),
-        lineage.bound,
-    ))
 }
 
 /// Revokes a token, whatever its kind; a refresh token takes its family with it. Unknown

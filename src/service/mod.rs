@@ -12,6 +12,7 @@ pub mod organizations;
 pub mod reset;
 pub mod roles;
 pub mod rotation;
+pub mod token_pairs;
 pub mod tokens;
 pub mod users;
 

@@ -21,7 +21,7 @@ use crate::config::TokenSettings;
 use crate::domain::SecretString;
 use crate::error::ApiError;
 use crate::security::secrets::{self, TokenKind};
-use crate::service::login::{pair_rows, Lineage};
+use crate::service::token_pairs::{pair_rows, Lineage};
 use crate::store::{self, Store};
 
 /// The most rotations written in one transaction (the `INSERT` binds 26 values per rotation).

@@ -10,7 +10,7 @@ use crate::error::ApiError;
 use crate::security::secrets::{self, TokenKind};
 use crate::service::authz::{self, Grant};
 use crate::service::change::Change;
-use crate::service::login::{issue_pair, IssuedPair, Lineage};
+use crate::service::token_pairs::{issue_pair, IssuedPair, Lineage};
 use crate::service::{conflict_on_unique, App};
 use crate::store::{self, audit::AuditEvent, tokens::TokenRow};
 
