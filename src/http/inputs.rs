@@ -102,7 +102,7 @@ impl CreateRoleRequest {
             description,
             permissions,
             default_role: self.default_role == Some(true),
-            organization_id: self.organization_id,
+            organization_id: text(self.organization_id),
         })
     }
 }
@@ -137,7 +137,7 @@ impl UpdateRoleRequest {
             description,
             permissions,
             default_role: self.default_role,
-            organization_id: self.organization_id,
+            organization_id: text(self.organization_id),
         })
     }
 }
@@ -176,4 +176,89 @@ fn permissions(
         }
     }
     Ok(parsed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn permission(resource: &str, action: &str) -> PermissionRequest {
+        PermissionRequest {
+            resource: Some(resource.into()),
+            action: Some(action.into()),
+        }
+    }
+
+    fn fields(e: ApiError) -> Vec<String> {
+        match e {
+            ApiError::Validation { parameters, .. } => parameters,
+            other => panic!("expected a 400, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_new_role_names_the_permission_entry_that_is_wrong() {
+        let req = CreateRoleRequest {
+            name: Some("Clerk".into()),
+            permissions: Some(vec![
+                permission("Users", "read"),
+                PermissionRequest {
+                    resource: Some("Users".into()),
+                    action: Some(" ".into()),
+                },
+            ]),
+            ..Default::default()
+        };
+        let e = req.parse(&Catalogue::new(&[])).unwrap_err();
+        assert_eq!(fields(e), ["permissions[1].action"]);
+    }
+
+    #[test]
+    fn a_new_role_keeps_its_permissions_in_order_without_repeats() {
+        let req = CreateRoleRequest {
+            name: Some("Clerk".into()),
+            permissions: Some(vec![
+                permission("Users", "read"),
+                permission("Roles", "read"),
+                permission("Users", "read"),
+            ]),
+            organization_id: Some("  ".into()),
+            ..Default::default()
+        };
+        let role = req.parse(&Catalogue::new(&[])).unwrap();
+        let names: Vec<_> = role
+            .permissions
+            .iter()
+            .map(|p| format!("{}:{}", p.resource(), p.action()))
+            .collect();
+        assert_eq!(names, ["Users:read", "Roles:read"]);
+        assert_eq!(role.organization_id, None);
+    }
+
+    #[test]
+    fn a_role_change_finds_the_role_by_id_or_name() {
+        let e = UpdateRoleRequest::default()
+            .parse(&Catalogue::new(&[]))
+            .unwrap_err();
+        assert_eq!(fields(e), ["id", "name"]);
+        let by_name = UpdateRoleRequest {
+            name: Some("Clerk".into()),
+            ..Default::default()
+        };
+        let change = by_name.parse(&Catalogue::new(&[])).unwrap();
+        assert_eq!(change.key, "Clerk");
+        assert!(change.new_name.is_none());
+    }
+
+    #[test]
+    fn a_name_given_blank_clears_it_and_one_left_out_stays() {
+        let change = ProfileChange::from(UpdateUserInfoRequest {
+            first_name: Some("  ".into()),
+            last_name: Some(" Smith ".into()),
+            ..Default::default()
+        });
+        assert_eq!(change.first_name, Some(None));
+        assert_eq!(change.last_name, Some(Some("Smith".into())));
+        assert_eq!(change.company_name, None);
+    }
 }

@@ -129,7 +129,7 @@ pub struct NewRole {
     /// In the order given, without repeats.
     pub permissions: Vec<Permission>,
     pub default_role: bool,
-    /// None or blank: the first acting organization.
+    /// Trimmed; none is the first acting organization.
     pub organization_id: Option<String>,
 }
 
@@ -144,7 +144,7 @@ pub struct RoleChange {
     /// The whole new set, in the order given, without repeats.
     pub permissions: Option<Vec<Permission>>,
     pub default_role: Option<bool>,
-    /// None or blank: looks among all acting organizations.
+    /// Trimmed; none looks among all acting organizations.
     pub organization_id: Option<String>,
 }
 
@@ -159,11 +159,7 @@ pub async fn create(app: &App, grant: &Grant, req: NewRole) -> Result<HeldRole, 
         default_role,
         organization_id,
     } = req;
-    let acting = match organization_id
-        .as_deref()
-        .map(str::trim)
-        .filter(|o| !o.is_empty())
-    {
+    let acting = match organization_id.as_deref() {
         Some(o) => grant.require_in(app, o, "Roles", "create").await?,
         None => grant
             .home()
@@ -296,11 +292,7 @@ pub async fn update(app: &App, grant: &Grant, req: RoleChange) -> Result<HeldRol
         default_role,
         organization_id,
     } = req;
-    let named = match organization_id
-        .as_deref()
-        .map(str::trim)
-        .filter(|o| !o.is_empty())
-    {
+    let named = match organization_id.as_deref() {
         Some(o) => Some(grant.require_in(app, o, "Roles", "update").await?),
         None => None,
     };
