@@ -4,6 +4,7 @@ pub mod context;
 pub mod docs;
 pub mod envelope;
 pub mod extract;
+pub mod inputs;
 pub mod metrics;
 pub mod oauth;
 pub mod ops;

@@ -45,7 +45,7 @@ pub async fn create_role(
     grant: Grant,
     JsonBody(body): JsonBody<CreateRoleRequest>,
 ) -> Result<Json<Paged<Role>>, ApiError> {
-    let role = service::roles::create(&app, &grant, &body).await?;
+    let role = service::roles::create(&app, &grant, body.parse(&app.catalogue)?).await?;
     Ok(Json(Paged::one(role.into())))
 }
 
@@ -114,7 +114,7 @@ pub async fn update_role(
     grant: Grant,
     JsonBody(body): JsonBody<UpdateRoleRequest>,
 ) -> Result<Json<Paged<Role>>, ApiError> {
-    let role = service::roles::update(&app, &grant, &body).await?;
+    let role = service::roles::update(&app, &grant, body.parse(&app.catalogue)?).await?;
     Ok(Json(Paged::one(role.into())))
 }
 

@@ -206,7 +206,7 @@ pub async fn create_flexcheck_user_login(
     ConnectInfo(client): ConnectInfo<SocketAddr>,
     JsonBody(body): JsonBody<UserCreateRequest>,
 ) -> Result<Json<Paged<User>>, ApiError> {
-    let answer = service::users::sign_up(&app, &grant, Some(client.ip()), &body).await?;
+    let answer = service::users::sign_up(&app, &grant, Some(client.ip()), body.into()).await?;
     Ok(Json(Paged::one(user(answer))))
 }
 
@@ -244,7 +244,7 @@ pub async fn create_user_login(
     grant: Grant,
     JsonBody(body): JsonBody<UserCreateRequest>,
 ) -> Result<Json<Paged<User>>, ApiError> {
-    let answer = service::users::create(&app, &grant, &body).await?;
+    let answer = service::users::create(&app, &grant, body.into()).await?;
     Ok(Json(Paged::one(user(answer))))
 }
 
@@ -264,7 +264,7 @@ pub async fn invite_user_login(
     grant: Grant,
     JsonBody(body): JsonBody<UserInviteRequest>,
 ) -> Result<Response, ApiError> {
-    let invitation = service::invitations::invite(&app, &grant, &body).await?;
+    let invitation = service::invitations::invite(&app, &grant, body.into()).await?;
     let shows_code = invitation.code.is_some();
     let answer = Json(Paged::one(User::from(invitation)));
     // The code is shown once, with `sendEmail: false` only.
@@ -389,7 +389,7 @@ pub async fn update_user_infos(
     PathParams(email): PathParams<String>,
     JsonBody(body): JsonBody<UpdateUserInfoRequest>,
 ) -> Result<Json<Paged<User>>, ApiError> {
-    let answer = service::users::update_infos(&app, &grant, &email, &body).await?;
+    let answer = service::users::update_infos(&app, &grant, &email, body.into()).await?;
     Ok(Json(Paged::one(user(answer))))
 }
 
@@ -408,7 +408,7 @@ pub async fn update_email(
     PathParams(email): PathParams<String>,
     JsonBody(body): JsonBody<UpdateEmailRequest>,
 ) -> Result<Json<Paged<User>>, ApiError> {
-    let answer = service::users::update_email(&app, &grant, &email, &body).await?;
+    let answer = service::users::update_email(&app, &grant, &email, body.into()).await?;
     Ok(Json(Paged::one(user(answer))))
 }
 
@@ -427,7 +427,7 @@ pub async fn update_user_password(
     PathParams(email): PathParams<String>,
     JsonBody(body): JsonBody<UpdatePasswordRequest>,
 ) -> Result<Json<Paged<User>>, ApiError> {
-    let answer = service::users::update_password(&app, &grant, &email, &body).await?;
+    let answer = service::users::update_password(&app, &grant, &email, body.into()).await?;
     Ok(Json(Paged::one(user(answer))))
 }
 

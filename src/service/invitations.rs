@@ -10,14 +10,13 @@ use serde_json::json;
 use crate::clock::Millis;
 use crate::domain::{ids, CodeKind, SecretString};
 use crate::error::ApiError;
-use crate::http::requests::UserInviteRequest;
 use crate::mail::messages;
 use crate::security::secrets;
 use crate::service::authz::Grant;
 use crate::service::change::Change;
 use crate::service::reset::CodeAttempt;
 use crate::service::users::{
-    new_user_row, required_email, target_organization, text, with_roles, Answer,
+    new_user_row, required_email, target_organization, with_roles, Answer,
 };
 use crate::service::{conflict_on_unique, roles, App};
 use crate::store::codes::CodeRow;
@@ -47,13 +46,27 @@ pub struct Invitation {
     pub code: Option<SecretString>,
 }
 
+/// An invitation as the inviter asks for it. The e-mail and the hours stay raw: they are
+/// checked after his right to invite into the organization.
+#[derive(Debug)]
+pub struct NewInvitation {
+    pub email: Option<String>,
+    /// Role IDs or names in the organization.
+    pub roles: Vec<String>,
+    /// By default the first acting organization.
+    pub organization_id: Option<String>,
+    /// Names trimmed; blank ones are none.
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    /// Otherwise the code is answered, for the inviter to deliver himself.
+    pub send_email: bool,
+    /// By default [`DEFAULT_INVITE_HOURS`], at most [`MAX_INVITE_HOURS`].
+    pub expires_in_hours: Option<i64>,
+}
+
 /// Invites an e-mail into an organization with roles. A user who exists already is added when
 /// he accepts; otherwise one is created now, a member but not enabled until he accepts.
-pub async fn invite(
-    app: &App,
-    grant: &Grant,
-    req: &UserInviteRequest,
-) -> Result<Invitation, ApiError> {
+pub async fn invite(app: &App, grant: &Grant, req: NewInvitation) -> Result<Invitation, ApiError> {
     let caller = grant.caller()?;
     let organization_id = target_organization(grant, req.organization_id.as_deref())?.to_string();
     let acting = grant
@@ -67,17 +80,16 @@ pub async fn invite(
             format!("expiresInHours must be between 1 and {MAX_INVITE_HOURS}"),
         ));
     }
-    let send_email = req.send_email.unwrap_or(true);
-    let keys = req.roles.clone().unwrap_or_default();
-    let first_name = text(req.first_name.as_deref());
-    let last_name = text(req.last_name.as_deref());
+    let send_email = req.send_email;
+    let first_name = req.first_name;
+    let last_name = req.last_name;
     let now = app.clock.now();
     let by = Some(caller.user_id.as_str());
     let mut change = Change::begin_at(app, now).await?;
     let organization = store::organizations::find(&mut change.tx, &organization_id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no organization {organization_id}")))?;
-    let roles = roles::resolve_roles_for_grant(&mut change.tx, &acting, &keys).await?;
+    let roles = roles::resolve_roles_for_grant(&mut change.tx, &acting, &req.roles).await?;
     if roles.is_empty() {
         roles::may_give_default(&mut change.tx, &acting).await?;
     }

@@ -9,11 +9,9 @@
 use serde_json::{json, Value};
 use sqlx::AnyConnection;
 
-use crate::domain::permission::{self, Catalogue};
-use crate::domain::role::parse_description;
+use crate::domain::permission;
 use crate::domain::{ids, Permission, PermissionSet, RoleName};
 use crate::error::ApiError;
-use crate::http::requests::{CreateRoleRequest, PermissionRequest, UpdateRoleRequest};
 use crate::service::authz::{ActingIn, Grant};
 use crate::service::change::Change;
 use crate::service::{conflict_on_unique, App};
@@ -26,42 +24,6 @@ const CHANGED_MEANWHILE: &str = "the role was changed at the same time; try agai
 
 fn not_found(key: &str) -> ApiError {
     ApiError::NotFound(format!("no role {key:?}"))
-}
-
-/// Parses the permissions of a request, in order and without repeats; a name outside the
-/// catalogue is a 400 naming the entry, e.g. `permissions[2].action`.
-fn parse_permissions(
-    catalogue: &Catalogue,
-    requested: &[PermissionRequest],
-) -> Result<Vec<Permission>, ApiError> {
-    let mut parsed: Vec<Permission> = Vec::with_capacity(requested.len());
-    for (i, p) in requested.iter().enumerate() {
-        let field = |part: &str| format!("permissions[{i}].{part}");
-        let resource = p
-            .resource
-            .as_deref()
-            .filter(|r| !r.trim().is_empty())
-            .ok_or_else(|| ApiError::missing(&field("resource")))?;
-        let action = p
-            .action
-            .as_deref()
-            .filter(|a| !a.trim().is_empty())
-            .ok_or_else(|| ApiError::missing(&field("action")))?;
-        let permission = catalogue.parse(resource, action).map_err(|e| match e {
-            ApiError::Validation {
-                message,
-                parameters,
-            } => ApiError::Validation {
-                message: format!("permissions[{i}]: {message}"),
-                parameters: parameters.iter().map(|p| field(p)).collect(),
-            },
-            other => other,
-        })?;
-        if !parsed.contains(&permission) {
-            parsed.push(permission);
-        }
-    }
-    Ok(parsed)
 }
 
 fn stored(p: &PermissionRow) -> Permission {
@@ -158,29 +120,46 @@ fn acting_for<'a>(grant: &'a Grant, role: &RoleRow) -> Result<&'a ActingIn, ApiE
         .ok_or_else(|| not_found(&role.id))
 }
 
+/// A new role, parsed.
+#[derive(Debug)]
+pub struct NewRole {
+    pub name: RoleName,
+    /// Trimmed; blank is none.
+    pub description: Option<String>,
+    /// In the order given, without repeats.
+    pub permissions: Vec<Permission>,
+    pub default_role: bool,
+    /// Trimmed; none is the first acting organization.
+    pub organization_id: Option<String>,
+}
+
+/// Changes to a live role, parsed: each field present is changed.
+#[derive(Debug)]
+pub struct RoleChange {
+    /// Finds the role: its ID, else its name.
+    pub key: String,
+    pub new_name: Option<RoleName>,
+    /// `Some(None)` clears it.
+    pub description: Option<Option<String>>,
+    /// The whole new set, in the order given, without repeats.
+    pub permissions: Option<Vec<Permission>>,
+    pub default_role: Option<bool>,
+    /// Trimmed; none looks among all acting organizations.
+    pub organization_id: Option<String>,
+}
+
 /// Creates a role in the organization the body names (checked for `Roles:create` there), else
 /// in the first acting organization.
-pub async fn create(
-    app: &App,
-    grant: &Grant,
-    req: &CreateRoleRequest,
-) -> Result<HeldRole, ApiError> {
+pub async fn create(app: &App, grant: &Grant, req: NewRole) -> Result<HeldRole, ApiError> {
     let caller = grant.caller()?;
-    let name = RoleName::parse(req.name.as_deref().unwrap_or(""), "name")?;
-    let description = match req.description.as_deref() {
-        Some(d) => parse_description(d, "description")?,
-        None => None,
-    };
-    let permissions = parse_permissions(
-        &app.catalogue,
-        req.permissions.as_deref().unwrap_or_default(),
-    )?;
-    let acting = match req
-        .organization_id
-        .as_deref()
-        .map(str::trim)
-        .filter(|o| !o.is_empty())
-    {
+    let NewRole {
+        name,
+        description,
+        permissions,
+        default_role,
+        organization_id,
+    } = req;
+    let acting = match organization_id.as_deref() {
         Some(o) => grant.require_in(app, o, "Roles", "create").await?,
         None => grant
             .home()
@@ -224,7 +203,7 @@ pub async fn create(
         rows.push(row);
     }
     let mut previous_default = Vec::new();
-    if req.default_role == Some(true) {
+    if default_role {
         previous_default = store::roles::set_default(&mut change.tx, &role, true, now, Some(by))
             .await
             .map_err(conflict_on_unique(DEFAULT_RACE))?;
@@ -303,45 +282,18 @@ pub async fn get(
 /// Changes the fields present of the live role that `id` (else `name`) finds. `permissions`,
 /// when present, is the whole new set: missing ones are revoked, new ones added, kept ones left
 /// as they are.
-pub async fn update(
-    app: &App,
-    grant: &Grant,
-    req: &UpdateRoleRequest,
-) -> Result<HeldRole, ApiError> {
+pub async fn update(app: &App, grant: &Grant, req: RoleChange) -> Result<HeldRole, ApiError> {
     let caller = grant.caller()?;
-    let text = |v: &Option<String>| {
-        v.as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-    };
-    let (key, new_name) = match (text(&req.id), &req.name) {
-        (Some(id), name) => (
-            id,
-            name.as_deref()
-                .map(|n| RoleName::parse(n, "name"))
-                .transpose()?,
-        ),
-        (None, Some(name)) => (RoleName::parse(name, "name")?.as_str().to_string(), None),
-        (None, None) => {
-            return Err(ApiError::Validation {
-                message: "id or name is required to find the role".into(),
-                parameters: vec!["id".into(), "name".into()],
-            })
-        }
-    };
-    let description = req
-        .description
-        .as_deref()
-        .map(|d| parse_description(d, "description"))
-        .transpose()?;
-    let wanted = req
-        .permissions
-        .as_deref()
-        .map(|p| parse_permissions(&app.catalogue, p))
-        .transpose()?;
-    let named = match text(&req.organization_id) {
-        Some(o) => Some(grant.require_in(app, &o, "Roles", "update").await?),
+    let RoleChange {
+        key,
+        new_name,
+        description,
+        permissions: wanted,
+        default_role,
+        organization_id,
+    } = req;
+    let named = match organization_id.as_deref() {
+        Some(o) => Some(grant.require_in(app, o, "Roles", "update").await?),
         None => None,
     };
     let organizations = match &named {
@@ -396,7 +348,7 @@ pub async fn update(
     let permissions: Vec<PermissionRow> = kept.into_iter().chain(added).collect();
 
     let mut previous_default = Vec::new();
-    if let Some(default) = req.default_role.filter(|d| *d != role.default_role) {
+    if let Some(default) = default_role.filter(|d| *d != role.default_role) {
         if default {
             // The default role's permissions go to every member without a role of his own:
             // making it the default grants them as surely as giving it to each.

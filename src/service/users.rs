@@ -9,9 +9,6 @@ use crate::clock::Millis;
 use crate::domain::{ids, Email, NewPassword, SecretString, Timezone};
 use crate::domain::{CodeKind, TokenKind};
 use crate::error::ApiError;
-use crate::http::requests::{
-    UpdateEmailRequest, UpdatePasswordRequest, UpdateUserInfoRequest, UserCreateRequest,
-};
 use crate::mail::messages;
 use crate::security::authenticator::UserView;
 use crate::security::hashing::Verdict;
@@ -67,17 +64,58 @@ pub async fn organizations_of(
 /// How long the code mailed to a user created without a password stays good.
 pub const SET_PASSWORD_HOURS: i64 = 72;
 
+/// A new user, for sign-up or creation, as the request gives him. The e-mail, password and
+/// time zone stay raw: they are parsed after the caller's right to create is checked.
+#[derive(Debug, Default)]
+pub struct NewUser {
+    pub email: Option<String>,
+    pub password: Option<SecretString>,
+    /// Names trimmed; blank ones are none.
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub company_name: Option<String>,
+    pub timezone: Option<String>,
+    /// The organization to create him in; by default the first acting one.
+    pub organization_id: Option<String>,
+    /// Role IDs or names in that organization.
+    pub roles: Vec<String>,
+    /// Mails him a code to set his password when none is given.
+    pub send_email: bool,
+}
+
+/// Changes to a user's names, time zone, standing and roles: each field present is changed.
+/// The time zone stays raw: it is parsed after the caller's right to change is checked.
+#[derive(Debug, Default)]
+pub struct ProfileChange {
+    /// `Some(None)` clears a name (given blank).
+    pub first_name: Option<Option<String>>,
+    pub last_name: Option<Option<String>>,
+    pub company_name: Option<Option<String>>,
+    /// Blank clears it.
+    pub timezone: Option<String>,
+    pub enabled: Option<bool>,
+    /// The whole new set in the first acting organization.
+    pub roles: Option<Vec<String>>,
+}
+
+/// A new login e-mail, with the user's password when he changes his own.
+#[derive(Debug, Default)]
+pub struct EmailChange {
+    pub new_email: Option<String>,
+    pub password: Option<SecretString>,
+}
+
+/// A new password, with the current one when the user changes his own.
+#[derive(Debug, Default)]
+pub struct PasswordChange {
+    pub current_password: Option<SecretString>,
+    pub new_password: Option<SecretString>,
+}
+
 /// A user as an operation answers him: with his roles in the acting organizations.
 pub struct Answer {
     pub user: UserRow,
     pub roles: Vec<HeldRole>,
-}
-
-pub(super) fn text(value: Option<&str>) -> Option<String> {
-    value
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .map(str::to_string)
 }
 
 fn timezone(value: Option<&str>) -> Result<Option<String>, ApiError> {
@@ -140,7 +178,7 @@ pub async fn sign_up(
     app: &App,
     grant: &Grant,
     client: Option<IpAddr>,
-    req: &UserCreateRequest,
+    req: NewUser,
 ) -> Result<Answer, ApiError> {
     let now = app.clock.now();
     match &grant.caller {
@@ -177,7 +215,7 @@ pub async fn sign_up(
         &email,
     )?;
     let tz = timezone(req.timezone.as_deref())?;
-    let company = text(req.company_name.as_deref());
+    let company = req.company_name;
     let organization_name = company
         .clone()
         .unwrap_or_else(|| email.domain().to_string());
@@ -192,8 +230,8 @@ pub async fn sign_up(
     )
     .await?;
     let mut user = new_user_row(&email, &org.id, now, by.as_deref());
-    user.first_name = text(req.first_name.as_deref());
-    user.last_name = text(req.last_name.as_deref());
+    user.first_name = req.first_name;
+    user.last_name = req.last_name;
     user.company_name = company;
     user.timezone = tz;
     user.password_hash = Some(hash);
@@ -229,7 +267,7 @@ pub async fn sign_up(
 
 /// Creates a user in an organization with the named roles. Without a password he cannot log
 /// in until he sets one with a code, which `sendEmail` mails him.
-pub async fn create(app: &App, grant: &Grant, req: &UserCreateRequest) -> Result<Answer, ApiError> {
+pub async fn create(app: &App, grant: &Grant, req: NewUser) -> Result<Answer, ApiError> {
     let caller = grant.caller()?;
     let organization_id = target_organization(grant, req.organization_id.as_deref())?.to_string();
     let acting = grant
@@ -242,7 +280,6 @@ pub async fn create(app: &App, grant: &Grant, req: &UserCreateRequest) -> Result
         .map(|p| NewPassword::parse(p, "password", &app.settings.password.policy(), &email))
         .transpose()?;
     let tz = timezone(req.timezone.as_deref())?;
-    let keys = req.roles.clone().unwrap_or_default();
     let hash = match &password {
         Some(p) => Some(app.hasher.hash(p.secret()).await?),
         None => None,
@@ -258,18 +295,17 @@ pub async fn create(app: &App, grant: &Grant, req: &UserCreateRequest) -> Result
             "no organization {organization_id}"
         )));
     }
-    let roles = roles::resolve_roles_for_grant(&mut change.tx, &acting, &keys).await?;
+    let roles = roles::resolve_roles_for_grant(&mut change.tx, &acting, &req.roles).await?;
     if roles.is_empty() {
         roles::may_give_default(&mut change.tx, &acting).await?;
     }
     let mut user = new_user_row(&email, &organization_id, now, by);
-    user.first_name = text(req.first_name.as_deref());
-    user.last_name = text(req.last_name.as_deref());
-    user.company_name = text(req.company_name.as_deref());
+    user.first_name = req.first_name;
+    user.last_name = req.last_name;
+    user.company_name = req.company_name;
     user.timezone = tz;
     user.password_hash = hash;
-    let code =
-        (user.password_hash.is_none() && req.send_email == Some(true)).then(secrets::new_code);
+    let code = (user.password_hash.is_none() && req.send_email).then(secrets::new_code);
     if code.is_some() {
         user.password_reset_valid_till = Some(now + SET_PASSWORD_HOURS * 3_600_000);
     }
@@ -439,7 +475,7 @@ pub async fn update_infos(
     app: &App,
     grant: &Grant,
     raw_email: &str,
-    req: &UpdateUserInfoRequest,
+    req: ProfileChange,
 ) -> Result<Answer, ApiError> {
     let caller = grant.caller()?;
     let mut subject = changeable(app, grant, raw_email).await?;
@@ -456,15 +492,16 @@ pub async fn update_infos(
     let now = app.clock.now();
     let by = Some(caller.user_id.as_str());
     let mut changed: Vec<&str> = Vec::new();
-    let mut set = |field: &'static str, slot: &mut Option<String>, value: &Option<String>| {
-        if let Some(v) = value {
-            *slot = text(Some(v));
-            changed.push(field);
-        }
-    };
-    set("firstName", &mut user.first_name, &req.first_name);
-    set("lastName", &mut user.last_name, &req.last_name);
-    set("companyName", &mut user.company_name, &req.company_name);
+    let mut set =
+        |field: &'static str, slot: &mut Option<String>, value: Option<Option<String>>| {
+            if let Some(v) = value {
+                *slot = v;
+                changed.push(field);
+            }
+        };
+    set("firstName", &mut user.first_name, req.first_name);
+    set("lastName", &mut user.last_name, req.last_name);
+    set("companyName", &mut user.company_name, req.company_name);
     if let Some(tz) = tz {
         user.timezone = tz;
         changed.push("timezone");
@@ -546,7 +583,7 @@ pub async fn update_email(
     app: &App,
     grant: &Grant,
     raw_email: &str,
-    req: &UpdateEmailRequest,
+    req: EmailChange,
 ) -> Result<Answer, ApiError> {
     let caller = grant.caller()?;
     let mut subject = changeable(app, grant, raw_email).await?;
@@ -590,7 +627,7 @@ pub async fn update_password(
     app: &App,
     grant: &Grant,
     raw_email: &str,
-    req: &UpdatePasswordRequest,
+    req: PasswordChange,
 ) -> Result<Answer, ApiError> {
     let caller = grant.caller()?;
     let mut subject = changeable(app, grant, raw_email).await?;
