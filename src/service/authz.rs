@@ -223,19 +223,6 @@ impl Subject {
     }
 }
 
-/// The caller acting on himself; anyone else is a 403.
-pub fn myself(grant: &Grant, user: UserRow) -> Result<Subject, ApiError> {
-    if user.id != grant.caller()?.user_id {
-        return Err(ApiError::Forbidden(
-            "you may act here only on yourself".into(),
-        ));
-    }
-    Ok(Subject {
-        user,
-        is_self: true,
-    })
-}
-
 /// The one rule for acting on another user. In every organization that user is a member of,
 /// the caller must hold `resource:action` and every permission the user holds there; and only
 /// a platform administrator acts on a platform administrator. Otherwise a 403, which names no
