@@ -3,8 +3,10 @@
 //! `http` → `service` → {`security`, `mail`} → {`store`, `oidc`} → `config` → `domain` → the
 //! ground floor (`error` on `clock` and `metrics`). `startup` puts them together; `telemetry` sets up
 //! logging from the settings. A module may use any module of a lower rank, never one of its own
-//! rank or above (so no two modules can import each other either). Read from the
-//! `crate::…` paths of `src/` (the benchmark and unit tests left out).
+//! rank or above (so no two modules can import each other either). Within a layer, no two
+//! files may reach each other either: the file-level graph has no cycle. Read from the
+//! `crate::…`, `super::…` and (in a `mod.rs`) child paths of `src/`, comments and unit tests
+//! left out.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -59,12 +61,22 @@ fn sources(root: &Path, dir: &Path, out: &mut Vec<String>) {
     }
 }
 
-/// The top-level modules a file names through `crate::`, outside its unit tests.
-fn imports(text: &str) -> BTreeSet<String> {
+/// A file's code without its unit tests and comments.
+fn code_of(text: &str) -> String {
     let code = match text.find("#[cfg(test)]\nmod tests") {
         Some(i) => &text[..i],
         None => text,
     };
+    code.lines()
+        .map(|l| l.split("//").next().unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The top-level modules a file names through `crate::`.
+fn imports(text: &str) -> BTreeSet<String> {
+    let code = code_of(text);
+    let code = code.as_str();
     let mut found = BTreeSet::new();
     let mut rest = code;
     while let Some(i) = rest.find("crate::") {
@@ -148,4 +160,128 @@ fn every_module_of_the_library_has_a_rank() {
         .collect();
     let ranked: BTreeSet<&str> = RANKS.iter().map(|(m, _)| *m).collect();
     assert_eq!(declared, ranked);
+}
+
+/// The module path of a file under `src/`: `service/users.rs` is `service::users`,
+/// `service/mod.rs` is `service`.
+fn module_of(file: &str) -> String {
+    let path = file.trim_end_matches(".rs");
+    let path = path.strip_suffix("/mod").unwrap_or(path);
+    path.replace('/', "::")
+}
+
+/// Each path `prefix` starts in `code` (`crate::a::b::Item` gives `a::b::Item`).
+fn paths_after<'a>(code: &'a str, prefix: &str) -> Vec<Vec<&'a str>> {
+    let mut found = Vec::new();
+    let mut rest = code;
+    while let Some(i) = rest.find(prefix) {
+        let before = rest[..i].chars().last();
+        rest = &rest[i + prefix.len()..];
+        if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':') {
+            continue;
+        }
+        let end = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+            .unwrap_or(rest.len());
+        let head: Vec<&str> = rest[..end].split("::").filter(|s| !s.is_empty()).collect();
+        // `prefix::{a, b::C}` names each of its items.
+        match rest[end..]
+            .strip_prefix('{')
+            .and_then(|r| r.split_once('}'))
+        {
+            Some((group, _)) if rest[..end].ends_with("::") || end == 0 => {
+                for item in group.split(',') {
+                    let item: Vec<&str> = item.trim().split("::").collect();
+                    found.push(head.iter().copied().chain(item).collect());
+                }
+            }
+            _ => found.push(head),
+        }
+    }
+    found
+}
+
+#[test]
+fn no_two_files_reach_each_other() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    sources(&root, &root, &mut files);
+    let modules: BTreeMap<String, String> = files
+        .iter()
+        .filter(|f| f.as_str() != "lib.rs" && f.as_str() != "main.rs")
+        .map(|f| (module_of(f), f.clone()))
+        .collect();
+    // The longest module named by a path, if any.
+    let named = |path: &[&str]| {
+        (1..=path.len())
+            .rev()
+            .map(|k| path[..k].join("::"))
+            .find(|m| modules.contains_key(m))
+    };
+    let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (module, file) in &modules {
+        let code = code_of(&fs::read_to_string(root.join(file)).expect("read a source"));
+        let parent: Vec<&str> = module.rsplit_once("::").map_or(vec![], |(p, _)| vec![p]);
+        let mut targets = BTreeSet::new();
+        for path in paths_after(&code, "crate::") {
+            targets.extend(named(&path));
+        }
+        for path in paths_after(&code, "super::") {
+            let full: Vec<&str> = parent.iter().copied().chain(path).collect();
+            targets.extend(named(&full));
+        }
+        if file.ends_with("mod.rs") {
+            // A parent names its children by their own names; its `pub use` lines only show
+            // them to the outside (a facade, not a use of its own).
+            let own: String = code
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("pub use "))
+                .collect::<Vec<_>>()
+                .join("\n");
+            for child in modules
+                .keys()
+                .filter_map(|m| m.strip_prefix(&format!("{module}::")))
+            {
+                if !child.contains("::") && own.contains(&format!("{child}::")) {
+                    targets.insert(format!("{module}::{child}"));
+                }
+            }
+        }
+        targets.remove(module);
+        edges.insert(module.clone(), targets);
+    }
+    // A depth-first walk finds any cycle, and names it.
+    fn walk(
+        at: &str,
+        edges: &BTreeMap<String, BTreeSet<String>>,
+        trail: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(i) = trail.iter().position(|m| m == at) {
+            let mut cycle = trail[i..].to_vec();
+            cycle.push(at.to_string());
+            return Some(cycle);
+        }
+        if done.contains(at) {
+            return None;
+        }
+        trail.push(at.to_string());
+        for next in edges.get(at).into_iter().flatten() {
+            if let Some(cycle) = walk(next, edges, trail, done) {
+                return Some(cycle);
+            }
+        }
+        trail.pop();
+        done.insert(at.to_string());
+        None
+    }
+    let mut done = BTreeSet::new();
+    for module in edges.keys() {
+        let cycle = walk(module, &edges, &mut Vec::new(), &mut done);
+        assert!(
+            cycle.is_none(),
+            "files that reach each other: {}",
+            cycle.unwrap().join(" → ")
+        );
+    }
 }

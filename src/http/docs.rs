@@ -1,70 +1,14 @@
-//! The OpenAPI document, generated from the handlers' annotations, and the query parameters as
-//! the seed names them (parsed for real in `params.rs`).
+//! The OpenAPI document, generated from the handlers' annotations (the query parameters they
+//! declare are in `query_docs.rs`).
 
 use utoipa::openapi::extensions::ExtensionsBuilder;
 use utoipa::openapi::header::Header;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::server::Server;
 use utoipa::openapi::{Content, Object, Ref, RefOr, Response, Type};
-use utoipa::{IntoParams, Modify, OpenApi};
+use utoipa::{Modify, OpenApi};
 
 use super::{oauth, ops, roles, users};
-
-#[derive(IntoParams)]
-#[into_params(parameter_in = Query)]
-#[allow(dead_code)]
-pub struct OrganizationsParam {
-    /// The organizations to act in (repeat the parameter); by default the token's.
-    organizations: Option<Vec<String>>,
-}
-
-#[derive(IntoParams)]
-#[into_params(parameter_in = Query)]
-#[allow(dead_code)]
-pub struct UserListParams {
-    organizations: Option<Vec<String>>,
-    #[param(default = 0, minimum = 0)]
-    offset: Option<i64>,
-    /// 1 to 500.
-    #[param(default = 10, minimum = 1, maximum = 500)]
-    records: Option<i64>,
-    /// `created`, `updated` or `email`.
-    #[param(default = "created")]
-    order_by: Option<String>,
-    /// `ASC` or `DESC`.
-    #[param(default = "DESC")]
-    order: Option<String>,
-}
-
-#[derive(IntoParams)]
-#[into_params(parameter_in = Query)]
-#[allow(dead_code)]
-pub struct RoleListParams {
-    organizations: Option<Vec<String>>,
-    #[param(default = 0, minimum = 0)]
-    offset: Option<i64>,
-    /// 1 to 500.
-    #[param(default = 10, minimum = 1, maximum = 500)]
-    records: Option<i64>,
-    /// `created`, `updated` or `name`.
-    #[param(default = "created")]
-    order_by: Option<String>,
-    /// `ASC` or `DESC`.
-    #[param(default = "DESC")]
-    order: Option<String>,
-    /// Adds revoked roles.
-    #[param(default = false)]
-    include_retired: Option<bool>,
-}
-
-#[derive(IntoParams)]
-#[into_params(parameter_in = Query)]
-#[allow(dead_code)]
-pub struct RoleLookupParams {
-    organizations: Option<Vec<String>>,
-    #[param(default = false)]
-    include_retired: Option<bool>,
-}
 
 #[derive(OpenApi)]
 #[openapi(

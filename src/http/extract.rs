@@ -29,10 +29,14 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     }
 }
 
+/// How long a client may take to send a request's body, set on each request by the router.
+#[derive(Clone, Copy)]
+pub struct BodyReadTimeout(pub std::time::Duration);
+
 /// The whole body, read within the router's body read timeout: a client that stops sending
 /// midway gets 408 and its connection closed.
 pub async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
-    let limit = req.extensions().get::<super::BodyReadTimeout>().copied();
+    let limit = req.extensions().get::<BodyReadTimeout>().copied();
     let read = Bytes::from_request(req, state);
     let read = match limit {
         Some(limit) => tokio::time::timeout(limit.0, read)

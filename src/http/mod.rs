@@ -9,6 +9,7 @@ pub mod metrics;
 pub mod oauth;
 pub mod ops;
 pub mod params;
+pub mod query_docs;
 pub mod requests;
 pub mod roles;
 pub mod users;
@@ -229,17 +230,15 @@ async fn observe(State(app): State<AppState>, req: Request, next: Next) -> Respo
     response
 }
 
-/// How long a client may take to send a request's body, for whoever reads it.
-#[derive(Clone, Copy)]
-pub struct BodyReadTimeout(pub Duration);
-
 /// Bounds the request: its body must arrive within the read timeout (see
 /// [`extract::read_body`]), its answer within the request timeout, else 503 with the error
 /// body; what the request was doing is dropped (a transaction rolls back).
 async fn bound(State(app): State<AppState>, mut req: Request, next: Next) -> Response {
     let http = &app.settings.http;
     req.extensions_mut()
-        .insert(BodyReadTimeout(Duration::from_millis(http.read_timeout_ms)));
+        .insert(extract::BodyReadTimeout(Duration::from_millis(
+            http.read_timeout_ms,
+        )));
     let limit = Duration::from_millis(http.request_timeout_ms);
     match tokio::time::timeout(limit, next.run(req)).await {
         Ok(response) => response,

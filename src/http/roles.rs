@@ -3,10 +3,10 @@
 use axum::extract::State;
 use axum::Json;
 
-use super::docs::{OrganizationsParam, RoleListParams, RoleLookupParams};
 use super::envelope::Paged;
 use super::extract::{JsonBody, PathParams};
 use super::params::{Order, QueryParams};
+use super::query_docs::{OrganizationsParam, RoleListParams, RoleLookupParams};
 use super::requests::{CreateRoleRequest, UpdateRoleRequest};
 use super::views::Role;
 use crate::error::{ApiError, ErrorBody};

@@ -6,11 +6,11 @@ use axum::extract::{ConnectInfo, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
-use super::docs::{OrganizationsParam, UserListParams};
 use super::envelope::Paged;
 use super::extract::{parse_json, read_body, JsonBody, PathParams};
 use super::oauth::NoStore;
 use super::params::{Order, QueryParams};
+use super::query_docs::{OrganizationsParam, UserListParams};
 use super::requests::*;
 use super::views::{token_scope, OAuthToken, Organization, TokensResponse, User};
 use crate::error::{ApiError, ErrorBody};

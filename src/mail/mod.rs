@@ -7,6 +7,7 @@
 pub mod messages;
 pub mod outbox;
 pub mod sender;
+pub mod transport;
 
 use std::sync::Arc;
 
@@ -30,7 +31,7 @@ pub struct Mail {
 pub struct Mailer {
     pub(crate) wake: Arc<Notify>,
     counts: Family<OutcomeLabels, Counter>,
-    pub(crate) transport: Option<sender::Transport>,
+    pub(crate) transport: Option<transport::Transport>,
 }
 
 impl Mailer {
@@ -41,7 +42,7 @@ impl Mailer {
         Ok(Self {
             wake: Arc::new(Notify::new()),
             counts,
-            transport: sender::Transport::from_settings(settings)?,
+            transport: transport::Transport::from_settings(settings)?,
         })
     }
 

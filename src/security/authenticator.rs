@@ -175,8 +175,7 @@ impl Authenticator {
                 .await?
                 .filter(|o| !o.deleted)
                 .map(|_| Arc::new(PermissionSet::everything()))
-        } else if store::organizations::is_member(&mut conn, &caller.user_id, organization_id)
-            .await?
+        } else if store::memberships::is_member(&mut conn, &caller.user_id, organization_id).await?
         {
             let held =
                 store::roles::permissions_of(&mut conn, &caller.user_id, organization_id).await?;

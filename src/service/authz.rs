@@ -258,7 +258,7 @@ pub async fn act_on(
         ))
     };
     let mut conn = app.store.pool().acquire().await?;
-    let organizations = store::organizations::of_member(&mut conn, &user.id).await?;
+    let organizations = store::memberships::of_member(&mut conn, &user.id).await?;
     for organization in &organizations {
         let mine = match acting_in(app, caller, &organization.id).await {
             Ok(mine) => mine.permissions,

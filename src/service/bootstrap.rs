@@ -101,7 +101,7 @@ impl NewAdmin {
         store::users::insert(tx, &user)
             .await
             .map_err(conflict_on_unique("a user with that e-mail exists already"))?;
-        store::organizations::add_member(tx, &user.id, &org.id, now, None).await?;
+        store::memberships::add_member(tx, &user.id, &org.id, now, None).await?;
         store::memberships::give_role(tx, &user.id, &role.id, &org.id, now, None).await?;
         change
             .audit(AuditEvent {

@@ -14,7 +14,7 @@ use crate::mail::messages;
 use crate::security::secrets;
 use crate::service::authz::Grant;
 use crate::service::change::Change;
-use crate::service::reset::CodeAttempt;
+use crate::service::code_attempts::CodeAttempt;
 use crate::service::users::{
     new_user_row, required_email, target_organization, with_roles, Answer,
 };
@@ -98,7 +98,7 @@ pub async fn invite(app: &App, grant: &Grant, req: NewInvitation) -> Result<Invi
             Some(user) => {
                 let waiting = !user.enabled && user.password_hash.is_none();
                 if !waiting
-                    && store::organizations::is_member(&mut change.tx, &user.id, &organization_id)
+                    && store::memberships::is_member(&mut change.tx, &user.id, &organization_id)
                         .await?
                 {
                     return Err(ApiError::Conflict(format!(
@@ -122,14 +122,8 @@ pub async fn invite(app: &App, grant: &Grant, req: NewInvitation) -> Result<Invi
                 store::users::insert(&mut change.tx, &user)
                     .await
                     .map_err(conflict_on_unique("a user with that e-mail exists already"))?;
-                store::organizations::add_member(
-                    &mut change.tx,
-                    &user.id,
-                    &organization_id,
-                    now,
-                    by,
-                )
-                .await?;
+                store::memberships::add_member(&mut change.tx, &user.id, &organization_id, now, by)
+                    .await?;
                 (user, true, true)
             }
         };
@@ -247,8 +241,8 @@ pub async fn accept_invitation(
         return Err(wrong());
     }
     let by = Some(code.user_id.as_str());
-    if !store::organizations::is_member(conn, &code.user_id, &organization_id).await? {
-        store::organizations::add_member(conn, &code.user_id, &organization_id, now, by).await?;
+    if !store::memberships::is_member(conn, &code.user_id, &organization_id).await? {
+        store::memberships::add_member(conn, &code.user_id, &organization_id, now, by).await?;
     }
     let mut given = Vec::new();
     for role_id in code.role_ids() {

@@ -121,7 +121,7 @@ async fn open_session(
         .filter(|o| !o.is_empty())
         .unwrap_or(&user.organization_id)
         .to_string();
-    if !store::organizations::is_member(&mut change.tx, &user.id, &organization_id).await? {
+    if !store::memberships::is_member(&mut change.tx, &user.id, &organization_id).await? {
         // The credential was right, so saying this reveals nothing about who exists.
         return Err(GrantError::InvalidGrant(
             "the user is not a member of that organization",
@@ -133,7 +133,7 @@ async fn open_session(
         bound: false,
     };
     let pair = issue_pair(
-        app,
+        &app.settings.tokens,
         &mut change.tx,
         &user.id,
         &organization_id,
@@ -289,7 +289,7 @@ async fn repeated_rotation(
         .await?
         .is_some_and(|u| u.may_log_in());
     if !may_log_in
-        || !store::organizations::is_member(conn, &spent.user_id, &spent.organization_id).await?
+        || !store::memberships::is_member(conn, &spent.user_id, &spent.organization_id).await?
     {
         return Ok(None);
     }

@@ -4,6 +4,7 @@
 pub mod authz;
 pub mod bootstrap;
 pub mod change;
+pub mod code_attempts;
 pub mod invitations;
 pub mod login;
 pub mod member_anchors;

@@ -6,7 +6,6 @@ use crate::config::TokenSettings;
 use crate::domain::{ids, SecretString, TokenKind};
 use crate::error::ApiError;
 use crate::security::secrets::{self, NewToken};
-use crate::service::App;
 use crate::store::{self, tokens::TokenRow};
 
 /// A pair issued by a login or a refresh.
@@ -82,7 +81,7 @@ pub(crate) fn pair_rows(
 
 /// Issues an access token and a refresh token of one family.
 pub(crate) async fn issue_pair(
-    app: &App,
+    tokens: &TokenSettings,
     conn: &mut sqlx::AnyConnection,
     user_id: &str,
     organization_id: &str,
@@ -92,7 +91,7 @@ pub(crate) async fn issue_pair(
     let access = secrets::new_token(TokenKind::Access);
     let refresh = secrets::new_token(TokenKind::Refresh);
     let rows = pair_rows(
-        &app.settings.tokens,
+        tokens,
         user_id,
         organization_id,
         lineage,
@@ -101,7 +100,7 @@ pub(crate) async fn issue_pair(
     );
     store::tokens::insert(conn, &rows).await?;
     Ok(IssuedPair::of(
-        &app.settings.tokens,
+        tokens,
         access,
         refresh,
         organization_id.into(),

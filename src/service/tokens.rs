@@ -46,7 +46,7 @@ async fn target(
                 .await?;
             let not_found = || ApiError::NotFound(format!("no user {other}"));
             let mut conn = app.store.pool().acquire().await?;
-            if !store::organizations::is_member(&mut conn, other, &organization_id).await? {
+            if !store::memberships::is_member(&mut conn, other, &organization_id).await? {
                 return Err(not_found());
             }
             let user = store::users::find_by_id(&mut conn, other)
@@ -218,7 +218,7 @@ pub async fn issue_temporary(app: &App, grant: &Grant) -> Result<IssuedPair, Api
         bound: caller.bound,
     };
     let pair = issue_pair(
-        app,
+        &app.settings.tokens,
         &mut change.tx,
         &caller.user_id,
         &organization_id,

@@ -56,7 +56,7 @@ pub async fn organizations_of(
     caller: &Principal,
 ) -> Result<Vec<OrganizationRow>, ApiError> {
     let mut conn = app.store.pool().acquire().await?;
-    Ok(store::organizations::of_member(&mut conn, &caller.user_id).await?)
+    Ok(store::memberships::of_member(&mut conn, &caller.user_id).await?)
 }
 
 // ---- user management ----------------------------------------------------------------------
@@ -238,7 +238,7 @@ pub async fn sign_up(
     store::users::insert(&mut change.tx, &user)
         .await
         .map_err(conflict_on_unique("a user with that e-mail exists already"))?;
-    store::organizations::add_member(&mut change.tx, &user.id, &org.id, now, by.as_deref()).await?;
+    store::memberships::add_member(&mut change.tx, &user.id, &org.id, now, by.as_deref()).await?;
     store::memberships::give_role(
         &mut change.tx,
         &user.id,
@@ -312,7 +312,7 @@ pub async fn create(app: &App, grant: &Grant, req: NewUser) -> Result<Answer, Ap
     store::users::insert(&mut change.tx, &user)
         .await
         .map_err(conflict_on_unique("a user with that e-mail exists already"))?;
-    store::organizations::add_member(&mut change.tx, &user.id, &organization_id, now, by).await?;
+    store::memberships::add_member(&mut change.tx, &user.id, &organization_id, now, by).await?;
     for role in &roles {
         store::memberships::give_role(
             &mut change.tx,
@@ -529,8 +529,7 @@ pub async fn update_infos(
         let acting = grant
             .home()
             .ok_or_else(|| ApiError::missing("organizations"))?;
-        if !store::organizations::is_member(&mut change.tx, &user.id, &acting.organization_id)
-            .await?
+        if !store::memberships::is_member(&mut change.tx, &user.id, &acting.organization_id).await?
         {
             return Err(ApiError::NotFound(format!(
                 "{} is not a member of organization {}",

@@ -7,6 +7,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use crate::clock::Millis;
+use crate::store::organizations::COLUMNS as ORGANIZATION_COLUMNS;
 use crate::store::roles::{self, HeldRole, PermissionRow, ROLE_COLUMNS};
 use crate::store::users::{self, UserRow, COLUMNS as USER_COLUMNS};
 
@@ -423,4 +424,58 @@ fn placeholders(from: usize, n: usize) -> String {
         .map(|i| format!("${i}"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The organizations a user is a member of, oldest membership first.
+pub async fn of_member(
+    conn: &mut AnyConnection,
+    user_id: &str,
+) -> Result<Vec<super::organizations::OrganizationRow>, sqlx::Error> {
+    sqlx::query(&format!(
+        "SELECT {ORGANIZATION_COLUMNS} FROM organizations o JOIN memberships m ON m.organization_id = o.id
+         WHERE m.user_id = $1 AND o.deleted = 0 ORDER BY m.created, o.id"
+    ))
+    .bind(user_id)
+    .fetch_all(conn)
+    .await?
+    .iter()
+    .map(super::organizations::from_row)
+    .collect()
+}
+
+pub async fn add_member(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    organization_id: &str,
+    now: Millis,
+    by: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    // The user's ordering fields are copied for listing members (see migration 0002).
+    sqlx::query(
+        "INSERT INTO memberships (user_id, organization_id, created, changed_by, user_created,
+            user_updated, user_email_key)
+         SELECT $1, $2, $3, $4, u.created, u.updated, u.email_key FROM users u WHERE u.id = $1",
+    )
+    .bind(user_id)
+    .bind(organization_id)
+    .bind(now)
+    .bind(by)
+    .execute(&mut *conn)
+    .await?;
+    super::organizations::bump_members_version(conn, organization_id).await
+}
+
+pub async fn is_member(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    organization_id: &str,
+) -> Result<bool, sqlx::Error> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM memberships WHERE user_id = $1 AND organization_id = $2",
+    )
+    .bind(user_id)
+    .bind(organization_id)
+    .fetch_one(conn)
+    .await?;
+    Ok(n > 0)
 }

@@ -16,10 +16,10 @@ pub struct OrganizationRow {
     pub deleted: bool,
 }
 
-const COLUMNS: &str =
+pub(super) const COLUMNS: &str =
     "o.id, o.name, o.customer_code, o.created, o.updated, o.changed_by, o.deleted";
 
-fn from_row(r: &AnyRow) -> Result<OrganizationRow, sqlx::Error> {
+pub(super) fn from_row(r: &AnyRow) -> Result<OrganizationRow, sqlx::Error> {
     Ok(OrganizationRow {
         id: r.try_get("id")?,
         name: r.try_get("name")?,
@@ -103,45 +103,6 @@ pub async fn count(conn: &mut AnyConnection) -> Result<i64, sqlx::Error> {
         .await
 }
 
-/// The organizations a user is a member of, oldest membership first.
-pub async fn of_member(
-    conn: &mut AnyConnection,
-    user_id: &str,
-) -> Result<Vec<OrganizationRow>, sqlx::Error> {
-    sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM organizations o JOIN memberships m ON m.organization_id = o.id
-         WHERE m.user_id = $1 AND o.deleted = 0 ORDER BY m.created, o.id"
-    ))
-    .bind(user_id)
-    .fetch_all(conn)
-    .await?
-    .iter()
-    .map(from_row)
-    .collect()
-}
-
-pub async fn add_member(
-    conn: &mut AnyConnection,
-    user_id: &str,
-    organization_id: &str,
-    now: Millis,
-    by: Option<&str>,
-) -> Result<(), sqlx::Error> {
-    // The user's ordering fields are copied for listing members (see migration 0002).
-    sqlx::query(
-        "INSERT INTO memberships (user_id, organization_id, created, changed_by, user_created,
-            user_updated, user_email_key)
-         SELECT $1, $2, $3, $4, u.created, u.updated, u.email_key FROM users u WHERE u.id = $1",
-    )
-    .bind(user_id)
-    .bind(organization_id)
-    .bind(now)
-    .bind(by)
-    .execute(&mut *conn)
-    .await?;
-    bump_members_version(conn, organization_id).await
-}
-
 /// Marks the organization's members as changed (see migration 0003), so that every node's
 /// positions of its members are known to be out of date. Run it in the transaction of the change.
 pub async fn bump_members_version(
@@ -169,19 +130,4 @@ pub async fn bump_members_version_of_user(
     .execute(conn)
     .await?;
     Ok(())
-}
-
-pub async fn is_member(
-    conn: &mut AnyConnection,
-    user_id: &str,
-    organization_id: &str,
-) -> Result<bool, sqlx::Error> {
-    let n: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM memberships WHERE user_id = $1 AND organization_id = $2",
-    )
-    .bind(user_id)
-    .bind(organization_id)
-    .fetch_one(conn)
-    .await?;
-    Ok(n > 0)
 }

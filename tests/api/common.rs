@@ -324,7 +324,7 @@ pub async fn create_member(
 ) -> String {
     use bf_security::clock::Clock as _;
     use bf_security::domain::{ids, SecretString};
-    use bf_security::store::{memberships, organizations, users};
+    use bf_security::store::{memberships, users};
 
     let hash = app
         .app
@@ -355,7 +355,7 @@ pub async fn create_member(
     };
     let mut tx = app.app.store.write().await.expect("begin");
     users::insert(&mut tx, &user).await.expect("insert user");
-    organizations::add_member(&mut tx, &user.id, organization_id, now, None)
+    memberships::add_member(&mut tx, &user.id, organization_id, now, None)
         .await
         .expect("add member");
     for role_id in role_ids {

@@ -76,10 +76,10 @@ async fn role(app: &TestApp, admin: &str, org: &str, name: &str, perms: &[&str])
 /// library.
 async fn join(app: &TestApp, user_id: &str, org: &str, role_ids: &[&str]) {
     use bf_security::clock::Clock as _;
-    use bf_security::store::{memberships, organizations};
+    use bf_security::store::memberships;
     let now = app.clock.now();
     let mut tx = app.app.store.write().await.expect("begin");
-    organizations::add_member(&mut tx, user_id, org, now, None)
+    memberships::add_member(&mut tx, user_id, org, now, None)
         .await
         .expect("add member");
     for r in role_ids {

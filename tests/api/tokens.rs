@@ -296,7 +296,7 @@ async fn generate_tokens_issues_the_pair_for_the_organization_named(app: TestApp
         use bf_security::clock::Clock as _;
         let mut tx = app.app.store.write().await.unwrap();
         let now = app.clock.now();
-        bf_security::store::organizations::add_member(&mut tx, &user, &org_b, now, None)
+        bf_security::store::memberships::add_member(&mut tx, &user, &org_b, now, None)
             .await
             .unwrap();
         bf_security::store::memberships::give_role(&mut tx, &user, &admin_b, &org_b, now, None)
