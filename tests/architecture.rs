@@ -285,3 +285,25 @@ fn no_two_files_reach_each_other() {
         );
     }
 }
+
+#[test]
+fn every_change_of_the_service_goes_through_the_unit_of_work() {
+    // Only `service/change.rs` opens, audits and commits: everything else asks it to.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    sources(&root, &root.join("service"), &mut files);
+    for file in files.iter().filter(|f| f.as_str() != "service/change.rs") {
+        let code = code_of(&fs::read_to_string(root.join(file)).expect("read a source"));
+        for by_hand in [
+            "store.write()",
+            "store::audit::record",
+            "tx.commit()",
+            "outbox::enqueue",
+        ] {
+            assert!(
+                !code.contains(by_hand),
+                "{file} calls {by_hand} by hand; open a service::change::Change instead"
+            );
+        }
+    }
+}

@@ -5,10 +5,9 @@
 //! sees the change), wake the mail sender (so no mail is sent for a change that did not
 //! commit). A change dropped without commit is rolled back, with none of the three.
 //!
-//! Every write of the service goes through one, but for the batches of refresh rotations
-//! (`rotation.rs`): a group commit of many callers' rotations, which records no event, mails
-//! nothing and makes nothing stale. The mail sender's own bookkeeping (`mail/sender.rs`) is
-//! below this layer.
+//! Every write of the service goes through one. Two writes lie below this layer and record no
+//! event, mail nothing and make nothing stale: the group commit of many callers' refresh
+//! rotations (`store::tokens::rotate_batch`), and the mail sender's bookkeeping.
 
 use crate::clock::Millis;
 use crate::error::ApiError;

@@ -177,6 +177,21 @@ pub async fn consume_refreshes(
         .collect()
 }
 
+/// Rotates refresh tokens as a group commit: in one transaction, consumes the live ones among
+/// `digests` (see [`consume_refreshes`]), inserts the rows `successors` builds from what they
+/// carried, and commits once (on SQLite one fsync for every rotation of the moment).
+pub async fn rotate_batch(
+    store: &super::Store,
+    digests: &[&str],
+    now: Millis,
+    successors: impl FnOnce(Vec<Consumed>) -> Vec<TokenRow>,
+) -> Result<(), sqlx::Error> {
+    let mut tx = store.write().await?;
+    let consumed = consume_refreshes(&mut tx, digests, now).await?;
+    insert(&mut tx, &successors(consumed)).await?;
+    tx.commit().await
+}
+
 /// Revokes every token of a family that still works at `at` (now, or the end of a rotated
 /// permanent token's grace, when the pairs minted from it end too); answers their digests (to
 /// forget them in caches).
