@@ -5,11 +5,11 @@ use base64::Engine;
 use rand::RngCore;
 
 use crate::config::DEFAULT_ADMIN_EMAIL;
-use crate::domain::{ids, Email, NewPassword, SecretString};
+use crate::domain::{Email, NewPassword, SecretString};
 use crate::error::ApiError;
 use crate::service::change::Change;
-use crate::service::{conflict_on_unique, organizations, App};
-use crate::store::{self, audit::AuditEvent, users::UserRow};
+use crate::service::{conflict_on_unique, organizations, users, App};
+use crate::store::{self, audit::AuditEvent};
 
 pub const DEFAULT_ORGANIZATION: &str = "Default";
 
@@ -78,26 +78,9 @@ impl NewAdmin {
         }
         let (org, role) =
             organizations::create_with_admin_role(tx, &self.organization, now, None).await?;
-        let user = UserRow {
-            id: ids::new_id(ids::USER),
-            organization_id: org.id.clone(),
-            email: email.as_str().into(),
-            email_key: email.key().into(),
-            first_name: None,
-            last_name: None,
-            company_name: None,
-            timezone: None,
-            enabled: true,
-            account_non_locked: true,
-            account_non_expired: true,
-            credentials_non_expired: true,
-            bf_admin: true,
-            password_hash: Some(self.hash),
-            password_reset_valid_till: None,
-            created: now,
-            updated: now,
-            changed_by: None,
-        };
+        let mut user = users::new_user_row(&email, &org.id, now, None);
+        user.bf_admin = true;
+        user.password_hash = Some(self.hash);
         store::users::insert(tx, &user)
             .await
             .map_err(conflict_on_unique("a user with that e-mail exists already"))?;

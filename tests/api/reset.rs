@@ -437,6 +437,7 @@ async fn only_a_matching_code_costs_a_password_hash(kind: StoreKind) {
 }
 
 crate::stories_of_kind!(
+    a_reset_code_serves_only_to_reset,
     wrong_guesses_cost_the_guessing_address_not_the_invitation,
     guesses_sent_at_once_are_checked_no_more_often_than_the_limit,
     only_a_matching_code_costs_a_password_hash,
@@ -470,4 +471,32 @@ async fn guesses_sent_at_once_are_checked_no_more_often_than_the_limit(kind: Sto
         .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
         .count();
     assert_eq!((checked, refused), (20, 20), "{statuses:?}");
+}
+
+/// A reset code is no invitation: offered where an invitation is accepted, it is one generic
+/// 400 and is not used up.
+async fn a_reset_code_serves_only_to_reset(kind: StoreKind) {
+    let Some((app, dir)) = app_with_mail(kind).await else {
+        return;
+    };
+    create_user(&app, "ann@example.com").await;
+    let token = crate::common::token_of(&app, "ann@example.com", PASSWORD).await;
+    request(&app, "ann@example.com").await;
+    let code = mailed_code(dir.path(), "ann@example.com", 1).await;
+    let (status, body) = app
+        .post(
+            "/v1/users/invite/accept",
+            &token,
+            json!({"inviteCode": code}),
+        )
+        .await;
+    assert_eq!(
+        (status, error_type(&body)),
+        (StatusCode::BAD_REQUEST, "ValidationError"),
+        "{body}"
+    );
+    let (_, orgs) = app.get("/v1/users/mine/organizations", &token).await;
+    assert_eq!(orgs["recordsReturned"], 1, "joined nothing");
+    let (status, body) = use_code(&app, "ann@example.com", &code, NEW_PASSWORD).await;
+    assert_eq!(status, StatusCode::OK, "the code still resets: {body}");
 }
