@@ -15,6 +15,7 @@ pub mod http;
 pub mod mail;
 pub mod metrics;
 pub mod oidc;
+pub mod origin;
 pub mod security;
 pub mod service;
 pub mod startup;

@@ -16,6 +16,7 @@ use std::path::Path;
 const RANKS: &[(&str, u8)] = &[
     ("clock", 0),
     ("metrics", 0),
+    ("origin", 0),
     ("error", 1),
     ("domain", 2),
     ("config", 3),

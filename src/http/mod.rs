@@ -15,9 +15,10 @@ pub mod roles;
 pub mod users;
 pub mod views;
 
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, HeaderName, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -30,6 +31,7 @@ use tower_http::trace::TraceLayer;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::error::ApiError;
+use crate::origin::{self, Origin};
 use crate::service::authz::Rule;
 use crate::service::AppState;
 
@@ -181,6 +183,7 @@ pub fn router(app: AppState) -> Router {
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn_with_state(app.clone(), bound))
         .layer(middleware::from_fn_with_state(app.clone(), observe))
+        .layer(middleware::from_fn(originate))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request| {
@@ -228,6 +231,20 @@ async fn observe(State(app): State<AppState>, req: Request, next: Next) -> Respo
         started.elapsed().as_secs_f64(),
     );
     response
+}
+
+/// Says where the request comes from, for the limits and the audit trail below.
+async fn originate(req: Request, next: Next) -> Response {
+    let address = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(peer)| peer.ip());
+    let user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok());
+    let origin = Origin::new(address, user_agent);
+    origin::scope(origin, next.run(req)).await
 }
 
 /// Bounds the request: its body must arrive within the read timeout (see

@@ -1,8 +1,6 @@
 //! `/v1/users/...`: the caller himself, his organizations and tokens, and user management.
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
@@ -14,6 +12,7 @@ use super::query_docs::{OrganizationsParam, UserListParams};
 use super::requests::*;
 use super::views::{token_scope, OAuthToken, Organization, TokensResponse, User};
 use crate::error::{ApiError, ErrorBody};
+use crate::origin;
 use crate::service::authz::Grant;
 use crate::service::{self, AppState};
 use crate::store::memberships::MemberOrder;
@@ -203,10 +202,9 @@ pub async fn get_temporary_api_tokens(
 pub async fn create_flexcheck_user_login(
     State(app): State<AppState>,
     grant: Grant,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
     JsonBody(body): JsonBody<UserCreateRequest>,
 ) -> Result<Json<Paged<User>>, ApiError> {
-    let answer = service::users::sign_up(&app, &grant, Some(client.ip()), body.into()).await?;
+    let answer = service::users::sign_up(&app, &grant, origin::address(), body.into()).await?;
     Ok(Json(Paged::one(user(answer))))
 }
 
@@ -292,11 +290,10 @@ pub async fn invite_user_login(
 pub async fn accept_invitation(
     State(app): State<AppState>,
     grant: Grant,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
     JsonBody(body): JsonBody<InviteAcceptRequest>,
 ) -> Result<Json<Paged<User>>, ApiError> {
     let answer =
-        service::invitations::accept(&app, &grant, Some(client.ip()), body.invite_code.as_ref())
+        service::invitations::accept(&app, &grant, origin::address(), body.invite_code.as_ref())
             .await?;
     Ok(Json(Paged::one(user(answer))))
 }
@@ -313,13 +310,12 @@ pub async fn accept_invitation(
 pub async fn link_open_id_token_to_user(
     State(app): State<AppState>,
     grant: Grant,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
     JsonBody(body): JsonBody<OpenIdUserLinkRequest>,
 ) -> Result<Json<Paged<User>>, ApiError> {
     let answer = service::openid::link(
         &app,
         &grant,
-        Some(client.ip()),
+        origin::address(),
         body.invite_code.as_ref(),
         body.id_token.as_ref(),
     )
@@ -444,7 +440,6 @@ pub async fn update_user_password(
 )]
 pub async fn request_password_reset_code(
     State(app): State<AppState>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
     req: axum::extract::Request,
 ) -> Result<Json<Paged<String>>, ApiError> {
     let plain = req
@@ -465,7 +460,7 @@ pub async fn request_password_reset_code(
         parse_json::<PasswordResetCodeRequest>(&bytes)?.email
     };
     let email = email.ok_or_else(|| ApiError::missing("email"))?;
-    service::reset::request_code(&app, &email, Some(client.ip())).await?;
+    service::reset::request_code(&app, &email, origin::address()).await?;
     Ok(Json(Paged::one(service::reset::REQUESTED.to_string())))
 }
 
@@ -480,12 +475,11 @@ pub async fn request_password_reset_code(
 )]
 pub async fn update_user_password_with_reset_code(
     State(app): State<AppState>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
     JsonBody(body): JsonBody<PasswordUpdateWithResetCodeRequest>,
 ) -> Result<Json<Paged<User>>, ApiError> {
     let user = service::reset::use_code(
         &app,
-        Some(client.ip()),
+        origin::address(),
         body.email.as_deref(),
         body.reset_code.as_ref(),
         body.new_password.as_ref(),
