@@ -263,6 +263,10 @@ settings! {
                         ))
                     }
                 };
+            /// Web origins (`https://host[:port]`, comma-separated) whose pages may call the
+            /// API from a browser; none by default, so browsers refuse cross-origin calls.
+            cors_origins: CorsOrigins = CorsOrigins::default(), env "BF_CORS_ORIGINS",
+                shown "none";
         }
     }
 }
@@ -316,6 +320,65 @@ impl Shown for SqliteSynchronous {
             SqliteSynchronous::Full => "full".into(),
             SqliteSynchronous::Normal => "normal".into(),
         }
+    }
+}
+
+/// Web origins allowed to call the API from a browser: each `http(s)://host[:port]`, as a
+/// browser sends it in `Origin` (lowercase, no path, no trailing slash), so it is compared
+/// byte for byte. A wildcard is not accepted: an identity API opened to every page on the web
+/// is rarely what an operator means.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "Vec<String>")]
+pub struct CorsOrigins(Vec<String>);
+
+impl CorsOrigins {
+    pub fn as_slice(&self) -> &[String] {
+        &self.0
+    }
+}
+
+impl TryFrom<Vec<String>> for CorsOrigins {
+    type Error = String;
+
+    fn try_from(origins: Vec<String>) -> Result<Self, String> {
+        let mut parsed = Vec::with_capacity(origins.len());
+        for origin in origins {
+            let origin = origin.trim().to_ascii_lowercase();
+            let host = origin
+                .strip_prefix("https://")
+                .or_else(|| origin.strip_prefix("http://"));
+            let fine = host.is_some_and(|h| {
+                !h.is_empty()
+                    && h.chars().all(|c| {
+                        c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']')
+                    })
+            });
+            if !fine {
+                return Err(format!(
+                    "{origin:?} is not an origin like https://app.example.com[:port]"
+                ));
+            }
+            parsed.push(origin);
+        }
+        Ok(Self(parsed))
+    }
+}
+
+impl FromEnv for CorsOrigins {
+    fn from_env(value: &str) -> Result<Self, String> {
+        let items: Vec<String> = value
+            .split(',')
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .map(String::from)
+            .collect();
+        Self::try_from(items)
+    }
+}
+
+impl Shown for CorsOrigins {
+    fn shown(&self) -> String {
+        self.0.join(",")
     }
 }
 
@@ -436,6 +499,27 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cors_origins_are_exact_web_origins() {
+        let ok = CorsOrigins::from_env(" https://App.example.com , http://localhost:3000").unwrap();
+        assert_eq!(
+            ok.as_slice(),
+            ["https://app.example.com", "http://localhost:3000"]
+        );
+        assert!(CorsOrigins::from_env("").unwrap().as_slice().is_empty());
+        for bad in [
+            "*",
+            "app.example.com",
+            "https://app.example.com/",
+            "https://a.b/path",
+            "ftp://x",
+        ] {
+            assert!(CorsOrigins::from_env(bad).is_err(), "{bad}");
+        }
+        let refused = Settings::load(None, env(&[("BF_CORS_ORIGINS", "*")])).unwrap_err();
+        assert_eq!(refused.setting, "BF_CORS_ORIGINS");
+    }
     use std::collections::HashMap;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {

@@ -4,6 +4,7 @@ pub mod context;
 pub mod docs;
 pub mod envelope;
 pub mod extract;
+pub mod headers;
 pub mod inputs;
 pub mod metrics;
 pub mod oauth;
@@ -172,7 +173,8 @@ pub fn router(app: AppState) -> Router {
             ),
         );
 
-    Router::new()
+    let cors = headers::cors(&app.settings.http.cors_origins);
+    let router = Router::new()
         .nest("/v1", v1)
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
@@ -211,7 +213,12 @@ pub fn router(app: AppState) -> Router {
                 ApiError::internal("a handler panicked").into_response()
             },
         ))
-        .with_state(app)
+        .layer(middleware::from_fn(headers::harden))
+        .with_state(app);
+    match cors {
+        Some(cors) => router.layer(cors),
+        None => router,
+    }
 }
 
 /// Times the request, records it in the metrics, and gives the handler its context.

@@ -5,6 +5,7 @@ mod smtp_sink;
 
 mod conventions;
 mod escalation;
+mod headers;
 mod hostile_input;
 mod isolation;
 mod issuer;
