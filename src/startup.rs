@@ -58,6 +58,7 @@ pub async fn serve(
         mailer: app.mail.clone(),
         poll_millis: app.settings.mail.poll_millis,
     });
+    let signals = listen_for_signals(app.clone());
     let limits = ConnectionLimits::of(&app);
     tracing::debug!(
         served = limits.served,
@@ -69,7 +70,52 @@ pub async fn serve(
     if let Some(sender) = sender {
         sender.stop().await;
     }
+    if let Some(signals) = signals {
+        signals.abort();
+    }
     Ok(())
+}
+
+/// How long the listener waits before connecting again to a database it could not reach.
+const LISTEN_RETRY: Duration = Duration::from_secs(1);
+
+/// On PostgreSQL, forgets what other nodes made stale as soon as they say so. A node that
+/// lost its listening connection may have missed signals: it forgets everything it cached,
+/// and again once it listens anew.
+fn listen_for_signals(app: AppState) -> Option<tokio::task::JoinHandle<()>> {
+    use crate::store::signals::Heard;
+    if app.store.backend() != crate::store::Backend::Postgres {
+        return None;
+    }
+    Some(tokio::spawn(async move {
+        loop {
+            let mut listener = match app.store.listen().await {
+                Some(Ok(listener)) => listener,
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "cannot listen for other nodes' changes");
+                    app.auth.forget_all();
+                    tokio::time::sleep(LISTEN_RETRY).await;
+                    continue;
+                }
+                None => return,
+            };
+            app.auth.forget_all();
+            loop {
+                match listener.next().await {
+                    Ok(Heard::Signal(signal)) => app.auth.forget(&signal),
+                    Ok(Heard::Lost) => {
+                        tracing::warn!("listening for other nodes' changes was interrupted");
+                        app.auth.forget_all();
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "listening for other nodes' changes failed");
+                        app.auth.forget_all();
+                        tokio::time::sleep(LISTEN_RETRY).await;
+                    }
+                }
+            }
+        }
+    }))
 }
 
 /// How long accepting pauses after the system refused a connection for want of resources (file

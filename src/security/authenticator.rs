@@ -3,8 +3,10 @@
 //!
 //! Resolutions are kept in bounded in-memory caches for at most `tokens.cache_ttl_seconds`
 //! (5 s by default). A node forgets what it cached the moment it revokes a token or changes
-//! roles, so on that node a change takes effect on the very next request; another node of the
-//! same database sees it when its cached entry expires, that is within the TTL.
+//! roles, so on that node a change takes effect on the very next request. On PostgreSQL the
+//! change also tells the other nodes (`store::signals`), which forget it as they hear it; a
+//! node that missed a signal (its listening connection lost) forgets everything, and the TTL
+//! bounds what it cached meanwhile.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -15,6 +17,7 @@ use crate::clock::{Millis, SharedClock};
 use crate::domain::PermissionSet;
 use crate::error::ApiError;
 use crate::security::secrets::{self, TokenKind};
+use crate::store::signals::Signal;
 use crate::store::{self, roles::HeldRole, users::UserRow, Store};
 
 /// The authenticated caller: who he is and which token he came with.
@@ -242,6 +245,15 @@ impl Authenticator {
         self.generation.fetch_add(1, Ordering::SeqCst);
         for d in digests {
             self.tokens.remove(d);
+        }
+    }
+
+    /// Forgets what another node says it made stale.
+    pub fn forget(&self, signal: &Signal) {
+        match signal {
+            Signal::Everything => self.forget_all(),
+            Signal::Views => self.forget_views(),
+            Signal::Tokens(digests) => self.forget_tokens(digests),
         }
     }
 

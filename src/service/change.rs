@@ -1,8 +1,9 @@
 //! One unit of work. A change is opened once (its write transaction and the time it happens
 //! at), records its audit events and queues its mails on itself, and says which cached
 //! resolutions it makes stale. Its commit then does, in this order and in this one place:
-//! commit the transaction, forget what it made stale (so the very next request on this node
-//! sees the change), wake the mail sender (so no mail is sent for a change that did not
+//! commit the transaction, with a signal of what it made stale to the other nodes (on
+//! PostgreSQL, delivered only if it commits), forget that here (so the very next request on
+//! this node sees the change), wake the mail sender (so no mail is sent for a change that did not
 //! commit). A change dropped without commit is rolled back, with none of the three.
 //!
 //! Every write of the service goes through one. Two writes lie below this layer and record no
@@ -13,7 +14,8 @@ use crate::clock::Millis;
 use crate::error::ApiError;
 use crate::mail::{outbox, Mail};
 use crate::service::App;
-use crate::store::{self, audit::AuditEvent, Tx};
+use crate::store::signals::{self, Signal};
+use crate::store::{self, audit::AuditEvent, Backend, Tx};
 
 pub struct Change<'a> {
     app: &'a App,
@@ -33,6 +35,23 @@ struct Stale {
     views: bool,
     /// Tokens revoked, by digest.
     tokens: Vec<String>,
+}
+
+impl Stale {
+    /// What the other nodes must forget, sent with the transaction.
+    fn signals(&self) -> Vec<Signal> {
+        if self.everything {
+            return vec![Signal::Everything];
+        }
+        let mut signals = Vec::new();
+        if !self.tokens.is_empty() {
+            signals.push(Signal::Tokens(self.tokens.clone()));
+        }
+        if self.views {
+            signals.push(Signal::Views);
+        }
+        signals
+    }
 }
 
 impl<'a> Change<'a> {
@@ -94,6 +113,12 @@ impl<'a> Change<'a> {
             mails,
             ..
         } = self;
+        let mut tx = tx;
+        if app.store.backend() == Backend::Postgres {
+            for signal in stale.signals() {
+                signals::send(&mut tx, &signal).await?;
+            }
+        }
         tx.commit().await?;
         if stale.everything {
             app.auth.forget_all();

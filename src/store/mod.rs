@@ -9,10 +9,13 @@ pub mod memberships;
 pub mod organizations;
 pub mod outbox;
 pub mod roles;
+pub mod signals;
 pub mod tokens;
 pub mod users;
 
 use std::borrow::Cow;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -73,6 +76,10 @@ pub struct Store {
     backend: Backend,
     /// Files the store may hold open.
     open_files: u32,
+    /// On PostgreSQL, where the node listens for what other nodes made stale.
+    signals_url: Option<String>,
+    /// The backend process of that connection once it listens (0 before).
+    signals_pid: Arc<AtomicI32>,
 }
 
 /// A write transaction: everything a request changes commits together or not at all.
@@ -89,6 +96,7 @@ impl Store {
         };
         let acquire_timeout = Duration::from_millis(settings.database.acquire_timeout_ms);
         let statement_timeout_ms = settings.database.statement_timeout_ms;
+        let mut signals_url = None;
         let (pool, writer) = match backend {
             Backend::Sqlite => {
                 // Created if missing; WAL lets readers run beside the one writer.
@@ -137,6 +145,7 @@ impl Store {
                 (pool, writer)
             }
             Backend::Postgres => {
+                signals_url = Some(signals_url_of(url)?);
                 let options: AnyConnectOptions =
                     postgres_url(url, statement_timeout_ms)?.as_str().parse()?;
                 let pool = AnyPoolOptions::new()
@@ -175,7 +184,29 @@ impl Store {
             writer,
             backend,
             open_files,
+            signals_url,
+            signals_pid: Arc::default(),
         })
+    }
+
+    /// On PostgreSQL, a connection of its own listening for what other nodes made stale.
+    pub async fn listen(&self) -> Option<Result<signals::Listener, sqlx::Error>> {
+        let url = self.signals_url.as_deref()?;
+        let listener = signals::Listener::connect(url).await;
+        Some(match listener {
+            Ok(mut listener) => {
+                if let Ok(pid) = listener.backend_pid().await {
+                    self.signals_pid.store(pid, Ordering::Relaxed);
+                }
+                Ok(listener)
+            }
+            Err(e) => Err(e),
+        })
+    }
+
+    /// The backend process the node first listened on, if it does.
+    pub fn signals_pid(&self) -> Option<i32> {
+        Some(self.signals_pid.load(Ordering::Relaxed)).filter(|pid| *pid != 0)
     }
 
     pub fn backend(&self) -> Backend {
@@ -308,6 +339,22 @@ fn postgres_url(url: &str, statement_timeout_ms: u64) -> Result<url::Url, sqlx::
     );
     drop(query);
     Ok(url)
+}
+
+/// The URL of the listening connection: named apart from the pool's, so operators tell it in
+/// `pg_stat_activity`.
+fn signals_url_of(url: &str) -> Result<String, sqlx::Error> {
+    let mut url = url::Url::parse(url).map_err(|e| sqlx::Error::Configuration(e.into()))?;
+    let kept: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| k != "application_name")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    url.query_pairs_mut()
+        .clear()
+        .extend_pairs(kept)
+        .append_pair("application_name", "bf-security-signals");
+    Ok(url.into())
 }
 
 /// Booleans are stored as 0/1 on both databases.

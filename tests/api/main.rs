@@ -12,6 +12,7 @@ mod issuer;
 mod login;
 mod mail;
 mod member_pages;
+mod nodes;
 mod oauth;
 mod oidc;
 mod reset;
