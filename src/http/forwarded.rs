@@ -55,7 +55,9 @@ fn forwarded(headers: &HeaderMap) -> Option<Vec<IpAddr>> {
         .map(|element| {
             let node = element.split(';').find_map(|pair| {
                 let (name, value) = pair.trim().split_once('=')?;
-                name.trim().eq_ignore_ascii_case("for").then_some(value.trim())
+                name.trim()
+                    .eq_ignore_ascii_case("for")
+                    .then_some(value.trim())
             })?;
             let unquoted = node
                 .strip_prefix('"')
@@ -67,7 +69,10 @@ fn forwarded(headers: &HeaderMap) -> Option<Vec<IpAddr>> {
 }
 
 fn x_forwarded_for(headers: &HeaderMap) -> Option<Vec<IpAddr>> {
-    items(headers, &X_FORWARDED_FOR)?.into_iter().map(hop).collect()
+    items(headers, &X_FORWARDED_FOR)?
+        .into_iter()
+        .map(hop)
+        .collect()
 }
 
 /// One hop: an address, with or without a port (`192.0.2.1:80`, `[2001:db8::1]:80`), or an

@@ -143,6 +143,14 @@ pub fn router(app: AppState) -> Router {
             ),
         )
         .route(
+            "/users/{user_id}/login-limits",
+            op!(get, Permission("Users", "read"), users::get_login_limits).merge(op!(
+                delete,
+                Permission("Users", "update"),
+                users::clear_login_limits
+            )),
+        )
+        .route(
             "/users/password-reset/request-reset-code",
             op!(post, Public, users::request_password_reset_code),
         )

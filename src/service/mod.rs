@@ -7,6 +7,7 @@ pub mod change;
 pub mod code_attempts;
 pub mod invitations;
 pub mod login;
+pub mod login_limits;
 pub mod member_anchors;
 pub mod openid;
 pub mod organizations;

@@ -8,6 +8,7 @@ mod escalation;
 mod hostile_input;
 mod isolation;
 mod issuer;
+mod limits;
 mod login;
 mod mail;
 mod member_pages;
