@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::domain::network::Cidr;
 use crate::domain::password::PasswordPolicy;
 use crate::domain::url::acceptable_url;
 
@@ -150,11 +151,31 @@ settings! {
         [login]
         /// Password logins.
         pub struct LoginSettings {
-            /// Failed password logins allowed per e-mail (known or not) and hour, per node; beyond
-            /// it the e-mail's logins are refused with 429 until the hour is over, before any
-            /// password is checked.
+            /// Failed password logins allowed per e-mail (known or not) and hour from clients
+            /// the user has not logged in from before; beyond it those clients' logins with that
+            /// e-mail are refused with 429 until the hour is over, before any password is
+            /// checked. Counted in the database, for all nodes together.
             failures_per_email_per_hour: u32 = 20,
                 env "BF_LOGIN_FAILURES_PER_EMAIL_PER_HOUR", check at_least(1);
+            /// Failures per e-mail after which each further one makes unknown clients wait
+            /// twice as long (2 s, 4 s, 8 s...) before the next attempt with that e-mail.
+            delay_after_failures: u32 = 5, env "BF_LOGIN_DELAY_AFTER_FAILURES",
+                check |soft: &u32, l: &LoginSettings| {
+                    if *soft <= l.failures_per_email_per_hour {
+                        Ok(())
+                    } else {
+                        Err("must be at most BF_LOGIN_FAILURES_PER_EMAIL_PER_HOUR")
+                    }
+                };
+            /// Failed password logins allowed per client address and hour, whatever the e-mails
+            /// (password spraying); beyond it that address's password logins are refused with
+            /// 429 until the hour is over.
+            failures_per_address_per_hour: u32 = 100,
+                env "BF_LOGIN_FAILURES_PER_ADDRESS_PER_HOUR", check at_least(1);
+            /// Days a client address or device a user logged in from stays known, so that
+            /// strangers' failures with his e-mail do not hold his logins back.
+            known_client_days: u32 = 90,
+                env "BF_LOGIN_KNOWN_CLIENT_DAYS", check between(1, 3650);
         }
 
         [mail]
@@ -177,12 +198,11 @@ settings! {
             reset_ttl_minutes: i64 = 15, env "BF_RESET_CODE_TTL_MINUTES", check positive;
             /// Reset codes one address may ask for in an hour.
             requests_per_email_per_hour: u32 = 5, env "BF_RESET_REQUESTS_PER_EMAIL_PER_HOUR";
-            /// Reset codes one client address may ask for in an hour (counted by each node).
+            /// Reset codes one client address may ask for in an hour.
             requests_per_address_per_hour: u32 = 30,
                 env "BF_RESET_REQUESTS_PER_ADDRESS_PER_HOUR";
-            /// Failed uses of a reset or invitation code one client address may make in an hour
-            /// (counted by each node); beyond it, its code uses are refused with 429 before any
-            /// work.
+            /// Failed uses of a reset or invitation code one client address may make in an hour;
+            /// beyond it, its code uses are refused with 429 before any work.
             failures_per_address_per_hour: u32 = 20,
                 env "BF_CODE_FAILURES_PER_ADDRESS_PER_HOUR", check at_least(1);
         }
@@ -195,6 +215,10 @@ settings! {
             providers: Vec<OidcProvider> = Vec::new(),
                 envs ["BF_OIDC_ISSUER", "BF_OIDC_CLIENT_ID"] by provider_from_env,
                 shown "none", check |providers: &Vec<OidcProvider>, _| usable(providers);
+            /// Failed attempts to link an OpenID identity one client address may make in an
+            /// hour; beyond it, its link attempts are refused with 429 before any check.
+            link_failures_per_address_per_hour: u32 = 20,
+                env "BF_OIDC_LINK_FAILURES_PER_ADDRESS_PER_HOUR", check at_least(1);
         }
 
         [sqlite]
@@ -215,14 +239,6 @@ settings! {
             /// The memory all anchors of the node may take, in KiB.
             anchor_cache_kib: u64 = 4096,
                 env "BF_USERS_ANCHOR_CACHE_KIB", check between(64, 1_048_576);
-        }
-
-        [rate_limits]
-        /// The in-memory rate limiters (sign-up, reset requests, login failures) of a node.
-        pub struct RateLimitSettings {
-            /// Keys (e-mails, client addresses) each limiter keeps, about 100 bytes each. Keys
-            /// over their limit are kept whatever this says.
-            keys: usize = 100_000, env "BF_RATE_LIMIT_KEYS", check between(1, 100_000_000);
         }
 
         [database]
@@ -251,6 +267,11 @@ settings! {
             /// After SIGTERM, how long requests in flight may take to finish before the process
             /// exits, in seconds.
             drain_seconds: u64 = 10, env "BF_HTTP_DRAIN_SECONDS", check between(0, 3600);
+            /// Networks of the proxies in front of the service (comma-separated CIDRs, IPv4 or
+            /// IPv6). Only from a peer inside one is the client's address read from
+            /// `Forwarded` or `X-Forwarded-For`: the rightmost hop that is not itself a trusted
+            /// proxy. Empty: the peer is the client.
+            trusted_proxies: Vec<Cidr> = Vec::new(), env "BF_TRUSTED_PROXIES", shown "none";
             /// Client connections served at once; 0 derives it from the limit of open files.
             max_connections: usize = 0, env "BF_HTTP_MAX_CONNECTIONS",
                 check |n: &usize, _| {
@@ -379,6 +400,17 @@ impl FromEnv for CorsOrigins {
 impl Shown for CorsOrigins {
     fn shown(&self) -> String {
         self.0.join(",")
+    }
+}
+
+/// Comma-separated networks; blank items are skipped, so an empty variable trusts no proxy.
+impl FromEnv for Vec<Cidr> {
+    fn from_env(value: &str) -> Result<Self, String> {
+        value
+            .split(',')
+            .filter(|item| !item.trim().is_empty())
+            .map(Cidr::parse)
+            .collect()
     }
 }
 

@@ -37,6 +37,8 @@ use super::{oauth, ops, roles, users};
         users::update_user_infos,
         users::update_user_password,
         users::update_user_password_with_reset_code,
+        users::get_login_limits,
+        users::clear_login_limits,
         oauth::token,
         oauth::revoke,
         ops::healthz,

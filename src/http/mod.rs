@@ -4,6 +4,7 @@ pub mod context;
 pub mod docs;
 pub mod envelope;
 pub mod extract;
+pub mod forwarded;
 pub mod headers;
 pub mod inputs;
 pub mod metrics;
@@ -143,6 +144,14 @@ pub fn router(app: AppState) -> Router {
             ),
         )
         .route(
+            "/users/{user_id}/login-limits",
+            op!(get, Permission("Users", "read"), users::get_login_limits).merge(op!(
+                delete,
+                Permission("Users", "update"),
+                users::clear_login_limits
+            )),
+        )
+        .route(
             "/users/password-reset/request-reset-code",
             op!(post, Public, users::request_password_reset_code),
         )
@@ -185,7 +194,7 @@ pub fn router(app: AppState) -> Router {
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn_with_state(app.clone(), bound))
         .layer(middleware::from_fn_with_state(app.clone(), observe))
-        .layer(middleware::from_fn(originate))
+        .layer(middleware::from_fn_with_state(app.clone(), originate))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request| {
@@ -240,12 +249,14 @@ async fn observe(State(app): State<AppState>, req: Request, next: Next) -> Respo
     response
 }
 
-/// Says where the request comes from, for the limits and the audit trail below.
-async fn originate(req: Request, next: Next) -> Response {
+/// Says where the request comes from, for the limits and the audit trail below: the peer, or
+/// behind a trusted proxy the client it names.
+async fn originate(State(app): State<AppState>, req: Request, next: Next) -> Response {
+    let trusted = &app.settings.http.trusted_proxies;
     let address = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(peer)| peer.ip());
+        .map(|ConnectInfo(peer)| forwarded::client_address(peer.ip(), req.headers(), trusted));
     let user_agent = req
         .headers()
         .get(header::USER_AGENT)

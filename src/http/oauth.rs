@@ -305,6 +305,9 @@ async fn read_params(
         (status = 200, description = "A new token pair", body = OAuthToken, headers(
             ("Cache-Control" = String, description = "`no-store`"),
             ("Pragma" = String, description = "`no-cache`"),
+            ("Set-Cookie" = String, description = "After a password login, `bf_device`: \
+                presented back in `Cookie`, it lets later password logins of this user from \
+                this device through while strangers' failures with his e-mail hold them back"),
         ), links(
             ("revokeRefreshToken" = (operation_id = "revokeToken",
                 request_body = "token={$response.body#/refresh_token}",
@@ -321,22 +324,28 @@ async fn read_params(
             ("Pragma" = String, description = "`no-cache`"),
         )),
         (status = 413, description = "The body is over 64 KiB (`invalid_request`)", body = OAuthError),
-        (status = 429, description = "Too many failed password logins for this e-mail; see Retry-After",
+        (status = 429, description = "Too many failed password logins for this e-mail (from \
+            a client its user never logged in from) or from this client address; see Retry-After",
             body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 503, description = "The database is unavailable", body = ErrorBody),
     )
 )]
 pub async fn token(State(app): State<AppState>, req: Request) -> Result<Response, Refusal> {
+    let device = device_cookie(req.headers());
     let params = read_params(req, &app, TOKEN_PARAMETERS).await?;
+    let mut set_device = None;
     let pair = match params.get("grant_type") {
         Some("password") => {
-            login::password_grant(
+            let login = login::password_grant(
                 &app,
                 params.get("username"),
                 params.secret("password"),
                 params.get("organizationID"),
+                device.as_deref(),
             )
-            .await?
+            .await?;
+            set_device = Some(login.device);
+            login.pair
         }
         Some("refresh_token") => login::refresh_grant(&app, params.secret("refresh_token")).await?,
         Some(JWT_BEARER) => {
@@ -350,7 +359,7 @@ pub async fn token(State(app): State<AppState>, req: Request) -> Result<Response
         None => return Err(Refusal::invalid_request("grant_type is required")),
         Some(_) => return Err(GrantError::UnsupportedGrantType.into()),
     };
-    Ok(NoStore(Json(OAuthToken {
+    let mut response = NoStore(Json(OAuthToken {
         access_token: pair.access.expose().to_string(),
         token_type: "bearer".into(),
         expires_in: Some(pair.access_expires_in),
@@ -358,9 +367,42 @@ pub async fn token(State(app): State<AppState>, req: Request) -> Result<Response
         scope: token_scope(pair.bound).into(),
         organization_id: pair.organization_id,
     }))
-    .into_response())
+    .into_response();
+    if let Some(device) = set_device {
+        let cookie = format!(
+            "{DEVICE_COOKIE}={device}; Max-Age={}; Path={TOKEN_PATH}; HttpOnly; Secure; \
+             SameSite=Strict",
+            app.limits.known_for_seconds()
+        );
+        if let Ok(value) = HeaderValue::from_str(&cookie) {
+            response.headers_mut().insert(header::SET_COOKIE, value);
+        }
+    }
+    Ok(response)
 }
 
+/// The cookie that tells a device a user has logged in from (see `security::limits`): sent
+/// only to the token endpoint, never readable by scripts.
+pub const DEVICE_COOKIE: &str = "bf_device";
+const TOKEN_PATH: &str = "/v1/oauth/token";
+
+/// The device cookie of the request, if it carries a well-formed one.
+fn device_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == DEVICE_COOKIE)
+        .map(|(_, value)| value.trim().trim_matches('"'))
+        .filter(|v| {
+            (1..=128).contains(&v.len())
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+        .map(str::to_string)
+}
 #[utoipa::path(
     post, path = "/v1/oauth/revoke", tag = "OAuth", operation_id = "revokeToken",
     summary = "Revoke a token (RFC 7009)",

@@ -10,7 +10,7 @@ use super::oauth::NoStore;
 use super::params::{Order, QueryParams};
 use super::query_docs::{OrganizationsParam, UserListParams};
 use super::requests::*;
-use super::views::{token_scope, OAuthToken, Organization, TokensResponse, User};
+use super::views::{token_scope, LoginLimits, OAuthToken, Organization, TokensResponse, User};
 use crate::error::{ApiError, ErrorBody};
 use crate::origin;
 use crate::service::authz::Grant;
@@ -488,4 +488,49 @@ pub async fn update_user_password_with_reset_code(
     let home = user.organization_id.clone();
     let (user, roles) = service::users::with_roles(&app, user, &[home]).await?;
     Ok(Json(Paged::one(User::new(user, roles))))
+}
+
+#[utoipa::path(
+    get, path = "/v1/users/{user_id}/login-limits", tag = "Limits", operation_id = "getLoginLimits",
+    summary = "See the limits bound to a user's e-mail",
+    description = "Failed password logins with his e-mail this hour from clients he never logged \
+        in from, and reset codes asked for. Needs `Users:read` and every permission the user \
+        holds, in every organization he belongs to.",
+    params(("user_id" = String, Path, description = "The user's ID"), OrganizationsParam),
+    responses((status = 200, description = "The user's counts", body = Paged<LoginLimits>),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "Without `Users:read`, or holding less than the user", body = ErrorBody),
+        (status = 404, description = "No such user in the acting organizations", body = ErrorBody)),
+    security(("bearerAuth" = []))
+)]
+pub async fn get_login_limits(
+    State(app): State<AppState>,
+    grant: Grant,
+    PathParams(user_id): PathParams<String>,
+) -> Result<Json<Paged<LoginLimits>>, ApiError> {
+    let (user, limits) = service::login_limits::of_user(&app, &grant, &user_id).await?;
+    Ok(Json(Paged::one(LoginLimits::new(&user, limits))))
+}
+
+#[utoipa::path(
+    delete, path = "/v1/users/{user_id}/login-limits", tag = "Limits",
+    operation_id = "clearLoginLimits",
+    summary = "Clear the limits bound to a user's e-mail",
+    description = "Forgets this hour's failed password logins with his e-mail and his reset \
+        requests, so that any client may try again at once. Needs `Users:update` and every \
+        permission the user holds, in every organization he belongs to.",
+    params(("user_id" = String, Path, description = "The user's ID"), OrganizationsParam),
+    responses((status = 200, description = "The user's counts, cleared", body = Paged<LoginLimits>),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "Without `Users:update`, or holding less than the user", body = ErrorBody),
+        (status = 404, description = "No such user in the acting organizations", body = ErrorBody)),
+    security(("bearerAuth" = []))
+)]
+pub async fn clear_login_limits(
+    State(app): State<AppState>,
+    grant: Grant,
+    PathParams(user_id): PathParams<String>,
+) -> Result<Json<Paged<LoginLimits>>, ApiError> {
+    let (user, limits) = service::login_limits::clear(&app, &grant, &user_id).await?;
+    Ok(Json(Paged::one(LoginLimits::new(&user, limits))))
 }

@@ -237,3 +237,38 @@ pub fn token_scope(bound: bool) -> &'static str {
         "api organizations:all"
     }
 }
+
+/// The limits bound to a user's e-mail, in their current window.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LoginLimits {
+    #[serde(rename = "userID")]
+    pub user_id: String,
+    /// Failed password logins with his e-mail this hour, from clients he never logged in from
+    /// (clients he did log in from are not held back by them).
+    pub failed_logins: u32,
+    /// How many of those the hour allows before such clients are refused until it ends.
+    pub failed_logins_allowed: u32,
+    /// Until when such clients are refused (a growing delay, or the hour's end); absent when
+    /// they are not.
+    pub refused_until: Option<String>,
+    /// Password reset codes asked for this hour.
+    pub reset_requests: u32,
+    pub reset_requests_allowed: u32,
+    /// When the current hour of these counts ends; absent when nothing is counted.
+    pub window_ends: Option<String>,
+}
+
+impl LoginLimits {
+    pub fn new(user: &UserRow, l: crate::security::limits::EmailLimits) -> Self {
+        Self {
+            user_id: user.id.clone(),
+            failed_logins: l.login_failures,
+            failed_logins_allowed: l.login_failures_allowed,
+            refused_until: l.refused_until.map(rfc3339),
+            reset_requests: l.reset_requests,
+            reset_requests_allowed: l.reset_requests_allowed,
+            window_ends: l.window_ends.map(rfc3339),
+        }
+    }
+}

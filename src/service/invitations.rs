@@ -285,7 +285,7 @@ pub async fn accept(
     let code = invite_code
         .filter(|c| !c.expose().trim().is_empty())
         .ok_or_else(|| ApiError::missing("inviteCode"))?;
-    let attempt = CodeAttempt::start(app, client)?;
+    let attempt = CodeAttempt::start(app, client).await?;
     let wrong = || ApiError::invalid("inviteCode", WRONG_INVITE);
     let digest = secrets::code_digest(code.expose());
     let now = app.clock.now();
@@ -304,8 +304,8 @@ pub async fn accept(
             ApiError::Validation { .. } => wrong(),
             other => other,
         })?;
+    attempt.succeeded(&mut change.tx).await?;
     change.commit().await?;
-    attempt.succeeded();
     let joined: Vec<String> = row.organization_id.into_iter().collect();
     let (user, roles) = with_roles(app, user, &joined).await?;
     Ok(Answer { user, roles })

@@ -6,7 +6,9 @@
 use crate::clock::Millis;
 use crate::domain::{ids, Email, SecretString};
 use crate::error::ApiError;
+use crate::origin;
 use crate::security::hashing::Verdict;
+use crate::security::limits::Limit;
 use crate::security::secrets::{self, TokenKind};
 use crate::service::change::Change;
 use crate::service::token_pairs::{issue_pair, IssuedPair, Lineage};
@@ -31,12 +33,27 @@ impl<E: Into<ApiError>> From<E> for GrantError {
 const BAD_CREDENTIALS: &str = "invalid username or password";
 const BAD_REFRESH: &str = "invalid, expired or revoked refresh token";
 
+/// A password login's answer: the token pair, and the device cookie's value that lets this
+/// client through the per-e-mail limit of password guessing next time.
+pub struct PasswordLogin {
+    pub pair: IssuedPair,
+    pub device: String,
+}
+
+/// Logs in with an e-mail and a password (RFC 6749 §4.3). `device` is the device cookie the
+/// client presented, if any.
+///
+/// Guessing is limited per client address, whatever the e-mail, and per e-mail, known or not,
+/// but only for clients the user has not logged in from (by address or device cookie): failing
+/// with someone's e-mail costs the guesser, never that user's own logins (see
+/// `security::limits`).
 pub async fn password_grant(
     app: &App,
     username: Option<&str>,
     password: Option<&SecretString>,
     organization_id: Option<&str>,
-) -> Result<IssuedPair, GrantError> {
+    device: Option<&str>,
+) -> Result<PasswordLogin, GrantError> {
     let username = username.filter(|u| !u.trim().is_empty());
     let (Some(username), Some(password)) = (username, password) else {
         return Err(GrantError::InvalidRequest(
@@ -50,35 +67,51 @@ pub async fn password_grant(
         Some(email) => email.key().to_string(),
         None => username.trim().to_lowercase(),
     };
-    // Counted before the hash, not after: guesses arriving together would otherwise all be
-    // checked before the first failure is counted. A right password gives it back.
-    let attempt = app.login_failures.reserve(&guessed, app.clock.now())?;
-    let checked = async {
-        let user = match &email {
-            Some(email) => {
-                let mut conn = app.store.pool().acquire().await?;
-                store::users::find_by_email_key(&mut conn, email.key()).await?
-            }
-            None => None,
-        };
-        let stored = user.as_ref().and_then(|u| u.password_hash.clone());
-        let verdict = app.hasher.verify(stored.as_deref(), password).await?;
-        Ok::<_, ApiError>((user, stored, verdict))
+    let address = origin::address();
+    let from = address.map(|ip| ip.to_string()).unwrap_or_default();
+    let now = app.clock.now();
+    // The same reads whether or not anyone has the e-mail.
+    let user = match &email {
+        Some(email) => {
+            let mut conn = app.store.pool().acquire().await?;
+            store::users::find_by_email_key(&mut conn, email.key()).await?
+        }
+        None => None,
     };
-    let (user, stored, verdict) = match checked.await {
-        Ok(checked) => checked,
+    let user_id = user.as_ref().map(|u| u.id.as_str());
+    let known = app.limits.is_known(user_id, address, device, now).await?;
+    // Both limits are looked at before either counts, so that a refused attempt writes
+    // nothing. Counted before the hash, not after: guesses arriving together would otherwise
+    // all be checked before the first failure is counted. A right password gives them back.
+    if !known {
+        app.limits.check(Limit::LoginEmail, &guessed, now).await?;
+    }
+    let by_address = app.limits.reserve(Limit::LoginAddress, &from, now).await?;
+    let by_email = match known {
+        true => None,
+        false => match app.limits.reserve(Limit::LoginEmail, &guessed, now).await {
+            Ok(reserved) => Some(reserved),
+            Err(e) => {
+                app.limits.give_back_now(by_address).await?;
+                return Err(e.into());
+            }
+        },
+    };
+    let stored = user.as_ref().and_then(|u| u.password_hash.clone());
+    let verdict = match app.hasher.verify(stored.as_deref(), password).await {
+        Ok(verdict) => verdict,
         Err(e) => {
             // Nothing was checked.
-            attempt.give_back();
+            app.limits.give_back_now(by_address).await?;
+            if let Some(by_email) = by_email {
+                app.limits.give_back_now(by_email).await?;
+            }
             return Err(e.into());
         }
     };
     let now = app.clock.now();
     let (user, rehash) = match (user, verdict) {
-        (Some(user), Verdict::Match { rehash }) if user.may_log_in() => {
-            attempt.give_back();
-            (user, rehash)
-        }
+        (Some(user), Verdict::Match { rehash }) if user.may_log_in() => (user, rehash),
         (user, _) => {
             app.metrics.login(false);
             let mut change = Change::begin_at(app, now).await?;
@@ -103,7 +136,16 @@ pub async fn password_grant(
         let old = stored.as_deref().unwrap_or("");
         store::users::upgrade_password_hash(&mut change.tx, &user.id, old, &new).await?;
     }
-    open_session(app, change, &user, organization_id, None).await
+    app.limits.give_back(&mut change.tx, by_address).await?;
+    if let Some(by_email) = by_email {
+        app.limits.give_back(&mut change.tx, by_email).await?;
+    }
+    let device = app
+        .limits
+        .remember(&mut change.tx, &user.id, address, device, now)
+        .await?;
+    let pair = open_session(app, change, &user, organization_id, None).await?;
+    Ok(PasswordLogin { pair, device })
 }
 
 /// Issues the token pair of a login whose credential was verified, in the user's home

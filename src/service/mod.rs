@@ -7,6 +7,7 @@ pub mod change;
 pub mod code_attempts;
 pub mod invitations;
 pub mod login;
+pub mod login_limits;
 pub mod member_anchors;
 pub mod openid;
 pub mod organizations;
@@ -26,7 +27,7 @@ use crate::error::ApiError;
 use crate::mail::Mailer;
 use crate::metrics::Metrics;
 use crate::oidc::OpenIdProviders;
-use crate::security::limiter::RateLimiter;
+use crate::security::limits::Limits;
 use crate::security::{Authenticator, PasswordHasher};
 use crate::store::Store;
 
@@ -43,15 +44,8 @@ pub struct App {
     pub metrics: Metrics,
     pub oidc: OpenIdProviders,
     pub mail: Arc<Mailer>,
-    /// Anonymous sign-ups, per client address.
-    pub signups: RateLimiter,
-    /// Password reset requests, per e-mail and per client address.
-    pub reset_by_email: RateLimiter,
-    pub reset_by_address: RateLimiter,
-    /// Failed uses of reset and invitation codes, per client address.
-    pub code_failures: RateLimiter,
-    /// Failed password logins, per e-mail.
-    pub login_failures: RateLimiter,
+    /// The abuse limits, counted in the store all nodes share.
+    pub limits: Limits,
     /// Refresh-token rotations, written in batches.
     pub rotations: rotation::Rotations,
 }
@@ -76,21 +70,12 @@ impl App {
         let metrics = Metrics::default();
         metrics.track_hashing(&hasher.counts);
         let mail = Arc::new(Mailer::new(&settings.mail, metrics.mails.clone())?);
-        let keys = settings.rate_limits.keys;
-        let signups = RateLimiter::new(settings.signup.per_address_per_hour, 3600, keys);
-        let reset_by_email =
-            RateLimiter::new(settings.codes.requests_per_email_per_hour, 3600, keys);
-        let reset_by_address =
-            RateLimiter::new(settings.codes.requests_per_address_per_hour, 3600, keys);
-        let code_failures =
-            RateLimiter::new(settings.codes.failures_per_address_per_hour, 3600, keys);
+        let limits = Limits::new(store.clone(), &settings);
         let rotations =
             rotation::Rotations::new(store.clone(), clock.clone(), settings.tokens.clone());
-        let login_failures =
-            RateLimiter::new(settings.login.failures_per_email_per_hour, 3600, keys);
         Ok(Self {
             rotations,
-            login_failures,
+            limits,
             settings: Arc::new(settings),
             store,
             clock,
@@ -101,10 +86,6 @@ impl App {
             oidc,
             metrics,
             mail,
-            signups,
-            reset_by_email,
-            reset_by_address,
-            code_failures,
         })
     }
 }

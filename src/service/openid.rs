@@ -3,7 +3,8 @@
 //! the user's e-mail, verified by the provider: that proof, not the code (which the inviter
 //! knows), is what lets an invitation of a user who exists already be accepted here. Any failed
 //! check is a 400 and uses nothing up; a wrong code is one generic 400, counted against the
-//! client address.
+//! client address. Every failed attempt, with a code or a token, counts against the client
+//! address's link attempts.
 
 use std::net::IpAddr;
 
@@ -11,6 +12,7 @@ use crate::domain::CodeKind;
 use crate::domain::SecretString;
 use crate::error::ApiError;
 use crate::oidc::Identity;
+use crate::security::limits::Limit;
 use crate::security::secrets;
 use crate::service::authz::Grant;
 use crate::service::change::Change;
@@ -28,8 +30,11 @@ pub async fn link(
     id_token: Option<&SecretString>,
 ) -> Result<Answer, ApiError> {
     let invite_code = invite_code.filter(|c| !c.expose().trim().is_empty());
+    // Every attempt is counted against the client address before anything is checked (a
+    // verification may fetch a provider's keys); one with a code, against its code tries too.
+    let linking = CodeAttempt::start_of(app, Limit::OpenIdLink, client).await?;
     let attempt = match invite_code {
-        Some(_) => Some(CodeAttempt::start(app, client)?),
+        Some(_) => Some(CodeAttempt::start(app, client).await?),
         None => None,
     };
     let id_token = id_token
@@ -104,10 +109,11 @@ pub async fn link(
         })
         .await?;
     change.forget_all();
-    change.commit().await?;
+    linking.succeeded(&mut change.tx).await?;
     if let Some(attempt) = attempt {
-        attempt.succeeded();
+        attempt.succeeded(&mut change.tx).await?;
     }
+    change.commit().await?;
     let organizations: Vec<String> = organization_id.into_iter().collect();
     let (user, roles) = users::with_roles(app, user, &organizations).await?;
     Ok(Answer { user, roles })

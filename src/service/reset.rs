@@ -12,6 +12,7 @@ use crate::domain::{ids, Email, NewPassword, SecretString};
 use crate::domain::{CodeKind, TokenKind};
 use crate::error::ApiError;
 use crate::mail::messages;
+use crate::security::limits::Limit;
 use crate::security::secrets;
 use crate::service::change::Change;
 use crate::service::code_attempts::CodeAttempt;
@@ -35,10 +36,27 @@ pub async fn request_code(
 ) -> Result<(), ApiError> {
     let email = Email::parse(raw_email, "email")?;
     let now = app.clock.now();
-    // Limits count every request, known address or not, so they reveal nothing either.
-    app.reset_by_email.check(email.key(), now)?;
+    // Limits count every request, known e-mail or not, so they reveal nothing either. The
+    // address first: a client refused for its own address spends nobody's e-mail budget. The
+    // e-mail's budget binds only clients its user never logged in from, so strangers asking
+    // for his codes cannot keep him from getting one.
     if let Some(ip) = client {
-        app.reset_by_address.check(&ip.to_string(), now)?;
+        app.limits
+            .count(Limit::ResetAddress, &ip.to_string(), now)
+            .await?;
+    }
+    let mut conn = app.store.pool().acquire().await?;
+    let owner = store::users::find_by_email_key(&mut conn, email.key()).await?;
+    drop(conn);
+    let owner = owner.map(|u| u.id);
+    if !app
+        .limits
+        .is_known(owner.as_deref(), client, None, now)
+        .await?
+    {
+        app.limits
+            .count(Limit::ResetEmail, email.key(), now)
+            .await?;
     }
     let ttl_minutes = app.settings.codes.reset_ttl_minutes;
     // Made on both paths, so both take the same time.
@@ -116,7 +134,7 @@ pub async fn use_code(
         .filter(|c| !c.expose().trim().is_empty())
         .ok_or_else(|| ApiError::missing("resetCode"))?;
     let new_password = new_password.ok_or_else(|| ApiError::missing("newPassword"))?;
-    let attempt = CodeAttempt::start(app, client)?;
+    let attempt = CodeAttempt::start(app, client).await?;
     let wrong = || ApiError::invalid("resetCode", WRONG_CODE);
     let Ok(email) = Email::parse(raw_email, "email") else {
         failed(app, &attempt, None, &[]).await?;
@@ -191,8 +209,8 @@ pub async fn use_code(
     audit(&mut change, "password_reset.used", Some(&user.id)).await?;
     change.forget_tokens(revoked);
     change.forget_views();
+    attempt.succeeded(&mut change.tx).await?;
     change.commit().await?;
-    attempt.succeeded();
     Ok(user)
 }
 

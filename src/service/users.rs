@@ -12,6 +12,7 @@ use crate::error::ApiError;
 use crate::mail::messages;
 use crate::security::authenticator::UserView;
 use crate::security::hashing::Verdict;
+use crate::security::limits::Limit;
 use crate::security::{secrets, Principal};
 use crate::service::authz::{self, Grant, Reach, Subject};
 use crate::service::change::Change;
@@ -189,7 +190,7 @@ pub async fn sign_up(
         }
         None => {
             let key = client.map(|ip| ip.to_string()).unwrap_or_default();
-            app.signups.check(&key, now)?;
+            app.limits.count(Limit::Signup, &key, now).await?;
         }
         Some(caller) => {
             let allowed = caller.bf_admin

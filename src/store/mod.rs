@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod codes;
 pub mod identities;
+pub mod limits;
 pub mod memberships;
 pub mod organizations;
 pub mod outbox;
@@ -46,6 +47,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         5,
         "refresh_successors",
         include_str!("../../migrations/0005_refresh_successors.sql"),
+    ),
+    (
+        6,
+        "limit_counters",
+        include_str!("../../migrations/0006_limit_counters.sql"),
     ),
 ];
 

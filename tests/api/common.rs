@@ -428,3 +428,68 @@ pub fn assert_invalid_only(status: StatusCode, body: &Value, field: &str) {
         "{body}"
     );
 }
+
+/// Settings of a deployment behind a proxy on loopback: tests name the client's address in
+/// `X-Forwarded-For`, as such a proxy would.
+pub fn behind_proxy(s: &mut Settings) {
+    s.http.trusted_proxies =
+        vec![bf_security::domain::network::Cidr::parse("127.0.0.0/8").unwrap()];
+}
+
+/// What a password login from a client answered.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub retry_after: Option<u64>,
+    /// The device cookie's value it set.
+    pub device: Option<String>,
+    pub set_cookie: Option<String>,
+    pub body: Value,
+}
+
+/// A password login from the client at `from` (sent as `X-Forwarded-For`), presenting the
+/// device cookie `device` if given.
+pub async fn login_from(
+    app: &TestApp,
+    from: &str,
+    username: &str,
+    password: &str,
+    device: Option<&str>,
+) -> Answer {
+    let mut req = app
+        .http
+        .post(app.url("/v1/oauth/token"))
+        .header("x-forwarded-for", from)
+        .form(&[
+            ("grant_type", "password"),
+            ("username", username),
+            ("password", password),
+        ]);
+    if let Some(d) = device {
+        req = req.header("cookie", format!("other=1; bf_device={d}"));
+    }
+    let res = req.send().await.expect("request sent");
+    let status = res.status();
+    let retry_after = res
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().parse().unwrap());
+    let set_cookie = res
+        .headers()
+        .get("set-cookie")
+        .map(|v| v.to_str().unwrap().to_string());
+    let device = set_cookie.as_deref().and_then(|c| {
+        c.split(';')
+            .next()?
+            .strip_prefix("bf_device=")
+            .map(str::to_string)
+    });
+    let body = res.json().await.unwrap_or(Value::Null);
+    Answer {
+        status,
+        retry_after,
+        device,
+        set_cookie,
+        body,
+    }
+}

@@ -558,6 +558,20 @@ const ON_USER: &[(&str, OnUser)] = &[
             json!({"userID": id}),
         )
     }),
+    ("see his login limits", |_, id| {
+        (
+            Method::GET,
+            format!("/v1/users/{id}/login-limits"),
+            json!({}),
+        )
+    }),
+    ("clear his login limits", |_, id| {
+        (
+            Method::DELETE,
+            format!("/v1/users/{id}/login-limits"),
+            json!({}),
+        )
+    }),
     ("rotate his permanent token", |_, id| {
         (
             Method::POST,

@@ -234,6 +234,23 @@ fn table() -> Vec<Op> {
                 ("Users", "update"),
             )
         },
+        // A user's limits, by his ID.
+        Op {
+            cross: ON_ENTITY,
+            ..guarded(
+                Method::GET,
+                "/v1/users/{user_id}/login-limits",
+                ("Users", "read"),
+            )
+        },
+        Op {
+            cross: ON_ENTITY,
+            ..guarded(
+                Method::DELETE,
+                "/v1/users/{user_id}/login-limits",
+                ("Users", "update"),
+            )
+        },
         // Sign-up: `Organizations:create`, anonymous only when open sign-up is on (it is off).
         Op {
             needs: Some(("Organizations", "create")),
@@ -398,7 +415,7 @@ async fn every_operation_keeps_to_its_callers_and_its_organization(app: TestApp)
             target_email: format!("target-{i}@a.example"),
             fresh: format!("{i}"),
         };
-        create_member(&app, &org_a, &fixture.target_email, PASSWORD, &[]).await;
+        let target_id = create_member(&app, &org_a, &fixture.target_email, PASSWORD, &[]).await;
         let (with_roles, without_roles) = match op.needs {
             Some(needs) => (
                 vec![
@@ -455,6 +472,7 @@ async fn every_operation_keeps_to_its_callers_and_its_organization(app: TestApp)
             .path
             .replace("{role}", &fixture.role_id)
             .replace("{email}", &fixture.target_email)
+            .replace("{user_id}", &target_id)
             .replace("{resource}", resource)
             .replace("{action}", action);
         let body = (op.body)(&fixture);
@@ -551,7 +569,7 @@ async fn an_organization_that_does_not_exist_is_404_to_a_platform_administrator_
         target_email: "target@b.example".into(),
         fresh: "nowhere".into(),
     };
-    create_member(&app, &org_b, &fixture.target_email, PASSWORD, &[]).await;
+    let target_id = create_member(&app, &org_b, &fixture.target_email, PASSWORD, &[]).await;
 
     let mut failures = Vec::new();
     for op in table().iter().filter(|op| op.access != Access::Open) {
@@ -559,6 +577,7 @@ async fn an_organization_that_does_not_exist_is_404_to_a_platform_administrator_
             .path
             .replace("{role}", &fixture.role_id)
             .replace("{email}", &fixture.target_email)
+            .replace("{user_id}", &target_id)
             .replace("{resource}", "Users")
             .replace("{action}", "read");
         let body = (op.body)(&fixture);

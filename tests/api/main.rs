@@ -9,6 +9,7 @@ mod headers;
 mod hostile_input;
 mod isolation;
 mod issuer;
+mod limits;
 mod login;
 mod mail;
 mod member_pages;
