@@ -8,7 +8,7 @@ use utoipa::openapi::server::Server;
 use utoipa::openapi::{Content, Object, Ref, RefOr, Response, Type};
 use utoipa::{Modify, OpenApi};
 
-use super::{oauth, ops, roles, users};
+use super::{audit, oauth, ops, roles, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -39,6 +39,7 @@ use super::{oauth, ops, roles, users};
         users::update_user_password_with_reset_code,
         oauth::token,
         oauth::revoke,
+        audit::get_audit_events,
         ops::healthz,
         ops::readyz,
     ),

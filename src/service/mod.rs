@@ -1,6 +1,7 @@
 //! Where the rules are decided: each operation of the API as a function of the application
 //! state, the caller and parsed input. Handlers call these; these call the store.
 
+pub mod audit;
 pub mod authz;
 pub mod bootstrap;
 pub mod change;
@@ -54,6 +55,8 @@ pub struct App {
     pub login_failures: RateLimiter,
     /// Refresh-token rotations, written in batches.
     pub rotations: rotation::Rotations,
+    /// Refusals recorded in the audit trail, per caller (`audit::REFUSALS_PER_MINUTE`).
+    pub refusals: RateLimiter,
 }
 
 pub type AppState = Arc<App>;
@@ -88,7 +91,9 @@ impl App {
             rotation::Rotations::new(store.clone(), clock.clone(), settings.tokens.clone());
         let login_failures =
             RateLimiter::new(settings.login.failures_per_email_per_hour, 3600, keys);
+        let refusals = RateLimiter::new(audit::REFUSALS_PER_MINUTE, 60, keys);
         Ok(Self {
+            refusals,
             rotations,
             login_failures,
             settings: Arc::new(settings),

@@ -253,10 +253,12 @@ pub async fn sign_up(
             actor_id: by.as_deref(),
             organization_id: Some(&org.id),
             action: "user.signed_up",
+            subject_id: Some(&user.id),
             target_id: Some(&user.id),
             details: Some(
                 json!({ "organizationName": org.name, "customerCode": org.customer_code }),
             ),
+            ..Default::default()
         })
         .await?;
     change.commit().await?;
@@ -351,12 +353,14 @@ pub async fn create(app: &App, grant: &Grant, req: NewUser) -> Result<Answer, Ap
             actor_id: by,
             organization_id: Some(&organization_id),
             action: "user.created",
+            subject_id: Some(&user.id),
             target_id: Some(&user.id),
             details: Some(json!({
                 "roles": roles.iter().map(|r| &r.id).collect::<Vec<_>>(),
                 "withPassword": user.password_hash.is_some(),
                 "mailed": code.is_some(),
             })),
+            ..Default::default()
         })
         .await?;
     change.commit().await?;
@@ -468,6 +472,17 @@ async fn check_own_password(
     }
 }
 
+/// What of a user an update may change, as its audit event shows it before and after.
+fn profile(user: &UserRow) -> serde_json::Value {
+    json!({
+        "firstName": user.first_name,
+        "lastName": user.last_name,
+        "companyName": user.company_name,
+        "timezone": user.timezone,
+        "enabled": user.enabled,
+    })
+}
+
 /// Changes the fields present: names and time zone (self, or `Users:update`), `enabled` and
 /// `roles` (`Users:update`, never on oneself). Disabling ends all his tokens at once; `roles`
 /// replaces his roles in the first acting organization.
@@ -484,6 +499,7 @@ pub async fn update_infos(
             "you may not change your own roles or enabled".into(),
         ));
     }
+    let before = profile(subject.user());
     let user = subject.user_mut();
     let tz = match &req.timezone {
         Some(t) => Some(timezone(Some(t))?),
@@ -525,6 +541,7 @@ pub async fn update_infos(
         changed.push("enabled");
     }
     let mut given_roles = None;
+    let mut roles_before = None;
     if let Some(keys) = &req.roles {
         let acting = grant
             .home()
@@ -538,6 +555,13 @@ pub async fn update_infos(
         }
         let roles = roles::resolve_roles_for_grant(&mut change.tx, acting, keys).await?;
         let ids: Vec<String> = roles.iter().map(|r| r.id.clone()).collect();
+        roles_before = Some(
+            store::roles::held_roles(&mut change.tx, &user.id, &acting.organization_id)
+                .await?
+                .into_iter()
+                .map(|r| r.role.id)
+                .collect::<Vec<_>>(),
+        );
         store::memberships::replace_roles(
             &mut change.tx,
             &user.id,
@@ -558,13 +582,17 @@ pub async fn update_infos(
             actor_id: by,
             organization_id: grant.home().map(|a| a.organization_id.as_str()),
             action: "user.updated",
+            subject_id: Some(&user.id),
             target_id: Some(&user.id),
             details: Some(json!({
                 "fields": changed,
-                "enabled": req.enabled,
+                "before": before,
+                "after": profile(user),
+                "rolesBefore": roles_before,
                 "roles": given_roles,
                 "tokensRevoked": revoked.len(),
             })),
+            ..Default::default()
         })
         .await?;
     if req.enabled.is_some() || req.roles.is_some() {
@@ -608,7 +636,9 @@ pub async fn update_email(
     change
         .audit(AuditEvent {
             actor_id: by,
+            organization_id: Some(&user.organization_id),
             action: "user.email_changed",
+            subject_id: Some(&user.id),
             target_id: Some(&user.id),
             details: Some(json!({ "from": old, "to": user.email })),
             ..Default::default()
@@ -666,7 +696,9 @@ pub async fn update_password(
     change
         .audit(AuditEvent {
             actor_id: by,
+            organization_id: Some(&user.organization_id),
             action: "user.password_changed",
+            subject_id: Some(&user.id),
             target_id: Some(&user.id),
             details: Some(json!({ "tokensRevoked": revoked.len() })),
             ..Default::default()

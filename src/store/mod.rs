@@ -44,6 +44,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "refresh_successors",
         include_str!("../../migrations/0005_refresh_successors.sql"),
     ),
+    (
+        7,
+        "audit_chains",
+        include_str!("../../migrations/0007_audit_chains.sql"),
+    ),
 ];
 
 const SQLITE_READERS: u32 = 8;
