@@ -444,7 +444,7 @@ pub async fn chains(conn: &mut AnyConnection) -> Result<Vec<(String, Option<i64>
     let rows = sqlx::query(
         "SELECT chain, last_seq FROM audit_chains
          UNION
-         SELECT DISTINCT chain, NULL FROM audit_events
+         SELECT DISTINCT chain, CAST(NULL AS BIGINT) FROM audit_events
          WHERE chain IS NOT NULL AND chain NOT IN (SELECT chain FROM audit_chains)
          ORDER BY chain",
     )
