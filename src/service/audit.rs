@@ -10,12 +10,8 @@ use crate::service::App;
 use crate::store::audit::{self as trail, AuditEvent, Filter, Outcome, StoredEvent};
 use crate::store::Store;
 
-/// Refusals (403s) recorded per caller and minute on a node; those beyond are only logged. A
-/// refusal changes nothing, so its event is a write of its own: unbounded, a flood of 403s
-/// would be a flood of writes (and of chain-head turns) for one caller's price.
-pub const REFUSALS_PER_MINUTE: u32 = 10;
-
-/// Records that `caller` was refused an operation: in his own organization's chain (never in
+/// Records that `caller` was refused an operation (at most
+/// [`crate::service::AUDITED_REFUSALS_PER_MINUTE`] a minute): in his own organization's chain (never in
 /// the one he reached for, which could otherwise be filled by strangers).
 pub async fn refused(app: &App, caller: &Principal, reason: &str, operation: &str) {
     let now = app.clock.now();

@@ -55,11 +55,16 @@ pub struct App {
     pub login_failures: RateLimiter,
     /// Refresh-token rotations, written in batches.
     pub rotations: rotation::Rotations,
-    /// Refusals recorded in the audit trail, per caller (`audit::REFUSALS_PER_MINUTE`).
+    /// Refusals recorded in the audit trail, per caller ([`AUDITED_REFUSALS_PER_MINUTE`]).
     pub refusals: RateLimiter,
 }
 
 pub type AppState = Arc<App>;
+
+/// Refusals (403s) recorded in the audit trail per caller and minute on a node; those beyond
+/// are only logged. A refusal changes nothing, so its event is a write of its own: unbounded, a
+/// flood of 403s would be a flood of writes (and of chain-head turns) for one caller's price.
+pub const AUDITED_REFUSALS_PER_MINUTE: u32 = 10;
 
 impl App {
     pub fn new(settings: Settings, store: Store, clock: SharedClock) -> Result<Self, String> {
@@ -91,7 +96,7 @@ impl App {
             rotation::Rotations::new(store.clone(), clock.clone(), settings.tokens.clone());
         let login_failures =
             RateLimiter::new(settings.login.failures_per_email_per_hour, 3600, keys);
-        let refusals = RateLimiter::new(audit::REFUSALS_PER_MINUTE, 60, keys);
+        let refusals = RateLimiter::new(AUDITED_REFUSALS_PER_MINUTE, 60, keys);
         Ok(Self {
             refusals,
             rotations,
