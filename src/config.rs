@@ -254,6 +254,14 @@ settings! {
                 env "BF_DATABASE_ACQUIRE_TIMEOUT_MS", check between(10, 3_600_000);
         }
 
+        [audit]
+        /// The audit trail.
+        pub struct AuditSettings {
+            /// Days an audit event is kept; older whole prefixes of each chain are pruned (each
+            /// pruning recorded by an `audit.pruned` event). 0 keeps every event forever.
+            retention_days: u32 = 0, env "BF_AUDIT_RETENTION_DAYS", check between(0, 36_500);
+        }
+
         [http]
         /// How long clients may take, and how many may be connected at once.
         pub struct HttpSettings {

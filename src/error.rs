@@ -158,6 +158,10 @@ impl From<sqlx::Error> for ApiError {
 /// How long a client should wait before trying again after a 503.
 pub const RETRY_AFTER_SECONDS: u64 = 1;
 
+/// Why a request was refused (a 403), left on its response.
+#[derive(Debug, Clone)]
+pub struct Refusal(pub String);
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match &self {
@@ -183,6 +187,10 @@ impl IntoResponse for ApiError {
                 retry_after_seconds,
             } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_seconds));
+            }
+            // Kept for the audit trail's record of the refusal (`http::extract::authorize`).
+            ApiError::Forbidden(reason) => {
+                response.extensions_mut().insert(Refusal(reason));
             }
             ApiError::Unavailable(_) | ApiError::TimedOut | ApiError::Overloaded => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));

@@ -9,7 +9,7 @@ use clap::{Arg, CommandFactory, FromArgMatches, Parser, Subcommand};
 use bf_security::clock::SystemClock;
 use bf_security::config::{Setting, Settings};
 use bf_security::domain::SecretString;
-use bf_security::service::bootstrap;
+use bf_security::service::{self, bootstrap};
 use bf_security::{startup, telemetry};
 
 #[derive(Parser)]
@@ -47,6 +47,21 @@ enum Command {
         #[arg(long)]
         password: String,
     },
+    /// Works on the audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Walks every chain of audit events and reports the first altered or missing event of
+    /// each; exits with status 1 when it finds one.
+    Verify,
+    /// Removes the events older than BF_AUDIT_RETENTION_DAYS now (whole prefixes of each
+    /// chain, each pruning recorded).
+    Prune,
 }
 
 /// The command line: each flag of a setting takes its variable and help line from the setting,
@@ -185,6 +200,33 @@ async fn run(command: Command, settings: Settings) -> ExitCode {
                 Err(e) => fail(&bf_security::error::chain(&e)),
             }
         }
+        Command::Audit { command } => {
+            let app = match startup::build(settings, Arc::new(SystemClock)).await {
+                Ok(a) => a,
+                Err(e) => return fail(&e.to_string()),
+            };
+            match command {
+                AuditCommand::Verify => verify(&app).await,
+                AuditCommand::Prune => match service::audit::prune(&app).await {
+                    Ok(pruned) if pruned.is_empty() => {
+                        println!("nothing to prune");
+                        ExitCode::SUCCESS
+                    }
+                    Ok(pruned) => {
+                        for p in pruned {
+                            println!(
+                                "chain {}: removed {} events, through event {}",
+                                chain_name(&p.chain),
+                                p.removed,
+                                p.through
+                            );
+                        }
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => fail(&bf_security::error::chain(&e)),
+                },
+            }
+        }
         Command::Serve { .. } => {
             let listen = settings.listen;
             let app = match startup::build(settings, Arc::new(SystemClock)).await {
@@ -225,6 +267,45 @@ async fn run(command: Command, settings: Settings) -> ExitCode {
                 Err(e) => fail(&format!("server: {e}")),
             }
         }
+    }
+}
+
+fn chain_name(chain: &str) -> &str {
+    if chain.is_empty() {
+        "(no organization)"
+    } else {
+        chain
+    }
+}
+
+/// Prints what verification found, chain by chain; status 1 when anything was altered or lost.
+async fn verify(app: &service::App) -> ExitCode {
+    let report = match service::audit::verify(&app.store).await {
+        Ok(r) => r,
+        Err(e) => return fail(&bf_security::error::chain(&e)),
+    };
+    for c in &report.chains {
+        match &c.problem {
+            None => println!(
+                "chain {}: {} events, intact",
+                chain_name(&c.chain),
+                c.events
+            ),
+            Some(p) => println!("chain {}: {p}", chain_name(&c.chain)),
+        }
+    }
+    if report.unchained > 0 {
+        println!(
+            "{} events written before the chains existed are not chained (not verified)",
+            report.unchained
+        );
+    }
+    if report.clean() {
+        println!("the audit trail is intact");
+        ExitCode::SUCCESS
+    } else {
+        println!("the audit trail was tampered with");
+        ExitCode::from(1)
     }
 }
 

@@ -65,8 +65,23 @@ pub async fn serve(
         waiting = limits.waiting,
         "connections at once"
     );
+    let pruner = (app.settings.audit.retention_days > 0).then(|| {
+        let app = app.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(PRUNE_EVERY);
+            loop {
+                every.tick().await;
+                if let Err(e) = crate::service::audit::prune(&app).await {
+                    tracing::warn!(error = %crate::error::chain(&e), "pruning the audit trail failed");
+                }
+            }
+        })
+    });
     let router = crate::http::router(app.clone());
     accept(listener, router, &app.settings, limits, shutdown).await;
+    if let Some(pruner) = pruner {
+        pruner.abort();
+    }
     if let Some(sender) = sender {
         sender.stop().await;
     }
@@ -117,6 +132,9 @@ fn listen_for_signals(app: AppState) -> Option<tokio::task::JoinHandle<()>> {
         }
     }))
 }
+
+/// How often `serve` prunes the audit trail of events past their retention.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// How long accepting pauses after the system refused a connection for want of resources (file
 /// descriptors, memory), so that connections may end meanwhile, rather than trying again at once

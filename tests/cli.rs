@@ -525,3 +525,144 @@ async fn with_few_file_descriptors_many_clients_get_200_or_503_and_the_server_re
         assert!(started.elapsed() < std::time::Duration::from_secs(2));
     }
 }
+
+/// A journey through a served node, then the audit trail tampered with behind its back:
+/// `audit verify` finds the altered event and the deleted last one; the log of the whole run
+/// holds no password, token or code.
+async fn audit_verify_finds_tampering_and_the_log_holds_no_secret(postgres: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(url) = fresh_store(postgres, &dir).await else {
+        return;
+    };
+    let served = serve(&url, &[("RUST_LOG", "debug")], None);
+    let http = reqwest::Client::new();
+    let login = |username: &'static str, password: &'static str| {
+        let http = http.clone();
+        let url = served.url("/v1/oauth/token");
+        async move {
+            http.post(url)
+                .form(&[
+                    ("grant_type", "password"),
+                    ("username", username),
+                    ("password", password),
+                ])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let mut secrets: Vec<String> = vec![ADMIN.1.into(), "wrong password 1234".into()];
+    assert_eq!(login(ADMIN.0, "wrong password 1234").await.status(), 400);
+    assert_eq!(
+        login("nobody@nowhere.example", "wrong password 1234")
+            .await
+            .status(),
+        400
+    );
+    let pair: serde_json::Value = login(ADMIN.0, ADMIN.1).await.json().await.unwrap();
+    let access = pair["access_token"].as_str().unwrap().to_string();
+    let refresh = pair["refresh_token"].as_str().unwrap().to_string();
+    let rotated: serde_json::Value = http
+        .post(served.url("/v1/oauth/token"))
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", &refresh)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let permanent: serde_json::Value = http
+        .post(served.url("/v1/users/generate-permanent-api-token"))
+        .bearer_auth(&access)
+        .json(&serde_json::json!({"description": "ci"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let invited: serde_json::Value = http
+        .post(served.url("/v1/users/invite"))
+        .bearer_auth(&access)
+        .json(&serde_json::json!({"email": "invitee@example.com", "sendEmail": false}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let reset = http
+        .post(served.url("/v1/users/password-reset/request-reset-code"))
+        .json(&serde_json::json!({"email": ADMIN.0}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reset.status(), 200);
+    for value in [
+        &pair["access_token"],
+        &pair["refresh_token"],
+        &rotated["access_token"],
+        &rotated["refresh_token"],
+        &permanent["access_token"],
+        &invited["results"][0]["inviteCode"],
+    ] {
+        secrets.push(value.as_str().expect("a secret").to_string());
+    }
+    served.terminate();
+    let mut served = served;
+    served.wait_at_most(std::time::Duration::from_secs(20));
+    let log = served.log().join("\n");
+    assert!(log.contains("request"), "the log was captured: {log}");
+    for secret in &secrets {
+        assert!(!log.contains(secret.as_str()), "the log holds {secret}");
+    }
+
+    let out = bf(&["audit", "verify", "--database-url", &url], &[]);
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("intact"));
+
+    // One event altered in the organization's chain, the last one of no organization deleted.
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+    sqlx::query(
+        "UPDATE audit_events SET reason = 'nothing to see' WHERE action = 'login.succeeded'",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "DELETE FROM audit_events WHERE chain = '' AND seq =
+             (SELECT MAX(seq) FROM audit_events WHERE chain = '')",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    let out = bf(&["audit", "verify", "--database-url", &url], &[]);
+    let report = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    assert!(report.contains("was altered"), "{report}");
+    assert!(
+        report.contains("chain (no organization): event"),
+        "{report}"
+    );
+    assert!(report.contains("is missing"), "{report}");
+
+    // Pruning with nothing old enough removes nothing.
+    let out = bf(
+        &["audit", "prune", "--database-url", &url],
+        &[("BF_AUDIT_RETENTION_DAYS", "30")],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("nothing to prune"));
+}
+
+#[tokio::test]
+async fn audit_verify_on_sqlite() {
+    audit_verify_finds_tampering_and_the_log_holds_no_secret(false).await;
+}
+
+#[tokio::test]
+async fn audit_verify_on_postgres() {
+    audit_verify_finds_tampering_and_the_log_holds_no_secret(true).await;
+}

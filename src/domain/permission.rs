@@ -4,7 +4,8 @@ use crate::error::ApiError;
 
 pub const WILDCARD: &str = "*";
 /// What this service itself guards.
-pub const BUILT_IN_RESOURCES: [&str; 4] = ["Users", "Roles", "Organizations", "Tokens"];
+pub const BUILT_IN_RESOURCES: [&str; 5] =
+    ["Users", "Roles", "Organizations", "Tokens", "AuditEvents"];
 pub const ACTIONS: [&str; 4] = ["read", "create", "update", "delete"];
 
 /// A resource/action pair, spelled as the catalogue spells it.

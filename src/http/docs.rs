@@ -8,7 +8,7 @@ use utoipa::openapi::server::Server;
 use utoipa::openapi::{Content, Object, Ref, RefOr, Response, Type};
 use utoipa::{Modify, OpenApi};
 
-use super::{oauth, ops, roles, users};
+use super::{audit, oauth, ops, roles, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -41,6 +41,7 @@ use super::{oauth, ops, roles, users};
         users::clear_login_limits,
         oauth::token,
         oauth::revoke,
+        audit::get_audit_events,
         ops::healthz,
         ops::readyz,
     ),

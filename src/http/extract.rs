@@ -4,14 +4,16 @@
 use axum::body::Bytes;
 use axum::extract::path::ErrorKind;
 use axum::extract::rejection::PathRejection;
-use axum::extract::{FromRequest, FromRequestParts, Path, RawPathParams, Request, State};
+use axum::extract::{
+    FromRequest, FromRequestParts, MatchedPath, Path, RawPathParams, Request, State,
+};
 use axum::http::{header, request::Parts, StatusCode};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::params::QueryParams;
 use crate::domain::{text, TextKind};
-use crate::error::ApiError;
+use crate::error::{ApiError, Refusal};
 use crate::service::authz::{Grant, Rule};
 use crate::service::{self, AppState};
 
@@ -236,8 +238,29 @@ pub async fn authorize(
     let requested = QueryParams::from_request_parts(&mut parts, &app)
         .await?
         .all("organizations");
-    let grant = service::authz::authorize(&app, rule, caller, requested).await?;
+    let operation = format!(
+        "{} {}",
+        parts.method,
+        parts
+            .extensions
+            .get::<MatchedPath>()
+            .map_or("", |p| p.as_str())
+    );
+    let grant = match service::authz::authorize(&app, rule, caller.clone(), requested).await {
+        Err(ApiError::Forbidden(reason)) => {
+            if let Some(caller) = &caller {
+                service::audit::refused(&app, caller, &reason, &operation).await;
+            }
+            return Err(ApiError::Forbidden(reason));
+        }
+        grant => grant?,
+    };
     parts.extensions.insert(grant);
     req = axum::extract::Request::from_parts(parts, body);
-    Ok(next.run(req).await)
+    let response = next.run(req).await;
+    // Refused by the operation itself (e.g. acting on a user who outranks the caller).
+    if let (Some(refusal), Some(caller)) = (response.extensions().get::<Refusal>(), &caller) {
+        service::audit::refused(&app, caller, &refusal.0, &operation).await;
+    }
+    Ok(response)
 }

@@ -1,5 +1,6 @@
 //! Where requests enter: the router, its middleware, and one module per resource.
 
+pub mod audit;
 pub mod context;
 pub mod docs;
 pub mod envelope;
@@ -172,6 +173,14 @@ pub fn router(app: AppState) -> Router {
                 Permission("Roles", "delete"),
                 roles::revoke_role
             )),
+        )
+        .route(
+            "/audit-events",
+            op!(
+                get,
+                Permission("AuditEvents", "read"),
+                audit::get_audit_events
+            ),
         )
         .route(
             "/roles/{role}/permission/{resource}/{action}",

@@ -3,6 +3,7 @@
 
 pub mod authenticator;
 pub mod hashing;
+pub mod limiter;
 pub mod limits;
 pub mod secrets;
 

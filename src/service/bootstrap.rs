@@ -90,6 +90,7 @@ impl NewAdmin {
             .audit(AuditEvent {
                 organization_id: Some(&org.id),
                 action: "bootstrap.administrator_created",
+                subject_id: Some(&user.id),
                 target_id: Some(&user.id),
                 ..Default::default()
             })

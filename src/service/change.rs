@@ -6,9 +6,10 @@
 //! this node sees the change), wake the mail sender (so no mail is sent for a change that did not
 //! commit). A change dropped without commit is rolled back, with none of the three.
 //!
-//! Every write of the service goes through one. Two writes lie below this layer and record no
-//! event, mail nothing and make nothing stale: the group commit of many callers' refresh
-//! rotations (`store::tokens::rotate_batch`), and the mail sender's bookkeeping.
+//! Every write of the service goes through one. Two writes lie below this layer and mail
+//! nothing and make nothing stale: the group commit of many callers' refresh rotations
+//! (`store::tokens::rotate_batch`, which records their events in its own transaction), and the
+//! mail sender's bookkeeping (which records none).
 
 use crate::clock::Millis;
 use crate::error::ApiError;

@@ -168,6 +168,7 @@ pub async fn invite(app: &App, grant: &Grant, req: NewInvitation) -> Result<Invi
             actor_id: by,
             organization_id: Some(&organization_id),
             action: "user.invited",
+            subject_id: Some(&user.id),
             target_id: Some(&user.id),
             details: Some(json!({
                 "invitation": code_id,
@@ -176,6 +177,7 @@ pub async fn invite(app: &App, grant: &Grant, req: NewInvitation) -> Result<Invi
                 "expiresInHours": hours,
                 "mailed": send_email,
             })),
+            ..Default::default()
         })
         .await?;
     let mut held = Vec::with_capacity(roles.len());
@@ -265,7 +267,9 @@ pub async fn accept_invitation(
             organization_id: Some(&organization_id),
             action: "invitation.accepted",
             target_id: Some(&user.id),
+            subject_id: Some(&user.id),
             details: Some(json!({ "invitation": code.id, "roles": given })),
+            ..Default::default()
         })
         .await?;
     Ok(user)

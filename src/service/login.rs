@@ -13,7 +13,12 @@ use crate::security::secrets::{self, TokenKind};
 use crate::service::change::Change;
 use crate::service::token_pairs::{issue_pair, IssuedPair, Lineage};
 use crate::service::App;
-use crate::store::{self, audit::AuditEvent, tokens::TokenRow, users::UserRow};
+use crate::store::{
+    self,
+    audit::{AuditEvent, Outcome},
+    tokens::TokenRow,
+    users::UserRow,
+};
 
 /// Why a grant was refused, as RFC 6749 §5.2 names it.
 #[derive(Debug)]
@@ -112,13 +117,31 @@ pub async fn password_grant(
     let now = app.clock.now();
     let (user, rehash) = match (user, verdict) {
         (Some(user), Verdict::Match { rehash }) if user.may_log_in() => (user, rehash),
-        (user, _) => {
+        (user, verdict) => {
             app.metrics.login(false);
+            let reason = match (&user, verdict) {
+                (None, _) => "no such user",
+                (Some(u), _) if u.password_hash.is_none() => "no password set",
+                (Some(_), Verdict::Match { .. }) => "the user may not log in",
+                (Some(_), _) => "wrong password",
+            };
+            // The e-mail tried, only when it is one: a password typed into the wrong field
+            // must not land in the trail.
+            let details = email
+                .as_ref()
+                .map(|e| serde_json::json!({ "email": e.as_str() }));
             let mut change = Change::begin_at(app, now).await?;
             change
                 .audit(AuditEvent {
+                    // A known user's failures are his organization's to see; an unknown
+                    // e-mail's, the platform administrators'.
+                    organization_id: user.as_ref().map(|u| u.organization_id.as_str()),
                     action: "login.failed",
+                    subject_id: user.as_ref().map(|u| u.id.as_str()),
                     target_id: user.as_ref().map(|u| u.id.as_str()),
+                    outcome: Outcome::Failed,
+                    reason: Some(reason),
+                    details,
                     ..Default::default()
                 })
                 .await?;
@@ -183,13 +206,18 @@ async fn open_session(
         now,
     )
     .await?;
+    let mut details = details.unwrap_or_else(|| serde_json::json!({ "method": "password" }));
+    // The pair's family: its ID names the login's tokens (IDs are no secrets).
+    details["family"] = serde_json::Value::from(family.as_str());
     change
         .audit(AuditEvent {
             actor_id: Some(&user.id),
             organization_id: Some(&organization_id),
             action: "login.succeeded",
+            subject_id: Some(&user.id),
             target_id: Some(&user.id),
-            details,
+            details: Some(details),
+            ..Default::default()
         })
         .await?;
     change.commit().await?;
@@ -277,6 +305,7 @@ pub async fn refresh_grant(
                 actor_id: Some(&token.user_id),
                 organization_id: Some(&token.organization_id),
                 action: "refresh_token.repeated",
+                subject_id: Some(&token.user_id),
                 target_id: Some(&token.id),
                 ..Default::default()
             })
@@ -291,7 +320,11 @@ pub async fn refresh_grant(
             actor_id: Some(&token.user_id),
             organization_id: Some(&token.organization_id),
             action: "refresh_token.reused",
+            subject_id: Some(&token.user_id),
             target_id: Some(&token.id),
+            outcome: Outcome::Failed,
+            reason: Some("a rotated refresh token was presented again: its family is revoked"),
+            details: Some(serde_json::json!({ "family": family, "revoked": revoked.len() })),
             ..Default::default()
         })
         .await?;
@@ -378,7 +411,11 @@ pub async fn revoke(app: &App, token: Option<&SecretString>) -> Result<(), ApiEr
             actor_id: Some(&row.user_id),
             organization_id: Some(&row.organization_id),
             action: "token.revoked",
+            subject_id: Some(&row.user_id),
             target_id: Some(&row.id),
+            details: Some(
+                serde_json::json!({ "kind": row.kind.as_str(), "revoked": forgotten.len() }),
+            ),
             ..Default::default()
         })
         .await?;

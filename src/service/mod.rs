@@ -1,6 +1,7 @@
 //! Where the rules are decided: each operation of the API as a function of the application
 //! state, the caller and parsed input. Handlers call these; these call the store.
 
+pub mod audit;
 pub mod authz;
 pub mod bootstrap;
 pub mod change;
@@ -27,6 +28,7 @@ use crate::error::ApiError;
 use crate::mail::Mailer;
 use crate::metrics::Metrics;
 use crate::oidc::OpenIdProviders;
+use crate::security::limiter::RateLimiter;
 use crate::security::limits::Limits;
 use crate::security::{Authenticator, PasswordHasher};
 use crate::store::Store;
@@ -48,9 +50,20 @@ pub struct App {
     pub limits: Limits,
     /// Refresh-token rotations, written in batches.
     pub rotations: rotation::Rotations,
+    /// Refusals recorded in the audit trail, per caller ([`AUDITED_REFUSALS_PER_MINUTE`]).
+    pub refusals: RateLimiter,
 }
 
 pub type AppState = Arc<App>;
+
+/// Refusals (403s) recorded in the audit trail per caller and minute on a node; those beyond
+/// are only logged. A refusal changes nothing, so its event is a write of its own: unbounded, a
+/// flood of 403s would be a flood of writes (and of chain-head turns) for one caller's price.
+pub const AUDITED_REFUSALS_PER_MINUTE: u32 = 10;
+
+/// Callers whose refusals a node counts at once (about 100 bytes each); past it, the least
+/// recent under their limit are forgotten.
+const REFUSAL_KEYS: usize = 100_000;
 
 impl App {
     pub fn new(settings: Settings, store: Store, clock: SharedClock) -> Result<Self, String> {
@@ -73,7 +86,9 @@ impl App {
         let limits = Limits::new(store.clone(), &settings);
         let rotations =
             rotation::Rotations::new(store.clone(), clock.clone(), settings.tokens.clone());
+        let refusals = RateLimiter::new(AUDITED_REFUSALS_PER_MINUTE, 60, REFUSAL_KEYS);
         Ok(Self {
+            refusals,
             rotations,
             limits,
             settings: Arc::new(settings),

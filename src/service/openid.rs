@@ -105,7 +105,11 @@ pub async fn link(
             organization_id: organization_id.as_deref(),
             action: "identity.linked",
             target_id: Some(&user.id),
-            details: Some(serde_json::json!({ "issuer": identity.issuer })),
+            subject_id: Some(&user.id),
+            details: Some(
+                serde_json::json!({ "issuer": identity.issuer, "subject": identity.subject }),
+            ),
+            ..Default::default()
         })
         .await?;
     change.forget_all();

@@ -19,7 +19,10 @@ use crate::service::code_attempts::CodeAttempt;
 use crate::service::{invitations, App};
 use crate::store::codes::CodeRow;
 use crate::store::users::UserRow;
-use crate::store::{self, audit::AuditEvent};
+use crate::store::{
+    self,
+    audit::{AuditEvent, Outcome},
+};
 
 /// What every request for a code is answered.
 pub const REQUESTED: &str =
@@ -94,11 +97,26 @@ pub async fn request_code(
                 ..mail
             };
             change.mail(&mail).await?;
-            audit(&mut change, "password_reset.requested", Some(&user.id)).await?;
+            audit(
+                &mut change,
+                "password_reset.requested",
+                Some(&user),
+                Outcome::Succeeded,
+            )
+            .await?;
             // `passwordResetValidTill` changed.
             change.forget_views();
         }
-        _ => audit(&mut change, "password_reset.requested", None).await?,
+        // The e-mail is kept out: the event of an unknown address says nothing of who asked.
+        _ => {
+            audit(
+                &mut change,
+                "password_reset.requested",
+                None,
+                Outcome::Failed,
+            )
+            .await?
+        }
     };
     change.commit().await?;
     Ok(())
@@ -206,7 +224,13 @@ pub async fn use_code(
         now,
     )
     .await?;
-    audit(&mut change, "password_reset.used", Some(&user.id)).await?;
+    audit(
+        &mut change,
+        "password_reset.used",
+        Some(&user),
+        Outcome::Succeeded,
+    )
+    .await?;
     change.forget_tokens(revoked);
     change.forget_views();
     attempt.succeeded(&mut change.tx).await?;
@@ -224,7 +248,6 @@ async fn failed(
     live: &[CodeRow],
 ) -> Result<(), ApiError> {
     let now = attempt.now();
-    let user_id = user.map(|u| u.id.as_str());
     let mut change = Change::begin_at(app, now).await?;
     let mut audited = false;
     for c in live.iter().filter(|c| c.kind == CodeKind::Reset) {
@@ -234,27 +257,37 @@ async fn failed(
         } else {
             "password_reset.failed"
         };
-        audit(&mut change, action, user_id).await?;
+        audit(&mut change, action, user, Outcome::Failed).await?;
         audited = true;
     }
     if !audited {
-        audit(&mut change, "password_reset.failed", user_id).await?;
+        audit(&mut change, "password_reset.failed", user, Outcome::Failed).await?;
     }
     change.commit().await?;
     Ok(())
 }
 
-/// The audit event of a reset step, by and about the user when there is one.
+/// The audit event of a reset step, by and about the user when there is one, in his home
+/// organization's chain (else in the chain of no organization).
 async fn audit(
     change: &mut Change<'_>,
     action: &str,
-    user_id: Option<&str>,
+    user: Option<&UserRow>,
+    outcome: Outcome,
 ) -> Result<(), ApiError> {
+    let user_id = user.map(|u| u.id.as_str());
     change
         .audit(AuditEvent {
             actor_id: user_id,
+            organization_id: user.map(|u| u.organization_id.as_str()),
             action,
+            subject_id: user_id,
             target_id: user_id,
+            outcome,
+            reason: (outcome == Outcome::Failed).then_some(match user {
+                Some(_) => "wrong, used or expired code",
+                None => "no such user",
+            }),
             ..Default::default()
         })
         .await

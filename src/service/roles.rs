@@ -220,6 +220,7 @@ pub async fn create(app: &App, grant: &Grant, req: NewRole) -> Result<HeldRole, 
                 "after": snapshot(&role, &rows),
                 "previousDefault": previous_default,
             })),
+            ..Default::default()
         })
         .await?;
     change.forget_all();
@@ -388,6 +389,7 @@ pub async fn update(app: &App, grant: &Grant, req: RoleChange) -> Result<HeldRol
                 "after": snapshot(&role, &permissions),
                 "previousDefault": previous_default,
             })),
+            ..Default::default()
         })
         .await?;
     change.forget_all();
@@ -429,6 +431,7 @@ pub async fn revoke(app: &App, grant: &Grant, key: &str) -> Result<HeldRole, Api
                 "before": snapshot(&before, &permissions),
                 "after": snapshot(&role, &permissions),
             })),
+            ..Default::default()
         })
         .await?;
     change.forget_all();
@@ -493,6 +496,7 @@ pub async fn remove_permission(
                 "after": snapshot(&role, &permissions),
                 "permission": format!("{}:{}", found.resource, found.action),
             })),
+            ..Default::default()
         })
         .await?;
     change.forget_all();

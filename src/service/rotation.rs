@@ -20,6 +20,7 @@ use crate::clock::SharedClock;
 use crate::config::TokenSettings;
 use crate::domain::SecretString;
 use crate::error::ApiError;
+use crate::origin::Origin;
 use crate::security::secrets::{self, TokenKind};
 use crate::service::token_pairs::{pair_rows, Lineage};
 use crate::store::{self, Store};
@@ -41,6 +42,8 @@ struct Job {
     secret: SecretString,
     /// The digest of `secret`.
     used: String,
+    /// Where the request came from, for its audit event (written by another task).
+    origin: Origin,
     reply: oneshot::Sender<Result<Option<Rotated>, ApiError>>,
 }
 
@@ -77,6 +80,7 @@ impl Rotations {
         let job = Job {
             used: secrets::digest(secret.expose()),
             secret: secret.clone(),
+            origin: crate::origin::current(),
             reply,
         };
         let start = {
@@ -149,8 +153,9 @@ impl Rotations {
     async fn write(&self, jobs: &[Job]) -> Result<Vec<Option<Rotated>>, sqlx::Error> {
         let now = self.clock.now();
         let digests: Vec<&str> = jobs.iter().map(|j| j.used.as_str()).collect();
+        let origins: Vec<Origin> = jobs.iter().map(|j| j.origin.clone()).collect();
         let mut outcomes = Vec::with_capacity(jobs.len());
-        store::tokens::rotate_batch(&self.store, &digests, now, |consumed| {
+        store::tokens::rotate_batch(&self.store, &digests, &origins, now, |consumed| {
             let mut consumed: HashMap<String, store::tokens::Consumed> = consumed
                 .into_iter()
                 .map(|c| (c.digest.clone(), c))

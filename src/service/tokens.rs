@@ -109,8 +109,10 @@ pub async fn issue_permanent(
             actor_id: Some(&caller.user_id),
             organization_id: Some(&organization_id),
             action: "permanent_token.issued",
+            subject_id: Some(&user_id),
             target_id: Some(&id),
             details: Some(serde_json::json!({ "userID": user_id })),
+            ..Default::default()
         })
         .await?;
     change.commit().await?;
@@ -180,9 +182,11 @@ pub async fn rotate_permanent(
             organization_id: Some(&organization_id),
             action: "permanent_token.rotated",
             target_id: Some(&id),
+            subject_id: Some(&old.user_id),
             details: Some(
                 serde_json::json!({ "previous": old.id, "gracePeriodSeconds": grace_seconds }),
             ),
+            ..Default::default()
         })
         .await?;
     change.forget_tokens(forgotten);
@@ -226,6 +230,17 @@ pub async fn issue_temporary(app: &App, grant: &Grant) -> Result<IssuedPair, Api
         now,
     )
     .await?;
+    change
+        .audit(AuditEvent {
+            actor_id: Some(&caller.user_id),
+            organization_id: Some(&organization_id),
+            action: "tokens.issued",
+            subject_id: Some(&caller.user_id),
+            target_id: Some(lineage.family),
+            details: Some(serde_json::json!({ "by": caller.token_id, "bound": caller.bound })),
+            ..Default::default()
+        })
+        .await?;
     change.commit().await?;
     Ok(pair)
 }

@@ -254,10 +254,12 @@ pub async fn sign_up(
             actor_id: by.as_deref(),
             organization_id: Some(&org.id),
             action: "user.signed_up",
+            subject_id: Some(&user.id),
             target_id: Some(&user.id),
             details: Some(
                 json!({ "organizationName": org.name, "customerCode": org.customer_code }),
             ),
+            ..Default::default()
         })
         .await?;
     change.commit().await?;
@@ -352,12 +354,14 @@ pub async fn create(app: &App, grant: &Grant, req: NewUser) -> Result<Answer, Ap
             actor_id: by,
             organization_id: Some(&organization_id),
             action: "user.created",
+            subject_id: Some(&user.id),
             target_id: Some(&user.id),
             details: Some(json!({
                 "roles": roles.iter().map(|r| &r.id).collect::<Vec<_>>(),
                 "withPassword": user.password_hash.is_some(),
                 "mailed": code.is_some(),
             })),
+            ..Default::default()
         })
         .await?;
     change.commit().await?;
@@ -469,6 +473,17 @@ async fn check_own_password(
     }
 }
 
+/// What of a user an update may change, as its audit event shows it before and after.
+fn profile(user: &UserRow) -> serde_json::Value {
+    json!({
+        "firstName": user.first_name,
+        "lastName": user.last_name,
+        "companyName": user.company_name,
+        "timezone": user.timezone,
+        "enabled": user.enabled,
+    })
+}
+
 /// Changes the fields present: names and time zone (self, or `Users:update`), `enabled` and
 /// `roles` (`Users:update`, never on oneself). Disabling ends all his tokens at once; `roles`
 /// replaces his roles in the first acting organization.
@@ -485,6 +500,7 @@ pub async fn update_infos(
             "you may not change your own roles or enabled".into(),
         ));
     }
+    let before = profile(subject.user());
     let user = subject.user_mut();
     let tz = match &req.timezone {
         Some(t) => Some(timezone(Some(t))?),
@@ -526,6 +542,7 @@ pub async fn update_infos(
         changed.push("enabled");
     }
     let mut given_roles = None;
+    let mut roles_before = None;
     if let Some(keys) = &req.roles {
         let acting = grant
             .home()
@@ -539,6 +556,13 @@ pub async fn update_infos(
         }
         let roles = roles::resolve_roles_for_grant(&mut change.tx, acting, keys).await?;
         let ids: Vec<String> = roles.iter().map(|r| r.id.clone()).collect();
+        roles_before = Some(
+            store::roles::held_roles(&mut change.tx, &user.id, &acting.organization_id)
+                .await?
+                .into_iter()
+                .map(|r| r.role.id)
+                .collect::<Vec<_>>(),
+        );
         store::memberships::replace_roles(
             &mut change.tx,
             &user.id,
@@ -559,13 +583,17 @@ pub async fn update_infos(
             actor_id: by,
             organization_id: grant.home().map(|a| a.organization_id.as_str()),
             action: "user.updated",
+            subject_id: Some(&user.id),
             target_id: Some(&user.id),
             details: Some(json!({
                 "fields": changed,
-                "enabled": req.enabled,
+                "before": before,
+                "after": profile(user),
+                "rolesBefore": roles_before,
                 "roles": given_roles,
                 "tokensRevoked": revoked.len(),
             })),
+            ..Default::default()
         })
         .await?;
     if req.enabled.is_some() || req.roles.is_some() {
@@ -609,7 +637,9 @@ pub async fn update_email(
     change
         .audit(AuditEvent {
             actor_id: by,
+            organization_id: Some(&user.organization_id),
             action: "user.email_changed",
+            subject_id: Some(&user.id),
             target_id: Some(&user.id),
             details: Some(json!({ "from": old, "to": user.email })),
             ..Default::default()
@@ -667,7 +697,9 @@ pub async fn update_password(
     change
         .audit(AuditEvent {
             actor_id: by,
+            organization_id: Some(&user.organization_id),
             action: "user.password_changed",
+            subject_id: Some(&user.id),
             target_id: Some(&user.id),
             details: Some(json!({ "tokensRevoked": revoked.len() })),
             ..Default::default()

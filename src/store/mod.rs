@@ -53,6 +53,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "limit_counters",
         include_str!("../../migrations/0006_limit_counters.sql"),
     ),
+    (
+        7,
+        "audit_chains",
+        include_str!("../../migrations/0007_audit_chains.sql"),
+    ),
 ];
 
 const SQLITE_READERS: u32 = 8;

@@ -3,8 +3,10 @@
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
+use super::audit::AuditEvent;
 use crate::clock::Millis;
 use crate::domain::TokenKind;
+use crate::origin::Origin;
 
 #[derive(Debug, Clone)]
 pub struct TokenRow {
@@ -179,16 +181,61 @@ pub async fn consume_refreshes(
 
 /// Rotates refresh tokens as a group commit: in one transaction, consumes the live ones among
 /// `digests` (see [`consume_refreshes`]), inserts the rows `successors` builds from what they
-/// carried, and commits once (on SQLite one fsync for every rotation of the moment).
+/// carried, records a `refresh_token.rotated` event for each (from the request of
+/// `origins`, in step with `digests`), and commits once (on SQLite one fsync for every rotation
+/// of the moment). The events cost one chain-head update per organization of the batch and one
+/// insert.
 pub async fn rotate_batch(
     store: &super::Store,
     digests: &[&str],
+    origins: &[Origin],
     now: Millis,
     successors: impl FnOnce(Vec<Consumed>) -> Vec<TokenRow>,
 ) -> Result<(), sqlx::Error> {
     let mut tx = store.write().await?;
     let consumed = consume_refreshes(&mut tx, digests, now).await?;
-    insert(&mut tx, &successors(consumed)).await?;
+    // What the events say, kept before `successors` takes the rows.
+    let spent: Vec<(usize, String, String, String, String)> = consumed
+        .iter()
+        .filter_map(|c| {
+            let at = digests.iter().position(|d| *d == c.digest)?;
+            let family = c.family_id.clone().unwrap_or_else(|| c.id.clone());
+            Some((
+                at,
+                c.id.clone(),
+                c.user_id.clone(),
+                c.organization_id.clone(),
+                family,
+            ))
+        })
+        .collect();
+    let rows = successors(consumed);
+    insert(&mut tx, &rows).await?;
+    let details: Vec<serde_json::Value> = spent
+        .iter()
+        .map(|(_, _, _, _, family)| {
+            let successor = rows
+                .iter()
+                .find(|r| r.kind == TokenKind::Refresh && r.family_id.as_deref() == Some(family))
+                .map(|r| r.id.as_str());
+            serde_json::json!({ "family": family, "successor": successor })
+        })
+        .collect();
+    let events: Vec<AuditEvent<'_>> = spent
+        .iter()
+        .zip(details)
+        .map(|((at, id, user, organization, _), details)| AuditEvent {
+            actor_id: Some(user),
+            organization_id: Some(organization),
+            action: "refresh_token.rotated",
+            subject_id: Some(user),
+            target_id: Some(id),
+            details: Some(details),
+            origin: origins.get(*at),
+            ..Default::default()
+        })
+        .collect();
+    super::audit::record_many(&mut tx, now, &events).await?;
     tx.commit().await
 }
 

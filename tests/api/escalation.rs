@@ -800,7 +800,8 @@ async fn every_grant_refuses_a_permission_the_caller_lacks(app: TestApp) {
 
 // ---- the property ------------------------------------------------------------------------
 
-const CONCRETE: [&str; 16] = [
+const CONCRETE: [&str; 17] = [
+    "AuditEvents:read",
     "Users:read",
     "Users:create",
     "Users:update",

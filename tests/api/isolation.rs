@@ -30,7 +30,7 @@ both_stores!(
 );
 
 const PASSWORD: &str = "member password 1234";
-const RESOURCES: [&str; 4] = ["Users", "Roles", "Organizations", "Tokens"];
+const RESOURCES: [&str; 5] = ["Users", "Roles", "Organizations", "Tokens", "AuditEvents"];
 const ACTIONS: [&str; 4] = ["read", "create", "update", "delete"];
 
 /// Who decides a request, which tells the checks that hold before the handler is built.
@@ -153,6 +153,8 @@ fn table() -> Vec<Op> {
             ..guarded(Method::POST, "/v1/roles", ("Roles", "create"))
         },
         guarded(Method::GET, "/v1/roles", ("Roles", "read")),
+        // The audit trail: B's administrator reads B's events, never A's (`audit.rs`).
+        guarded(Method::GET, "/v1/audit-events", ("AuditEvents", "read")),
         Op {
             cross: ON_ENTITY,
             ..guarded(Method::GET, "/v1/roles/{role}", ("Roles", "read"))

@@ -42,7 +42,7 @@ async fn limit_hits(app: &TestApp) -> usize {
         .await
         .unwrap()
         .iter()
-        .filter(|(action, _, _)| action == "limit.hit")
+        .filter(|e| e.action == "limit.hit")
         .count()
 }
 
@@ -503,9 +503,12 @@ async fn an_administrator_sees_and_clears_a_users_counts(kind: StoreKind) {
     let recent = bf_security::store::audit::recent(&mut conn, 50)
         .await
         .unwrap();
-    assert!(recent
-        .iter()
-        .any(|(a, _, t)| a == "login_limits.cleared" && t.as_deref() == Some(id.as_str())));
+    assert!(
+        recent
+            .iter()
+            .any(|e| e.action == "login_limits.cleared"
+                && e.target_id.as_deref() == Some(id.as_str()))
+    );
 }
 
 async fn body_org(app: &TestApp, token: &str) -> String {

@@ -687,10 +687,16 @@ async fn concurrent_guesses_are_checked_no_more_often_than_the_limit(app: TestAp
     assert!(wrong <= 5, "{ok} in, {wrong} wrong: {answers:?}");
     let checked = verifications() - before;
     assert_eq!(checked, (ok + wrong) as u64, "{answers:?}");
-    // The failures used up the hour, whatever got in: the right password now waits too.
+    // The failures used up the hour: from a client still a stranger, the right password now
+    // waits too; once the right password got in from this address, the address is known and
+    // its logins are not held back by the failures of strangers.
     if wrong == 5 {
         let status = login_apart(&app, ADMIN_EMAIL, ADMIN_PASSWORD).await;
-        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+        let expected = match ok {
+            0 => StatusCode::TOO_MANY_REQUESTS,
+            _ => StatusCode::OK,
+        };
+        assert_eq!(status, expected, "{answers:?}");
     }
 }
 

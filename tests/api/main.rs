@@ -3,6 +3,7 @@
 mod common;
 mod smtp_sink;
 
+mod audit;
 mod conventions;
 mod escalation;
 mod headers;

@@ -299,7 +299,7 @@ async fn an_administrator_creates_a_user_with_named_roles(app: TestApp) {
         .unwrap();
     assert!(events
         .iter()
-        .any(|(a, _, t)| a == "user.created" && t.as_deref() == user["id"].as_str()));
+        .any(|e| e.action == "user.created" && e.target_id.as_deref() == user["id"].as_str()));
 }
 
 async fn creating_a_user_refuses_bad_input_with_the_field_named(app: TestApp) {
@@ -1102,7 +1102,7 @@ async fn an_invitation_of_a_new_email_creates_a_user_enabled_on_acceptance(app: 
         .unwrap();
     drop(conn);
     for action in ["user.invited", "mail.queued"] {
-        assert!(events.iter().any(|(a, _, _)| a == action), "{action}");
+        assert!(events.iter().any(|e| e.action == action), "{action}");
     }
     // A second invitation replaces the first.
     let (status, body) = app
