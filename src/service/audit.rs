@@ -44,12 +44,13 @@ pub async fn refused(app: &App, caller: &Principal, reason: &str, operation: &st
 }
 
 /// Whose events a caller reads: those of his acting organizations; a platform administrator
-/// who names no organization also those of none.
+/// who names no organization also those of none, unless his token is bound to one
+/// organization (a permanent token reaches that one only).
 pub fn scope(grant: &Grant, named_organizations: bool) -> Result<Filter, ApiError> {
     let caller = grant.caller()?;
     Ok(Filter {
         organizations: grant.organization_ids(),
-        unattached: caller.bf_admin && !named_organizations,
+        unattached: caller.bf_admin && !caller.bound && !named_organizations,
         ..Filter::default()
     })
 }

@@ -181,6 +181,18 @@ async fn events_are_read_only_in_the_callers_organizations(app: TestApp) {
     let named = events(&app, &admin, &format!("organizations={org_a}")).await;
     assert!(named.iter().all(|e| e["organizationID"] == org_a.as_str()));
     assert!(!named.is_empty());
+    // His permanent token acts in its organization only: no events of no organization.
+    let (status, body) = app
+        .post("/v1/users/generate-permanent-api-token", &admin, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let permanent = body["access_token"].as_str().unwrap();
+    let bound = events(&app, permanent, "").await;
+    assert!(!bound.is_empty());
+    assert!(
+        bound.iter().all(|e| e.get("organizationID").is_some()),
+        "a bound token reads events of no organization"
+    );
 }
 
 async fn every_filter_selects_and_bad_filters_are_named(app: TestApp) {
