@@ -320,6 +320,7 @@ async fn measure(
         iterations: t,
         parallelism: p,
         threads: 1,
+        queue: None,
     };
     let hasher = PasswordHasher::new(&argon2)?;
     let seed_hash = hasher

@@ -5,6 +5,7 @@ mod smtp_sink;
 
 mod conventions;
 mod escalation;
+mod hashing;
 mod hostile_input;
 mod isolation;
 mod issuer;
