@@ -11,12 +11,11 @@
 
 use std::sync::{mpsc, Arc, Mutex};
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-
 use argon2::password_hash::{
     Output, ParamsString, PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString,
 };
 use argon2::{Algorithm, Argon2, Block, Params, Version};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::config::Argon2Settings;
 use crate::domain::SecretString;
@@ -171,9 +170,11 @@ impl PasswordHasher {
         let (done, answer) = tokio::sync::oneshot::channel();
         self.jobs
             .send(Box::new(move |memory: &mut Vec<Block>| {
-                let _ = done.send(f(memory));
-                // Freed once the hash has run (a caller who hung up does not shorten it).
+                let out = f(memory);
+                // Freed once the hash has run (a caller who hung up does not shorten it), and
+                // before the answer, so that its caller's next hash finds the place free.
                 drop(slot);
+                let _ = done.send(out);
             }))
             .map_err(|_| ApiError::internal("the hashing threads have stopped"))?;
         answer
