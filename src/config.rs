@@ -83,6 +83,9 @@ settings! {
             parallelism: u32 = 1, env "BF_ARGON2_PARALLELISM", check between(1, 255);
             /// How many hashes may run at once; 0 means one per CPU core.
             threads: usize = 0, env "BF_ARGON2_THREADS";
+            /// Hashes that may wait for a hashing thread; past them, a login, sign-up or
+            /// password change is refused at once with 503 and `Retry-After`.
+            queue: Option<usize> = None, env "BF_ARGON2_QUEUE", shown "8 per hashing thread";
         }
 
         [tokens]

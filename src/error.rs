@@ -40,6 +40,9 @@ pub enum ApiError {
     TimedOut,
     #[error("the server is at its limit of connections; try again")]
     Overloaded,
+    /// The password hashing queue is full: refused before any work, to be retried shortly.
+    #[error("too many passwords are being checked at once; try again")]
+    HashingBusy,
     #[error("the request was not received in time")]
     RequestTimeout,
     #[error("internal error")]
@@ -98,9 +101,10 @@ impl ApiError {
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable(_) | ApiError::TimedOut | ApiError::Overloaded => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiError::Unavailable(_)
+            | ApiError::TimedOut
+            | ApiError::Overloaded
+            | ApiError::HashingBusy => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -116,9 +120,10 @@ impl ApiError {
             ApiError::Conflict(_) => ErrorType::Conflict,
             ApiError::PayloadTooLarge => ErrorType::PayloadTooLarge,
             ApiError::RateLimited { .. } => ErrorType::RateLimited,
-            ApiError::Unavailable(_) | ApiError::TimedOut | ApiError::Overloaded => {
-                ErrorType::ServiceUnavailable
-            }
+            ApiError::Unavailable(_)
+            | ApiError::TimedOut
+            | ApiError::Overloaded
+            | ApiError::HashingBusy => ErrorType::ServiceUnavailable,
             // Beyond the contract's table: a client that stopped sending its body.
             ApiError::RequestTimeout => ErrorType::RequestTimeout,
             ApiError::Internal(_) => ErrorType::ServerError,
@@ -192,7 +197,10 @@ impl IntoResponse for ApiError {
             ApiError::Forbidden(reason) => {
                 response.extensions_mut().insert(Refusal(reason));
             }
-            ApiError::Unavailable(_) | ApiError::TimedOut | ApiError::Overloaded => {
+            ApiError::Unavailable(_)
+            | ApiError::TimedOut
+            | ApiError::Overloaded
+            | ApiError::HashingBusy => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
             }
             // The rest of a body that never came cannot be told from the next request.

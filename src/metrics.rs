@@ -29,6 +29,8 @@ pub struct HashCounts {
     pub hashes: Counter,
     /// Checks of given passwords, against a dummy hash for unknown users too.
     pub verifications: Counter,
+    /// Hashes and checks refused at once because the hashing queue was full.
+    pub shed: Counter,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -116,6 +118,11 @@ impl Metrics {
             "password_verifications",
             "Argon2id checks of given passwords (unknown users' against a dummy hash)",
             counts.verifications.clone(),
+        );
+        registry.register(
+            "password_hashing_shed",
+            "Hashes and checks of passwords refused at once (503) because the hashing queue was full",
+            counts.shed.clone(),
         );
     }
 

@@ -1,7 +1,7 @@
 //! The few calls of the Security API the scenarios make, over one keep-alive HTTP client.
 
 use axum::body::Bytes;
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -18,6 +18,12 @@ pub struct Pair {
     pub refresh_token: String,
     #[serde(rename = "organizationID")]
     pub organization_id: String,
+}
+
+/// What a login answered: a pair, or "too busy hashing, come back after `retry_after` s".
+pub enum Granted {
+    Pair(Pair),
+    Shed { retry_after: u64 },
 }
 
 /// A status the caller did not expect, with the start of the body to say why.
@@ -41,6 +47,16 @@ impl Api {
     }
 
     async fn token_grant(&self, what: &str, form: String) -> Result<Pair, String> {
+        match self.token_grant_or_shed(what, form).await? {
+            Granted::Pair(pair) => Ok(pair),
+            Granted::Shed { retry_after } => Err(format!(
+                "{what}: 503 Service Unavailable (Retry-After: {retry_after} s)"
+            )),
+        }
+    }
+
+    /// A grant, or the server's refusal to hash now (503 with `Retry-After`).
+    async fn token_grant_or_shed(&self, what: &str, form: String) -> Result<Granted, String> {
         let response = self
             .http
             .post(format!("{}/v1/oauth/token", self.base))
@@ -50,20 +66,42 @@ impl Api {
             .await
             .map_err(|e| format!("{what}: {e}"))?;
         let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
         let body = response.bytes().await.map_err(|e| format!("{what}: {e}"))?;
+        if status == reqwest::StatusCode::SERVICE_UNAVAILABLE {
+            if let Some(retry_after) = retry_after {
+                return Ok(Granted::Shed { retry_after });
+            }
+        }
         if !status.is_success() {
             return Err(unexpected(what, status, &body));
         }
-        serde_json::from_slice(&body).map_err(|e| format!("{what}: {e}"))
+        serde_json::from_slice(&body)
+            .map(Granted::Pair)
+            .map_err(|e| format!("{what}: {e}"))
     }
 
-    pub async fn login(&self, email: &str, password: &str) -> Result<Pair, String> {
-        let form = form_urlencoded::Serializer::new(String::new())
+    fn login_form(email: &str, password: &str) -> String {
+        form_urlencoded::Serializer::new(String::new())
             .append_pair("grant_type", "password")
             .append_pair("username", email)
             .append_pair("password", password)
-            .finish();
-        self.token_grant("login", form).await
+            .finish()
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Result<Pair, String> {
+        self.token_grant("login", Self::login_form(email, password))
+            .await
+    }
+
+    /// A login that the server may refuse at once because its password hashing is full.
+    pub async fn login_or_shed(&self, email: &str, password: &str) -> Result<Granted, String> {
+        self.token_grant_or_shed("login", Self::login_form(email, password))
+            .await
     }
 
     pub async fn refresh(&self, refresh_token: &str) -> Result<Pair, String> {

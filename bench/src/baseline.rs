@@ -1,6 +1,7 @@
-//! The two ceilings each scenario is compared with, measured in the same run on the same cores:
-//! how many Argon2id verifications the cores do with nothing else in the way (the limit of
-//! password logins), and an empty handler behind the same HTTP stack (the limit of any request).
+//! The ceilings each scenario is compared with, measured in the same run on the same cores: how
+//! many Argon2id verifications the cores do with nothing else in the way (the limit of password
+//! logins), an empty handler behind the same HTTP stack (the limit of any request), and the
+//! store's refresh statements in a bare loop (the limit of refresh grants).
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -12,6 +13,15 @@ use argon2::{Algorithm, Argon2, Block, Params, Version};
 use axum::http::header;
 use axum::routing::get;
 use axum::Router;
+
+use bf_security::clock::{Clock, SystemClock};
+use bf_security::config::TokenSettings;
+use bf_security::domain::SecretString;
+use bf_security::origin::Origin;
+use bf_security::security::secrets;
+use bf_security::service::rotation::MAX_BATCH;
+use bf_security::service::token_pairs::{pair_rows, Lineage};
+use bf_security::store::{self, Store};
 
 use crate::server::cpu_seconds_at;
 
@@ -71,6 +81,87 @@ pub fn argon2_verify_rate(hash: &str, password: &str, threads: usize, seconds: f
         per_s: count / started.elapsed().as_secs_f64(),
         per_cpu_s: if cpu > 0.0 { count / cpu } else { 0.0 },
     }
+}
+
+/// Refreshes the store can write, measured with nothing but its own statements.
+pub struct RotateRate {
+    pub per_s: f64,
+    /// Per second of CPU time of this process (for SQLite, the database's own work too).
+    pub per_cpu_s: Option<f64>,
+}
+
+/// Rotates the refresh tokens `chains` (one per connection of the refresh scenario) for
+/// `seconds` with exactly what the server runs for refresh grants, without HTTP: the store's
+/// `rotate_batch` (consume the tokens, insert their successor pairs, commit), their successors
+/// derived and their rows built as `service::rotation` does, in batches of all the chains (at
+/// most its `MAX_BATCH`): the batch the server forms when every connection's refresh arrives
+/// while the one before is written. Leaves each chain at its newest refresh token.
+pub async fn rotate_batch_rate(
+    store: &Store,
+    tokens: &TokenSettings,
+    chains: &mut [SecretString],
+    seconds: f64,
+) -> Result<RotateRate, String> {
+    let clock = SystemClock;
+    let cpu_start = cpu_seconds_at("/proc/self/stat");
+    let started = Instant::now();
+    let until = started + Duration::from_secs_f64(seconds);
+    let mut rotated = 0u64;
+    let origin = Origin::new(Some([127, 0, 0, 1].into()), Some("bf-bench"));
+    while Instant::now() < until {
+        for batch in chains.chunks_mut(MAX_BATCH) {
+            let now = clock.now();
+            let digests: Vec<String> = batch.iter().map(|s| secrets::digest(s.expose())).collect();
+            let refs: Vec<&str> = digests.iter().map(String::as_str).collect();
+            // Each rotation's audit event carries its request's origin, as the server's do.
+            let origins = vec![origin.clone(); batch.len()];
+            let mut next: Vec<Option<SecretString>> = Vec::new();
+            store::tokens::rotate_batch(store, &refs, &origins, now, |consumed| {
+                let mut consumed: std::collections::HashMap<_, _> = consumed
+                    .into_iter()
+                    .map(|c| (c.digest.clone(), c))
+                    .collect();
+                let mut rows = Vec::with_capacity(batch.len() * 2);
+                for (secret, digest) in batch.iter().zip(&digests) {
+                    let Some(used) = consumed.remove(digest) else {
+                        next.push(None);
+                        continue;
+                    };
+                    let salt = used.successor_salt.as_deref().unwrap_or_default();
+                    let (access, refresh) = secrets::successors(secret.expose(), salt);
+                    let lineage = Lineage {
+                        family: used.family_id.as_deref().unwrap_or(&used.id),
+                        bound: used.bound,
+                    };
+                    rows.extend(pair_rows(
+                        tokens,
+                        &used.user_id,
+                        &used.organization_id,
+                        lineage,
+                        [&access.digest, &refresh.digest],
+                        now,
+                    ));
+                    next.push(Some(refresh.secret));
+                }
+                rows
+            })
+            .await
+            .map_err(|e| format!("rotate_batch: {e}"))?;
+            for (chain, new) in batch.iter_mut().zip(next) {
+                *chain = new.ok_or("rotate_batch: a refresh token of a chain was not consumed")?;
+                rotated += 1;
+            }
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let cpu = cpu_start
+        .zip(cpu_seconds_at("/proc/self/stat"))
+        .map(|(a, b)| b - a)
+        .filter(|&c| c > 0.0);
+    Ok(RotateRate {
+        per_s: rotated as f64 / elapsed,
+        per_cpu_s: cpu.map(|c| rotated as f64 / c),
+    })
 }
 
 /// The path the empty server answers, the same the authenticated-read scenarios call.

@@ -96,6 +96,33 @@ where
     Fut: Future<Output = (V, Result<(), String>)> + Send + 'static,
 {
     let step = Arc::new(step);
+    let (mut outcomes, users) = drive_kinds(label, window, server_pid, users, 1, move |v| {
+        let step = step.clone();
+        async move {
+            let (v, result) = step(v).await;
+            (v, 0, result)
+        }
+    })
+    .await;
+    (outcomes.remove(0), users)
+}
+
+/// Like [`drive`], for steps of `kinds` kinds (a read, a refresh…), each step saying its kind:
+/// one outcome per kind, each with its own latencies, over the same window and server CPU time.
+pub async fn drive_kinds<V, F, Fut>(
+    label: &str,
+    window: Window,
+    server_pid: u32,
+    users: Vec<V>,
+    kinds: usize,
+    step: F,
+) -> (Vec<Outcome>, Vec<V>)
+where
+    V: Send + 'static,
+    F: Fn(V) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = (V, usize, Result<(), String>)> + Send + 'static,
+{
+    let step = Arc::new(step);
     let done = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let measure_from = start + window.warmup;
@@ -140,24 +167,25 @@ where
         let done = done.clone();
         tasks.spawn(async move {
             let mut user = user;
-            let mut latency = histogram();
-            let mut errors = 0u64;
+            let mut latency: Vec<Histogram<u64>> = (0..kinds).map(|_| histogram()).collect();
+            let mut errors = vec![0u64; kinds];
             let mut samples = Vec::new();
             loop {
                 let began = Instant::now();
                 if began >= until {
                     break;
                 }
-                let (next, result) = step(user).await;
+                let (next, kind, result) = step(user).await;
                 user = next;
+                let kind = kind.min(kinds - 1);
                 if let Err(e) = result {
-                    errors += 1;
+                    errors[kind] += 1;
                     if samples.len() < 3 {
-                        samples.push(e);
+                        samples.push((kind, e));
                     }
                 }
                 if began >= measure_from {
-                    latency.saturating_record((began.elapsed().as_micros() as u64).max(1));
+                    latency[kind].saturating_record((began.elapsed().as_micros() as u64).max(1));
                     done.fetch_add(1, Ordering::Relaxed);
                 }
             }
@@ -165,15 +193,21 @@ where
         });
     }
 
-    let mut latency = histogram();
-    let mut errors = 0;
-    let mut error_samples = Vec::new();
+    let mut latency: Vec<Histogram<u64>> = (0..kinds).map(|_| histogram()).collect();
+    let mut errors = vec![0u64; kinds];
+    let mut error_samples: Vec<Vec<String>> = vec![Vec::new(); kinds];
     let mut back = Vec::new();
     while let Some(joined) = tasks.join_next().await {
         let (index, user, h, e, samples) = joined.expect("a virtual user panicked");
-        latency.add(&h).expect("histograms of the same bounds");
-        errors += e;
-        error_samples.extend(samples);
+        for kind in 0..kinds {
+            latency[kind]
+                .add(&h[kind])
+                .expect("histograms of the same bounds");
+            errors[kind] += e[kind];
+        }
+        for (kind, sample) in samples {
+            error_samples[kind].push(sample);
+        }
         back.push((index, user));
     }
     let seconds = Instant::now()
@@ -186,14 +220,43 @@ where
     ticker.abort();
     bar.finish_and_clear();
     back.sort_by_key(|(i, _)| *i);
-    error_samples.truncate(5);
-    let outcome = Outcome {
-        requests: latency.len(),
-        errors,
-        error_samples,
-        seconds,
-        server_cpu_seconds,
-        latency,
+    let outcomes = latency
+        .into_iter()
+        .zip(errors)
+        .zip(error_samples)
+        .map(|((latency, errors), mut error_samples)| {
+            error_samples.truncate(5);
+            Outcome {
+                requests: latency.len(),
+                errors,
+                error_samples,
+                seconds,
+                server_cpu_seconds,
+                latency,
+            }
+        })
+        .collect();
+    (outcomes, back.into_iter().map(|(_, u)| u).collect())
+}
+
+/// Several outcomes of one window as one: their requests and latencies together.
+pub fn combined(outcomes: &[Outcome]) -> Outcome {
+    let mut all = Outcome {
+        requests: 0,
+        errors: 0,
+        error_samples: Vec::new(),
+        seconds: outcomes.first().map_or(0.0, |o| o.seconds),
+        server_cpu_seconds: outcomes.first().and_then(|o| o.server_cpu_seconds),
+        latency: histogram(),
     };
-    (outcome, back.into_iter().map(|(_, u)| u).collect())
+    for o in outcomes {
+        all.latency
+            .add(&o.latency)
+            .expect("histograms of the same bounds");
+        all.errors += o.errors;
+        all.error_samples.extend(o.error_samples.iter().cloned());
+    }
+    all.requests = all.latency.len();
+    all.error_samples.truncate(5);
+    all
 }

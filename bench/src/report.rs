@@ -106,6 +106,16 @@ pub struct Baselines {
     pub argon2_verify_per_s_before_after: [f64; 2],
     /// The two halves, measured right before the refreshes and right after the reads.
     pub empty_handler_per_s_before_after: [f64; 2],
+    /// Refreshes per second of the store's own refresh statements in a bare loop (the server's
+    /// `rotate_batch`, no HTTP), in batches of one refresh token per connection of the refresh
+    /// scenario: the ceiling of refresh grants.
+    pub rotate_batch_per_s: f64,
+    /// The two halves, measured right before and right after the refresh grants.
+    pub rotate_batch_per_s_before_after: [f64; 2],
+    /// Per second of the benchmark process's CPU time over the loop.
+    pub rotate_batch_per_cpu_s: Option<f64>,
+    /// Refresh tokens rotated per batch.
+    pub rotate_batch_size: usize,
     /// Both halves together.
     pub empty_handler: Scenario,
 }
@@ -163,6 +173,72 @@ pub struct Scenario {
     pub keycloak_per_core: Option<f64>,
     pub target: Option<String>,
     pub target_met: Option<bool>,
+    /// Logins refused at once (503) because the server's hashing queue was full, in the
+    /// measured window (the login scenarios only).
+    pub shed: Option<u64>,
+    /// The mixes: figures by kind of request.
+    pub mix: Option<Mix>,
+}
+
+/// Reads and refreshes of a mix, each on its own, with or without logins beside them.
+#[derive(Serialize, Clone)]
+pub struct Mix {
+    pub reads_per_s: f64,
+    pub reads_p99_ms: f64,
+    pub refreshes_per_s: f64,
+    pub refreshes_p99_ms: f64,
+    /// Connections logging in beside the mix, as fast as answered (0: none).
+    pub login_connections: usize,
+    pub logins_per_s: Option<f64>,
+    pub logins_p99_ms: Option<f64>,
+    /// Logins refused at once (503) in the window.
+    pub logins_shed: Option<u64>,
+    /// The same mix without logins, run right before, and the p99s over its.
+    pub reads_p99_without_logins_ms: Option<f64>,
+    pub refreshes_p99_without_logins_ms: Option<f64>,
+    pub reads_p99_ratio: Option<f64>,
+    pub refreshes_p99_ratio: Option<f64>,
+}
+
+impl Mix {
+    pub fn of(reads: &Outcome, refreshes: &Outcome) -> Self {
+        Self {
+            reads_per_s: round(reads.throughput(), 1),
+            reads_p99_ms: round(reads.quantile_ms(0.99), 3),
+            refreshes_per_s: round(refreshes.throughput(), 1),
+            refreshes_p99_ms: round(refreshes.quantile_ms(0.99), 3),
+            login_connections: 0,
+            logins_per_s: None,
+            logins_p99_ms: None,
+            logins_shed: None,
+            reads_p99_without_logins_ms: None,
+            refreshes_p99_without_logins_ms: None,
+            reads_p99_ratio: None,
+            refreshes_p99_ratio: None,
+        }
+    }
+
+    /// With the logins that ran beside it, compared with the mix `quiet` measured without.
+    pub fn beside(
+        mut self,
+        connections: usize,
+        logins: &Outcome,
+        shed: u64,
+        quiet: Option<&Mix>,
+    ) -> Self {
+        self.login_connections = connections;
+        self.logins_per_s = Some(round(logins.throughput(), 1));
+        self.logins_p99_ms = Some(round(logins.quantile_ms(0.99), 3));
+        self.logins_shed = Some(shed);
+        if let Some(q) = quiet {
+            self.reads_p99_without_logins_ms = Some(q.reads_p99_ms);
+            self.refreshes_p99_without_logins_ms = Some(q.refreshes_p99_ms);
+            let ratio = |with: f64, without: f64| (without > 0.0).then(|| round(with / without, 2));
+            self.reads_p99_ratio = ratio(self.reads_p99_ms, q.reads_p99_ms);
+            self.refreshes_p99_ratio = ratio(self.refreshes_p99_ms, q.refreshes_p99_ms);
+        }
+        self
+    }
 }
 
 impl Scenario {
@@ -199,6 +275,8 @@ impl Scenario {
             keycloak_per_core: None,
             target: None,
             target_met: None,
+            shed: None,
+            mix: None,
         }
     }
 
@@ -228,6 +306,8 @@ impl Scenario {
             keycloak_per_core: None,
             target: None,
             target_met: None,
+            shed: None,
+            mix: None,
         }
     }
 
@@ -244,6 +324,16 @@ impl Scenario {
             .per_server_cpu_s
             .zip(per_cpu_s.filter(|&b| b > 0.0))
             .map(|(s, b)| round(s / b, 3));
+        self
+    }
+
+    pub fn with_shed(mut self, shed: u64) -> Self {
+        self.shed = Some(shed);
+        self
+    }
+
+    pub fn with_mix(mut self, mix: Mix) -> Self {
+        self.mix = Some(mix);
         self
     }
 
@@ -305,7 +395,8 @@ fn short_name(sc: &Scenario) -> String {
     match sc.key.as_str() {
         "read_temporary" => "GET /users/mine, temporary".into(),
         "read_permanent" => "GET /users/mine, permanent".into(),
-        "mixed" => "Mixed 80/15/5".into(),
+        "mixed_quiet" => "Mix, no logins".into(),
+        "mixed" => "Mix + logins".into(),
         _ => sc.name.split(" (").next().unwrap_or(&sc.name).into(),
     }
 }
@@ -385,7 +476,67 @@ impl Report {
                 verdict(sc.target_met),
             );
         }
+        md.push_str(&self.mix_table());
         md.push_str(&self.closing());
+        md
+    }
+
+    /// The mixes by kind of request in sentences, for a terminal.
+    fn mix_lines(&self) -> String {
+        let mut out = String::new();
+        for sc in &self.scenarios {
+            let Some(m) = &sc.mix else { continue };
+            let times =
+                |r: Option<f64>| r.map_or(String::new(), |r| format!(", {r:.2} × without logins"));
+            let _ = write!(
+                out,
+                "\n{}: reads p99 {} ms{}; refreshes p99 {} ms{}",
+                short_name(sc),
+                num(Some(m.reads_p99_ms), 2),
+                times(m.reads_p99_ratio),
+                num(Some(m.refreshes_p99_ms), 2),
+                times(m.refreshes_p99_ratio),
+            );
+            if let (Some(rate), Some(shed)) = (m.logins_per_s, m.logins_shed) {
+                let _ = write!(out, "; logins {rate:.1}/s, {shed} refused at once (503)");
+            }
+            out.push_str(".\n");
+        }
+        out
+    }
+
+    /// The mixes by kind of request: how reads and refreshes fare while logins keep the hashing
+    /// threads busy, beside the same mix without logins.
+    fn mix_table(&self) -> String {
+        let mixes: Vec<(&Scenario, &Mix)> = self
+            .scenarios
+            .iter()
+            .filter_map(|s| s.mix.as_ref().map(|m| (s, m)))
+            .collect();
+        if mixes.is_empty() {
+            return String::new();
+        }
+        let mut md = String::from(
+            "\n| Mix | Login conn. | Reads/s | Reads p99 ms | × without logins | Refreshes/s \
+             | Refreshes p99 ms | × without logins | Logins/s | Logins shed (503) |\n\
+             |---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n",
+        );
+        for (sc, m) in mixes {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                short_name(sc),
+                m.login_connections,
+                thousands(Some(m.reads_per_s)),
+                num(Some(m.reads_p99_ms), 2),
+                num(m.reads_p99_ratio, 2),
+                thousands(Some(m.refreshes_per_s)),
+                num(Some(m.refreshes_p99_ms), 2),
+                num(m.refreshes_p99_ratio, 2),
+                num(m.logins_per_s, 1),
+                m.logins_shed.map_or("—".into(), |n| n.to_string()),
+            );
+        }
         md
     }
 
@@ -459,12 +610,13 @@ impl Report {
             "\n{}",
             plain(&format!(
                 "Per CPU-s: requests per second of the server's CPU time. × baseline: throughput, \
-                 then per CPU-second, over the baseline's (raw Argon2id for the logins, the empty \
-                 handler for the rest). Every column, with the targets, Keycloak's figures and the \
+                 then per CPU-second, over the baseline's (raw Argon2id for the logins, the bare \
+                 rotate_batch loop for the refreshes, the empty handler for the rest). Every column, with the targets, Keycloak's figures and the \
                  errors: {}",
                 full.display()
             ))
         );
+        out.push_str(&plain(&self.mix_lines()));
         out.push_str(&plain(&self.closing()));
         out
     }
@@ -522,6 +674,16 @@ impl Report {
             thousands(Some(b.empty_handler_per_s_before_after[1])),
             thousands(b.empty_handler.per_server_cpu_s),
             num(b.empty_handler.p99_ms, 2),
+        );
+        let _ = writeln!(
+            md,
+            "Refresh ceiling: the store's `rotate_batch` in a bare loop, {} refresh tokens a \
+             batch, {} /s ({} and {}; {} per CPU-second of the loop).\n",
+            b.rotate_batch_size,
+            thousands(Some(b.rotate_batch_per_s)),
+            thousands(Some(b.rotate_batch_per_s_before_after[0])),
+            thousands(Some(b.rotate_batch_per_s_before_after[1])),
+            thousands(b.rotate_batch_per_cpu_s),
         );
         md
     }

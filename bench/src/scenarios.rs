@@ -3,29 +3,38 @@
 
 use serde_json::{json, Value};
 
-use crate::api::{Api, Pair};
+use std::time::Duration;
+
+use crate::api::{Api, Granted, Pair};
 use crate::seed;
 
 /// A user of the seed who logs in once, then keeps his own tokens.
 pub struct Member {
     pub index: u64,
-    pub email: String,
     pub pair: Pair,
     pub permanent: Option<String>,
     pub steps: u64,
 }
 
-/// Logs in `count` distinct seeded users at once (not timed).
-pub async fn members(api: &Api, count: u64) -> Result<Vec<Member>, String> {
+/// Logs in `count` distinct seeded users from the `first` at once (not timed).
+pub async fn members(api: &Api, first: u64, count: u64) -> Result<Vec<Member>, String> {
     let mut tasks = tokio::task::JoinSet::new();
-    for index in 0..count {
+    for index in first..first + count {
         let api = api.clone();
         tasks.spawn(async move {
             let email = seed::email(index);
-            let pair = api.login(&email, seed::SEED_PASSWORD).await?;
+            // All at once, more than the server's hashing queue takes: the ones it refuses
+            // come back as it asks.
+            let pair = loop {
+                match api.login_or_shed(&email, seed::SEED_PASSWORD).await? {
+                    Granted::Pair(pair) => break pair,
+                    Granted::Shed { retry_after } => {
+                        tokio::time::sleep(Duration::from_secs(retry_after)).await
+                    }
+                }
+            };
             Ok::<_, String>(Member {
                 index,
-                email,
                 pair,
                 permanent: None,
                 steps: 0,
@@ -58,12 +67,28 @@ pub async fn with_permanent_tokens(api: &Api, members: &mut [Member]) -> Result<
     Ok(())
 }
 
+/// The kinds of steps of the login scenarios: a login answered, or refused at once because the
+/// server's hashing queue was full (the client then waits as `Retry-After` asks).
+pub const LOGGED_IN: usize = 0;
+pub const SHED: usize = 1;
+
 /// One password login per step, walking the seeded users so that no two steps of the run log
 /// in the same user.
-pub async fn login(api: Api, users: u64, stride: u64, next: u64) -> (u64, Result<(), String>) {
+pub async fn login(
+    api: Api,
+    users: u64,
+    stride: u64,
+    next: u64,
+) -> (u64, usize, Result<(), String>) {
     let email = seed::email(next % users);
-    let result = api.login(&email, seed::SEED_PASSWORD).await.map(|_| ());
-    (next + stride, result)
+    match api.login_or_shed(&email, seed::SEED_PASSWORD).await {
+        Ok(Granted::Pair(_)) => (next + stride, LOGGED_IN, Ok(())),
+        Ok(Granted::Shed { retry_after }) => {
+            tokio::time::sleep(Duration::from_secs(retry_after)).await;
+            (next, SHED, Ok(()))
+        }
+        Err(e) => (next + stride, LOGGED_IN, Err(e)),
+    }
 }
 
 /// Rotates the member's refresh token.
@@ -97,21 +122,24 @@ pub async fn read_mine(
     (m, result)
 }
 
-/// 80% reads with the access token, 15% refreshes, 5% fresh logins of the member himself, in a
-/// fixed cycle of 20 steps whose phase differs per member, so the mix holds at every instant.
-pub async fn mixed(api: Api, mut m: Member) -> (Member, Result<(), String>) {
-    let turn = (m.steps + m.index) % 20;
+/// The kinds of steps of the mix of reads and refreshes.
+pub const READ: usize = 0;
+pub const REFRESH: usize = 1;
+
+/// Reads with the access token and refreshes, 80 to 15 (16 to 3), in a fixed cycle of 19 steps
+/// whose phase differs per member, so the mix holds at every instant.
+pub async fn reads_and_refreshes(api: Api, mut m: Member) -> (Member, usize, Result<(), String>) {
+    let turn = (m.steps + m.index) % 19;
     m.steps += 1;
     match turn {
-        0 => match api.login(&m.email, seed::SEED_PASSWORD).await {
-            Ok(pair) => {
-                m.pair = pair;
-                (m, Ok(()))
-            }
-            Err(e) => (m, Err(e)),
-        },
-        1..=3 => refresh(api, m).await,
-        _ => read_mine(api, m, Credential::Temporary).await,
+        0..=2 => {
+            let (m, r) = refresh(api, m).await;
+            (m, REFRESH, r)
+        }
+        _ => {
+            let (m, r) = read_mine(api, m, Credential::Temporary).await;
+            (m, READ, r)
+        }
     }
 }
 

@@ -34,6 +34,24 @@ const SCENARIO_FIELDS: &[&str] = &[
     "keycloak_per_core",
     "target",
     "target_met",
+    "shed",
+    "mix",
+];
+
+/// What a mix reports by kind of request.
+const MIX_FIELDS: &[&str] = &[
+    "reads_per_s",
+    "reads_p99_ms",
+    "refreshes_per_s",
+    "refreshes_p99_ms",
+    "login_connections",
+    "logins_per_s",
+    "logins_p99_ms",
+    "logins_shed",
+    "reads_p99_without_logins_ms",
+    "refreshes_p99_without_logins_ms",
+    "reads_p99_ratio",
+    "refreshes_p99_ratio",
 ];
 
 const SCENARIOS: &[&str] = &[
@@ -44,6 +62,7 @@ const SCENARIOS: &[&str] = &[
     "list_first",
     "list_deep",
     "lookup",
+    "mixed_quiet",
     "mixed",
 ];
 
@@ -122,6 +141,10 @@ fn quick_run_completes_every_scenario_without_errors() {
         "baselines.argon2_verify_per_s_before_after",
         "baselines.empty_handler_per_s_before_after",
         "baselines.empty_handler",
+        "baselines.rotate_batch_per_s",
+        "baselines.rotate_batch_per_s_before_after",
+        "baselines.rotate_batch_per_cpu_s",
+        "baselines.rotate_batch_size",
         "keycloak.logins_per_s_per_vcpu",
         "keycloak.refreshes_per_s_per_vcpu",
         "keycloak.base_memory_mb",
@@ -135,6 +158,7 @@ fn quick_run_completes_every_scenario_without_errors() {
     assert_eq!(json["errors"], 0);
     assert_eq!(json["seed"]["users"], 2000);
     assert!(json["baselines"]["argon2_verify_per_s"].as_f64().unwrap() > 0.0);
+    assert!(json["baselines"]["rotate_batch_per_s"].as_f64().unwrap() > 0.0);
     assert!(json["server"]["peak_rss_mb"].as_f64().unwrap() > 0.0);
 
     let empty = &json["baselines"]["empty_handler"];
@@ -165,11 +189,40 @@ fn quick_run_completes_every_scenario_without_errors() {
                 assert!(s[figure].as_f64().is_some(), "{key} has no {figure}");
             }
             assert!(
-                s["target"].is_string() || key == "mixed",
+                s["target"].is_string() || key == "mixed_quiet",
                 "{key} states no target"
             );
         } else {
             panic!("{key} did not run: {}", s["note"]);
         }
     }
+
+    // The refreshes are judged against their ceiling measured in the same run.
+    let refresh = &scenarios[1];
+    assert_eq!(refresh["baseline"], "rotate_batch loop");
+    assert!(refresh["ratio"].as_f64().is_some(), "refresh: no ratio");
+    assert!(
+        scenarios[0]["shed"].as_u64().is_some(),
+        "login: no count of shed"
+    );
+
+    // The mixes report reads and refreshes on their own, with logins beside and without.
+    let quiet = &scenarios[7]["mix"];
+    let busy = &scenarios[8]["mix"];
+    for (mix, key) in [(quiet, "mixed_quiet"), (busy, "mixed")] {
+        for field in MIX_FIELDS {
+            assert!(mix.get(field).is_some(), "{key}.mix lacks {field}");
+        }
+        assert!(mix["reads_p99_ms"].as_f64().unwrap() > 0.0, "{key}: {mix}");
+        assert!(
+            mix["refreshes_p99_ms"].as_f64().unwrap() > 0.0,
+            "{key}: {mix}"
+        );
+    }
+    assert_eq!(quiet["login_connections"], 0);
+    assert!(busy["login_connections"].as_u64().unwrap() > 0);
+    assert!(busy["logins_per_s"].as_f64().unwrap() > 0.0, "{busy}");
+    assert!(busy["reads_p99_ratio"].as_f64().is_some(), "{busy}");
+    assert!(busy["refreshes_p99_ratio"].as_f64().is_some(), "{busy}");
+    assert!(md.contains("| Mix |"), "no table of the mixes:\n{md}");
 }

@@ -327,7 +327,10 @@ async fn read_params(
         (status = 429, description = "Too many failed password logins for this e-mail (from \
             a client its user never logged in from) or from this client address; see Retry-After",
             body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
-        (status = 503, description = "The database is unavailable", body = ErrorBody),
+        (status = 503, description = "The database is unavailable, or too many passwords are \
+            being checked at once (the password grant, refused before its password is checked); \
+            see Retry-After", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
 )]
 pub async fn token(State(app): State<AppState>, req: Request) -> Result<Response, Refusal> {

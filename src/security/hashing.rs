@@ -2,6 +2,12 @@
 //! stalls the async workers that serve other requests. The threads live as long as the hasher:
 //! each keeps reusing the memory its hashes need (7 to 19 MiB apiece), where a thread borrowed
 //! per hash from a growing pool would leave a copy of it behind in every thread's allocator.
+//!
+//! The work waiting for those threads is bounded (`argon2.queue`): past it, a hash or a check is
+//! refused at once with [`ApiError::HashingBusy`] (503 with `Retry-After`). Waiting in an endless
+//! queue only makes every login slower than its client's patience, while the threads keep the
+//! cores busy with hashes whose answers nobody reads any more; refused at once, the client
+//! retries when the burst is over, and the rest of the service keeps its share of the cores.
 
 use std::sync::{mpsc, Arc, Mutex};
 
@@ -9,11 +15,16 @@ use argon2::password_hash::{
     Output, ParamsString, PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString,
 };
 use argon2::{Algorithm, Argon2, Block, Params, Version};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::config::Argon2Settings;
 use crate::domain::SecretString;
 use crate::error::ApiError;
 use crate::metrics::HashCounts;
+
+/// Jobs that may wait for a hashing thread, per thread, unless `argon2.queue` says otherwise:
+/// a login waits at most about this many hash durations before its own hash starts.
+pub const QUEUE_PER_THREAD: usize = 8;
 
 /// A piece of hashing work, lent the running thread's Argon2 memory.
 type Job = Box<dyn FnOnce(&mut Vec<Block>) + Send>;
@@ -23,6 +34,9 @@ pub struct PasswordHasher {
     params: Params,
     /// Work for the hashing threads; they stop when the last clone of this is dropped.
     jobs: mpsc::Sender<Job>,
+    /// One permit per job running or waiting: the threads, then the queue. A job holds its
+    /// permit until it has run, whether or not its caller still waits for it.
+    slots: Arc<Semaphore>,
     /// Verified against when the user does not exist or has no password, so that "no such
     /// user" costs as much time as "wrong password".
     dummy_hash: Arc<str>,
@@ -55,12 +69,15 @@ impl PasswordHasher {
         } else {
             settings.threads
         };
+        let threads = threads.max(1);
+        let queue = settings.queue.unwrap_or(QUEUE_PER_THREAD * threads);
         let dummy_hash = hash_now(&params, "dummy password, never matched")
             .map_err(|e| format!("Argon2: {e}"))?;
-        let (jobs, queue) = mpsc::channel::<Job>();
-        let queue = Arc::new(Mutex::new(queue));
-        for n in 0..threads.max(1) {
-            let queue = queue.clone();
+        // Unbounded as a channel, bounded by `slots`.
+        let (jobs, waiting) = mpsc::channel::<Job>();
+        let waiting = Arc::new(Mutex::new(waiting));
+        for n in 0..threads {
+            let queue = waiting.clone();
             std::thread::Builder::new()
                 .name(format!("argon2-{n}"))
                 .spawn(move || {
@@ -86,34 +103,43 @@ impl PasswordHasher {
         Ok(Self {
             params,
             jobs,
+            slots: Arc::new(Semaphore::new(
+                threads.saturating_add(queue).min(Semaphore::MAX_PERMITS),
+            )),
             dummy_hash: dummy_hash.into(),
             counts: HashCounts::default(),
         })
     }
 
+    /// Argon2id of `password` with a new salt; [`ApiError::HashingBusy`] at once when the
+    /// queue is full.
     pub async fn hash(&self, password: &SecretString) -> Result<String, ApiError> {
+        let slot = self.slot()?;
         let params = self.params.clone();
         let password = password.clone();
         self.counts.hashes.inc();
-        self.run(move |memory| {
+        self.run(slot, move |memory| {
             hash_with(&params, password.expose(), memory).map_err(ApiError::internal)
         })
         .await?
     }
 
-    /// Checks `candidate` against `stored`, or against a dummy hash when there is none.
+    /// Checks `candidate` against `stored`, or against a dummy hash when there is none;
+    /// [`ApiError::HashingBusy`] at once when the queue is full. Both kinds wait in the same
+    /// queue and are refused alike, so neither the time nor the refusal tells who exists.
     pub async fn verify(
         &self,
         stored: Option<&str>,
         candidate: &SecretString,
     ) -> Result<Verdict, ApiError> {
+        let slot = self.slot()?;
         let real = stored.is_some();
         let stored: String = stored.unwrap_or(&self.dummy_hash).to_string();
         let candidate = candidate.clone();
         let params = self.params.clone();
         self.counts.verifications.inc();
         let verdict = self
-            .run(move |memory| {
+            .run(slot, move |memory| {
                 let Ok(parsed) = PasswordHash::new(&stored) else {
                     return Verdict::Mismatch;
                 };
@@ -128,14 +154,27 @@ impl PasswordHasher {
         Ok(if real { verdict } else { Verdict::Mismatch })
     }
 
+    /// A place among the jobs running or waiting, or the refusal when there is none.
+    fn slot(&self) -> Result<OwnedSemaphorePermit, ApiError> {
+        self.slots.clone().try_acquire_owned().map_err(|_| {
+            self.counts.shed.inc();
+            ApiError::HashingBusy
+        })
+    }
+
     async fn run<T: Send + 'static>(
         &self,
+        slot: OwnedSemaphorePermit,
         f: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
     ) -> Result<T, ApiError> {
         let (done, answer) = tokio::sync::oneshot::channel();
         self.jobs
             .send(Box::new(move |memory: &mut Vec<Block>| {
-                let _ = done.send(f(memory));
+                let out = f(memory);
+                // Freed once the hash has run (a caller who hung up does not shorten it), and
+                // before the answer, so that its caller's next hash finds the place free.
+                drop(slot);
+                let _ = done.send(out);
             }))
             .map_err(|_| ApiError::internal("the hashing threads have stopped"))?;
         answer
@@ -239,6 +278,7 @@ mod tests {
             iterations: 1,
             parallelism: 1,
             threads: 1,
+            queue: None,
         })
         .unwrap()
     }
@@ -266,5 +306,35 @@ mod tests {
         assert_eq!(new.verify(None, &pw).await.unwrap(), Verdict::Mismatch);
         assert_eq!(old.counts.hashes.get(), 1);
         assert_eq!(new.counts.verifications.get(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_refuses_at_once_and_takes_work_again_once_drained() {
+        let hasher = PasswordHasher::new(&Argon2Settings {
+            memory_kib: 8192,
+            iterations: 4,
+            parallelism: 1,
+            threads: 1,
+            queue: Some(1),
+        })
+        .unwrap();
+        let pw = SecretString::new("correct horse battery");
+        let (a, b) = (hasher.clone(), hasher.clone());
+        let (pa, pb) = (pw.clone(), pw.clone());
+        let running = tokio::spawn(async move { a.hash(&pa).await });
+        let waiting = tokio::spawn(async move { b.verify(None, &pb).await });
+        // Until both have taken their places (one running, one waiting), nothing is refused.
+        while hasher.slots.available_permits() > 0 {
+            tokio::task::yield_now().await;
+        }
+        assert!(matches!(
+            hasher.verify(None, &pw).await,
+            Err(ApiError::HashingBusy)
+        ));
+        assert!(matches!(hasher.hash(&pw).await, Err(ApiError::HashingBusy)));
+        assert_eq!(hasher.counts.shed.get(), 2);
+        assert!(running.await.unwrap().is_ok());
+        assert_eq!(waiting.await.unwrap().unwrap(), Verdict::Mismatch);
+        assert!(hasher.hash(&pw).await.is_ok());
     }
 }

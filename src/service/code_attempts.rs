@@ -47,4 +47,10 @@ impl<'a> CodeAttempt<'a> {
     pub async fn succeeded(self, conn: &mut AnyConnection) -> Result<(), ApiError> {
         self.app.limits.give_back(conn, self.reserved).await
     }
+
+    /// Nothing was tried after all (the request was refused before the code was used): the
+    /// try does not count against the address.
+    pub async fn untried(self) -> Result<(), ApiError> {
+        self.app.limits.give_back_now(self.reserved).await
+    }
 }

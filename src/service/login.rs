@@ -149,9 +149,14 @@ pub async fn password_grant(
             return Err(GrantError::InvalidGrant(BAD_CREDENTIALS));
         }
     };
-    // Hashed before the transaction, so no write lock is held while Argon2 runs.
+    // Hashed before the transaction, so no write lock is held while Argon2 runs. With the
+    // hashing queue full the login stands and a later one upgrades the hash.
     let upgraded = match rehash {
-        true => Some(app.hasher.hash(password).await?),
+        true => match app.hasher.hash(password).await {
+            Ok(new) => Some(new),
+            Err(ApiError::HashingBusy) => None,
+            Err(e) => return Err(e.into()),
+        },
         false => None,
     };
     let mut change = Change::begin_at(app, now).await?;

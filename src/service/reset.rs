@@ -190,7 +190,14 @@ pub async fn use_code(
         return Err(wrong());
     };
 
-    let hash = app.hasher.hash(password.secret()).await?;
+    let hash = match app.hasher.hash(password.secret()).await {
+        Ok(hash) => hash,
+        Err(e) => {
+            // The code was right and nothing was used: the try must not count as a guess.
+            attempt.untried().await?;
+            return Err(e);
+        }
+    };
     let mut change = Change::begin_at(app, now).await?;
     // Read again under the write: the user may have changed since the check.
     let current = store::users::find_by_id(&mut change.tx, &user.id)

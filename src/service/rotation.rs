@@ -26,7 +26,7 @@ use crate::service::token_pairs::{pair_rows, Lineage};
 use crate::store::{self, Store};
 
 /// The most rotations written in one transaction (the `INSERT` binds 26 values per rotation).
-const MAX_BATCH: usize = 256;
+pub const MAX_BATCH: usize = 256;
 
 /// The new pair, and what it carried over from the consumed token.
 pub struct Rotated {

@@ -43,13 +43,14 @@ impl IssuedPair {
 /// whether it acts only in its organization (minted from a bound token) or in all of the
 /// user's (a login's).
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Lineage<'a> {
+pub struct Lineage<'a> {
     pub family: &'a str,
     pub bound: bool,
 }
 
-/// The rows of a new access token and refresh token of one family.
-pub(crate) fn pair_rows(
+/// The rows of a new access token and refresh token of one family (public for the benchmark,
+/// whose ceiling of refreshes writes the very rows a refresh writes).
+pub fn pair_rows(
     tokens: &TokenSettings,
     user_id: &str,
     organization_id: &str,

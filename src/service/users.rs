@@ -182,7 +182,7 @@ pub async fn sign_up(
     req: NewUser,
 ) -> Result<Answer, ApiError> {
     let now = app.clock.now();
-    match &grant.caller {
+    let anonymous = match &grant.caller {
         None if !app.settings.signup.open => {
             return Err(ApiError::Unauthorized(
                 "a bearer token is required: open sign-up is off".into(),
@@ -190,7 +190,7 @@ pub async fn sign_up(
         }
         None => {
             let key = client.map(|ip| ip.to_string()).unwrap_or_default();
-            app.limits.count(Limit::Signup, &key, now).await?;
+            Some(app.limits.reserve(Limit::Signup, &key, now).await?)
         }
         Some(caller) => {
             let allowed = caller.bf_admin
@@ -202,8 +202,9 @@ pub async fn sign_up(
                     "this needs the permission Organizations:create".into(),
                 ));
             }
+            None
         }
-    }
+    };
     let email = required_email(req.email.as_deref(), "email")?;
     let password = req
         .password
@@ -220,7 +221,16 @@ pub async fn sign_up(
     let organization_name = company
         .clone()
         .unwrap_or_else(|| email.domain().to_string());
-    let hash = app.hasher.hash(password.secret()).await?;
+    let hash = match app.hasher.hash(password.secret()).await {
+        Ok(hash) => hash,
+        Err(e) => {
+            // Refused before any work (the hashing queue full): the address may try again.
+            if let Some(attempt) = anonymous {
+                app.limits.give_back_now(attempt).await?;
+            }
+            return Err(e);
+        }
+    };
     let by = grant.caller.as_ref().map(|c| c.user_id.clone());
     let mut change = Change::begin_at(app, now).await?;
     let (org, role) = organizations::create_with_admin_role(

@@ -6,6 +6,7 @@ mod smtp_sink;
 mod audit;
 mod conventions;
 mod escalation;
+mod hashing;
 mod headers;
 mod hostile_input;
 mod isolation;
