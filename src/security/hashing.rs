@@ -44,6 +44,9 @@ pub struct PasswordHasher {
     pub counts: HashCounts,
 }
 
+/// A place taken among the hashing jobs ([`PasswordHasher::place`]); given up when dropped.
+pub struct Place(OwnedSemaphorePermit);
+
 #[derive(Debug, PartialEq, Eq)]
 pub enum Verdict {
     Mismatch,
@@ -132,7 +135,24 @@ impl PasswordHasher {
         stored: Option<&str>,
         candidate: &SecretString,
     ) -> Result<Verdict, ApiError> {
-        let slot = self.slot()?;
+        let place = self.place()?;
+        self.verify_in(place, stored, candidate).await
+    }
+
+    /// A place among the jobs running or waiting, taken before the work that leads to a check
+    /// (reading the user, counting the attempt), so that a request refused for want of one has
+    /// done nothing yet and costs nothing; [`ApiError::HashingBusy`] when there is none.
+    pub fn place(&self) -> Result<Place, ApiError> {
+        self.slot().map(Place)
+    }
+
+    /// [`PasswordHasher::verify`] in a place taken before.
+    pub async fn verify_in(
+        &self,
+        Place(slot): Place,
+        stored: Option<&str>,
+        candidate: &SecretString,
+    ) -> Result<Verdict, ApiError> {
         let real = stored.is_some();
         let stored: String = stored.unwrap_or(&self.dummy_hash).to_string();
         let candidate = candidate.clone();

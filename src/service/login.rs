@@ -65,6 +65,9 @@ pub async fn password_grant(
             "username and password are required".into(),
         ));
     };
+    // A place to check the password in, first: past the hashing queue a login is refused
+    // before it has read or counted anything.
+    let place = app.hasher.place()?;
     let email = Email::parse(username, "username").ok();
     // Guessing is counted per e-mail as typed, whether or not anyone has it, so the limit says
     // nothing about who exists; over it, no password is checked at all.
@@ -103,7 +106,11 @@ pub async fn password_grant(
         },
     };
     let stored = user.as_ref().and_then(|u| u.password_hash.clone());
-    let verdict = match app.hasher.verify(stored.as_deref(), password).await {
+    let verdict = match app
+        .hasher
+        .verify_in(place, stored.as_deref(), password)
+        .await
+    {
         Ok(verdict) => verdict,
         Err(e) => {
             // Nothing was checked.
