@@ -143,18 +143,20 @@ pub async fn invite(app: &App, grant: &Grant, req: NewInvitation) -> Result<Invi
     store::codes::insert(
         &mut change.tx,
         &CodeRow {
-            id: code_id.clone(),
-            kind: CodeKind::Invite,
-            digest: code.digest.clone(),
-            user_id: user.id.clone(),
             organization_id: Some(organization_id.clone()),
             role_ids: Some(json!(role_ids).to_string()),
-            created: now,
-            expires,
-            used: None,
-            failed_attempts: 0,
             created_by: by.map(str::to_string),
+            changed_by: by.map(str::to_string),
             enables_user: creates,
+            email: Some(email.as_str().to_string()),
+            ..CodeRow::new(
+                code_id.clone(),
+                CodeKind::Invite,
+                code.digest.clone(),
+                &user.id,
+                now,
+                expires,
+            )
         },
     )
     .await?;
@@ -211,7 +213,7 @@ pub async fn invite(app: &App, grant: &Grant, req: NewInvitation) -> Result<Invi
 pub fn creates(code: &CodeRow, user: &UserRow) -> bool {
     code.kind == CodeKind::Invite
         && code.enables_user
-        && code.user_id == user.id
+        && code.is_for(&user.id)
         && !user.enabled
         && user.password_hash.is_none()
         && code.organization_id.as_deref() == Some(user.organization_id.as_str())
@@ -235,22 +237,23 @@ pub async fn accept_invitation(
         return Err(wrong());
     }
     let organization_id = code.organization_id.clone().ok_or_else(wrong)?;
-    let mut user = store::users::find_by_id(conn, &code.user_id)
+    let user_id = code.user_id.as_deref().ok_or_else(wrong)?;
+    let mut user = store::users::find_by_id(conn, user_id)
         .await?
         .ok_or_else(wrong)?;
     let enables = creates(code, &user);
-    if !store::codes::consume(conn, &code.id, now).await? {
+    let by = Some(user_id);
+    if !store::codes::accept(conn, &code.id, now, by).await? {
         return Err(wrong());
     }
-    let by = Some(code.user_id.as_str());
-    if !store::memberships::is_member(conn, &code.user_id, &organization_id).await? {
-        store::memberships::add_member(conn, &code.user_id, &organization_id, now, by).await?;
+    if !store::memberships::is_member(conn, user_id, &organization_id).await? {
+        store::memberships::add_member(conn, user_id, &organization_id, now, by).await?;
     }
     let mut given = Vec::new();
     for role_id in code.role_ids() {
         let organizations = [organization_id.clone()];
         if let Some(role) = store::roles::find(conn, &organizations, &role_id, false).await? {
-            store::memberships::give_role(conn, &code.user_id, &role.id, &organization_id, now, by)
+            store::memberships::give_role(conn, user_id, &role.id, &organization_id, now, by)
                 .await?;
             given.push(role.id);
         }
@@ -296,7 +299,7 @@ pub async fn accept(
     let mut conn = app.store.pool().acquire().await?;
     let row = store::codes::find_by_digest(&mut conn, &digest)
         .await?
-        .filter(|c| c.kind == CodeKind::Invite && c.user_id == caller.user_id && c.is_usable(now));
+        .filter(|c| c.kind == CodeKind::Invite && c.is_for(&caller.user_id) && c.is_usable(now));
     drop(conn);
     let Some(row) = row else {
         return Err(wrong());

@@ -30,7 +30,14 @@ both_stores!(
 );
 
 const PASSWORD: &str = "member password 1234";
-const RESOURCES: [&str; 5] = ["Users", "Roles", "Organizations", "Tokens", "AuditEvents"];
+const RESOURCES: [&str; 6] = [
+    "Users",
+    "Roles",
+    "Organizations",
+    "Tokens",
+    "AuditEvents",
+    "Invitations",
+];
 const ACTIONS: [&str; 4] = ["read", "create", "update", "delete"];
 
 /// Who decides a request, which tells the checks that hold before the handler is built.
