@@ -208,6 +208,9 @@ settings! {
             /// beyond it, its code uses are refused with 429 before any work.
             failures_per_address_per_hour: u32 = 20,
                 env "BF_CODE_FAILURES_PER_ADDRESS_PER_HOUR", check at_least(1);
+            /// New codes one invitation may be resent with in an hour.
+            resends_per_invitation_per_hour: u32 = 3,
+                env "BF_INVITATION_RESENDS_PER_HOUR", check at_least(1);
         }
 
         [oidc]

@@ -14,7 +14,7 @@ pub mod timezone;
 pub mod url;
 
 pub use email::Email;
-pub use kinds::{CodeKind, TokenKind};
+pub use kinds::{CodeKind, InvitationEnd, InvitationState, TokenKind};
 pub use password::{NewPassword, PasswordPolicy};
 pub use permission::{Permission, PermissionSet};
 pub use role::RoleName;

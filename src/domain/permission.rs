@@ -4,8 +4,14 @@ use crate::error::ApiError;
 
 pub const WILDCARD: &str = "*";
 /// What this service itself guards.
-pub const BUILT_IN_RESOURCES: [&str; 5] =
-    ["Users", "Roles", "Organizations", "Tokens", "AuditEvents"];
+pub const BUILT_IN_RESOURCES: [&str; 6] = [
+    "Users",
+    "Roles",
+    "Organizations",
+    "Tokens",
+    "AuditEvents",
+    "Invitations",
+];
 pub const ACTIONS: [&str; 4] = ["read", "create", "update", "delete"];
 
 /// A resource/action pair, spelled as the catalogue spells it.

@@ -8,7 +8,7 @@ use utoipa::openapi::server::Server;
 use utoipa::openapi::{Content, Object, Ref, RefOr, Response, Type};
 use utoipa::{Modify, OpenApi};
 
-use super::{audit, oauth, ops, roles, users};
+use super::{audit, invitations, oauth, ops, roles, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -42,6 +42,12 @@ use super::{audit, oauth, ops, roles, users};
         oauth::token,
         oauth::revoke,
         audit::get_audit_events,
+        invitations::get_invitations,
+        invitations::resend_invitation,
+        invitations::revoke_invitation,
+        invitations::get_my_invitations,
+        invitations::accept_my_invitation,
+        invitations::decline_my_invitation,
         ops::healthz,
         ops::readyz,
     ),

@@ -8,6 +8,7 @@ pub mod extract;
 pub mod forwarded;
 pub mod headers;
 pub mod inputs;
+pub mod invitations;
 pub mod metrics;
 pub mod oauth;
 pub mod ops;
@@ -71,6 +72,44 @@ pub fn router(app: AppState) -> Router {
         .route(
             "/users/mine",
             op!(get, Authenticated, users::get_current_user),
+        )
+        .route(
+            "/users/mine/invitations",
+            op!(get, Authenticated, invitations::get_my_invitations),
+        )
+        // Only invitations made for the caller: any other is a 404.
+        .route(
+            "/users/mine/invitations/{id}/accept",
+            op!(post, Authenticated, invitations::accept_my_invitation),
+        )
+        .route(
+            "/users/mine/invitations/{id}/decline",
+            op!(post, Authenticated, invitations::decline_my_invitation),
+        )
+        .route(
+            "/invitations",
+            op!(
+                get,
+                Permission("Invitations", "read"),
+                invitations::get_invitations
+            ),
+        )
+        .route(
+            "/invitations/{id}",
+            op!(
+                delete,
+                Permission("Invitations", "delete"),
+                invitations::revoke_invitation
+            ),
+        )
+        // Resending changes the invitation (a new code, a new life): `update`.
+        .route(
+            "/invitations/{id}/resend",
+            op!(
+                post,
+                Permission("Invitations", "update"),
+                invitations::resend_invitation
+            ),
         )
         .route(
             "/users/mine/organizations",

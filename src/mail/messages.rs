@@ -49,6 +49,16 @@ pub fn invitation(to: &str, organization: &str, code: &str, valid_hours: i64) ->
     }
 }
 
+/// The invitation again, with a new code: the one mailed before no longer works.
+pub fn invitation_resent(to: &str, organization: &str, code: &str, valid_hours: i64) -> Mail {
+    let mut mail = invitation(to, organization, code, valid_hours);
+    mail.text.push_str(
+        "\nThis invitation was sent again: the code of any earlier mail about it no longer \
+         works.\n",
+    );
+    mail
+}
+
 pub fn set_password(to: &str, code: &str, valid_hours: i64) -> Mail {
     Mail {
         to: to.into(),

@@ -57,6 +57,8 @@ pub enum Limit {
     CodeAddress,
     /// Failed attempts to link an OpenID identity per client address.
     OpenIdLink,
+    /// Resends of one invitation (per its ID): each mails its invitee.
+    InvitationResend,
 }
 
 impl Limit {
@@ -70,6 +72,7 @@ impl Limit {
             Limit::ResetAddress => "reset_request.address",
             Limit::CodeAddress => "code.address",
             Limit::OpenIdLink => "openid_link.address",
+            Limit::InvitationResend => "invitation_resend.invitation",
         }
     }
 }
@@ -106,6 +109,7 @@ pub struct Limits {
     reset_address: u32,
     code_address: u32,
     openid_link: u32,
+    invitation_resend: u32,
     known_for_ms: Millis,
     /// When this node next deletes what has ended.
     next_prune: AtomicI64,
@@ -142,6 +146,7 @@ impl Limits {
             reset_address: settings.codes.requests_per_address_per_hour,
             code_address: settings.codes.failures_per_address_per_hour,
             openid_link: settings.oidc.link_failures_per_address_per_hour,
+            invitation_resend: settings.codes.resends_per_invitation_per_hour,
             known_for_ms: i64::from(settings.login.known_client_days) * 86_400_000,
             next_prune: AtomicI64::new(Millis::MIN),
         }
@@ -156,6 +161,7 @@ impl Limits {
             Limit::ResetAddress => self.reset_address,
             Limit::CodeAddress => self.code_address,
             Limit::OpenIdLink => self.openid_link,
+            Limit::InvitationResend => self.invitation_resend,
         }
     }
 

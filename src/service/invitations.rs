@@ -8,9 +8,10 @@ use std::net::IpAddr;
 use serde_json::json;
 
 use crate::clock::Millis;
-use crate::domain::{ids, CodeKind, SecretString};
+use crate::domain::{ids, CodeKind, InvitationEnd, InvitationState, SecretString};
 use crate::error::ApiError;
 use crate::mail::messages;
+use crate::security::limits::Limit;
 use crate::security::secrets;
 use crate::service::authz::Grant;
 use crate::service::change::Change;
@@ -19,7 +20,7 @@ use crate::service::users::{
     new_user_row, required_email, target_organization, with_roles, Answer,
 };
 use crate::service::{conflict_on_unique, roles, App};
-use crate::store::codes::CodeRow;
+use crate::store::codes::{CodeRow, InvitationOrder};
 use crate::store::{self, audit::AuditEvent, roles::HeldRole, users::UserRow};
 
 pub const DEFAULT_INVITE_HOURS: i64 = 72;
@@ -143,18 +144,20 @@ pub async fn invite(app: &App, grant: &Grant, req: NewInvitation) -> Result<Invi
     store::codes::insert(
         &mut change.tx,
         &CodeRow {
-            id: code_id.clone(),
-            kind: CodeKind::Invite,
-            digest: code.digest.clone(),
-            user_id: user.id.clone(),
             organization_id: Some(organization_id.clone()),
             role_ids: Some(json!(role_ids).to_string()),
-            created: now,
-            expires,
-            used: None,
-            failed_attempts: 0,
             created_by: by.map(str::to_string),
+            changed_by: by.map(str::to_string),
             enables_user: creates,
+            email: Some(email.as_str().to_string()),
+            ..CodeRow::new(
+                code_id.clone(),
+                CodeKind::Invite,
+                code.digest.clone(),
+                &user.id,
+                now,
+                expires,
+            )
         },
     )
     .await?;
@@ -211,7 +214,7 @@ pub async fn invite(app: &App, grant: &Grant, req: NewInvitation) -> Result<Invi
 pub fn creates(code: &CodeRow, user: &UserRow) -> bool {
     code.kind == CodeKind::Invite
         && code.enables_user
-        && code.user_id == user.id
+        && code.is_for(&user.id)
         && !user.enabled
         && user.password_hash.is_none()
         && code.organization_id.as_deref() == Some(user.organization_id.as_str())
@@ -235,22 +238,23 @@ pub async fn accept_invitation(
         return Err(wrong());
     }
     let organization_id = code.organization_id.clone().ok_or_else(wrong)?;
-    let mut user = store::users::find_by_id(conn, &code.user_id)
+    let user_id = code.user_id.as_deref().ok_or_else(wrong)?;
+    let mut user = store::users::find_by_id(conn, user_id)
         .await?
         .ok_or_else(wrong)?;
     let enables = creates(code, &user);
-    if !store::codes::consume(conn, &code.id, now).await? {
+    let by = Some(user_id);
+    if !store::codes::accept(conn, &code.id, now, by).await? {
         return Err(wrong());
     }
-    let by = Some(code.user_id.as_str());
-    if !store::memberships::is_member(conn, &code.user_id, &organization_id).await? {
-        store::memberships::add_member(conn, &code.user_id, &organization_id, now, by).await?;
+    if !store::memberships::is_member(conn, user_id, &organization_id).await? {
+        store::memberships::add_member(conn, user_id, &organization_id, now, by).await?;
     }
     let mut given = Vec::new();
     for role_id in code.role_ids() {
         let organizations = [organization_id.clone()];
         if let Some(role) = store::roles::find(conn, &organizations, &role_id, false).await? {
-            store::memberships::give_role(conn, &code.user_id, &role.id, &organization_id, now, by)
+            store::memberships::give_role(conn, user_id, &role.id, &organization_id, now, by)
                 .await?;
             given.push(role.id);
         }
@@ -296,7 +300,7 @@ pub async fn accept(
     let mut conn = app.store.pool().acquire().await?;
     let row = store::codes::find_by_digest(&mut conn, &digest)
         .await?
-        .filter(|c| c.kind == CodeKind::Invite && c.user_id == caller.user_id && c.is_usable(now));
+        .filter(|c| c.kind == CodeKind::Invite && c.is_for(&caller.user_id) && c.is_usable(now));
     drop(conn);
     let Some(row) = row else {
         return Err(wrong());
@@ -313,4 +317,198 @@ pub async fn accept(
     let joined: Vec<String> = row.organization_id.into_iter().collect();
     let (user, roles) = with_roles(app, user, &joined).await?;
     Ok(Answer { user, roles })
+}
+
+// ---- the inviting organization's invitations ----------------------------------------------------
+
+/// How an organization's invitations are listed.
+#[derive(Debug, Clone)]
+pub struct InvitationQuery {
+    /// Only these states; all when empty.
+    pub states: Vec<InvitationState>,
+    pub order: InvitationOrder,
+    pub descending: bool,
+    pub offset: i64,
+    pub records: i64,
+}
+
+/// A page of the acting organizations' invitations, with where each stands now, and whether
+/// more follow. The rule (`Invitations:read` in each) was checked before.
+pub async fn list(
+    app: &App,
+    grant: &Grant,
+    query: &InvitationQuery,
+) -> Result<(Vec<(CodeRow, InvitationState)>, bool), ApiError> {
+    let now = app.clock.now();
+    let mut conn = app.store.pool().acquire().await?;
+    let (rows, more) = store::codes::page_of_invitations(
+        &mut conn,
+        &grant.organization_ids(),
+        &query.states,
+        now,
+        query.order,
+        query.descending,
+        query.offset,
+        query.records,
+    )
+    .await?;
+    Ok((
+        rows.into_iter()
+            .map(|r| {
+                let state = r.state(now);
+                (r, state)
+            })
+            .collect(),
+        more,
+    ))
+}
+
+/// One of the acting organizations' invitations; any other is a 404 (its existence is not
+/// revealed).
+async fn find_acting(app: &App, grant: &Grant, id: &str) -> Result<CodeRow, ApiError> {
+    let mut conn = app.store.pool().acquire().await?;
+    store::codes::find_invitation(&mut conn, id.trim(), &grant.organization_ids())
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no invitation {}", id.trim())))
+}
+
+/// 409 unless the invitation has not ended (pending, or expired and so still renewable).
+fn not_ended(row: &CodeRow, now: Millis) -> Result<(), ApiError> {
+    match row.state(now) {
+        InvitationState::Pending | InvitationState::Expired => Ok(()),
+        ended => Err(ApiError::Conflict(format!(
+            "the invitation was {}; invite again instead",
+            ended.as_str()
+        ))),
+    }
+}
+
+/// Mails an invitation again with a new code; the old code stops working at once. Its life
+/// starts again, as long as it was first given. Resending hands its roles out anew (an
+/// expired invitation comes back to life), so the caller must be able to give them, as when
+/// inviting; the code is never answered, only mailed to the invitee. Limited per invitation.
+pub async fn resend(app: &App, grant: &Grant, id: &str) -> Result<CodeRow, ApiError> {
+    let caller = grant.caller()?;
+    let row = find_acting(app, grant, id).await?;
+    let now = app.clock.now();
+    not_ended(&row, now)?;
+    let organization_id = row.organization_id.clone().unwrap_or_default();
+    let acting = grant
+        .acting
+        .iter()
+        .find(|a| a.organization_id == organization_id)
+        .ok_or_else(|| ApiError::NotFound(format!("no invitation {}", row.id)))?;
+    let user_id = row
+        .user_id
+        .clone()
+        .ok_or_else(|| ApiError::Conflict("the invitation was revoked".into()))?;
+    {
+        let mut conn = app.store.pool().acquire().await?;
+        let organizations = [organization_id.clone()];
+        let mut live = Vec::new();
+        for role_id in row.role_ids() {
+            if store::roles::find(&mut conn, &organizations, &role_id, false)
+                .await?
+                .is_some()
+            {
+                live.push(role_id);
+            }
+        }
+        roles::resolve_roles_for_grant(&mut conn, acting, &live).await?;
+        if live.is_empty() {
+            roles::may_give_default(&mut conn, acting).await?;
+        }
+    }
+    app.limits
+        .count(Limit::InvitationResend, &row.id, now)
+        .await?;
+    let lifetime = (row.expires - row.sent).clamp(3_600_000, MAX_INVITE_HOURS * 3_600_000);
+    let hours = (lifetime + 3_599_999) / 3_600_000;
+    let expires = now + lifetime;
+    let code = secrets::new_code();
+    let by = Some(caller.user_id.as_str());
+    let mut change = Change::begin_at(app, now).await?;
+    let user = store::users::find_by_id(&mut change.tx, &user_id)
+        .await?
+        .ok_or_else(|| ApiError::Conflict("the invitation was revoked".into()))?;
+    let organization = store::organizations::find(&mut change.tx, &organization_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no invitation {}", row.id)))?;
+    if !store::codes::renew(&mut change.tx, &row.id, &code.digest, expires, now, by).await? {
+        return Err(ApiError::Conflict(
+            "the invitation ended meanwhile; invite again instead".into(),
+        ));
+    }
+    let mail =
+        messages::invitation_resent(&user.email, &organization.name, code.secret.expose(), hours);
+    change.mail(&mail).await?;
+    change
+        .audit(AuditEvent {
+            actor_id: by,
+            organization_id: Some(&organization_id),
+            action: "invitation.resent",
+            subject_id: Some(&user_id),
+            target_id: Some(&row.id),
+            details: Some(json!({ "invitation": row.id, "expiresInHours": hours })),
+            ..Default::default()
+        })
+        .await?;
+    change.commit().await?;
+    let mut conn = app.store.pool().acquire().await?;
+    store::codes::find_invitation(&mut conn, &row.id, &[organization_id])
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no invitation {}", row.id)))
+}
+
+/// Revokes an invitation not yet ended: its code stops working. A user the invitation created
+/// who never used his account (no password, never enabled, no identity), belongs to no other
+/// organization and awaits no other invitation is retired with it: nothing of him stays but
+/// the revoked invitation and the audit trail, and his e-mail is free again. Nobody else is
+/// touched.
+pub async fn revoke(app: &App, grant: &Grant, id: &str) -> Result<(CodeRow, bool), ApiError> {
+    let caller = grant.caller()?;
+    let row = find_acting(app, grant, id).await?;
+    let now = app.clock.now();
+    not_ended(&row, now)?;
+    let organization_id = row.organization_id.clone().unwrap_or_default();
+    let by = Some(caller.user_id.as_str());
+    let mut change = Change::begin_at(app, now).await?;
+    if !store::codes::end(&mut change.tx, &row.id, InvitationEnd::Revoked, now, by).await? {
+        return Err(ApiError::Conflict("the invitation ended meanwhile".into()));
+    }
+    let mut retired = false;
+    if let Some(user_id) = row.user_id.as_deref() {
+        if let Some(user) = store::users::find_by_id(&mut change.tx, user_id).await? {
+            if creates(&row, &user)
+                && store::memberships::count_of_user(&mut change.tx, user_id).await? <= 1
+                && !store::identities::any_of(&mut change.tx, user_id).await?
+                && !store::tokens::any_of(&mut change.tx, user_id).await?
+                && !store::codes::invited_elsewhere(&mut change.tx, user_id, &organization_id)
+                    .await?
+            {
+                store::codes::forget_user(&mut change.tx, user_id).await?;
+                store::memberships::remove_everywhere(&mut change.tx, user_id).await?;
+                store::users::delete(&mut change.tx, user_id).await?;
+                change.forget_all();
+                retired = true;
+            }
+        }
+    }
+    change
+        .audit(AuditEvent {
+            actor_id: by,
+            organization_id: Some(&organization_id),
+            action: "invitation.revoked",
+            subject_id: row.user_id.as_deref(),
+            target_id: Some(&row.id),
+            details: Some(json!({ "invitation": row.id, "userRetired": retired })),
+            ..Default::default()
+        })
+        .await?;
+    change.commit().await?;
+    let mut conn = app.store.pool().acquire().await?;
+    let row = store::codes::find_invitation(&mut conn, &row.id, &[organization_id])
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no invitation {}", row.id)))?;
+    Ok((row, retired))
 }

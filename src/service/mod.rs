@@ -7,6 +7,7 @@ pub mod bootstrap;
 pub mod change;
 pub mod code_attempts;
 pub mod invitations;
+pub mod invitees;
 pub mod login;
 pub mod login_limits;
 pub mod member_anchors;

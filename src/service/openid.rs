@@ -62,8 +62,8 @@ pub async fn link(
                 store::codes::find_by_digest(&mut change.tx, &secrets::code_digest(code.expose()))
                     .await?
                     .filter(|c| c.kind == CodeKind::Invite && c.is_usable(now));
-            let invited = match &row {
-                Some(row) => store::users::find_by_id(&mut change.tx, &row.user_id).await?,
+            let invited = match row.as_ref().and_then(|r| r.user_id.as_deref()) {
+                Some(user_id) => store::users::find_by_id(&mut change.tx, user_id).await?,
                 None => None,
             };
             // A code of someone else's invitation is answered as a wrong one.

@@ -74,20 +74,14 @@ pub async fn request_code(
                 .await?;
             store::codes::insert(
                 &mut change.tx,
-                &CodeRow {
-                    id: ids::new_id(ids::CODE),
-                    kind: CodeKind::Reset,
-                    digest: code.digest.clone(),
-                    user_id: user.id.clone(),
-                    organization_id: None,
-                    role_ids: None,
-                    created: now,
+                &CodeRow::new(
+                    ids::new_id(ids::CODE),
+                    CodeKind::Reset,
+                    code.digest.clone(),
+                    &user.id,
+                    now,
                     expires,
-                    used: None,
-                    failed_attempts: 0,
-                    created_by: None,
-                    enables_user: false,
-                },
+                ),
             )
             .await?;
             user.password_reset_valid_till = Some(expires);
@@ -129,7 +123,7 @@ fn sets_password(code: &CodeRow, user: &UserRow) -> bool {
     if code.kind == CodeKind::Invite {
         invitations::creates(code, user)
     } else {
-        code.kind == CodeKind::Reset && code.user_id == user.id
+        code.kind == CodeKind::Reset && code.is_for(&user.id)
     }
 }
 

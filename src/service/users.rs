@@ -341,18 +341,17 @@ pub async fn create(app: &App, grant: &Grant, req: NewUser) -> Result<Answer, Ap
         store::codes::insert(
             &mut change.tx,
             &CodeRow {
-                id: ids::new_id(ids::CODE),
-                kind: CodeKind::Reset,
-                digest: code.digest.clone(),
-                user_id: user.id.clone(),
                 organization_id: Some(organization_id.clone()),
-                role_ids: None,
-                created: now,
-                expires: now + SET_PASSWORD_HOURS * 3_600_000,
-                used: None,
-                failed_attempts: 0,
                 created_by: by.map(str::to_string),
-                enables_user: false,
+                changed_by: by.map(str::to_string),
+                ..CodeRow::new(
+                    ids::new_id(ids::CODE),
+                    CodeKind::Reset,
+                    code.digest.clone(),
+                    &user.id,
+                    now,
+                    now + SET_PASSWORD_HOURS * 3_600_000,
+                )
             },
         )
         .await?;

@@ -35,3 +35,12 @@ pub async fn link(
     .await?;
     Ok(())
 }
+
+/// Whether any identity is linked to the user.
+pub async fn any_of(conn: &mut AnyConnection, user_id: &str) -> Result<bool, sqlx::Error> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM identities WHERE user_id = $1")
+        .bind(user_id)
+        .fetch_one(conn)
+        .await?;
+    Ok(n > 0)
+}

@@ -479,3 +479,25 @@ pub async fn is_member(
     .await?;
     Ok(n > 0)
 }
+
+/// How many organizations the user is a member of (deleted ones included: he still belongs).
+pub async fn count_of_user(conn: &mut AnyConnection, user_id: &str) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM memberships WHERE user_id = $1")
+        .bind(user_id)
+        .fetch_one(conn)
+        .await
+}
+
+/// Takes the user out of every organization, with his roles there.
+pub async fn remove_everywhere(conn: &mut AnyConnection, user_id: &str) -> Result<(), sqlx::Error> {
+    super::organizations::bump_members_version_of_user(conn, user_id).await?;
+    sqlx::query("DELETE FROM user_roles WHERE user_id = $1")
+        .bind(user_id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("DELETE FROM memberships WHERE user_id = $1")
+        .bind(user_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

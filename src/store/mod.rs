@@ -58,6 +58,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "audit_chains",
         include_str!("../../migrations/0007_audit_chains.sql"),
     ),
+    (
+        9,
+        "invitations",
+        include_str!("../../migrations/0009_invitations.sql"),
+    ),
 ];
 
 const SQLITE_READERS: u32 = 8;

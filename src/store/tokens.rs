@@ -323,3 +323,12 @@ pub async fn revoke_of_user(
     }
     Ok(digests)
 }
+
+/// Whether any token, live or not, was ever issued to the user.
+pub async fn any_of(conn: &mut AnyConnection, user_id: &str) -> Result<bool, sqlx::Error> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tokens WHERE user_id = $1")
+        .bind(user_id)
+        .fetch_one(conn)
+        .await?;
+    Ok(n > 0)
+}

@@ -207,3 +207,13 @@ pub async fn upgrade_password_hash(
         .await?;
     Ok(())
 }
+
+/// Deletes a user who left nothing behind: no memberships, codes, tokens or identities refer
+/// to him any more (the store refuses otherwise).
+pub async fn delete(conn: &mut AnyConnection, id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM users WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

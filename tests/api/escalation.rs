@@ -35,6 +35,7 @@ both_stores!(
     adding_a_member_without_roles_gives_the_default_role,
     every_operation_on_a_user_refuses_a_caller_who_holds_less,
     every_grant_refuses_a_permission_the_caller_lacks,
+    an_invitation_serves_only_its_invitee_and_its_revocation_retires_nobody_in_use,
     no_sequence_of_allowed_operations_escalates,
 );
 
@@ -700,8 +701,24 @@ async fn every_operation_on_a_user_refuses_a_caller_who_holds_less(app: TestApp)
 
 async fn every_grant_refuses_a_permission_the_caller_lacks(app: TestApp) {
     let (org, _, admin) = platform(&app).await;
-    let granter = role(&app, &admin, &org, "Granter", &["Users:*", "Roles:*"]).await;
+    let granter = role(
+        &app,
+        &admin,
+        &org,
+        "Granter",
+        &["Users:*", "Roles:*", "Invitations:*"],
+    )
+    .await;
     role(&app, &admin, &org, "Big", &["Tokens:*"]).await;
+    let (status, invited) = app
+        .post(
+            "/v1/users/invite",
+            &admin,
+            json!({"email": "big-invitee@corp.test", "roles": ["Big"], "sendEmail": false}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{invited}");
+    let big_invitation = invited["results"][0]["id"].as_str().unwrap().to_string();
     let empty = role(&app, &admin, &org, "Empty", &[]).await;
     create_member(&app, &org, "granter@corp.test", PASSWORD, &[&granter]).await;
     create_member(&app, &org, "plain@corp.test", PASSWORD, &[&empty]).await;
@@ -743,6 +760,13 @@ async fn every_grant_refuses_a_permission_the_caller_lacks(app: TestApp) {
             Method::PUT,
             "/v1/users/plain@corp.test".into(),
             json!({"roles": ["Big"]}),
+        ),
+        // Resending brings an invitation back to life: it gives its roles anew.
+        (
+            "resend an invitation giving a role holding it",
+            Method::POST,
+            format!("/v1/invitations/{big_invitation}/resend"),
+            Value::Null,
         ),
     ];
     // Roles that hold more than he does are not his to change, trim or retire.
@@ -798,9 +822,73 @@ async fn every_grant_refuses_a_permission_the_caller_lacks(app: TestApp) {
     );
 }
 
+/// The invitation operations on the invitee's side act only for him; revoking retires only a
+/// user who never used his account.
+async fn an_invitation_serves_only_its_invitee_and_its_revocation_retires_nobody_in_use(
+    app: TestApp,
+) {
+    let (org_a, _, admin) = platform(&app).await;
+    let (org_b, _) = create_organization(&app, "Beta").await;
+    let big = role(&app, &admin, &org_a, "Big", &["*:*"]).await;
+    let revoker = role(&app, &admin, &org_a, "Revoker", &["Invitations:delete"]).await;
+    create_member(&app, &org_b, "invitee@b.test", PASSWORD, &[]).await;
+    create_member(&app, &org_b, "thief@b.test", PASSWORD, &[]).await;
+    create_member(&app, &org_a, "revoker@corp.test", PASSWORD, &[&revoker]).await;
+    let (status, invited) = app
+        .post(
+            "/v1/users/invite",
+            &admin,
+            json!({"email": "invitee@b.test", "roles": [big]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{invited}");
+    let id = invited["results"][0]["id"].as_str().unwrap().to_string();
+    // Someone else cannot take the invitation's roles by its ID.
+    let thief = token_of(&app, "thief@b.test", PASSWORD).await;
+    for what in ["accept", "decline"] {
+        let (status, body) = app
+            .post(
+                &format!("/v1/users/mine/invitations/{id}/{what}"),
+                &thief,
+                json!({}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{what}: {body}");
+    }
+    let (status, _) = app
+        .get(&format!("/v1/users/mine?organizations={org_a}"), &thief)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "the thief joined nothing");
+    // Revoking ends the invitation of a user in use, never the user.
+    let r = token_of(&app, "revoker@corp.test", PASSWORD).await;
+    let (status, body) = app.delete(&format!("/v1/invitations/{id}"), &r).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    token_of(&app, "invitee@b.test", PASSWORD).await;
+    let (status, _) = app
+        .get(
+            &format!("/v1/users/username/invitee@b.test?organizations={org_b}"),
+            &admin,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let invitee = token_of(&app, "invitee@b.test", PASSWORD).await;
+    let (status, _) = app
+        .post(
+            &format!("/v1/users/mine/invitations/{id}/accept"),
+            &invitee,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "a revoked invitation is gone"
+    );
+}
+
 // ---- the property ------------------------------------------------------------------------
 
-const CONCRETE: [&str; 17] = [
+const CONCRETE: [&str; 21] = [
     "AuditEvents:read",
     "Users:read",
     "Users:create",
@@ -818,6 +906,10 @@ const CONCRETE: [&str; 17] = [
     "Tokens:create",
     "Tokens:update",
     "Tokens:delete",
+    "Invitations:read",
+    "Invitations:create",
+    "Invitations:update",
+    "Invitations:delete",
 ];
 const WILDCARDS: [&str; 4] = ["Users:*", "Tokens:*", "*:read", "*:*"];
 

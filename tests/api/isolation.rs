@@ -30,7 +30,14 @@ both_stores!(
 );
 
 const PASSWORD: &str = "member password 1234";
-const RESOURCES: [&str; 5] = ["Users", "Roles", "Organizations", "Tokens", "AuditEvents"];
+const RESOURCES: [&str; 6] = [
+    "Users",
+    "Roles",
+    "Organizations",
+    "Tokens",
+    "AuditEvents",
+    "Invitations",
+];
 const ACTIONS: [&str; 4] = ["read", "create", "update", "delete"];
 
 /// Who decides a request, which tells the checks that hold before the handler is built.
@@ -75,13 +82,17 @@ struct Fixture {
     target_email: String,
     /// Unique in the run, for names and e-mails a request creates.
     fresh: String,
+    /// A pending invitation of A to a fresh e-mail, giving the fresh role: not (a)'s, (b)'s or
+    /// anyone's of B.
+    invitation_id: String,
 }
 
 type Body = fn(&Fixture) -> Option<Value>;
 
 struct Op {
     method: Method,
-    /// As routed; `{role}`, `{email}`, `{resource}`, `{action}` are filled in from the fixture.
+    /// As routed; `{role}`, `{email}`, `{resource}`, `{action}`, `{id}` (an invitation) are
+    /// filled in from the fixture.
     path: &'static str,
     access: Access,
     /// What (a) holds and (b) lacks; `None` when no permission is involved.
@@ -174,6 +185,46 @@ fn table() -> Vec<Op> {
                 Method::DELETE,
                 "/v1/roles/{role}/permission/{resource}/{action}",
                 ("Roles", "update"),
+            )
+        },
+        // An organization's invitations: B's administrator neither sees nor touches A's.
+        guarded(Method::GET, "/v1/invitations", ("Invitations", "read")),
+        Op {
+            cross: ON_ENTITY,
+            ..guarded(
+                Method::POST,
+                "/v1/invitations/{id}/resend",
+                ("Invitations", "update"),
+            )
+        },
+        Op {
+            cross: ON_ENTITY,
+            ..guarded(
+                Method::DELETE,
+                "/v1/invitations/{id}",
+                ("Invitations", "delete"),
+            )
+        },
+        // The invitee's own: an invitation made for someone else is a 404 to everybody.
+        op(Method::GET, "/v1/users/mine/invitations", Token),
+        Op {
+            with: NOT_FOUND,
+            without: NOT_FOUND,
+            cross: &[(Cross::Entity, NOT_FOUND), (Cross::NameOrg, FORBIDDEN)],
+            ..op(
+                Method::POST,
+                "/v1/users/mine/invitations/{id}/accept",
+                Token,
+            )
+        },
+        Op {
+            with: NOT_FOUND,
+            without: NOT_FOUND,
+            cross: &[(Cross::Entity, NOT_FOUND), (Cross::NameOrg, FORBIDDEN)],
+            ..op(
+                Method::POST,
+                "/v1/users/mine/invitations/{id}/decline",
+                Token,
             )
         },
         // The caller himself and his tokens: any valid token.
@@ -406,16 +457,27 @@ async fn every_operation_keeps_to_its_callers_and_its_organization(app: TestApp)
     let mut failures = Vec::new();
     for (i, op) in table.iter().enumerate() {
         let (resource, action) = op.needs.unwrap_or(("Users", "read"));
-        let fixture = Fixture {
-            role_id: role_with(
-                &app,
+        let role_id = role_with(
+            &app,
+            &admin,
+            &format!("target {i}"),
+            vec![json!({"resource": resource, "action": action})],
+        )
+        .await;
+        let (status, invited) = app
+            .post(
+                "/v1/users/invite",
                 &admin,
-                &format!("target {i}"),
-                vec![json!({"resource": resource, "action": action})],
+                json!({"email": format!("invitee-{i}@a.example"), "roles": [role_id],
+                       "sendEmail": false}),
             )
-            .await,
+            .await;
+        assert_eq!(status, StatusCode::OK, "{invited}");
+        let fixture = Fixture {
+            role_id,
             target_email: format!("target-{i}@a.example"),
             fresh: format!("{i}"),
+            invitation_id: invited["results"][0]["id"].as_str().unwrap().to_string(),
         };
         let target_id = create_member(&app, &org_a, &fixture.target_email, PASSWORD, &[]).await;
         let (with_roles, without_roles) = match op.needs {
@@ -475,6 +537,7 @@ async fn every_operation_keeps_to_its_callers_and_its_organization(app: TestApp)
             .replace("{role}", &fixture.role_id)
             .replace("{email}", &fixture.target_email)
             .replace("{user_id}", &target_id)
+            .replace("{id}", &fixture.invitation_id)
             .replace("{resource}", resource)
             .replace("{action}", action);
         let body = (op.body)(&fixture);
@@ -570,6 +633,7 @@ async fn an_organization_that_does_not_exist_is_404_to_a_platform_administrator_
         .await,
         target_email: "target@b.example".into(),
         fresh: "nowhere".into(),
+        invitation_id: "COD-nowhere".into(),
     };
     let target_id = create_member(&app, &org_b, &fixture.target_email, PASSWORD, &[]).await;
 
@@ -579,6 +643,7 @@ async fn an_organization_that_does_not_exist_is_404_to_a_platform_administrator_
             .path
             .replace("{role}", &fixture.role_id)
             .replace("{email}", &fixture.target_email)
+            .replace("{id}", &fixture.invitation_id)
             .replace("{user_id}", &target_id)
             .replace("{resource}", "Users")
             .replace("{action}", "read");

@@ -9,6 +9,7 @@ mod escalation;
 mod hashing;
 mod headers;
 mod hostile_input;
+mod invitations;
 mod isolation;
 mod issuer;
 mod limits;
