@@ -2,13 +2,14 @@
 //! for, where it acts, when it was last used, when it expires, where it may be used from, and
 //! the first characters of its secret (never the secret or its digest).
 
+use crate::clock::Millis;
 use crate::domain::network::Cidr;
 use crate::error::ApiError;
+use crate::service::authz::Grant;
 use crate::service::change::Change;
 use crate::service::sessions::{owner, Whose};
 use crate::service::App;
 use crate::store::{self, audit::AuditEvent, tokens::ApiTokenRow};
-use crate::{clock::Millis, service::authz::Grant};
 
 /// The longest life a permanent token may be given, in days.
 pub const MAX_EXPIRY_DAYS: i64 = 3650;
