@@ -105,6 +105,11 @@ settings! {
             /// client's retry (answered with the same pair) rather than a theft; 0: never.
             refresh_reuse_interval_seconds: i64 = 10,
                 env "BF_REFRESH_REUSE_INTERVAL_SECONDS", check between(0, 60);
+            /// Days a session (a login's tokens) may go unused before it ends: its refresh
+            /// and access tokens are refused from then on.
+            session_idle_days: i64 = 30, env "BF_SESSION_IDLE_DAYS", check between(1, 3650);
+            /// Days a session lasts at most from its login, whatever its refreshes.
+            session_max_days: i64 = 90, env "BF_SESSION_MAX_DAYS", check between(1, 3650);
         }
 
         [password]
@@ -365,6 +370,24 @@ impl Shown for SqliteSynchronous {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "Vec<String>")]
 pub struct CorsOrigins(Vec<String>);
+
+const DAY: crate::clock::Millis = 24 * 3600 * 1000;
+
+impl TokenSettings {
+    /// The last use before which a session is idle at `now`: it has ended.
+    pub fn session_idle_since(&self, now: crate::clock::Millis) -> crate::clock::Millis {
+        now - self.session_idle_days * DAY
+    }
+
+    /// The absolute end of a session opened at `now`.
+    pub fn session_ends(&self, now: crate::clock::Millis) -> crate::clock::Millis {
+        now + self.session_max_days * DAY
+    }
+
+    pub fn session_idle_ms(&self) -> crate::clock::Millis {
+        self.session_idle_days * DAY
+    }
+}
 
 impl CorsOrigins {
     pub fn as_slice(&self) -> &[String] {

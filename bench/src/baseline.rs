@@ -116,35 +116,42 @@ pub async fn rotate_batch_rate(
             // Each rotation's audit event carries its request's origin, as the server's do.
             let origins = vec![origin.clone(); batch.len()];
             let mut next: Vec<Option<SecretString>> = Vec::new();
-            store::tokens::rotate_batch(store, &refs, &origins, now, |consumed| {
-                let mut consumed: std::collections::HashMap<_, _> = consumed
-                    .into_iter()
-                    .map(|c| (c.digest.clone(), c))
-                    .collect();
-                let mut rows = Vec::with_capacity(batch.len() * 2);
-                for (secret, digest) in batch.iter().zip(&digests) {
-                    let Some(used) = consumed.remove(digest) else {
-                        next.push(None);
-                        continue;
-                    };
-                    let salt = used.successor_salt.as_deref().unwrap_or_default();
-                    let (access, refresh) = secrets::successors(secret.expose(), salt);
-                    let lineage = Lineage {
-                        family: used.family_id.as_deref().unwrap_or(&used.id),
-                        bound: used.bound,
-                    };
-                    rows.extend(pair_rows(
-                        tokens,
-                        &used.user_id,
-                        &used.organization_id,
-                        lineage,
-                        [&access.digest, &refresh.digest],
-                        now,
-                    ));
-                    next.push(Some(refresh.secret));
-                }
-                rows
-            })
+            store::tokens::rotate_batch(
+                store,
+                &refs,
+                &origins,
+                now,
+                tokens.session_idle_since(now),
+                |consumed| {
+                    let mut consumed: std::collections::HashMap<_, _> = consumed
+                        .into_iter()
+                        .map(|c| (c.digest.clone(), c))
+                        .collect();
+                    let mut rows = Vec::with_capacity(batch.len() * 2);
+                    for (secret, digest) in batch.iter().zip(&digests) {
+                        let Some(used) = consumed.remove(digest) else {
+                            next.push(None);
+                            continue;
+                        };
+                        let salt = used.successor_salt.as_deref().unwrap_or_default();
+                        let (access, refresh) = secrets::successors(secret.expose(), salt);
+                        let lineage = Lineage {
+                            family: used.family_id.as_deref().unwrap_or(&used.id),
+                            bound: used.bound,
+                        };
+                        rows.extend(pair_rows(
+                            tokens,
+                            &used.user_id,
+                            &used.organization_id,
+                            lineage,
+                            [&access.digest, &refresh.digest],
+                            now,
+                        ));
+                        next.push(Some(refresh.secret));
+                    }
+                    rows
+                },
+            )
             .await
             .map_err(|e| format!("rotate_batch: {e}"))?;
             for (chain, new) in batch.iter_mut().zip(next) {

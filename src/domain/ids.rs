@@ -9,6 +9,8 @@ pub const USER: &str = "USR";
 pub const ROLE: &str = "ROL";
 pub const PERMISSION: &str = "PRM";
 pub const TOKEN: &str = "TOK";
+/// A session: the family of a login's tokens.
+pub const SESSION: &str = "SES";
 pub const CODE: &str = "COD";
 pub const MAIL: &str = "MAL";
 pub const AUDIT: &str = "AUD";

@@ -8,7 +8,7 @@ use utoipa::openapi::server::Server;
 use utoipa::openapi::{Content, Object, Ref, RefOr, Response, Type};
 use utoipa::{Modify, OpenApi};
 
-use super::{audit, invitations, oauth, ops, roles, users};
+use super::{api_tokens, audit, invitations, oauth, ops, roles, sessions, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -39,6 +39,16 @@ use super::{audit, invitations, oauth, ops, roles, users};
         users::update_user_password_with_reset_code,
         users::get_login_limits,
         users::clear_login_limits,
+        sessions::get_my_sessions,
+        sessions::end_my_sessions,
+        sessions::end_my_session,
+        sessions::get_user_sessions,
+        sessions::end_user_sessions,
+        sessions::end_user_session,
+        api_tokens::get_my_api_tokens,
+        api_tokens::revoke_my_api_token,
+        api_tokens::get_user_api_tokens,
+        api_tokens::revoke_user_api_token,
         oauth::token,
         oauth::revoke,
         audit::get_audit_events,

@@ -255,6 +255,9 @@ pub async fn authorize(
         }
         grant => grant?,
     };
+    if let Some(caller) = &caller {
+        service::sessions::record_use(&app, caller).await;
+    }
     parts.extensions.insert(grant);
     req = axum::extract::Request::from_parts(parts, body);
     let response = next.run(req).await;

@@ -1,5 +1,6 @@
 //! Where requests enter: the router, its middleware, and one module per resource.
 
+pub mod api_tokens;
 pub mod audit;
 pub mod context;
 pub mod docs;
@@ -16,6 +17,7 @@ pub mod params;
 pub mod query_docs;
 pub mod requests;
 pub mod roles;
+pub mod sessions;
 pub mod users;
 pub mod views;
 
@@ -114,6 +116,66 @@ pub fn router(app: AppState) -> Router {
         .route(
             "/users/mine/organizations",
             op!(get, Authenticated, users::get_my_organizations),
+        )
+        // One's own sessions and API tokens: any valid token (a bound one reaches those of
+        // its organization only).
+        .route(
+            "/users/mine/sessions",
+            op!(get, Authenticated, sessions::get_my_sessions).merge(op!(
+                delete,
+                Authenticated,
+                sessions::end_my_sessions
+            )),
+        )
+        .route(
+            "/users/mine/sessions/{session_id}",
+            op!(delete, Authenticated, sessions::end_my_session),
+        )
+        .route(
+            "/users/mine/api-tokens",
+            op!(get, Authenticated, api_tokens::get_my_api_tokens),
+        )
+        .route(
+            "/users/mine/api-tokens/{token_id}",
+            op!(delete, Authenticated, api_tokens::revoke_my_api_token),
+        )
+        // Another user's: the permission, and all he holds (`authz::act_on`).
+        .route(
+            "/users/{email}/sessions",
+            op!(
+                get,
+                Permission("Users", "update"),
+                sessions::get_user_sessions
+            )
+            .merge(op!(
+                delete,
+                Permission("Users", "update"),
+                sessions::end_user_sessions
+            )),
+        )
+        .route(
+            "/users/{email}/sessions/{session_id}",
+            op!(
+                delete,
+                Permission("Users", "update"),
+                sessions::end_user_session
+            ),
+        )
+        .route(
+            "/users/{email}/api-tokens",
+            op!(
+                get,
+                Permission("Tokens", "read"),
+                api_tokens::get_user_api_tokens
+            ),
+        )
+        .route(
+            "/users/{email}/api-tokens/{token_id}",
+            op!(
+                delete,
+                Permission("Tokens", "delete"),
+                api_tokens::revoke_user_api_token
+            ),
         )
         .route(
             "/users/generate-permanent-api-token",

@@ -114,6 +114,12 @@ pub struct UserPrivatePermanentTokenRequest {
     /// Another user to issue the token for (needs `Tokens:create`).
     #[serde(rename = "userID")]
     pub user_id: Option<String>,
+    /// Days until the token expires (1 to 3650); by default it does not.
+    #[schema(minimum = 1, maximum = 3650)]
+    pub expires_in_days: Option<i64>,
+    /// The client address ranges (CIDR, e.g. `10.0.0.0/8`) it may be used from; by default
+    /// anywhere. A use from elsewhere is refused with 403.
+    pub allowed_ranges: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]

@@ -85,6 +85,10 @@ pub async fn get_private_permanent_api_token(
         body.organization_id.as_deref(),
         body.user_id.as_deref(),
         body.description.as_deref(),
+        &service::api_tokens::TokenLimits::parse(
+            body.expires_in_days,
+            body.allowed_ranges.as_deref(),
+        )?,
     )
     .await?;
     Ok(NoStore(Json(permanent(issued))))
@@ -129,7 +133,7 @@ fn permanent(issued: service::tokens::IssuedPermanent) -> OAuthToken {
     OAuthToken {
         access_token: issued.secret.expose().to_string(),
         token_type: "bearer".into(),
-        expires_in: None,
+        expires_in: issued.expires_in,
         refresh_token: None,
         scope: token_scope(true).into(),
         organization_id: issued.organization_id,

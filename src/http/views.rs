@@ -205,7 +205,7 @@ pub struct OAuthToken {
     pub access_token: String,
     /// Always `bearer`.
     pub token_type: String,
-    /// Seconds; absent for a permanent token.
+    /// Seconds; absent for a permanent token that does not expire.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_in: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]

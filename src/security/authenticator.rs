@@ -14,6 +14,7 @@ use std::sync::Arc;
 use quick_cache::sync::Cache;
 
 use crate::clock::{Millis, SharedClock};
+use crate::domain::network::Cidr;
 use crate::domain::PermissionSet;
 use crate::error::ApiError;
 use crate::security::secrets::{self, TokenKind};
@@ -35,8 +36,60 @@ pub struct Principal {
     pub bound: bool,
     /// The refresh family the token belongs to, if any: tokens minted from it join it.
     pub family_id: Option<String>,
+    /// The session the token belongs to (its family's), if it has one: its limits hold.
+    pub session: Option<SessionState>,
+    /// A permanent token's client address ranges, if limited.
+    pub allowed_ranges: Option<Arc<[Cidr]>>,
+    /// A permanent token's last use, as stored.
+    pub last_used: Option<Millis>,
     expires: Option<Millis>,
     revoked: Option<Millis>,
+}
+
+impl Principal {
+    /// The session the token belongs to: its family (a permanent token's pairs are named
+    /// after it, so for a permanent token its own ID).
+    pub fn session_id(&self) -> &str {
+        self.family_id.as_deref().unwrap_or(&self.token_id)
+    }
+
+    /// What a use of this token is recorded on: its session, or a permanent token itself;
+    /// with the last use stored there.
+    pub fn used_on(&self) -> Option<(UsedOn<'_>, Millis)> {
+        match (&self.session, self.token_kind) {
+            (Some(s), _) => Some((UsedOn::Session(&s.id), s.last_used)),
+            (None, TokenKind::Permanent) => {
+                Some((UsedOn::Token(&self.token_id), self.last_used.unwrap_or(0)))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Where a use of a token is recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UsedOn<'a> {
+    Session(&'a str),
+    Token(&'a str),
+}
+
+impl UsedOn<'_> {
+    fn key(&self) -> String {
+        match self {
+            UsedOn::Session(id) => format!("session {id}"),
+            UsedOn::Token(id) => format!("token {id}"),
+        }
+    }
+}
+
+/// A session's limits as the token's resolution saw them.
+#[derive(Debug, Clone)]
+pub struct SessionState {
+    pub id: String,
+    /// Its absolute end.
+    pub ends: Millis,
+    /// Its last use, as stored when resolved.
+    pub last_used: Millis,
 }
 
 struct Cached<T> {
@@ -68,10 +121,22 @@ pub struct Authenticator {
     /// Bumped whenever something is forgotten: a resolution that started before it is not
     /// cached, so a revocation racing a look-up cannot be undone by the look-up.
     generation: AtomicU64,
+    /// How long a session may go unused, in milliseconds.
+    idle: Millis,
+    /// The last use this node recorded, by session or permanent token: what makes the record
+    /// coarse (at most one write a minute each), and what keeps a cached resolution's idle
+    /// check current.
+    used: Cache<String, Millis>,
 }
 
 impl Authenticator {
-    pub fn new(store: Store, clock: SharedClock, ttl_seconds: i64, capacity: usize) -> Self {
+    pub fn new(
+        store: Store,
+        clock: SharedClock,
+        ttl_seconds: i64,
+        capacity: usize,
+        idle: Millis,
+    ) -> Self {
         let capacity = capacity.max(16);
         Self {
             store,
@@ -81,7 +146,37 @@ impl Authenticator {
             permissions: Cache::new(capacity),
             views: Cache::new(capacity),
             generation: AtomicU64::new(0),
+            idle,
+            used: Cache::new(capacity),
         }
+    }
+
+    /// Whether a use of `caller`'s token at `now` is to be recorded: the first in a minute of
+    /// its session (or permanent token) on this node. Answering yes counts it as recorded.
+    pub fn use_due(&self, caller: &Principal, now: Millis) -> bool {
+        let Some((on, stored)) = caller.used_on() else {
+            return false;
+        };
+        let key = on.key();
+        let last = self.used.get(&key).unwrap_or(stored).max(stored);
+        if now - last < store::sessions::TOUCH_EVERY {
+            return false;
+        }
+        self.used.insert(key, now);
+        true
+    }
+
+    /// Whether the caller's session (if any) still works at `now`: the token's own expiry and
+    /// revocation aside, an ended session's tokens are revoked with it.
+    fn session_live(&self, caller: &Principal, now: Millis) -> bool {
+        let Some(session) = &caller.session else {
+            return true;
+        };
+        let recorded = self
+            .used
+            .get(&UsedOn::Session(&session.id).key())
+            .unwrap_or(session.last_used);
+        now < session.ends && now < recorded.max(session.last_used) + self.idle
     }
 
     fn fresh<T>(&self, c: &Cached<T>, now: Millis) -> bool {
@@ -118,8 +213,9 @@ impl Authenticator {
                 p
             }
         };
-        let live =
-            principal.expires.is_none_or(|e| now < e) && principal.revoked.is_none_or(|r| now < r);
+        let live = principal.expires.is_none_or(|e| now < e)
+            && principal.revoked.is_none_or(|r| now < r)
+            && self.session_live(&principal, now);
         if live {
             Ok(principal)
         } else {
@@ -142,6 +238,34 @@ impl Authenticator {
         if !user.may_log_in() {
             return Ok(None);
         }
+        let session = match &token.family_id {
+            Some(family) => match store::sessions::find(&mut conn, family).await? {
+                Some(s) if s.ended.is_some() => return Ok(None),
+                Some(s) => Some(SessionState {
+                    id: s.id,
+                    ends: s.ends,
+                    last_used: s.last_used,
+                }),
+                // A family opened before sessions were kept.
+                None => None,
+            },
+            None => None,
+        };
+        let (allowed_ranges, last_used) = match kind {
+            TokenKind::Permanent => {
+                let (ranges, last_used) = store::tokens::reach_of(&mut conn, &token.id).await?;
+                let ranges = match ranges {
+                    Some(json) => Some(
+                        serde_json::from_str::<Vec<Cidr>>(&json)
+                            .map_err(|e| ApiError::internal(format!("stored address ranges: {e}")))?
+                            .into(),
+                    ),
+                    None => None,
+                };
+                (ranges, last_used)
+            }
+            _ => (None, None),
+        };
         Ok(Some(Principal {
             user_id: user.id,
             email: user.email,
@@ -151,6 +275,9 @@ impl Authenticator {
             token_kind: kind,
             bound: token.bound,
             family_id: token.family_id,
+            session,
+            allowed_ranges,
+            last_used,
             expires: token.expires,
             revoked: token.revoked,
         }))

@@ -7,6 +7,6 @@ pub mod limiter;
 pub mod limits;
 pub mod secrets;
 
-pub use authenticator::{Authenticator, Principal};
+pub use authenticator::{Authenticator, Principal, UsedOn};
 pub use hashing::PasswordHasher;
 pub use secrets::TokenKind;

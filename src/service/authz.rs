@@ -139,7 +139,8 @@ async fn acting_in(
     })
 }
 
-/// Decides `rule` for `caller` acting in `requested` organizations (none: the token's).
+/// Decides `rule` for `caller` acting in `requested` organizations (none: the token's). A
+/// token limited to client address ranges is refused from anywhere else, whatever the rule.
 pub async fn authorize(
     app: &App,
     rule: Rule,
@@ -156,6 +157,14 @@ pub async fn authorize(
             _ => Err(ApiError::Unauthorized("a bearer token is required".into())),
         };
     };
+    if let Some(ranges) = &caller.allowed_ranges {
+        let from = crate::origin::address();
+        if !from.is_some_and(|a| ranges.iter().any(|r| r.contains(a))) {
+            return Err(ApiError::Forbidden(
+                "this token may not be used from this client address".into(),
+            ));
+        }
+    }
     let mut requested = requested;
     if requested.is_empty() {
         requested.push(caller.organization_id.clone());

@@ -11,6 +11,7 @@ use crate::security::hashing::Verdict;
 use crate::security::limits::Limit;
 use crate::security::secrets::{self, TokenKind};
 use crate::service::change::Change;
+use crate::service::sessions::{self, Method};
 use crate::service::token_pairs::{issue_pair, IssuedPair, Lineage};
 use crate::service::App;
 use crate::store::{
@@ -179,17 +180,18 @@ pub async fn password_grant(
         .limits
         .remember(&mut change.tx, &user.id, address, device, now)
         .await?;
-    let pair = open_session(app, change, &user, organization_id, None).await?;
+    let pair = open_session(app, change, &user, organization_id, Method::Password, None).await?;
     Ok(PasswordLogin { pair, device })
 }
 
-/// Issues the token pair of a login whose credential was verified, in the user's home
-/// organization or another one of his, with its audit event; commits `tx`.
+/// Opens the session of a login whose credential was verified, in the user's home
+/// organization or another one of his: its row, its token pair and its audit event; commits.
 async fn open_session(
     app: &App,
     mut change: Change<'_>,
     user: &UserRow,
     organization_id: Option<&str>,
+    method: Method,
     details: Option<serde_json::Value>,
 ) -> Result<IssuedPair, GrantError> {
     let now = change.now();
@@ -204,7 +206,11 @@ async fn open_session(
             "the user is not a member of that organization",
         ));
     }
-    let family = ids::new_id(ids::TOKEN);
+    // The family of the login's tokens is its session.
+    let family = ids::new_id(ids::SESSION);
+    let session = sessions::new_row(app, &family, &user.id, &organization_id, method, now);
+    let idle_since = app.settings.tokens.session_idle_since(now);
+    store::sessions::open(&mut change.tx, &session, idle_since).await?;
     let lineage = Lineage {
         family: &family,
         bound: false,
@@ -269,7 +275,15 @@ pub async fn id_token_grant(
         return Err(GrantError::InvalidGrant(REFUSED));
     };
     let details = serde_json::json!({ "method": "openid", "issuer": identity.issuer });
-    open_session(app, change, &user, organization_id, Some(details)).await
+    open_session(
+        app,
+        change,
+        &user,
+        organization_id,
+        Method::OpenId,
+        Some(details),
+    )
+    .await
 }
 
 /// Rotates a refresh token. A refresh token used twice means it leaked: the whole family (every

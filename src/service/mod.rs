@@ -1,6 +1,7 @@
 //! Where the rules are decided: each operation of the API as a function of the application
 //! state, the caller and parsed input. Handlers call these; these call the store.
 
+pub mod api_tokens;
 pub mod audit;
 pub mod authz;
 pub mod bootstrap;
@@ -16,6 +17,7 @@ pub mod organizations;
 pub mod reset;
 pub mod roles;
 pub mod rotation;
+pub mod sessions;
 pub mod token_pairs;
 pub mod tokens;
 pub mod users;
@@ -74,6 +76,7 @@ impl App {
             clock.clone(),
             settings.tokens.cache_ttl_seconds,
             settings.tokens.cache_capacity,
+            settings.tokens.session_idle_ms(),
         );
         let member_anchors = member_anchors::MemberAnchors::new(
             settings.users.anchor_every,

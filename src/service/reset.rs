@@ -8,8 +8,8 @@
 
 use std::net::IpAddr;
 
+use crate::domain::CodeKind;
 use crate::domain::{ids, Email, NewPassword, SecretString};
-use crate::domain::{CodeKind, TokenKind};
 use crate::error::ApiError;
 use crate::mail::messages;
 use crate::security::limits::Limit;
@@ -217,14 +217,14 @@ pub async fn use_code(
     user.updated = now;
     user.changed_by = Some(user.id.clone());
     store::users::save(&mut change.tx, &user).await?;
-    let revoked = store::tokens::revoke_of_user(
-        &mut change.tx,
-        &user.id,
-        &[TokenKind::Access, TokenKind::Refresh],
-        None,
+    // Whoever reset the password may not be the one logged in: every session ends.
+    let scope = store::sessions::Scope {
+        user_id: &user.id,
+        organization_id: None,
         now,
-    )
-    .await?;
+        idle_since: app.settings.tokens.session_idle_since(now),
+    };
+    let (_, revoked) = store::sessions::end_of_user(&mut change.tx, scope, None).await?;
     audit(
         &mut change,
         "password_reset.used",

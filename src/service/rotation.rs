@@ -155,49 +155,57 @@ impl Rotations {
         let digests: Vec<&str> = jobs.iter().map(|j| j.used.as_str()).collect();
         let origins: Vec<Origin> = jobs.iter().map(|j| j.origin.clone()).collect();
         let mut outcomes = Vec::with_capacity(jobs.len());
-        store::tokens::rotate_batch(&self.store, &digests, &origins, now, |consumed| {
-            let mut consumed: HashMap<String, store::tokens::Consumed> = consumed
-                .into_iter()
-                .map(|c| (c.digest.clone(), c))
-                .collect();
-            let mut rows = Vec::with_capacity(jobs.len() * 2);
-            for job in jobs {
-                // The same token twice in a batch: the first job has it; the second finds it
-                // spent once this commits, and is answered as a repeat.
-                let Some(used) = consumed.remove(&job.used) else {
-                    outcomes.push(None);
-                    continue;
-                };
-                let lineage = Lineage {
-                    family: used.family_id.as_deref().unwrap_or(&used.id),
-                    bound: used.bound,
-                };
-                let (access, refresh) = match &used.successor_salt {
-                    Some(salt) => secrets::successors(job.secret.expose(), salt),
-                    // Issued before successors were derived: its repeat cannot be answered.
-                    None => (
-                        secrets::new_token(TokenKind::Access),
-                        secrets::new_token(TokenKind::Refresh),
-                    ),
-                };
-                rows.extend(pair_rows(
-                    &self.tokens,
-                    &used.user_id,
-                    &used.organization_id,
-                    lineage,
-                    [&access.digest, &refresh.digest],
-                    now,
-                ));
-                outcomes.push(Some(Rotated {
-                    user_id: used.user_id,
-                    organization_id: used.organization_id,
-                    bound: used.bound,
-                    access: access.secret,
-                    refresh: refresh.secret,
-                }));
-            }
-            rows
-        })
+        let idle_since = self.tokens.session_idle_since(now);
+        store::tokens::rotate_batch(
+            &self.store,
+            &digests,
+            &origins,
+            now,
+            idle_since,
+            |consumed| {
+                let mut consumed: HashMap<String, store::tokens::Consumed> = consumed
+                    .into_iter()
+                    .map(|c| (c.digest.clone(), c))
+                    .collect();
+                let mut rows = Vec::with_capacity(jobs.len() * 2);
+                for job in jobs {
+                    // The same token twice in a batch: the first job has it; the second finds it
+                    // spent once this commits, and is answered as a repeat.
+                    let Some(used) = consumed.remove(&job.used) else {
+                        outcomes.push(None);
+                        continue;
+                    };
+                    let lineage = Lineage {
+                        family: used.family_id.as_deref().unwrap_or(&used.id),
+                        bound: used.bound,
+                    };
+                    let (access, refresh) = match &used.successor_salt {
+                        Some(salt) => secrets::successors(job.secret.expose(), salt),
+                        // Issued before successors were derived: its repeat cannot be answered.
+                        None => (
+                            secrets::new_token(TokenKind::Access),
+                            secrets::new_token(TokenKind::Refresh),
+                        ),
+                    };
+                    rows.extend(pair_rows(
+                        &self.tokens,
+                        &used.user_id,
+                        &used.organization_id,
+                        lineage,
+                        [&access.digest, &refresh.digest],
+                        now,
+                    ));
+                    outcomes.push(Some(Rotated {
+                        user_id: used.user_id,
+                        organization_id: used.organization_id,
+                        bound: used.bound,
+                        access: access.secret,
+                        refresh: refresh.secret,
+                    }));
+                }
+                rows
+            },
+        )
         .await?;
         Ok(outcomes)
     }

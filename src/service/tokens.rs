@@ -8,8 +8,10 @@
 use crate::domain::{ids, SecretString};
 use crate::error::ApiError;
 use crate::security::secrets::{self, TokenKind};
+use crate::service::api_tokens::TokenLimits;
 use crate::service::authz::{self, Grant};
 use crate::service::change::Change;
+use crate::service::sessions::{self, Method};
 use crate::service::token_pairs::{issue_pair, IssuedPair, Lineage};
 use crate::service::{conflict_on_unique, App};
 use crate::store::{self, audit::AuditEvent, tokens::TokenRow};
@@ -19,6 +21,8 @@ pub const MAX_GRACE_SECONDS: i64 = 86_400;
 pub struct IssuedPermanent {
     pub secret: SecretString,
     pub organization_id: String,
+    /// Seconds until it expires, if it does.
+    pub expires_in: Option<i64>,
 }
 
 /// Whose token, for which organization: the caller's own unless `user_id` names another user
@@ -69,6 +73,7 @@ pub async fn issue_permanent(
     organization_id: Option<&str>,
     user_id: Option<&str>,
     description: Option<&str>,
+    limits: &TokenLimits,
 ) -> Result<IssuedPermanent, ApiError> {
     let (user_id, organization_id) = target(app, grant, organization_id, user_id).await?;
     let caller = grant.caller()?;
@@ -95,7 +100,7 @@ pub async fn issue_permanent(
             family_id: None,
             description: description.map(str::to_string),
             created: now,
-            expires: None,
+            expires: limits.expires(now),
             revoked: None,
             created_by: Some(caller.user_id.clone()),
             bound: true,
@@ -104,6 +109,14 @@ pub async fn issue_permanent(
     )
     .await
     .map_err(conflict_on_unique(EXISTS))?;
+    let prefix = recognisable(&token.secret);
+    store::tokens::describe_permanent(
+        &mut change.tx,
+        &id,
+        &prefix,
+        limits.stored_ranges().as_deref(),
+    )
+    .await?;
     change
         .audit(AuditEvent {
             actor_id: Some(&caller.user_id),
@@ -111,7 +124,12 @@ pub async fn issue_permanent(
             action: "permanent_token.issued",
             subject_id: Some(&user_id),
             target_id: Some(&id),
-            details: Some(serde_json::json!({ "userID": user_id })),
+            details: Some(serde_json::json!({
+                "userID": user_id,
+                "prefix": prefix,
+                "expires": limits.expires(now),
+                "allowedRanges": limits.stored_ranges(),
+            })),
             ..Default::default()
         })
         .await?;
@@ -119,7 +137,14 @@ pub async fn issue_permanent(
     Ok(IssuedPermanent {
         secret: token.secret,
         organization_id,
+        expires_in: limits.expires(now).map(|e| (e - now) / 1000),
     })
+}
+
+/// The first characters of a secret, kept to recognise it: the kind's prefix and four
+/// characters of its 256 random bits, which tell nothing useful about the rest.
+fn recognisable(secret: &SecretString) -> String {
+    secret.expose().chars().take(9).collect()
 }
 
 /// Issues a new permanent token and ends the old one now or after `grace_seconds`.
@@ -165,7 +190,10 @@ pub async fn rotate_permanent(
             family_id: None,
             description: old.description.clone(),
             created: now,
-            expires: None,
+            // The new token keeps the old one's life (from now) and ranges: rotating changes
+            // the secret, not what the token may do; and an expired token is rotated, not
+            // issued again (it is still the one of its user and organization).
+            expires: old.expires.map(|e| now + (e - old.created)),
             revoked: None,
             created_by: Some(caller.user_id.clone()),
             bound: true,
@@ -176,6 +204,14 @@ pub async fn rotate_permanent(
     .map_err(conflict_on_unique(
         "the permanent token was rotated concurrently; try again",
     ))?;
+    let (ranges, _) = store::tokens::reach_of(&mut change.tx, &old.id).await?;
+    store::tokens::describe_permanent(
+        &mut change.tx,
+        &id,
+        &recognisable(&token.secret),
+        ranges.as_deref(),
+    )
+    .await?;
     change
         .audit(AuditEvent {
             actor_id: Some(&caller.user_id),
@@ -194,6 +230,7 @@ pub async fn rotate_permanent(
     Ok(IssuedPermanent {
         secret: token.secret,
         organization_id,
+        expires_in: old.expires.map(|e| (e - old.created) / 1000),
     })
 }
 
@@ -230,6 +267,20 @@ pub async fn issue_temporary(app: &App, grant: &Grant) -> Result<IssuedPair, Api
         now,
     )
     .await?;
+    // A login's pairs join its session; a permanent token's open one of their own, named
+    // after it (again, once the last one ended).
+    if caller.token_kind == TokenKind::Permanent {
+        let row = sessions::new_row(
+            app,
+            lineage.family,
+            &caller.user_id,
+            &organization_id,
+            Method::Tokens,
+            now,
+        );
+        let idle_since = app.settings.tokens.session_idle_since(now);
+        store::sessions::open(&mut change.tx, &row, idle_since).await?;
+    }
     change
         .audit(AuditEvent {
             actor_id: Some(&caller.user_id),

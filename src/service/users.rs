@@ -419,7 +419,11 @@ pub async fn list(
 
 /// The user a path names, if the caller may see him: himself, or (with the rule's permission)
 /// a member of an acting organization. Anyone else is a 404, whether he exists or not.
-async fn visible(app: &App, grant: &Grant, raw_email: &str) -> Result<UserRow, ApiError> {
+pub(super) async fn visible(
+    app: &App,
+    grant: &Grant,
+    raw_email: &str,
+) -> Result<UserRow, ApiError> {
     let caller = grant.caller()?;
     let email = Email::parse(raw_email, "email")?;
     let not_found = || ApiError::NotFound(format!("no user {}", email.as_str()));
@@ -538,14 +542,18 @@ pub async fn update_infos(
         if enabled != user.enabled {
             user.enabled = enabled;
             if !enabled {
-                revoked = store::tokens::revoke_of_user(
-                    &mut change.tx,
-                    &user.id,
-                    &[TokenKind::Access, TokenKind::Refresh, TokenKind::Permanent],
-                    None,
-                    now,
-                )
-                .await?;
+                let scope = sessions_of(app, &user.id, now);
+                (_, revoked) = store::sessions::end_of_user(&mut change.tx, scope, None).await?;
+                revoked.extend(
+                    store::tokens::revoke_of_user(
+                        &mut change.tx,
+                        &user.id,
+                        &[TokenKind::Permanent],
+                        None,
+                        now,
+                    )
+                    .await?,
+                );
             }
         }
         changed.push("enabled");
@@ -626,6 +634,7 @@ pub async fn update_email(
     let mut subject = changeable(app, grant, raw_email).await?;
     let new = required_email(req.new_email.as_deref(), "newEmail")?;
     check_own_password(app, &subject, req.password.as_ref(), "password").await?;
+    let subject_is_self = subject.is_self();
     let user = subject.user_mut();
     let old = user.email.clone();
     let now = app.clock.now();
@@ -638,6 +647,10 @@ pub async fn update_email(
     store::users::save(&mut change.tx, user)
         .await
         .map_err(conflict_on_unique("a user with that e-mail exists already"))?;
+    // The login changed: his other sessions end, as after a password change.
+    let keep = subject_is_self.then(|| caller.session_id());
+    let (_, revoked) =
+        store::sessions::end_of_user(&mut change.tx, sessions_of(app, &user.id, now), keep).await?;
     if old != user.email {
         change
             .mail(&messages::email_changed(&old, &user.email))
@@ -650,18 +663,20 @@ pub async fn update_email(
             action: "user.email_changed",
             subject_id: Some(&user.id),
             target_id: Some(&user.id),
-            details: Some(json!({ "from": old, "to": user.email })),
+            details: Some(json!({ "from": old, "to": user.email, "tokensRevoked": revoked.len() })),
             ..Default::default()
         })
         .await?;
     // Cached callers carry the e-mail.
+    change.forget_tokens(revoked);
     change.forget_all();
     change.commit().await?;
     answer(app, grant, subject.into_user()).await
 }
 
 /// Sets a new password under the policy: oneself with the current one, or another with
-/// `Users:update`. Ends the user's access and refresh tokens, except the one making the call.
+/// `Users:update`. Ends the user's sessions (their access and refresh tokens), except the one
+/// of the call when he changes his own.
 pub async fn update_password(
     app: &App,
     grant: &Grant,
@@ -694,15 +709,9 @@ pub async fn update_password(
     user.changed_by = by.map(str::to_string);
     let mut change = Change::begin_at(app, now).await?;
     store::users::save(&mut change.tx, user).await?;
-    let keep = is_self.then_some(caller.token_id.as_str());
-    let revoked = store::tokens::revoke_of_user(
-        &mut change.tx,
-        &user.id,
-        &[TokenKind::Access, TokenKind::Refresh],
-        keep,
-        now,
-    )
-    .await?;
+    let keep = is_self.then(|| caller.session_id());
+    let (_, revoked) =
+        store::sessions::end_of_user(&mut change.tx, sessions_of(app, &user.id, now), keep).await?;
     change
         .audit(AuditEvent {
             actor_id: by,
@@ -718,4 +727,14 @@ pub async fn update_password(
     change.forget_views();
     change.commit().await?;
     answer(app, grant, subject.into_user()).await
+}
+
+/// All of a user's sessions, for ending them.
+fn sessions_of<'a>(app: &App, user_id: &'a str, now: Millis) -> store::sessions::Scope<'a> {
+    store::sessions::Scope {
+        user_id,
+        organization_id: None,
+        now,
+        idle_since: app.settings.tokens.session_idle_since(now),
+    }
 }

@@ -10,6 +10,7 @@ pub mod memberships;
 pub mod organizations;
 pub mod outbox;
 pub mod roles;
+pub mod sessions;
 pub mod signals;
 pub mod tokens;
 pub mod users;
@@ -57,6 +58,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         7,
         "audit_chains",
         include_str!("../../migrations/0007_audit_chains.sql"),
+    ),
+    (
+        8,
+        "sessions_and_api_tokens",
+        include_str!("../../migrations/0008_sessions_and_api_tokens.sql"),
     ),
     (
         9,

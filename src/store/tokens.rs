@@ -136,15 +136,19 @@ pub struct Consumed {
 ///
 /// The user condition is `UserRow::may_log_in` in SQL: kept here so that the common case, a
 /// refresh that succeeds, costs one statement before the new pair is written.
+///
+/// A token of a session that no longer works (ended, past its absolute end, or unused since
+/// `idle_since`) is not consumed either.
 pub async fn consume_refreshes(
     conn: &mut AnyConnection,
     digests: &[&str],
     now: Millis,
+    idle_since: Millis,
 ) -> Result<Vec<Consumed>, sqlx::Error> {
     if digests.is_empty() {
         return Ok(Vec::new());
     }
-    let list: Vec<String> = (2..2 + digests.len()).map(|i| format!("${i}")).collect();
+    let list: Vec<String> = (3..3 + digests.len()).map(|i| format!("${i}")).collect();
     let sql = format!(
         "UPDATE tokens SET revoked = $1
          WHERE digest IN ({}) AND kind = 'refresh' AND revoked IS NULL
@@ -154,10 +158,14 @@ pub async fn consume_refreshes(
                JOIN memberships m ON m.user_id = u.id AND m.organization_id = tokens.organization_id
                WHERE u.id = tokens.user_id
                  AND u.enabled = 1 AND u.account_non_locked = 1 AND u.account_non_expired = 1)
+           AND NOT EXISTS (
+               SELECT 1 FROM sessions s
+               WHERE s.id = tokens.family_id
+                 AND (s.ended IS NOT NULL OR s.ends <= $1 OR s.last_used <= $2))
          RETURNING digest, id, user_id, organization_id, family_id, bound, successor_salt",
         list.join(", ")
     );
-    let mut query = sqlx::query(&sql).bind(now);
+    let mut query = sqlx::query(&sql).bind(now).bind(idle_since);
     for d in digests {
         query = query.bind(*d);
     }
@@ -184,16 +192,17 @@ pub async fn consume_refreshes(
 /// carried, records a `refresh_token.rotated` event for each (from the request of
 /// `origins`, in step with `digests`), and commits once (on SQLite one fsync for every rotation
 /// of the moment). The events cost one chain-head update per organization of the batch and one
-/// insert.
+/// insert; the sessions' last use, one update (`idle_since`: see [`consume_refreshes`]).
 pub async fn rotate_batch(
     store: &super::Store,
     digests: &[&str],
     origins: &[Origin],
     now: Millis,
+    idle_since: Millis,
     successors: impl FnOnce(Vec<Consumed>) -> Vec<TokenRow>,
 ) -> Result<(), sqlx::Error> {
     let mut tx = store.write().await?;
-    let consumed = consume_refreshes(&mut tx, digests, now).await?;
+    let consumed = consume_refreshes(&mut tx, digests, now, idle_since).await?;
     // What the events say, kept before `successors` takes the rows.
     let spent: Vec<(usize, String, String, String, String)> = consumed
         .iter()
@@ -211,6 +220,8 @@ pub async fn rotate_batch(
         .collect();
     let rows = successors(consumed);
     insert(&mut tx, &rows).await?;
+    let families: Vec<&str> = spent.iter().map(|s| s.4.as_str()).collect();
+    super::sessions::touch_many(&mut tx, &families, now).await?;
     let details: Vec<serde_json::Value> = spent
         .iter()
         .map(|(_, _, _, _, family)| {
@@ -331,4 +342,153 @@ pub async fn any_of(conn: &mut AnyConnection, user_id: &str) -> Result<bool, sql
         .fetch_one(conn)
         .await?;
     Ok(n > 0)
+}
+
+/// What a permanent token is besides its row: the first characters of its secret, to
+/// recognise it, and the client address ranges it may be used from (a JSON array of CIDRs).
+pub async fn describe_permanent(
+    conn: &mut AnyConnection,
+    id: &str,
+    prefix: &str,
+    allowed_ranges: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE tokens SET prefix = $1, allowed_ranges = $2 WHERE id = $3")
+        .bind(prefix)
+        .bind(allowed_ranges)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// A permanent token as its user and his administrators see it: never its secret or digest.
+#[derive(Debug, Clone)]
+pub struct ApiTokenRow {
+    pub id: String,
+    pub organization_id: String,
+    pub description: Option<String>,
+    pub prefix: Option<String>,
+    pub allowed_ranges: Option<String>,
+    pub created: Millis,
+    pub expires: Option<Millis>,
+    /// When it stops working, if it was rotated with a grace period.
+    pub revoked: Option<Millis>,
+    pub last_used: Option<Millis>,
+    pub created_by: Option<String>,
+}
+
+const API_TOKEN_COLUMNS: &str = "id, organization_id, description, prefix, allowed_ranges, \
+    created, expires, revoked, last_used, created_by";
+
+fn api_token_from_row(r: &AnyRow) -> Result<ApiTokenRow, sqlx::Error> {
+    Ok(ApiTokenRow {
+        id: r.try_get("id")?,
+        organization_id: r.try_get("organization_id")?,
+        description: r.try_get("description")?,
+        prefix: r.try_get("prefix")?,
+        allowed_ranges: r.try_get("allowed_ranges")?,
+        created: r.try_get("created")?,
+        expires: r.try_get("expires")?,
+        revoked: r.try_get("revoked")?,
+        last_used: r.try_get("last_used")?,
+        created_by: r.try_get("created_by")?,
+    })
+}
+
+/// A page of a user's permanent tokens that still work at `now` (of one organization, when
+/// `organization_id` names one), newest first unless `descending` is false.
+pub async fn list_permanent(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    organization_id: Option<&str>,
+    now: Millis,
+    descending: bool,
+    offset: i64,
+    limit: i64,
+) -> Result<Vec<ApiTokenRow>, sqlx::Error> {
+    let direction = if descending { "DESC" } else { "ASC" };
+    sqlx::query(&format!(
+        "SELECT {API_TOKEN_COLUMNS} FROM tokens
+         WHERE user_id = $1 AND kind = 'permanent' AND ($2 = '' OR organization_id = $2)
+           AND (revoked IS NULL OR revoked > $3) AND (expires IS NULL OR expires > $3)
+         ORDER BY created {direction}, id {direction} LIMIT $4 OFFSET $5"
+    ))
+    .bind(user_id)
+    .bind(organization_id.unwrap_or(""))
+    .bind(now)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(conn)
+    .await?
+    .iter()
+    .map(api_token_from_row)
+    .collect()
+}
+
+/// One permanent token of a user, if it still works at `now`.
+pub async fn find_permanent(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    id: &str,
+    now: Millis,
+) -> Result<Option<ApiTokenRow>, sqlx::Error> {
+    sqlx::query(&format!(
+        "SELECT {API_TOKEN_COLUMNS} FROM tokens
+         WHERE id = $1 AND user_id = $2 AND kind = 'permanent'
+           AND (revoked IS NULL OR revoked > $3) AND (expires IS NULL OR expires > $3)"
+    ))
+    .bind(id)
+    .bind(user_id)
+    .bind(now)
+    .fetch_optional(conn)
+    .await?
+    .as_ref()
+    .map(api_token_from_row)
+    .transpose()
+}
+
+/// The address ranges a token may be used from (a JSON array of CIDRs), if limited, and its
+/// last use.
+pub async fn reach_of(
+    conn: &mut AnyConnection,
+    id: &str,
+) -> Result<(Option<String>, Option<Millis>), sqlx::Error> {
+    let row = sqlx::query("SELECT allowed_ranges, last_used FROM tokens WHERE id = $1")
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
+    match row {
+        Some(r) => Ok((r.try_get("allowed_ranges")?, r.try_get("last_used")?)),
+        None => Ok((None, None)),
+    }
+}
+
+/// Records a use of a permanent token, unless one was recorded within
+/// [`super::sessions::TOUCH_EVERY`]; answers whether it wrote.
+pub async fn touch(conn: &mut AnyConnection, id: &str, now: Millis) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE tokens SET last_used = $1 WHERE id = $2 AND (last_used IS NULL OR last_used <= $3)",
+    )
+    .bind(now)
+    .bind(id)
+    .bind(now - super::sessions::TOUCH_EVERY)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Revokes one token now (if it still works); answers its digest, to forget it in caches.
+pub async fn revoke_returning(
+    conn: &mut AnyConnection,
+    id: &str,
+    now: Millis,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "UPDATE tokens SET revoked = $1 WHERE id = $2 AND (revoked IS NULL OR revoked > $1)
+         RETURNING digest",
+    )
+    .bind(now)
+    .bind(id)
+    .fetch_optional(conn)
+    .await
 }

@@ -580,6 +580,30 @@ const ON_USER: &[(&str, OnUser)] = &[
             json!({"userID": id}),
         )
     }),
+    ("see his sessions", |e, _| {
+        (Method::GET, format!("/v1/users/{e}/sessions"), json!({}))
+    }),
+    ("end his sessions", |e, _| {
+        (Method::DELETE, format!("/v1/users/{e}/sessions"), json!({}))
+    }),
+    // Refused before the session is looked for: which sessions he has is his business.
+    ("end one of his sessions", |e, _| {
+        (
+            Method::DELETE,
+            format!("/v1/users/{e}/sessions/SES-any"),
+            json!({}),
+        )
+    }),
+    ("see his API tokens", |e, _| {
+        (Method::GET, format!("/v1/users/{e}/api-tokens"), json!({}))
+    }),
+    ("revoke one of his API tokens", |e, _| {
+        (
+            Method::DELETE,
+            format!("/v1/users/{e}/api-tokens/TOK-any"),
+            json!({}),
+        )
+    }),
 ];
 
 async fn every_operation_on_a_user_refuses_a_caller_who_holds_less(app: TestApp) {
@@ -693,7 +717,11 @@ async fn every_operation_on_a_user_refuses_a_caller_who_holds_less(app: TestApp)
         assert!(
             status == StatusCode::OK
                 // Rotating needs a token to rotate; the previous row issued one.
-                || (status == StatusCode::NOT_FOUND && *what == "rotate his permanent token"),
+                || (status == StatusCode::NOT_FOUND && *what == "rotate his permanent token")
+                // Past the rule, a session or token he does not have is not found.
+                || (status == StatusCode::NOT_FOUND
+                    && ["end one of his sessions", "revoke one of his API tokens"]
+                        .contains(what)),
             "{what} of a lesser member: {status} {answer}"
         );
     }

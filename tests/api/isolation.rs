@@ -71,6 +71,8 @@ enum Setup {
     None,
     /// (a) and (b) hold a permanent token already (to rotate it).
     PermanentTokens,
+    /// The target is logged in and holds a permanent token: a session and a token to end.
+    TargetSignedIn,
 }
 
 /// What a row's request is built from.
@@ -85,6 +87,13 @@ struct Fixture {
     /// A pending invitation of A to a fresh e-mail, giving the fresh role: not (a)'s, (b)'s or
     /// anyone's of B.
     invitation_id: String,
+}
+
+/// The target's session and permanent token, when the row's setup made them.
+#[derive(Default)]
+struct Signed {
+    session_id: String,
+    token_id: String,
 }
 
 type Body = fn(&Fixture) -> Option<Value>;
@@ -246,6 +255,83 @@ fn table() -> Vec<Op> {
             body: |_| Some(json!({})),
             ..op(Method::POST, "/v1/users/refresh-permanent-api-token", Token)
         },
+        // One's own sessions and API tokens; another user's (the target's) are not found, for
+        // everybody, B's administrator included.
+        op(Method::GET, "/v1/users/mine/sessions", Token),
+        op(
+            Method::DELETE,
+            "/v1/users/mine/sessions?except=current",
+            Token,
+        ),
+        Op {
+            with: NOT_FOUND,
+            without: NOT_FOUND,
+            cross: ON_ENTITY,
+            setup: Setup::TargetSignedIn,
+            ..op(
+                Method::DELETE,
+                "/v1/users/mine/sessions/{session_id}",
+                Token,
+            )
+        },
+        op(Method::GET, "/v1/users/mine/api-tokens", Token),
+        Op {
+            with: NOT_FOUND,
+            without: NOT_FOUND,
+            cross: ON_ENTITY,
+            setup: Setup::TargetSignedIn,
+            ..op(
+                Method::DELETE,
+                "/v1/users/mine/api-tokens/{token_id}",
+                Token,
+            )
+        },
+        // Another user's sessions and API tokens.
+        Op {
+            cross: ON_ENTITY,
+            setup: Setup::TargetSignedIn,
+            ..guarded(
+                Method::GET,
+                "/v1/users/{email}/sessions",
+                ("Users", "update"),
+            )
+        },
+        Op {
+            cross: ON_ENTITY,
+            setup: Setup::TargetSignedIn,
+            ..guarded(
+                Method::DELETE,
+                "/v1/users/{email}/sessions",
+                ("Users", "update"),
+            )
+        },
+        Op {
+            cross: ON_ENTITY,
+            setup: Setup::TargetSignedIn,
+            ..guarded(
+                Method::DELETE,
+                "/v1/users/{email}/sessions/{session_id}",
+                ("Users", "update"),
+            )
+        },
+        Op {
+            cross: ON_ENTITY,
+            setup: Setup::TargetSignedIn,
+            ..guarded(
+                Method::GET,
+                "/v1/users/{email}/api-tokens",
+                ("Tokens", "read"),
+            )
+        },
+        Op {
+            cross: ON_ENTITY,
+            setup: Setup::TargetSignedIn,
+            ..guarded(
+                Method::DELETE,
+                "/v1/users/{email}/api-tokens/{token_id}",
+                ("Tokens", "delete"),
+            )
+        },
         // User management.
         Op {
             cross: INTO_ORG,
@@ -395,6 +481,29 @@ async fn role_with(app: &TestApp, admin: &str, name: &str, permissions: Vec<Valu
     body["results"][0]["id"].as_str().unwrap().to_string()
 }
 
+/// Logs the target in and issues him a permanent token; answers their IDs, as the platform
+/// administrator sees them.
+async fn signed_in(app: &TestApp, admin: &str, email: &str) -> Signed {
+    let token = token_of(app, email, PASSWORD).await;
+    let (status, body) = app
+        .post("/v1/users/generate-permanent-api-token", &token, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let id_at = |body: Value| body["results"][0]["id"].as_str().unwrap().to_string();
+    Signed {
+        session_id: id_at(
+            app.get(&format!("/v1/users/{email}/sessions"), admin)
+                .await
+                .1,
+        ),
+        token_id: id_at(
+            app.get(&format!("/v1/users/{email}/api-tokens"), admin)
+                .await
+                .1,
+        ),
+    }
+}
+
 /// The (method, path) of every operation the OpenAPI document lists, paths as routed.
 async fn documented(app: &TestApp) -> BTreeSet<(String, String)> {
     let doc: Value = app
@@ -441,7 +550,10 @@ async fn every_operation_keeps_to_its_callers_and_its_organization(app: TestApp)
     let table = table();
     let listed: BTreeSet<(String, String)> = table
         .iter()
-        .map(|op| (op.method.to_string(), op.path.to_string()))
+        .map(|op| {
+            let path = op.path.split('?').next().unwrap_or(op.path);
+            (op.method.to_string(), path.to_string())
+        })
         .collect();
     assert_eq!(listed.len(), table.len(), "an operation is listed twice");
     let documented = documented(&app).await;
@@ -532,8 +644,14 @@ async fn every_operation_keeps_to_its_callers_and_its_organization(app: TestApp)
             }
         }
 
+        let signed = match op.setup {
+            Setup::TargetSignedIn => signed_in(&app, &admin, &fixture.target_email).await,
+            _ => Signed::default(),
+        };
         let path = op
             .path
+            .replace("{session_id}", &signed.session_id)
+            .replace("{token_id}", &signed.token_id)
             .replace("{role}", &fixture.role_id)
             .replace("{email}", &fixture.target_email)
             .replace("{user_id}", &target_id)
@@ -641,6 +759,8 @@ async fn an_organization_that_does_not_exist_is_404_to_a_platform_administrator_
     for op in table().iter().filter(|op| op.access != Access::Open) {
         let path = op
             .path
+            .replace("{session_id}", "SES-none")
+            .replace("{token_id}", "TOK-none")
             .replace("{role}", &fixture.role_id)
             .replace("{email}", &fixture.target_email)
             .replace("{id}", &fixture.invitation_id)
@@ -648,9 +768,10 @@ async fn an_organization_that_does_not_exist_is_404_to_a_platform_administrator_
             .replace("{resource}", "Users")
             .replace("{action}", "read");
         let body = (op.body)(&fixture);
+        let sep = if path.contains('?') { '&' } else { '?' };
         let mut requests = vec![(
             "organizations=",
-            format!("{path}?organizations={NOWHERE}"),
+            format!("{path}{sep}organizations={NOWHERE}"),
             body.clone(),
         )];
         if op.cross.iter().any(|(c, _)| *c == Cross::BodyOrg) {

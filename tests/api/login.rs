@@ -638,21 +638,6 @@ fn kind_of(app: &TestApp) -> StoreKind {
     }
 }
 
-/// A password login that owns what it needs, to run in a task of its own beside others.
-fn login_apart(
-    app: &TestApp,
-    username: &str,
-    password: &str,
-) -> impl std::future::Future<Output = StatusCode> + Send + 'static {
-    let (http, url) = (app.http.clone(), app.url("/v1/oauth/token"));
-    let form = [
-        ("grant_type", "password".to_string()),
-        ("username", username.to_string()),
-        ("password", password.to_string()),
-    ];
-    async move { http.post(url).form(&form).send().await.unwrap().status() }
-}
-
 /// Guesses sent all at once are counted as they arrive, before any is checked: no more wrong
 /// ones than the limit are ever checked against the hash, and the right password among them
 /// gets in only if it arrived while the limit was not reached. The guesser's address is a

@@ -22,5 +22,7 @@ mod oidc;
 mod reset;
 mod resilience;
 mod roles;
+mod session_limits;
+mod sessions;
 mod tokens;
 mod users;

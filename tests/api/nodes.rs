@@ -29,6 +29,10 @@ mod postgres {
         super::a_permission_removed_on_one_node_is_refused_on_another_within_a_second().await
     }
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sessions_ended_on_one_node_are_refused_on_another_within_a_second() {
+        super::sessions_ended_on_one_node_are_refused_on_another_within_a_second().await
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_node_that_lost_its_listening_connection_forgets_its_cache() {
         super::a_node_that_lost_its_listening_connection_forgets_its_cache().await
     }
@@ -95,6 +99,58 @@ async fn a_token_revoked_on_one_node_is_refused_on_another_within_a_second() {
     assert!(
         took.is_some(),
         "the other node still accepts the revoked token"
+    );
+}
+
+async fn sessions_ended_on_one_node_are_refused_on_another_within_a_second() {
+    let Some((one, other)) = two_nodes().await else {
+        return;
+    };
+    let admin = one.admin_token().await;
+    let org = home_organization(&one, &admin).await;
+    create_member(&one, &org, "roamer@example.com", PASSWORD, &[]).await;
+    let access = |login: serde_json::Value| login["access_token"].as_str().unwrap().to_string();
+    let here = access(one.login("roamer@example.com", PASSWORD).await);
+    let phone = access(one.login("roamer@example.com", PASSWORD).await);
+    let laptop = access(one.login("roamer@example.com", PASSWORD).await);
+    for token in [&here, &phone, &laptop] {
+        assert_eq!(
+            status_of(&other, "/v1/users/mine", token).await,
+            StatusCode::OK
+        );
+    }
+    // One session ended by its user, the rest but the current one by "everywhere else".
+    let (_, listed) = one.get("/v1/users/mine/sessions", &phone).await;
+    let current = listed["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["current"] == true)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, _) = one
+        .delete(&format!("/v1/users/mine/sessions/{current}"), &phone)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = one
+        .delete("/v1/users/mine/sessions?except=current", &here)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    for token in [&phone, &laptop] {
+        let took = wait_for(Duration::from_secs(1), || async {
+            status_of(&other, "/v1/users/mine", token).await == StatusCode::UNAUTHORIZED
+        })
+        .await;
+        assert!(
+            took.is_some(),
+            "the other node still accepts an ended session"
+        );
+    }
+    assert_eq!(
+        status_of(&other, "/v1/users/mine", &here).await,
+        StatusCode::OK
     );
 }
 

@@ -445,7 +445,8 @@ crate::stories_of_kind!(
     an_unknown_address_gets_the_same_answer,
     wrong_expired_and_guessed_codes_fail_alike,
     requests_are_rate_limited_known_or_not,
-    an_invitation_is_accepted_with_a_password
+    an_invitation_is_accepted_with_a_password,
+    a_reset_ends_every_session
 );
 
 async fn guesses_sent_at_once_are_checked_no_more_often_than_the_limit(kind: StoreKind) {
@@ -499,4 +500,38 @@ async fn a_reset_code_serves_only_to_reset(kind: StoreKind) {
     assert_eq!(orgs["recordsReturned"], 1, "joined nothing");
     let (status, body) = use_code(&app, "ann@example.com", &code, NEW_PASSWORD).await;
     assert_eq!(status, StatusCode::OK, "the code still resets: {body}");
+}
+
+async fn a_reset_ends_every_session(kind: StoreKind) {
+    let Some((app, dir)) = app_with_mail(kind).await else {
+        return;
+    };
+    create_user(&app, "lost@example.com").await;
+    let one = app.login("lost@example.com", PASSWORD).await;
+    let two = app.login("lost@example.com", PASSWORD).await;
+    let (status, _) = request(&app, "lost@example.com").await;
+    assert_eq!(status, StatusCode::OK);
+    let code = mailed_code(dir.path(), "lost@example.com", 1).await;
+    let (status, body) = use_code(&app, "lost@example.com", &code, NEW_PASSWORD).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    for login in [&one, &two] {
+        let access = login["access_token"].as_str().unwrap();
+        let (status, _) = app.get("/v1/users/mine", access).await;
+        assert_eq!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "a session of before the reset"
+        );
+        let (status, _) = app
+            .token_form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", login["refresh_token"].as_str().unwrap()),
+            ])
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+    }
+    let admin = app.admin_token().await;
+    let (status, listed) = app.get("/v1/users/lost@example.com/sessions", &admin).await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    assert_eq!(listed["recordsReturned"], 0, "{listed}");
 }
