@@ -84,6 +84,7 @@ impl PasswordHasher {
             std::thread::Builder::new()
                 .name(format!("argon2-{n}"))
                 .spawn(move || {
+                    yield_to_requests();
                     // Allocated once, reused by every hash this thread runs.
                     let mut memory: Vec<Block> = Vec::new();
                     loop {
@@ -200,6 +201,29 @@ impl PasswordHasher {
         answer
             .await
             .map_err(|_| ApiError::internal("a hashing thread failed"))
+    }
+}
+
+/// How much less the hashing threads weigh with the scheduler than the threads that serve
+/// requests (and the database beside them): a nice value, 0 to 19.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+const HASHING_NICENESS: libc::c_int = 10;
+
+/// Lowers the calling thread's scheduling weight. When logins keep every core busy with
+/// Argon2, the scheduler still gives the request workers their turn first, so reads and
+/// refreshes keep their latency; with nothing else to run, the hashes get all the CPU anyway.
+/// Where the system refuses, hashing runs at the normal weight, as before.
+fn yield_to_requests() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: plain system calls on the calling thread, with no memory passed.
+        let refused = unsafe {
+            let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+            libc::setpriority(libc::PRIO_PROCESS, tid, HASHING_NICENESS)
+        };
+        if refused != 0 {
+            tracing::debug!("the hashing threads keep the normal scheduling weight");
+        }
     }
 }
 

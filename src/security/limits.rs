@@ -213,31 +213,66 @@ impl Limits {
         subject: &str,
         now: Millis,
     ) -> Result<Reserved, ApiError> {
-        // Refused ones only read, but for the first refusal of a window.
-        self.check(limit, subject, now).await?;
-        let key = key(limit, subject);
-        let max = i64::from(self.max(limit));
+        let mut reserved = self.reserve_all(&[(limit, subject)], now).await?;
+        Ok(reserved.remove(0))
+    }
+
+    /// Counts one attempt against each of several limits (a password login is bound by two),
+    /// before it is made: all are looked at first, on one connection, so that a refused attempt
+    /// counts nowhere and only reads (but for the first refusal of a window); then all are
+    /// counted in one transaction, so that either every one counts or none does.
+    pub async fn reserve_all(
+        &self,
+        wanted: &[(Limit, &str)],
+        now: Millis,
+    ) -> Result<Vec<Reserved>, ApiError> {
+        let keys: Vec<String> = wanted.iter().map(|(l, s)| key(*l, s)).collect();
+        let mut refused = None;
+        {
+            let mut conn = self.store.pool().acquire().await?;
+            for ((limit, _), key) in wanted.iter().zip(&keys) {
+                if self.max(*limit) == 0 {
+                    return Err(refusal(now + WINDOW_MS, now));
+                }
+                let Some(c) = store::limits::find(&mut conn, key).await? else {
+                    continue;
+                };
+                if let Some(until) = self.refused_until(*limit, &c, now) {
+                    refused = Some((*limit, key, c, until));
+                    break;
+                }
+            }
+        }
+        if let Some((limit, key, c, until)) = refused {
+            if !c.hit && until == c.ends {
+                self.hit(limit, key, now).await?;
+            }
+            return Err(refusal(until, now));
+        }
         let mut tx = self.store.write().await?;
         self.prune_if_due(&mut tx, now).await?;
-        let counted = store::limits::count(&mut tx, &key, now, WINDOW_MS, max).await?;
-        let refused = match counted {
-            Some(c) => {
-                tx.commit().await?;
-                return Ok(Reserved {
-                    key,
+        let mut reserved = Vec::with_capacity(keys.len());
+        for ((limit, _), key) in wanted.iter().zip(&keys) {
+            let max = i64::from(self.max(*limit));
+            match store::limits::count(&mut tx, key, now, WINDOW_MS, max).await? {
+                Some(c) => reserved.push(Reserved {
+                    key: key.clone(),
                     started: c.started,
-                });
+                }),
+                None => {
+                    // Another attempt (on any node) took the last place meanwhile: this one
+                    // counts nowhere.
+                    tx.rollback().await?;
+                    let mut conn = self.store.pool().acquire().await?;
+                    let ends = store::limits::find(&mut conn, key).await?.map(|c| c.ends);
+                    drop(conn);
+                    self.hit(*limit, key, now).await?;
+                    return Err(refusal(ends.unwrap_or(now + WINDOW_MS), now));
+                }
             }
-            // Another attempt (on any node) took the last place meanwhile.
-            None => store::limits::find(&mut tx, &key).await?,
-        };
-        let first = store::limits::mark_hit(&mut tx, &key, now).await?;
-        if first {
-            record_hit(&mut tx, limit, now).await?;
         }
         tx.commit().await?;
-        let until = refused.map_or(now + WINDOW_MS, |c| c.ends);
-        Err(refusal(until, now))
+        Ok(reserved)
     }
 
     /// Counts one event (an attempt that is not given back, such as a reset request).

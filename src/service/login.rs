@@ -90,22 +90,15 @@ pub async fn password_grant(
     let user_id = user.as_ref().map(|u| u.id.as_str());
     let known = app.limits.is_known(user_id, address, device, now).await?;
     // Both limits are looked at before either counts, so that a refused attempt writes
-    // nothing. Counted before the hash, not after: guesses arriving together would otherwise
-    // all be checked before the first failure is counted. A right password gives them back.
+    // nothing; then both count together. Counted before the hash, not after: guesses arriving
+    // together would otherwise all be checked before the first failure is counted. A right
+    // password gives them back. Known clients are not bound by the e-mail's limit.
+    let mut bound = Vec::with_capacity(2);
     if !known {
-        app.limits.check(Limit::LoginEmail, &guessed, now).await?;
+        bound.push((Limit::LoginEmail, guessed.as_str()));
     }
-    let by_address = app.limits.reserve(Limit::LoginAddress, &from, now).await?;
-    let by_email = match known {
-        true => None,
-        false => match app.limits.reserve(Limit::LoginEmail, &guessed, now).await {
-            Ok(reserved) => Some(reserved),
-            Err(e) => {
-                app.limits.give_back_now(by_address).await?;
-                return Err(e.into());
-            }
-        },
-    };
+    bound.push((Limit::LoginAddress, from.as_str()));
+    let reserved = app.limits.reserve_all(&bound, now).await?;
     let stored = user.as_ref().and_then(|u| u.password_hash.clone());
     let verdict = match app
         .hasher
@@ -115,9 +108,8 @@ pub async fn password_grant(
         Ok(verdict) => verdict,
         Err(e) => {
             // Nothing was checked.
-            app.limits.give_back_now(by_address).await?;
-            if let Some(by_email) = by_email {
-                app.limits.give_back_now(by_email).await?;
+            for attempt in reserved {
+                app.limits.give_back_now(attempt).await?;
             }
             return Err(e.into());
         }
@@ -172,9 +164,8 @@ pub async fn password_grant(
         let old = stored.as_deref().unwrap_or("");
         store::users::upgrade_password_hash(&mut change.tx, &user.id, old, &new).await?;
     }
-    app.limits.give_back(&mut change.tx, by_address).await?;
-    if let Some(by_email) = by_email {
-        app.limits.give_back(&mut change.tx, by_email).await?;
+    for attempt in reserved {
+        app.limits.give_back(&mut change.tx, attempt).await?;
     }
     let device = app
         .limits
