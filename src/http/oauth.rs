@@ -347,7 +347,7 @@ pub async fn token(State(app): State<AppState>, req: Request) -> Result<Response
                 device.as_deref(),
             )
             .await?;
-            set_device = Some(login.device);
+            set_device = login.device;
             login.pair
         }
         Some("refresh_token") => login::refresh_grant(&app, params.secret("refresh_token")).await?,

@@ -349,16 +349,19 @@ impl Limits {
     }
 
     /// Remembers the client of a successful password login, in its change's transaction:
-    /// its address, and its device cookie (the one it presented if the user knows it, else a
-    /// new one). Answers the device cookie's value, to hand back to the client.
+    /// its address, and its device cookie: the one it presented if the user knows it, else a
+    /// new one, unless the client was `known` already (by its address): a client that keeps
+    /// no cookie (a script logging in again and again from one place) would otherwise leave a
+    /// new device behind at every login. Answers the device cookie's value to hand back, if any.
     pub async fn remember(
         &self,
         conn: &mut AnyConnection,
         user_id: &str,
         address: Option<IpAddr>,
         device: Option<&str>,
+        known: bool,
         now: Millis,
-    ) -> Result<String, ApiError> {
+    ) -> Result<Option<String>, ApiError> {
         let expires = now + self.known_for_ms;
         if let Some(address) = address {
             store::limits::remember(conn, user_id, &address_digest(address), expires).await?;
@@ -372,9 +375,13 @@ impl Limits {
             }
             None => None,
         };
-        let device = presented.unwrap_or_else(new_device);
+        let device = match presented {
+            Some(device) => device,
+            None if known => return Ok(None),
+            None => new_device(),
+        };
         store::limits::remember(conn, user_id, &device_digest(&device), expires).await?;
-        Ok(device)
+        Ok(Some(device))
     }
 
     /// How long a device cookie is kept, in seconds.

@@ -40,10 +40,11 @@ const BAD_CREDENTIALS: &str = "invalid username or password";
 const BAD_REFRESH: &str = "invalid, expired or revoked refresh token";
 
 /// A password login's answer: the token pair, and the device cookie's value that lets this
-/// client through the per-e-mail limit of password guessing next time.
+/// client through the per-e-mail limit of password guessing next time (none for a client
+/// known already by its address that kept no cookie).
 pub struct PasswordLogin {
     pub pair: IssuedPair,
-    pub device: String,
+    pub device: Option<String>,
 }
 
 /// Logs in with an e-mail and a password (RFC 6749 §4.3). `device` is the device cookie the
@@ -169,7 +170,7 @@ pub async fn password_grant(
     }
     let device = app
         .limits
-        .remember(&mut change.tx, &user.id, address, device, now)
+        .remember(&mut change.tx, &user.id, address, device, known, now)
         .await?;
     let pair = open_session(app, change, &user, organization_id, Method::Password, None).await?;
     Ok(PasswordLogin { pair, device })

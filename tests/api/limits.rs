@@ -627,4 +627,32 @@ crate::stories_of_kind!(
     openid_link_attempts_are_limited_per_address,
     code_failures_are_limited_per_address_on_every_node,
     strangers_cannot_spend_a_users_reset_requests,
+    a_client_that_keeps_no_cookie_leaves_no_device_behind,
 );
+
+/// A script logging in again and again from one place, keeping no cookie, is known by its
+/// address after its first login: it gets one device cookie then, and no new device is
+/// remembered for it at each later login, so what is kept per user stays bounded.
+async fn a_client_that_keeps_no_cookie_leaves_no_device_behind(kind: StoreKind) {
+    let Some(app) = spawn(kind, |_| {}).await else {
+        return;
+    };
+    let (id, _) = victim(&app).await;
+    let first = login_from(&app, HOME, VICTIM, PASSWORD, None).await;
+    assert_eq!(first.status, StatusCode::OK);
+    assert!(first.device.is_some(), "a first login gets a device cookie");
+    for _ in 0..5 {
+        let again = login_from(&app, HOME, VICTIM, PASSWORD, None).await;
+        assert_eq!(again.status, StatusCode::OK);
+        assert!(again.device.is_none(), "{:?}", again.set_cookie);
+    }
+    // Presented back, the cookie is renewed, not replaced.
+    let with_cookie = login_from(&app, HOME, VICTIM, PASSWORD, first.device.as_deref()).await;
+    assert_eq!(with_cookie.device, first.device);
+    let kept: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM known_clients WHERE user_id = $1")
+        .bind(&id)
+        .fetch_one(app.app.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(kept, 2, "its address and its one device");
+}
