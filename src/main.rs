@@ -229,6 +229,12 @@ async fn run(command: Command, settings: Settings) -> ExitCode {
         }
         Command::Serve { .. } => {
             let listen = settings.listen;
+            // Bound first: a node that cannot serve must not create the first administrator
+            // and print his password on its way out.
+            let listener = match tokio::net::TcpListener::bind(listen).await {
+                Ok(l) => l,
+                Err(e) => return fail(&format!("BF_LISTEN: cannot listen on {listen}: {e}")),
+            };
             let app = match startup::build(settings, Arc::new(SystemClock)).await {
                 Ok(a) => a,
                 Err(e) => return fail(&e.to_string()),
@@ -256,10 +262,6 @@ async fn run(command: Command, settings: Settings) -> ExitCode {
                 Ok(None) => {}
                 Err(e) => return fail(&format!("first start: {e}")),
             }
-            let listener = match tokio::net::TcpListener::bind(listen).await {
-                Ok(l) => l,
-                Err(e) => return fail(&format!("BF_LISTEN: cannot listen on {listen}: {e}")),
-            };
             let shutdown = startup::shutdown_signal();
             tracing::info!(%listen, "serving");
             match startup::serve(app, listener, shutdown).await {

@@ -50,6 +50,24 @@ fn a_bad_setting_stops_the_start_with_one_line_naming_it() {
     assert!(text(&out.stderr).contains("BF_LISTEN"));
 }
 
+/// A node that cannot take its address stops before the first start: no administrator is
+/// created and no password is printed that nobody could use.
+#[test]
+fn a_taken_address_stops_the_start_before_the_first_administrator() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("bf.db");
+    let url = format!("sqlite://{}", db.display());
+    let out = bf(&["serve", "--database-url", &url, "--listen", &addr], &[]);
+    assert_ne!(out.status.code(), Some(0));
+    let err = text(&out.stderr);
+    assert!(err.contains("cannot listen"), "{err}");
+    assert!(!err.contains("password"), "{err}");
+    assert!(!db.exists(), "the store was not even opened");
+    drop(taken);
+}
+
 #[test]
 fn migrate_says_what_it_did_and_bootstrap_refuses_a_taken_email() {
     let dir = tempfile::tempdir().unwrap();
