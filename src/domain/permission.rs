@@ -114,7 +114,13 @@ impl Catalogue {
                 .find(|r| r.eq_ignore_ascii_case(resource))
                 .cloned()
                 .ok_or_else(|| {
-                    ApiError::invalid("resource", format!("unknown resource {resource:?}"))
+                    ApiError::invalid(
+                        "resource",
+                        format!(
+                            "unknown resource {resource:?}; known: {}, or {WILDCARD} for any",
+                            self.resources.join(", ")
+                        ),
+                    )
                 })?
         };
         let action = if action == WILDCARD {
@@ -124,7 +130,15 @@ impl Catalogue {
                 .iter()
                 .find(|a| a.eq_ignore_ascii_case(action))
                 .map(|a| a.to_string())
-                .ok_or_else(|| ApiError::invalid("action", format!("unknown action {action:?}")))?
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        "action",
+                        format!(
+                            "unknown action {action:?}; known: {}, or {WILDCARD} for any",
+                            ACTIONS.join(", ")
+                        ),
+                    )
+                })?
         };
         Ok(Permission { resource, action })
     }

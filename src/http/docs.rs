@@ -8,7 +8,7 @@ use utoipa::openapi::server::Server;
 use utoipa::openapi::{Content, Object, Ref, RefOr, Response, Type};
 use utoipa::{Modify, OpenApi};
 
-use super::{api_tokens, audit, invitations, oauth, ops, roles, sessions, users};
+use super::{api_tokens, audit, invitations, oauth, ops, permissions, roles, sessions, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -20,6 +20,7 @@ use super::{api_tokens, audit, invitations, oauth, ops, roles, sessions, users};
         roles::get_all_roles,
         users::get_current_user,
         users::get_my_organizations,
+        permissions::get_permission_catalogue,
         users::get_private_permanent_api_token,
         roles::get_role_by_id,
         users::get_simple_all_users,

@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod oauth;
 pub mod ops;
 pub mod params;
+pub mod permissions;
 pub mod query_docs;
 pub mod requests;
 pub mod roles;
@@ -112,6 +113,10 @@ pub fn router(app: AppState) -> Router {
                 Permission("Invitations", "update"),
                 invitations::resend_invitation
             ),
+        )
+        .route(
+            "/permissions/catalogue",
+            op!(get, Authenticated, permissions::get_permission_catalogue),
         )
         .route(
             "/users/mine/organizations",

@@ -239,6 +239,7 @@ fn table() -> Vec<Op> {
         // The caller himself and his tokens: any valid token.
         op(Method::GET, "/v1/users/mine", Token),
         op(Method::GET, "/v1/users/mine/organizations", Token),
+        op(Method::GET, "/v1/permissions/catalogue", Token),
         op(Method::GET, "/v1/users/generate-tokens", Token),
         Op {
             cross: INTO_ORG,

@@ -1117,10 +1117,60 @@ async fn configured_resources_join_the_catalogue(kind: crate::common::StoreKind)
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    assert!(
-        body["errorMessage"].as_str().unwrap().contains("Gadgets"),
-        "{body}"
+    let message = body["errorMessage"].as_str().unwrap();
+    assert!(message.contains("Gadgets"), "{body}");
+    // The refusal lists what may be named instead.
+    for known in ["Users", "Roles", "Invoices", "*"] {
+        assert!(message.contains(known), "{known}: {message}");
+    }
+    let (status, body) = app
+        .post(
+            "/v1/roles",
+            &admin,
+            json!({"name": "Flyers", "permissions": [{"resource": "Users", "action": "fly"}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let message = body["errorMessage"].as_str().unwrap();
+    for known in ["read", "create", "update", "delete"] {
+        assert!(message.contains(known), "{known}: {message}");
+    }
+    // The catalogue is published, the configured resources after the service's own; any valid
+    // token reads it, none is refused.
+    let (status, body) = app.get("/v1/permissions/catalogue", &admin).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let entries = body["results"].as_array().unwrap();
+    let names: Vec<&str> = entries
+        .iter()
+        .map(|e| e["resource"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "Users",
+            "Roles",
+            "Organizations",
+            "Tokens",
+            "AuditEvents",
+            "Invitations",
+            "Invoices"
+        ]
     );
+    assert_eq!(entries[0]["builtIn"], true);
+    assert_eq!(entries[6]["builtIn"], false);
+    assert_eq!(
+        entries[6]["actions"],
+        json!(["read", "create", "update", "delete"])
+    );
+    let (status, _) = app
+        .call(
+            reqwest::Method::GET,
+            "/v1/permissions/catalogue",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
 
 mod configured {
