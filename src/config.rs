@@ -38,6 +38,9 @@ impl ConfigError {
     }
 }
 
+/// The variable naming the settings file (read by the command line, not by `settings!`).
+pub const CONFIG_VARIABLE: &str = "BF_CONFIG";
+
 /// The first administrator's e-mail address unless `BF_BOOTSTRAP_EMAIL` names another.
 pub const DEFAULT_ADMIN_EMAIL: &str = "admin@localhost";
 
@@ -546,6 +549,44 @@ impl Settings {
         Ok(settings)
     }
 
+    /// Refuses a `BF_*` variable that no setting reads: a typo (`BF_DATABSE_URL`) must stop the
+    /// start, not leave the default in place unnoticed. The error names the closest setting.
+    /// `BF_TEST_*` variables belong to the test suite, which passes them through to the nodes
+    /// it starts, and are left alone.
+    pub fn refuse_unknown_variables<'a>(
+        names: impl IntoIterator<Item = &'a str>,
+    ) -> Result<(), ConfigError> {
+        let known: Vec<&'static str> = Self::all()
+            .iter()
+            .flat_map(|s| s.env.iter().copied())
+            .chain([CONFIG_VARIABLE])
+            .collect();
+        for name in names {
+            if !name.starts_with("BF_") || name.starts_with("BF_TEST_") || known.contains(&name) {
+                continue;
+            }
+            let closest = known
+                .iter()
+                .map(|k| (strsim::levenshtein(name, k), *k))
+                .min()
+                .filter(|(distance, k)| *distance <= k.len() / 3);
+            let reason = match closest {
+                Some((_, k)) => format!("is not a setting (did you mean {k}?)"),
+                None => "is not a setting (docs/OPERATIONS.md lists them)".to_string(),
+            };
+            return Err(ConfigError::new(name, reason));
+        }
+        Ok(())
+    }
+
+    /// The variable a command-line flag stands for.
+    pub fn variable_of_flag(flag: &str) -> Option<&'static str> {
+        Self::all()
+            .into_iter()
+            .find(|s| s.flag == Some(flag))
+            .map(|s| s.name())
+    }
+
     /// Applies a command-line flag as its variable would be applied.
     pub fn apply_flag(&mut self, flag: &str, value: &str) -> Result<(), ConfigError> {
         let setting = Self::all()
@@ -589,6 +630,27 @@ mod tests {
         let refused = Settings::load(None, env(&[("BF_CORS_ORIGINS", "*")])).unwrap_err();
         assert_eq!(refused.setting, "BF_CORS_ORIGINS");
     }
+    #[test]
+    fn only_variables_of_settings_pass_and_a_typo_gets_the_closest_name() {
+        let pass = [
+            "BF_CONFIG",
+            "BF_OIDC_ISSUER",
+            "BF_OIDC_CLIENT_ID",
+            "BF_TEST_DATABASE_URL",
+            "PATH",
+            "BFX",
+        ];
+        Settings::refuse_unknown_variables(pass).unwrap();
+        let err = Settings::refuse_unknown_variables(["PATH", "BF_ARGON_MEMORY_KIB"]).unwrap_err();
+        assert_eq!(err.setting, "BF_ARGON_MEMORY_KIB");
+        assert!(
+            err.reason.contains("did you mean BF_ARGON2_MEMORY_KIB?"),
+            "{err}"
+        );
+        let err = Settings::refuse_unknown_variables(["BF_"]).unwrap_err();
+        assert!(!err.reason.contains("did you mean"), "{err}");
+    }
+
     use std::collections::HashMap;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {

@@ -4,12 +4,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use clap::parser::ValueSource;
 use clap::{Arg, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use bf_security::clock::SystemClock;
-use bf_security::config::{Setting, Settings};
+use bf_security::config::{ConfigError, Setting, Settings};
 use bf_security::domain::SecretString;
 use bf_security::service::{self, bootstrap};
+use bf_security::startup::StartError;
 use bf_security::{startup, telemetry};
 
 #[derive(Parser)]
@@ -106,10 +108,17 @@ fn settings_help(settings: &[Setting]) -> String {
 fn main() -> ExitCode {
     return_large_blocks_to_the_system();
     let (open_files_before, open_files) = startup::raise_open_files_limit();
-    let cli = match Cli::from_arg_matches(&command().get_matches()) {
+    let matches = command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(e) => e.format(&mut command()).exit(),
     };
+    let variables: Vec<String> = std::env::vars_os()
+        .filter_map(|(name, _)| name.into_string().ok())
+        .collect();
+    if let Err(e) = Settings::refuse_unknown_variables(variables.iter().map(String::as_str)) {
+        return fail(&e.to_string());
+    }
     let mut settings = match Settings::load(cli.config.as_deref(), |k| std::env::var(k).ok()) {
         Ok(s) => s,
         Err(e) => return fail(&e.to_string()),
@@ -118,18 +127,34 @@ fn main() -> ExitCode {
         Command::Serve { listen } => listen.as_deref(),
         _ => None,
     };
-    for (flag, value) in [
-        ("database-url", cli.database_url.as_deref()),
-        ("listen", listen),
+    let serve_matches = matches.subcommand_matches("serve");
+    // clap reads a flag's variable too; an error names the one the value came from.
+    let mut given_flags = Vec::new();
+    for (flag, id, value, matches) in [
+        (
+            "database-url",
+            "database_url",
+            cli.database_url.as_deref(),
+            Some(&matches),
+        ),
+        ("listen", "listen", listen, serve_matches),
     ] {
         if let Some(value) = value {
+            let typed = matches.and_then(|m| m.value_source(id)) == Some(ValueSource::CommandLine);
+            if typed {
+                given_flags.push(flag);
+            }
             if let Err(e) = settings.apply_flag(flag, value) {
-                return fail(&e.to_string());
+                return fail(&named_after(e, typed.then_some(flag)).to_string());
             }
         }
     }
     if let Err(e) = settings.check() {
-        return fail(&e.to_string());
+        let flag = given_flags
+            .iter()
+            .copied()
+            .find(|f| Settings::variable_of_flag(f) == Some(e.setting.as_str()));
+        return fail(&named_after(e, flag).to_string());
     }
     // Held to the end of main: dropping it writes the log lines still queued.
     let _logs = telemetry::init(settings.log_format);
@@ -147,7 +172,17 @@ fn main() -> ExitCode {
         Ok(r) => r,
         Err(e) => return fail(&format!("could not start the runtime: {e}")),
     };
-    runtime.block_on(run(cli.command, settings))
+    // Where the database URL came from, for an error about it.
+    let database_from = if given_flags.contains(&"database-url") {
+        "--database-url"
+    } else if std::env::var_os("BF_DATABASE_URL").is_some() {
+        "BF_DATABASE_URL"
+    } else if cli.config.is_some() {
+        "database_url (settings file or default)"
+    } else {
+        "database_url (default)"
+    };
+    runtime.block_on(run(cli.command, settings, database_from))
 }
 
 /// Every Argon2 hash needs several MiB at once. glibc serves a freed block of that size to the
@@ -162,17 +197,36 @@ fn return_large_blocks_to_the_system() {
     }
 }
 
+/// The error as the operator gave the value: by `--flag` when it was typed on the command line.
+fn named_after(mut e: ConfigError, flag: Option<&str>) -> ConfigError {
+    if let Some(flag) = flag {
+        e.setting = format!("--{flag}");
+    }
+    e
+}
+
 fn fail(message: &str) -> ExitCode {
     eprintln!("bf-security: {message}");
     ExitCode::from(2)
 }
 
-async fn run(command: Command, settings: Settings) -> ExitCode {
+/// A start that failed, in one line: a database error names where its URL came from.
+fn start_failed(e: StartError, database_from: &str) -> ExitCode {
+    match e {
+        StartError::Database { url, source } => fail(&format!("{database_from} ({url}): {source}")),
+        other => fail(&other.to_string()),
+    }
+}
+
+async fn run(command: Command, settings: Settings, database_from: &str) -> ExitCode {
     match command {
         Command::Migrate => {
             let store = match bf_security::store::Store::connect(&settings).await {
                 Ok(s) => s,
-                Err(e) => return fail(&format!("database: {e}")),
+                Err(source) => {
+                    let url = bf_security::telemetry::mask_url(&settings.database_url);
+                    return start_failed(StartError::Database { url, source }, database_from);
+                }
             };
             match store.migrate().await {
                 Ok(applied) if applied.is_empty() => println!("the schema is up to date"),
@@ -188,7 +242,7 @@ async fn run(command: Command, settings: Settings) -> ExitCode {
         } => {
             let app = match startup::build(settings, Arc::new(SystemClock)).await {
                 Ok(a) => a,
-                Err(e) => return fail(&e.to_string()),
+                Err(e) => return start_failed(e, database_from),
             };
             match bootstrap::create_admin(&app, &organization, &email, &SecretString::new(password))
                 .await
@@ -203,7 +257,7 @@ async fn run(command: Command, settings: Settings) -> ExitCode {
         Command::Audit { command } => {
             let app = match startup::build(settings, Arc::new(SystemClock)).await {
                 Ok(a) => a,
-                Err(e) => return fail(&e.to_string()),
+                Err(e) => return start_failed(e, database_from),
             };
             match command {
                 AuditCommand::Verify => verify(&app).await,
@@ -237,7 +291,7 @@ async fn run(command: Command, settings: Settings) -> ExitCode {
             };
             let app = match startup::build(settings, Arc::new(SystemClock)).await {
                 Ok(a) => a,
-                Err(e) => return fail(&e.to_string()),
+                Err(e) => return start_failed(e, database_from),
             };
             match bootstrap::on_first_start(&app).await {
                 Ok(Some(first)) => match first.generated_password {

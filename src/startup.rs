@@ -24,7 +24,10 @@ use crate::store::Store;
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("database {url}: {source}")]
-    Database { url: String, source: sqlx::Error },
+    Database {
+        url: String,
+        source: crate::store::OpenError,
+    },
     #[error("database migrations: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("{0}")]

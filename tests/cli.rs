@@ -68,6 +68,374 @@ fn a_taken_address_stops_the_start_before_the_first_administrator() {
     drop(taken);
 }
 
+/// A misspelt variable would leave its setting at the default unnoticed; it stops the start and
+/// the error names the closest setting. The test suite's own `BF_TEST_*` pass.
+#[test]
+fn an_unknown_variable_stops_the_start_and_names_the_closest_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("bf.db");
+    let url = format!("sqlite://{}", db.display());
+    let out = bf(
+        &["serve", "--listen", "127.0.0.1:0"],
+        &[("BF_DATABSE_URL", &url)],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("BF_DATABSE_URL: is not a setting (did you mean BF_DATABASE_URL?)"),
+        "{err}"
+    );
+    assert!(!err.contains("password"), "{err}");
+
+    let out = bf(&["migrate", "--database-url", &url], &[("BF_XYZZY", "1")]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("BF_XYZZY: is not a setting"), "{err}");
+    assert!(!err.contains("did you mean"), "nothing is close: {err}");
+    assert!(!db.exists(), "nothing was opened");
+
+    let out = bf(
+        &["migrate", "--database-url", &url],
+        &[("BF_TEST_ANYTHING", "1")],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
+/// A bad URL is named as the operator gave it: by the flag when typed, else by the variable.
+#[test]
+fn a_bad_database_url_is_named_by_the_flag_or_the_variable_that_gave_it() {
+    let out = bf(&["migrate", "--database-url", "mysql://x"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.starts_with("bf-security: --database-url: must start with"),
+        "{err}"
+    );
+
+    let out = bf(&["migrate"], &[("BF_DATABASE_URL", "mysql://x")]);
+    let err = text(&out.stderr);
+    assert!(
+        err.starts_with("bf-security: BF_DATABASE_URL: must start with"),
+        "{err}"
+    );
+
+    let bad_port = "postgres://postgres@127.0.0.1:notaport/x";
+    let out = bf(&["migrate", "--database-url", bad_port], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with(&format!("bf-security: --database-url ({bad_port}): ")),
+        "{err}"
+    );
+    assert!(err.contains("invalid port number"), "{err}");
+
+    let out = bf(&["migrate"], &[("BF_DATABASE_URL", bad_port)]);
+    let err = text(&out.stderr);
+    assert!(
+        err.starts_with(&format!("bf-security: BF_DATABASE_URL ({bad_port}): ")),
+        "{err}"
+    );
+}
+
+/// A store that cannot be opened says why in one line, at once (not "pool timed out" after the
+/// acquire timeout), and before any administrator is created or password printed.
+#[test]
+fn a_store_that_cannot_be_opened_is_named_with_its_cause_in_one_line() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let serve = |url: &str, as_nobody: bool| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_bf-security"));
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--database-url", url])
+            .env_remove("BF_DATABASE_URL")
+            .env_remove("BF_BOOTSTRAP_PASSWORD")
+            .stdin(Stdio::null());
+        // Permissions do not bind root: the read-only cases run as an unprivileged user then.
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        if as_nobody && unsafe { libc::geteuid() } == 0 {
+            use std::os::unix::process::CommandExt;
+            cmd.uid(65534).gid(65534);
+        }
+        let out = cmd
+            .env("BF_DATABASE_ACQUIRE_TIMEOUT_MS", "60000")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+        let err = text(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(!err.contains("password"), "{err}");
+        err
+    };
+
+    let missing = dir.path().join("no-such-dir").join("bf.db");
+    let err = serve(&format!("sqlite://{}", missing.display()), false);
+    assert!(
+        err.contains(&format!(
+            "the directory {} does not exist",
+            missing.parent().unwrap().display()
+        )),
+        "{err}"
+    );
+
+    let err = serve(&format!("sqlite://{}", dir.path().display()), false);
+    assert!(err.contains("is a directory, not a database file"), "{err}");
+
+    // The unprivileged user must reach the files: the temporary directory is private.
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let read_only = dir.path().join("read-only.db");
+    std::fs::write(&read_only, b"").unwrap();
+    std::fs::set_permissions(&read_only, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let err = serve(&format!("sqlite://{}", read_only.display()), true);
+    assert!(
+        err.contains(&format!(
+            "the database file {} is read-only",
+            read_only.display()
+        )),
+        "{err}"
+    );
+
+    let locked = dir.path().join("locked");
+    std::fs::create_dir(&locked).unwrap();
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o555)).unwrap();
+    let err = serve(&format!("sqlite://{}/bf.db", locked.display()), true);
+    assert!(
+        err.contains(&format!(
+            "the directory {} is not writable",
+            locked.display()
+        )),
+        "{err}"
+    );
+
+    // A port nobody listens on: refused at once, named as refused.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let started = std::time::Instant::now();
+    let err = serve(&format!("postgres://postgres@127.0.0.1:{port}/test"), false);
+    assert!(err.contains("cannot connect: Connection refused"), "{err}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "not after the acquire timeout"
+    );
+}
+
+/// Runs `psql` on the test's PostgreSQL as its superuser; answers the unaligned output.
+fn psql(base: &str, sql: &str) -> String {
+    let out = Command::new("psql")
+        .args([base, "-XAtqc", sql])
+        .output()
+        .expect("psql");
+    assert!(out.status.success(), "{sql}: {}", text(&out.stderr));
+    text(&out.stdout).trim().to_string()
+}
+
+/// Makes a certificate authority and a server certificate for 127.0.0.1 signed by it, with
+/// openssl, in `dir`: `ca.crt`, `server.crt`, `server.key`.
+fn make_certificates(dir: &std::path::Path, ca_name: &str) {
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            text(&out.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    openssl(
+        &[
+            &[
+                "req",
+                "-x509",
+                "-days",
+                "2",
+                "-subj",
+                &format!("/CN={ca_name}"),
+            ][..],
+            &ec,
+            &["-keyout", "ca.key", "-out", "ca.crt"],
+        ]
+        .concat(),
+    );
+    openssl(
+        &[
+            &["req", "-subj", "/CN=127.0.0.1"][..],
+            &ec,
+            &["-keyout", "server.key", "-out", "server.csr"],
+        ]
+        .concat(),
+    );
+    std::fs::write(
+        dir.join("san.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+        "-out",
+        "server.crt",
+    ]);
+}
+
+/// Puts the local PostgreSQL back on the certificate it had, whatever the test did.
+struct ServerCertificate {
+    base: String,
+}
+
+impl Drop for ServerCertificate {
+    fn drop(&mut self) {
+        for sql in [
+            "ALTER SYSTEM RESET ssl_cert_file",
+            "ALTER SYSTEM RESET ssl_key_file",
+            "SELECT pg_reload_conf()",
+        ] {
+            let _ = Command::new("psql")
+                .args([&self.base, "-XAtqc", sql])
+                .output();
+        }
+    }
+}
+
+/// Managed PostgreSQL services require TLS. Against the local PostgreSQL given a certificate
+/// this test makes: `sslmode=require` serves over TLS, `verify-full` with the right
+/// `sslrootcert` serves, and with another authority's certificate the start stops with the
+/// cause in one line.
+#[tokio::test]
+async fn postgresql_over_tls_with_sslmode_and_sslrootcert() {
+    let Some(base) = std::env::var("BF_TEST_DATABASE_URL").ok() else {
+        eprintln!("NOTE: PostgreSQL over TLS skipped: BF_TEST_DATABASE_URL is not set");
+        return;
+    };
+    use std::os::unix::fs::PermissionsExt;
+    // The server reads its certificate from its data directory, as the user it runs as.
+    let data = std::path::PathBuf::from(psql(&base, "SHOW data_directory"));
+    let tls = data.join("bf-security-test-tls");
+    std::fs::create_dir_all(&tls).expect("the test runs beside the local PostgreSQL");
+    make_certificates(&tls, "bf-security test authority");
+    let owner = std::fs::metadata(&data).map(|m| {
+        use std::os::unix::fs::MetadataExt;
+        (m.uid(), m.gid())
+    });
+    let (uid, gid) = owner.unwrap();
+    for f in ["server.crt", "server.key"] {
+        std::os::unix::fs::chown(tls.join(f), Some(uid), Some(gid)).unwrap();
+    }
+    std::fs::set_permissions(
+        tls.join("server.key"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    let _restore = ServerCertificate { base: base.clone() };
+    psql(&base, "ALTER SYSTEM SET ssl = on");
+    psql(
+        &base,
+        &format!(
+            "ALTER SYSTEM SET ssl_cert_file = '{}'",
+            tls.join("server.crt").display()
+        ),
+    );
+    psql(
+        &base,
+        &format!(
+            "ALTER SYSTEM SET ssl_key_file = '{}'",
+            tls.join("server.key").display()
+        ),
+    );
+    psql(&base, "SELECT pg_reload_conf()");
+
+    let ca = tls.join("ca.crt");
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let verified = format!(
+        "{base}{sep}sslmode=verify-full&sslrootcert={}",
+        ca.display()
+    );
+    // The reload is asynchronous: wait until new connections get the new certificate.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while bf(&["migrate", "--database-url", &verified], &[])
+        .status
+        .code()
+        != Some(0)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "PostgreSQL kept its old certificate"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    for mode in ["require", "verify-full"] {
+        let store = fresh_store(true, &dir).await.unwrap();
+        let url = format!(
+            "{store}&sslmode={mode}&sslrootcert={}&application_name=bf-tls-{mode}",
+            ca.display()
+        );
+        let mut served = serve(&url, &[], None);
+        let token = served.token().await;
+        let me = reqwest::Client::new()
+            .get(served.url("/v1/users/mine"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(me.status(), 200, "{mode}");
+        let encrypted = psql(
+            &base,
+            &format!(
+                "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+                 WHERE a.application_name = 'bf-tls-{mode}' AND s.ssl"
+            ),
+        );
+        assert_ne!(encrypted, "0", "{mode}: the node's connections use TLS");
+        served.terminate();
+        served.wait_at_most(std::time::Duration::from_secs(20));
+    }
+
+    // A certificate of another authority than the one named: refused before anything is done.
+    let other = tempfile::tempdir().unwrap();
+    make_certificates(other.path(), "another authority");
+    let store = fresh_store(true, &dir).await.unwrap();
+    let url = format!(
+        "{store}&sslmode=verify-full&sslrootcert={}",
+        other.path().join("ca.crt").display()
+    );
+    let out = bf(
+        &["serve", "--listen", "127.0.0.1:0", "--database-url", &url],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("cannot connect:") && err.contains("certificate"),
+        "{err}"
+    );
+    assert!(!err.contains("password"), "{err}");
+}
+
 #[test]
 fn migrate_says_what_it_did_and_bootstrap_refuses_a_taken_email() {
     let dir = tempfile::tempdir().unwrap();

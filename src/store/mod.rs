@@ -107,8 +107,23 @@ pub struct Store {
 /// A write transaction: everything a request changes commits together or not at all.
 pub type Tx = Transaction<'static, Any>;
 
+/// Why the store could not be opened, in one line an operator can act on: sqlx alone would say
+/// "unable to open database file" for a missing directory, and "pool timed out" after retrying
+/// a read-only file or a refused connection until the acquire timeout.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The SQLite file, or its directory, cannot be used as given.
+    #[error("{0}")]
+    File(String),
+    /// PostgreSQL did not take a first connection.
+    #[error("cannot connect: {0}")]
+    Unreachable(String),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
 impl Store {
-    pub async fn connect(settings: &Settings) -> Result<Self, sqlx::Error> {
+    pub async fn connect(settings: &Settings) -> Result<Self, OpenError> {
         sqlx::any::install_default_drivers();
         let url = settings.database_url.as_str();
         let backend = if url.starts_with("sqlite:") {
@@ -131,6 +146,7 @@ impl Store {
                     SqliteSynchronous::Full => "FULL",
                     SqliteSynchronous::Normal => "NORMAL",
                 };
+                sqlite_file_usable(&url)?;
                 let options: AnyConnectOptions = url.parse()?;
                 let sqlite_pool = |connections: u32| {
                     AnyPoolOptions::new()
@@ -170,6 +186,7 @@ impl Store {
                 signals_url = Some(signals_url_of(url)?);
                 let options: AnyConnectOptions =
                     postgres_url(url, statement_timeout_ms)?.as_str().parse()?;
+                first_connection(&options, acquire_timeout).await?;
                 let pool = AnyPoolOptions::new()
                     .max_connections(POSTGRES_CONNECTIONS)
                     .acquire_timeout(acquire_timeout)
@@ -348,6 +365,73 @@ async fn applied_versions(conn: &mut AnyConnection) -> Result<Vec<i64>, sqlx::Er
 
 /// The PostgreSQL URL with the statement timeout of every connection, and a name by which
 /// the database's operators find them (`pg_stat_activity.application_name`) unless it has one.
+/// Checks that the file of a SQLite URL can be opened for writing, as the pool will open it,
+/// and says why not: a missing directory, a read-only file or directory, a directory in the
+/// file's place. Opening creates a missing file (an empty file is an empty database), as
+/// SQLite's `mode=rwc` would. In-memory and read-only URLs are left to SQLite.
+fn sqlite_file_usable(url: &str) -> Result<(), OpenError> {
+    use std::io::ErrorKind;
+    use std::str::FromStr;
+
+    if url.contains("mode=memory") || url.contains("mode=ro") {
+        return Ok(());
+    }
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)?;
+    let path = options.get_filename();
+    if path.as_os_str().is_empty() || path.as_os_str() == ":memory:" {
+        return Ok(());
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    let existed = path.exists();
+    let opened = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path);
+    let Err(e) = opened else { return Ok(()) };
+    let (file, dir) = (path.display(), dir.display());
+    Err(OpenError::File(match e.kind() {
+        ErrorKind::NotFound => format!("the directory {dir} does not exist"),
+        ErrorKind::PermissionDenied if existed => {
+            format!("the database file {file} is read-only for this user ({e})")
+        }
+        ErrorKind::PermissionDenied => {
+            format!("cannot create {file}: the directory {dir} is not writable for this user ({e})")
+        }
+        ErrorKind::ReadOnlyFilesystem => {
+            format!("the database file {file} is on a read-only file system ({e})")
+        }
+        ErrorKind::IsADirectory => format!("{file} is a directory, not a database file"),
+        ErrorKind::NotADirectory => format!("a part of {dir} is not a directory"),
+        _ => format!("cannot open {file} for writing: {e}"),
+    }))
+}
+
+/// Makes one connection before the pool does, so that a refused or unanswered connection is
+/// reported as such at once instead of being retried until the pool's acquire timeout.
+async fn first_connection(options: &AnyConnectOptions, within: Duration) -> Result<(), OpenError> {
+    use sqlx::ConnectOptions;
+
+    match tokio::time::timeout(within, options.connect()).await {
+        Ok(Ok(conn)) => {
+            // Closing politely is best effort: the answer was the connection itself.
+            let _ = conn.close().await;
+            Ok(())
+        }
+        Ok(Err(sqlx::Error::Io(e))) => Err(OpenError::Unreachable(e.to_string())),
+        Ok(Err(sqlx::Error::Tls(e))) => Err(OpenError::Unreachable(format!("TLS: {e}"))),
+        Ok(Err(e)) => Err(e.into()),
+        Err(_) => Err(OpenError::Unreachable(format!(
+            "no answer within {} ms (BF_DATABASE_ACQUIRE_TIMEOUT_MS)",
+            within.as_millis()
+        ))),
+    }
+}
+
 fn postgres_url(url: &str, statement_timeout_ms: u64) -> Result<url::Url, sqlx::Error> {
     let mut url = url::Url::parse(url).map_err(|e| sqlx::Error::Configuration(e.into()))?;
     let named = url.query_pairs().any(|(k, _)| k == "application_name");
