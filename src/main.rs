@@ -10,7 +10,7 @@ use bf_security::clock::SystemClock;
 use bf_security::config::{Setting, Settings};
 use bf_security::domain::SecretString;
 use bf_security::service::{self, bootstrap};
-use bf_security::{startup, telemetry};
+use bf_security::{admin, startup, telemetry};
 
 #[derive(Parser)]
 #[command(
@@ -39,6 +39,10 @@ enum Command {
     /// Applies the schema migrations and says what it did.
     Migrate,
     /// Creates an organization and its platform administrator.
+    ///
+    /// `--password` predates the shell commands and stays for scripted installs, but any user
+    /// of the machine can read it in `ps`: prefer `user create --password-stdin` or
+    /// `user set-password` after.
     Bootstrap {
         #[arg(long)]
         organization: String,
@@ -46,6 +50,16 @@ enum Command {
         email: String,
         #[arg(long)]
         password: String,
+    },
+    /// Manages users on the store directly, without logging in (docs/OPERATIONS.md).
+    User {
+        #[command(subcommand)]
+        command: admin::UserCommand,
+    },
+    /// Manages organizations on the store directly, without logging in.
+    Organization {
+        #[command(subcommand)]
+        command: admin::OrganizationCommand,
     },
     /// Works on the audit trail.
     Audit {
@@ -167,6 +181,13 @@ fn fail(message: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
+fn done(result: Result<(), admin::Failure>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => fail(&message),
+    }
+}
+
 async fn run(command: Command, settings: Settings) -> ExitCode {
     match command {
         Command::Migrate => {
@@ -198,6 +219,16 @@ async fn run(command: Command, settings: Settings) -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 Err(e) => fail(&bf_security::error::chain(&e)),
+            }
+        }
+        Command::User { command } => match startup::build(settings, Arc::new(SystemClock)).await {
+            Ok(app) => done(admin::user(&app, command).await),
+            Err(e) => fail(&e.to_string()),
+        },
+        Command::Organization { command } => {
+            match startup::build(settings, Arc::new(SystemClock)).await {
+                Ok(app) => done(admin::organization(&app, command).await),
+                Err(e) => fail(&e.to_string()),
             }
         }
         Command::Audit { command } => {
