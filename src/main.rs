@@ -146,7 +146,12 @@ fn main() -> ExitCode {
         return fail(&e.to_string());
     }
     // Held to the end of main: dropping it writes the log lines still queued.
-    let _logs = telemetry::init(settings.log_format);
+    let _logs = match cli.command {
+        Command::User { .. } | Command::Organization { .. } => {
+            telemetry::init_at(settings.log_format, "warn")
+        }
+        _ => telemetry::init(settings.log_format),
+    };
     if open_files > open_files_before {
         tracing::debug!(
             from = open_files_before,
