@@ -427,6 +427,18 @@ async fn shell_story(postgres: bool) {
     );
     refused(
         url,
+        &[
+            "user",
+            "set-password",
+            "--email",
+            "nobody@acme.test",
+            "--password-stdin",
+        ],
+        "a long enough password\n",
+        "no user nobody@acme.test",
+    );
+    refused(
+        url,
         &["organization", "create", "--name", " "],
         "",
         "name is required",

@@ -112,6 +112,11 @@ pub async fn run(app: &App, command: UserCommand) -> Result<(), Failure> {
             password,
             format,
         } => {
+            if password.password_stdin {
+                shell::check_new_user(app, &email, organization.as_deref(), &roles)
+                    .await
+                    .map_err(failure)?;
+            }
             let password = source(password, &email)?;
             let op = Operator::new("user create");
             let req = shell::NewMember {
@@ -153,6 +158,9 @@ pub async fn run(app: &App, command: UserCommand) -> Result<(), Failure> {
             password,
             format,
         } => {
+            if password.password_stdin {
+                shell::user(app, &email).await.map_err(failure)?;
+            }
             let password = source(password, &email)?;
             let op = Operator::new("user set-password");
             let set = shell::set_password(app, &op, &email, password)
@@ -213,7 +221,8 @@ pub async fn run(app: &App, command: UserCommand) -> Result<(), Failure> {
     }
 }
 
-/// The password the operator chose to give, read before anything is written.
+/// The password the operator chose to give, read before anything is written (and, when it is
+/// read, after the rest was found good: nobody types a password for a user who cannot be).
 fn source(input: PasswordInput, email: &str) -> Result<PasswordSource, Failure> {
     if !input.password_stdin {
         return Ok(PasswordSource::Generated);

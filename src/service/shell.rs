@@ -9,6 +9,7 @@
 use base64::Engine;
 use rand::RngCore;
 use serde_json::json;
+use sqlx::AnyConnection;
 
 use crate::domain::{Email, NewPassword, PasswordPolicy, SecretString, TextKind};
 use crate::error::ApiError;
@@ -105,7 +106,11 @@ pub async fn organization(app: &App, key: &str) -> Result<OrganizationRow, ApiEr
         return Err(ApiError::missing("organization"));
     }
     let mut conn = app.store.pool().acquire().await?;
-    if let Some(org) = store::organizations::find(&mut conn, key).await? {
+    // A deleted organization is none, as through the API.
+    if let Some(org) = store::organizations::find(&mut conn, key)
+        .await?
+        .filter(|o| !o.deleted)
+    {
         return Ok(org);
     }
     let mut named = store::organizations::find_by_name(&mut conn, key).await?;
@@ -191,23 +196,14 @@ pub struct Created {
 /// Creates a user with a password in an organization, with the named roles. Any role of the
 /// organization may be given: the operator stands above every administrator.
 pub async fn create_user(app: &App, op: &Operator, req: NewMember) -> Result<Created, ApiError> {
-    let email = Email::parse(&req.email, "email")?;
-    let org = target_organization(app, req.organization.as_deref()).await?;
-    // Refused before the password is hashed: a taken e-mail is the likelier mistake.
-    {
-        let mut conn = app.store.pool().acquire().await?;
-        if store::users::find_by_email_key(&mut conn, email.key())
-            .await?
-            .is_some()
-        {
-            return Err(taken(&email));
-        }
-    }
+    let (email, org) =
+        check_new_user(app, &req.email, req.organization.as_deref(), &req.roles).await?;
     let (hash, generated_password) = new_password(app, req.password, &email).await?;
     let now = app.clock.now();
     let by = Some(op.actor());
     let mut change = Change::begin_at(app, now).await?;
-    let roles = resolve_roles(&mut change, &org.id, &req.roles).await?;
+    // Again in the change: a role may have been revoked while the password was hashed.
+    let roles = resolve_roles(&mut change.tx, &org.id, &req.roles).await?;
     let mut user = users::new_user_row(&email, &org.id, now, by);
     user.password_hash = Some(hash);
     store::users::insert(&mut change.tx, &user)
@@ -243,16 +239,34 @@ pub async fn create_user(app: &App, op: &Operator, req: NewMember) -> Result<Cre
     })
 }
 
-fn taken(email: &Email) -> ApiError {
-    ApiError::Conflict(format!(
-        "a user with e-mail {} exists already",
-        email.as_str()
-    ))
+/// Whether a user could be created so: a valid e-mail nobody has, the organization and its
+/// roles; answers the e-mail and the organization. Asked before a password is asked for or
+/// hashed, so that a typo costs the operator no typing and no hash; the write checks again.
+pub async fn check_new_user(
+    app: &App,
+    raw_email: &str,
+    organization: Option<&str>,
+    roles: &[String],
+) -> Result<(Email, OrganizationRow), ApiError> {
+    let email = Email::parse(raw_email, "email")?;
+    let org = target_organization(app, organization).await?;
+    let mut conn = app.store.pool().acquire().await?;
+    if store::users::find_by_email_key(&mut conn, email.key())
+        .await?
+        .is_some()
+    {
+        return Err(ApiError::Conflict(format!(
+            "a user with e-mail {} exists already",
+            email.as_str()
+        )));
+    }
+    resolve_roles(&mut conn, &org.id, roles).await?;
+    Ok((email, org))
 }
 
 /// The live roles of the organization named by ID or name; repeats count once.
 async fn resolve_roles(
-    change: &mut Change<'_>,
+    conn: &mut AnyConnection,
     organization_id: &str,
     keys: &[String],
 ) -> Result<Vec<RoleRow>, ApiError> {
@@ -260,7 +274,7 @@ async fn resolve_roles(
     let mut found: Vec<RoleRow> = Vec::with_capacity(keys.len());
     for key in keys {
         let key = key.trim();
-        let role = store::roles::find(&mut change.tx, &organizations, key, false)
+        let role = store::roles::find(conn, &organizations, key, false)
             .await?
             .ok_or_else(|| {
                 ApiError::invalid(
