@@ -59,17 +59,19 @@ pub struct Member {
     pub roles: Vec<HeldRole>,
 }
 
-/// Random bytes of a generated password: 144 bits, 24 characters of URL-safe base64, unless
-/// the policy asks for more characters.
-const GENERATED_BYTES: usize = 18;
+/// Characters of a generated password: 24 of URL-safe base64 are 144 random bits. More when
+/// the policy asks for more, fewer when it allows fewer bytes.
+const GENERATED_CHARS: usize = 24;
 
-/// A password made of the OS random source, long enough for the policy.
+/// A password made of the OS random source, of a length the policy accepts.
 fn generated_password(policy: &PasswordPolicy) -> SecretString {
+    let length = GENERATED_CHARS.max(policy.min_length).min(policy.max_bytes);
     // Four characters of base64 per three bytes.
-    let bytes = GENERATED_BYTES.max(policy.min_length.div_ceil(4) * 3);
-    let mut random = vec![0u8; bytes];
+    let mut random = vec![0u8; length.div_ceil(4) * 3];
     rand::rngs::OsRng.fill_bytes(&mut random);
-    SecretString::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random))
+    let mut text = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random);
+    text.truncate(length);
+    SecretString::new(text)
 }
 
 /// The new password checked against the policy and hashed; the generated one besides, to be
@@ -544,14 +546,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_generated_password_meets_a_policy_asking_for_more_than_its_usual_length() {
-        for min_length in [1, 10, 24, 25, 64, 101] {
+    fn a_generated_password_meets_the_policy_whatever_its_bounds() {
+        let email = Email::parse("someone@example.com", "email").unwrap();
+        for (min_length, max_bytes, length) in [
+            (1, 1024, 24),
+            (10, 1024, 24),
+            (25, 1024, 25),
+            (101, 1024, 101),
+            (10, 16, 16),
+        ] {
             let policy = PasswordPolicy {
                 min_length,
-                max_bytes: 1024,
+                max_bytes,
             };
             let p = generated_password(&policy);
-            assert!(p.expose().len() >= min_length.max(24), "{min_length}");
+            assert_eq!(p.expose().len(), length, "{min_length}..{max_bytes}");
+            assert!(NewPassword::parse(&p, "password", &policy, &email).is_ok());
             assert_ne!(p.expose(), generated_password(&policy).expose());
         }
     }
