@@ -18,6 +18,7 @@ pub mod reset;
 pub mod roles;
 pub mod rotation;
 pub mod sessions;
+pub mod shell;
 pub mod token_pairs;
 pub mod tokens;
 pub mod users;

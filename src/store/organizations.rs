@@ -85,6 +85,43 @@ pub async fn find(
     .transpose()
 }
 
+/// The organizations called exactly `name` that are not deleted (names need not be unique).
+pub async fn find_by_name(
+    conn: &mut AnyConnection,
+    name: &str,
+) -> Result<Vec<OrganizationRow>, sqlx::Error> {
+    sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM organizations o WHERE o.name = $1 AND o.deleted = 0 ORDER BY o.id"
+    ))
+    .bind(name)
+    .fetch_all(conn)
+    .await?
+    .iter()
+    .map(from_row)
+    .collect()
+}
+
+/// Organizations in the order they were created (their IDs sort so), the next `limit` after
+/// `after` (`""`: from the first), each with its number of members.
+pub async fn page_with_members(
+    conn: &mut AnyConnection,
+    after: &str,
+    limit: i64,
+) -> Result<Vec<(OrganizationRow, i64)>, sqlx::Error> {
+    sqlx::query(&format!(
+        "SELECT {COLUMNS},
+            (SELECT COUNT(*) FROM memberships m WHERE m.organization_id = o.id) AS members
+         FROM organizations o WHERE o.id > $1 ORDER BY o.id LIMIT $2"
+    ))
+    .bind(after)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?
+    .iter()
+    .map(|r| Ok((from_row(r)?, r.try_get("members")?)))
+    .collect()
+}
+
 /// Whether a customer code is taken (codes are derived from names and must stay unique).
 pub async fn customer_code_taken(
     conn: &mut AnyConnection,
