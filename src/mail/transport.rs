@@ -152,12 +152,8 @@ impl Transport {
     pub(crate) async fn deliver(&self, row: &OutboxRow) -> Result<Option<PathBuf>, Failure> {
         let to: Mailbox = row.recipient.parse().map_err(Failure::permanent)?;
         let body = match self.kind {
-            // A file is read as it is, by people too: its text as written (UTF-8, no soft line
-            // breaks), where SMTP gets what any relay passes on.
-            Kind::Dir(_) => {
-                Body::new_with_encoding(row.body_text.clone(), ContentTransferEncoding::EightBit)
-                    .unwrap_or_else(Body::new)
-            }
+            Kind::Dir(_) => as_written(&row.body_text),
+            // What any relay passes on: lettre's choice of encoding.
             Kind::Smtp(_) => Body::new(row.body_text.clone()),
         };
         let message = Message::builder()
@@ -191,6 +187,17 @@ impl Transport {
             }
         }
     }
+}
+
+/// A body for a file, which people read too: the text as written, 8bit (UTF-8 as it is, no soft
+/// line breaks, no base64 hiding the code), as RFC 5322 allows for lines up to 998 bytes; a
+/// text that does not fit gets lettre's encoding.
+fn as_written(text: &str) -> Body {
+    if text.contains('\0') || text.lines().any(|l| l.len() > 998) {
+        return Body::new(text.to_string());
+    }
+    let crlf = text.replace("\r\n", "\n").replace('\n', "\r\n");
+    Body::dangerous_pre_encoded(crlf.into_bytes(), ContentTransferEncoding::EightBit)
 }
 
 /// Writes the file under a temporary name and renames it, so a reader never sees half a mail;

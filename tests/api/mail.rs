@@ -575,7 +575,42 @@ async fn without_a_mail_setting_mail_goes_beside_a_sqlite_file_and_waits_on_post
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    app.login(ADMIN_EMAIL, "a new password 1234").await;
+    let admin = app.login(ADMIN_EMAIL, "a new password 1234").await;
+
+    // A file is read as written (`cat mail/*.eml`), whatever the text holds: the quoted
+    // organization name as UTF-8, the code and the request on lines of their own.
+    let token = admin["access_token"].as_str().unwrap();
+    let (status, body) = app
+        .post(
+            "/v1/users/invite",
+            token,
+            json!({"email": "guest@example.com"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    wait_sent(&app, "guest@example.com").await;
+    let invitation = eml_files(&folder)
+        .iter()
+        .map(|f| std::fs::read_to_string(folder.join(f)).unwrap())
+        .find(|text| text.contains("To: guest@example.com"))
+        .expect("the invitation's file");
+    assert!(
+        invitation.contains("Content-Transfer-Encoding: 8bit"),
+        "{invitation}"
+    );
+    assert!(
+        invitation.contains("the organization “Default” on BillForward.\r\n"),
+        "{invitation}"
+    );
+    assert!(
+        invitation.contains("\r\n  POST /v1/users/password-reset/password-update\r\n"),
+        "{invitation}"
+    );
+    code_in(&Received {
+        from: String::new(),
+        to: Vec::new(),
+        data: invitation,
+    });
 }
 
 /// The body of the last mail queued for `to`.
