@@ -194,8 +194,8 @@ async fn deliver_one(
             store::outbox::mark_sent(&mut tx, &row.id, now).await?;
             tx.commit().await?;
             app.mailer.count("sent", 1);
-            // Never the recipient (logs hold no e-mail address) nor the body (it may hold a
-            // code): the file is where to read it.
+            // Never the recipient (the log keeps e-mail addresses out) nor the body (it may
+            // hold a code): the file is where to read it.
             match written {
                 Some(file) => tracing::info!(
                     mail = %row.id,
