@@ -87,7 +87,7 @@ impl App {
         let oidc = OpenIdProviders::new(&settings.oidc.providers, clock.clone());
         let metrics = Metrics::default();
         metrics.track_hashing(&hasher.counts);
-        let mail = Arc::new(Mailer::new(&settings.mail, metrics.mails.clone())?);
+        let mail = Arc::new(Mailer::new(&settings, metrics.mails.clone())?);
         let limits = Limits::new(store.clone(), &settings);
         let rotations =
             rotation::Rotations::new(store.clone(), clock.clone(), settings.tokens.clone());
