@@ -27,6 +27,16 @@ pub struct IntrospectRequest {
     token_type_hint: Option<String>,
 }
 
+/// A refused introspection request: RFC 6749 §5.2's error body for its parameters, or the
+/// service's own for a bad query parameter, read before the operation runs.
+#[derive(ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum IntrospectionRefusal {
+    OAuth(OAuthError),
+    Service(ErrorBody),
+}
+
 const INTROSPECT_PARAMETERS: &[&str] = &["token", "token_type_hint", "client_id", "client_secret"];
 
 /// A permission the token holds where it was issued.
@@ -142,8 +152,9 @@ impl From<Described> for TokenIntrospection {
             ("Cache-Control" = String, description = "`no-store`"),
             ("Pragma" = String, description = "`no-cache`"),
         )),
-        (status = 400, description = "`invalid_request`: `token` missing, empty, repeated, of \
-            the wrong type or in the URL; malformed JSON", body = OAuthError),
+        (status = 400, description = "`invalid_request` (RFC 6749 §5.2): `token` missing, \
+            empty, repeated, of the wrong type or in the URL; malformed JSON. A bad query \
+            parameter (`organizations=`) gets the service's error body", body = IntrospectionRefusal),
         (status = 401, description = "The caller's own bearer token is missing, invalid, \
             expired or revoked", body = ErrorBody),
         (status = 403, description = "The caller lacks `Tokens:introspect`, or names an \
