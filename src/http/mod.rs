@@ -70,9 +70,9 @@ pub fn router(app: AppState) -> Router {
                 introspection::introspect
             ),
         )
-        // Listing: a platform administrator's are all, anybody else's his own. Reading and
-        // renaming: `Organizations:read` and `Organizations:update` in the organization the
-        // path names, checked there (a foreign one is a 404).
+        // Listing: every organization to a platform administrator, his own to anybody else.
+        // Reading and renaming: `Organizations:read` and `Organizations:update` in the
+        // organization the path names, checked there (a foreign one is a 404).
         .route(
             "/organizations",
             op!(get, Authenticated, organizations::get_organizations),
