@@ -193,7 +193,8 @@ fn paths_after<'a>(code: &'a str, prefix: &str) -> Vec<Vec<&'a str>> {
             .and_then(|r| r.split_once('}'))
         {
             Some((group, _)) if rest[..end].ends_with("::") || end == 0 => {
-                for item in group.split(',') {
+                // A group wrapped over lines ends with a comma: no item after it.
+                for item in group.split(',').filter(|item| !item.trim().is_empty()) {
                     let item: Vec<&str> = item.trim().split("::").collect();
                     found.push(head.iter().copied().chain(item).collect());
                 }

@@ -8,7 +8,10 @@ use utoipa::openapi::server::Server;
 use utoipa::openapi::{Content, Object, Ref, RefOr, Response, Type};
 use utoipa::{Modify, OpenApi};
 
-use super::{api_tokens, audit, invitations, oauth, ops, permissions, roles, sessions, users};
+use super::{
+    api_tokens, audit, introspection, invitations, oauth, ops, organizations, permissions, roles,
+    sessions, users,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -52,6 +55,10 @@ use super::{api_tokens, audit, invitations, oauth, ops, permissions, roles, sess
         api_tokens::revoke_user_api_token,
         oauth::token,
         oauth::revoke,
+        introspection::introspect,
+        organizations::get_organizations,
+        organizations::get_organization_by_id,
+        organizations::update_organization,
         audit::get_audit_events,
         invitations::get_invitations,
         invitations::resend_invitation,

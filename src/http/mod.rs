@@ -9,10 +9,12 @@ pub mod extract;
 pub mod forwarded;
 pub mod headers;
 pub mod inputs;
+pub mod introspection;
 pub mod invitations;
 pub mod metrics;
 pub mod oauth;
 pub mod ops;
+pub mod organizations;
 pub mod params;
 pub mod permissions;
 pub mod query_docs;
@@ -59,6 +61,30 @@ pub fn router(app: AppState) -> Router {
     let v1 = Router::new()
         .route("/oauth/token", post(oauth::token))
         .route("/oauth/revoke", post(oauth::revoke))
+        // RFC 7662 wants the endpoint protected: the caller's own token and the permission.
+        .route(
+            "/oauth/introspect",
+            op!(
+                post,
+                Permission("Tokens", "introspect"),
+                introspection::introspect
+            ),
+        )
+        // Listing: every organization to a platform administrator, his own to anybody else.
+        // Reading and renaming: `Organizations:read` and `Organizations:update` in the
+        // organization the path names, checked there (a foreign one is a 404).
+        .route(
+            "/organizations",
+            op!(get, Authenticated, organizations::get_organizations),
+        )
+        .route(
+            "/organizations/{organization_id}",
+            op!(get, Authenticated, organizations::get_organization_by_id).merge(op!(
+                put,
+                Authenticated,
+                organizations::update_organization
+            )),
+        )
         .route(
             "/users",
             op!(

@@ -107,7 +107,7 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    fn invalid_request(description: impl Into<String>) -> Self {
+    pub(super) fn invalid_request(description: impl Into<String>) -> Self {
         Refusal::OAuth {
             status: StatusCode::BAD_REQUEST,
             error: OAuthErrorCode::InvalidRequest,
@@ -189,14 +189,14 @@ impl<T: IntoResponse> IntoResponse for NoStore<T> {
 }
 
 /// The parameters an endpoint reads, each present at most once and never empty.
-struct Params(Vec<(&'static str, SecretString)>);
+pub(super) struct Params(Vec<(&'static str, SecretString)>);
 
 impl Params {
     fn get(&self, name: &str) -> Option<&str> {
         self.secret(name).map(SecretString::expose)
     }
 
-    fn secret(&self, name: &str) -> Option<&SecretString> {
+    pub(super) fn secret(&self, name: &str) -> Option<&SecretString> {
         self.0.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
     }
 }
@@ -237,7 +237,7 @@ impl<'de> Deserialize<'de> for Members {
 /// Reads the parameters in `names` from the body, form-encoded or a JSON object when it starts
 /// with `{`. Any of them in the URL is refused, even with a body: a URL ends up in logs and
 /// browser histories (RFC 6749 §2.3.1, RFC 6750 §5.3).
-async fn read_params(
+pub(super) async fn read_params(
     req: Request,
     app: &AppState,
     names: &'static [&'static str],

@@ -6,7 +6,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::envelope::Paged;
-use crate::domain::permission::{ACTIONS, BUILT_IN_RESOURCES, WILDCARD};
+use crate::domain::permission::{actions_of, BUILT_IN_RESOURCES, WILDCARD};
 use crate::error::{ApiError, ErrorBody};
 use crate::service::AppState;
 
@@ -39,7 +39,6 @@ pub struct CatalogueEntry {
 pub async fn get_permission_catalogue(
     State(app): State<AppState>,
 ) -> Result<Json<Paged<CatalogueEntry>>, ApiError> {
-    let actions: Vec<String> = ACTIONS.iter().map(|a| a.to_string()).collect();
     let entries = app
         .catalogue
         .resources()
@@ -47,7 +46,7 @@ pub async fn get_permission_catalogue(
         .filter(|r| r.as_str() != WILDCARD)
         .map(|r| CatalogueEntry {
             resource: r.clone(),
-            actions: actions.clone(),
+            actions: actions_of(r).iter().map(|a| a.to_string()).collect(),
             built_in: BUILT_IN_RESOURCES.contains(&r.as_str()),
         })
         .collect();

@@ -42,11 +42,27 @@ pub struct Principal {
     pub allowed_ranges: Option<Arc<[Cidr]>>,
     /// A permanent token's last use, as stored.
     pub last_used: Option<Millis>,
+    /// When the token was issued.
+    pub issued: Millis,
     expires: Option<Millis>,
     revoked: Option<Millis>,
 }
 
 impl Principal {
+    /// When the token stops working by itself, if ever: its expiry, a revocation set for later
+    /// (a rotated permanent token's grace), or its session's absolute end, whichever comes
+    /// first. A session's idle end is not one: every use moves it.
+    pub fn ends(&self) -> Option<Millis> {
+        [
+            self.expires,
+            self.revoked,
+            self.session.as_ref().map(|s| s.ends),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
     /// The session the token belongs to: its family (a permanent token's pairs are named
     /// after it, so for a permanent token its own ID).
     pub fn session_id(&self) -> &str {
@@ -278,6 +294,7 @@ impl Authenticator {
             session,
             allowed_ranges,
             last_used,
+            issued: token.created,
             expires: token.expires,
             revoked: token.revoked,
         }))
