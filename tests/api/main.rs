@@ -5,6 +5,7 @@ mod smtp_sink;
 
 mod audit;
 mod conventions;
+mod documentation;
 mod escalation;
 mod hashing;
 mod headers;
