@@ -373,38 +373,40 @@ impl Modify for CommonAnswers {
 /// Nothing sent in a URL or a form can be JSON's `null`: a parameter or form field is given or
 /// absent. utoipa spells an optional field as OpenAPI 3.1's `type: [T, "null"]` (or a `oneOf`
 /// with `null`), which Swagger UI shows in its parameter and form rows as `Tnull`, and draws an
-/// example from (`null` sent as the text `null`). So parameters and the properties of form
-/// bodies are declared as their plain type; JSON bodies and answers keep their nullable types,
-/// which Swagger UI's schema views show as `T | null`.
+/// example from (`null` sent as the text `null`). So parameters are declared with their plain
+/// type, and a form body gets its own copy of its schema with plain types; the same schema
+/// as JSON (the OAuth endpoints take both) keeps its nullable types, since a JSON `null` is
+/// taken there as absent. Answers keep theirs too: Swagger UI's schema views show `T | null`.
 struct NoNullsOnTheWire;
 
 impl Modify for NoNullsOnTheWire {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let mut forms = Vec::new();
+        let components = openapi.components.clone().unwrap_or_default();
         for op in operations(openapi) {
             for parameter in op.parameters.iter_mut().flatten() {
                 if let Some(schema) = &mut parameter.schema {
                     not_null(schema);
                 }
             }
-            let bodies = op.request_body.iter().flat_map(|b| b.content.iter());
+            let bodies = op
+                .request_body
+                .iter_mut()
+                .flat_map(|b| b.content.iter_mut());
             for (media_type, content) in bodies {
                 if media_type != "application/x-www-form-urlencoded" {
                     continue;
                 }
-                match &content.schema {
-                    Some(RefOr::Ref(r)) => forms.push(r.ref_location.clone()),
-                    Some(RefOr::T(_)) | None => {}
+                let form = match &content.schema {
+                    Some(RefOr::Ref(r)) => {
+                        let name = r.ref_location.rsplit('/').next().unwrap_or_default();
+                        components.schemas.get(name).cloned()
+                    }
+                    other => other.clone(),
+                };
+                if let Some(RefOr::T(Schema::Object(mut form))) = form {
+                    form.properties.values_mut().for_each(not_null);
+                    content.schema = Some(RefOr::T(Schema::Object(form)));
                 }
-            }
-        }
-        let Some(components) = &mut openapi.components else {
-            return;
-        };
-        for location in forms {
-            let name = location.rsplit('/').next().unwrap_or_default();
-            if let Some(RefOr::T(Schema::Object(form))) = components.schemas.get_mut(name) {
-                form.properties.values_mut().for_each(not_null);
             }
         }
     }
