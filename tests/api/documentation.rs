@@ -390,7 +390,8 @@ async fn the_token_endpoint_takes_what_swagger_uis_password_flow_sends(app: Test
     // chosen (none are declared, but a client may send some), the e-mail with its `@`
     // percent-encoded. Then what "Try it out" sends from the token form filled from the
     // examples: the fields left empty go as empty values.
-    let cases: Vec<(&str, Option<String>, Vec<(&str, &str)>)> = vec![
+    type Case<'a> = (&'a str, Option<String>, Vec<(&'a str, &'a str)>);
+    let cases: Vec<Case> = vec![
         (
             "client credentials left empty, in the Basic header",
             Some(basic("", "")),
