@@ -118,9 +118,9 @@ const INTRODUCTION: &str = "Logins, organizations, roles and API tokens of the B
 pub struct ApiDoc;
 
 /// The bearer scheme, as the seed's clients know it.
-pub const BEARER: &str = "bearerAuth";
+const BEARER: &str = "bearerAuth";
 /// The same tokens, got by logging in with the OAuth2 password flow.
-pub const PASSWORD_LOGIN: &str = "oauth2Password";
+const PASSWORD_LOGIN: &str = "oauth2Password";
 /// Where both of the password flow's URLs point: relative to the document's origin, as OpenAPI
 /// resolves them against the server (`/v1`) and Swagger UI fetches them.
 const TOKEN_URL: &str = "/v1/oauth/token";
