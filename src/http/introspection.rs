@@ -22,8 +22,10 @@ use crate::service::AppState;
 #[allow(dead_code)]
 pub struct IntrospectRequest {
     /// An access or permanent token (a refresh token is never a bearer token: inactive).
+    #[schema(example = "bfsa_Pt3cpvQ9ONwt2Smh5arflgCpzKve9XruwfcmN9XOEUA")]
     token: Option<String>,
     /// Ignored: a token's first characters tell its kind.
+    #[schema(example = "access_token")]
     token_type_hint: Option<String>,
 }
 
@@ -142,10 +144,19 @@ impl From<Described> for TokenIntrospection {
         (unknown, malformed, expired, revoked, of an ended session, a refresh token, another \
         organization's) answers `{\"active\": false}` alone, the same 200 whatever the reason. \
         Parameters are read as at the token endpoint. Costs what one request made with the \
-        token costs: the same cache resolves it.",
+        token costs: the same cache resolves it.\n\n\
+        **Needs** `Tokens:introspect` in the acting organizations, or a platform \
+        administrator.\n\n\
+        **Errors**\n\
+        - `400`: `invalid_request`: `token` missing, empty, repeated, of the wrong type or in \
+        the URL; malformed JSON; a bad `organizations=` gets the service's error body.\n\
+        - `401`: the caller's own token missing, invalid, expired or revoked.\n\
+        - `403`: without `Tokens:introspect`, or an organization the caller may not act in.\n\
+        - `413`: a body over 64 KiB.",
     request_body(content(
         (IntrospectRequest = "application/x-www-form-urlencoded"),
-        (IntrospectRequest = "application/json"),
+        (IntrospectRequest = "application/json", example = json!({
+            "token": "bfsa_Pt3cpvQ9ONwt2Smh5arflgCpzKve9XruwfcmN9XOEUA"})),
     )),
     responses(
         (status = 200, description = "The token described, or `{\"active\": false}`", body = TokenIntrospection, headers(

@@ -329,7 +329,7 @@ pub fn router(app: AppState) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
-        .merge(SwaggerUi::new("/docs").external_url_unchecked("/v1/openapi.json", docs::document()))
+        .merge(SwaggerUi::new("/docs").url("/v1/openapi.json", docs::document()))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

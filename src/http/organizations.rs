@@ -48,7 +48,13 @@ pub struct OrganizationListParams {
     description = "A platform administrator gets every organization; anybody else the \
         organizations he is a member of, as `getMyOrganizations` answers them. A token bound \
         to its organization (a permanent token, or a pair minted from one) gets that one \
-        alone, a platform administrator's too. Paged and ordered like the other lists.",
+        alone, a platform administrator's too. Paged and ordered like the other lists \
+        (`order_by`: `created`, `updated`, `name`).\n\n\
+        **Needs** a valid token, nothing more: each caller sees only what he belongs to.\n\n\
+        **Errors**\n\
+        - `400`: `offset` below 0, `records` outside 1 to 500, an unknown `order_by` or \
+        `order`.\n\
+        - `401`: no valid token.",
     params(OrganizationListParams),
     responses(
         (status = 200, description = "A page of organizations", body = Paged<Organization>),
@@ -84,9 +90,13 @@ pub async fn get_organizations(
     get, path = "/v1/organizations/{organization_id}", tag = "Organizations",
     operation_id = "getOrganizationById",
     summary = "Read an organization",
-    description = "Needs `Organizations:read` in it (a platform administrator holds it \
-        everywhere). An organization the caller is not a member of, or another than its own \
-        for a bound token, is a 404 as one that does not exist.",
+    description = "The organization, as `getMyOrganizations` answers it.\n\n\
+        **Needs** `Organizations:read` in it (a platform administrator holds it everywhere).\n\n\
+        **Errors**\n\
+        - `401`: no valid token.\n\
+        - `403`: a member without `Organizations:read` in it.\n\
+        - `404`: no such organization, one the caller is not a member of, or another than its \
+        own for a bound token: the same answer, so an ID tells a stranger nothing.",
     params(("organization_id" = String, Path, description = "The organization's ID")),
     responses(
         (status = 200, description = "The organization", body = Paged<Organization>),
@@ -108,13 +118,21 @@ pub async fn get_organization_by_id(
     put, path = "/v1/organizations/{organization_id}", tag = "Organizations",
     operation_id = "updateOrganization",
     summary = "Rename an organization",
-    description = "Needs `Organizations:update` in it (a platform administrator holds it \
-        everywhere); one the caller may not reach is a 404, as at reading. The name is checked \
-        as a sign-up's `companyName` is; the customer code does not change. Recorded in the \
-        organization's audit trail (`organization.renamed`, with the name before and after); \
-        the same name again changes nothing.",
+    description = "Renames it. The name is checked as a sign-up's `companyName` is; the \
+        customer code does not change. Recorded in the organization's audit trail \
+        (`organization.renamed`, with the name before and after); the same name again changes \
+        nothing.\n\n\
+        **Needs** `Organizations:update` in it (a platform administrator holds it \
+        everywhere).\n\n\
+        **Errors**\n\
+        - `400`: `name` missing, blank or not one line of text.\n\
+        - `401`: no valid token.\n\
+        - `403`: a member without `Organizations:update` in it.\n\
+        - `404`: an organization the caller may not reach, as at reading.\n\
+        - `409`: renamed by someone else meanwhile: read it again.",
     params(("organization_id" = String, Path, description = "The organization's ID")),
-    request_body(content = UpdateOrganizationRequest, content_type = "application/json"),
+    request_body(content = UpdateOrganizationRequest, content_type = "application/json",
+        example = json!({"name": "Acme Billing"})),
     responses(
         (status = 200, description = "The organization, renamed", body = Paged<Organization>),
         (status = 400, description = "`name` missing, blank or not one line of text", body = ErrorBody),

@@ -29,7 +29,10 @@ pub struct CatalogueEntry {
     summary = "List the resources and actions permissions may name",
     description = "Every resource a role's permission may name, with its actions: this \
         service's own, then those of other services the operator configured. `*` stands for \
-        any resource or any action. Any valid token may read it.",
+        any resource or any action.\n\n\
+        **Needs** any valid token.\n\n\
+        **Errors**\n\
+        - `401`: no token, or one that is invalid, expired or revoked.",
     responses(
         (status = 200, description = "The catalogue, one entry a resource", body = Paged<CatalogueEntry>),
         (status = 401, body = ErrorBody),

@@ -36,6 +36,18 @@ const NOT_THE_APIS: &[(&str, &str)] = &[
         "requestBody",
         "a field of an OpenAPI link, the document's own vocabulary (docs/DECISIONS.md, Links)",
     ),
+    (
+        "oneOf",
+        "a keyword of OpenAPI schemas, the document's own vocabulary (docs/DECISIONS.md)",
+    ),
+    (
+        "refreshUrl",
+        "a field of an OpenAPI OAuth2 flow, the document's own vocabulary (docs/DECISIONS.md)",
+    ),
+    (
+        "tokenUrl",
+        "a field of an OpenAPI OAuth2 flow, the document's own vocabulary (docs/DECISIONS.md)",
+    ),
 ];
 
 /// The documents a newcomer reads: README.md and every Markdown file of docs/.
@@ -59,6 +71,10 @@ fn names_in(doc: &Value, names: &mut BTreeSet<String>) {
                 match (key.as_str(), value) {
                     ("properties", Value::Object(properties)) => {
                         names.extend(properties.keys().cloned())
+                    }
+                    // Swagger UI shows the security schemes by name (Authorize).
+                    ("securitySchemes", Value::Object(schemes)) => {
+                        names.extend(schemes.keys().cloned())
                     }
                     ("parameters", Value::Array(parameters)) => names.extend(
                         parameters

@@ -10,6 +10,7 @@ mod escalation;
 mod hashing;
 mod headers;
 mod hostile_input;
+mod interactive_docs;
 mod introspection;
 mod invitations;
 mod isolation;
