@@ -14,7 +14,7 @@ GENERATOR_VERSION=7.26.0
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 spec=${1:-http://127.0.0.1:8080/v1/openapi.json}
 out=${2:-$repo/.generated/python-client}
-venv=${BF_VENV:-$repo/.generated/venv}
+venv=${CONFORMANCE_VENV:-$repo/.generated/venv}
 
 apt_install() {
   local sudo=
