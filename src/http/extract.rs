@@ -93,16 +93,6 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     })
 }
 
-/// A form-encoded body (`a=1&b=2`), its values checked as [`text_kind`] says for their names.
-pub fn parse_form<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    for (name, value) in form_urlencoded::parse(bytes) {
-        text::check("body", TextKind::SingleLine, &name)?;
-        text::check(&name, text_kind(&name), &value)?;
-    }
-    serde_urlencoded::from_bytes(bytes)
-        .map_err(|e| ApiError::invalid("body", format!("malformed form body: {e}")))
-}
-
 /// What text a field may hold, by its name in bodies, forms and queries (in a list, the
 /// list's name: each of `roles` is a role name or ID).
 pub fn text_kind(field: &str) -> TextKind {
