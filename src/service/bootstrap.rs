@@ -13,6 +13,11 @@ use crate::store::{self, audit::AuditEvent};
 
 pub const DEFAULT_ORGANIZATION: &str = "Default";
 
+/// Who the audit trail names for an administrator made by `bf-security bootstrap`, and for one
+/// made by the first start of `serve`: commands, as the shell commands are named.
+pub const BOOTSTRAP_ACTOR: &str = "cli:bootstrap";
+pub const FIRST_START_ACTOR: &str = "cli:serve";
+
 /// Creates an organization and a `bfAdmin` user holding its `Administrator` role.
 /// An e-mail that exists already is a 409.
 pub async fn create_admin(
@@ -23,7 +28,7 @@ pub async fn create_admin(
 ) -> Result<(String, String), ApiError> {
     let admin = NewAdmin::prepare(app, organization, email, password).await?;
     let mut change = Change::begin(app).await?;
-    let created = admin.insert(&mut change).await?;
+    let created = admin.insert(&mut change, BOOTSTRAP_ACTOR).await?;
     change.commit().await?;
     Ok(created)
 }
@@ -63,7 +68,11 @@ impl NewAdmin {
 
     /// Writes the organization, its `Administrator` role and the user holding it; answers
     /// their IDs.
-    async fn insert(self, change: &mut Change<'_>) -> Result<(String, String), ApiError> {
+    async fn insert(
+        self,
+        change: &mut Change<'_>,
+        actor: &str,
+    ) -> Result<(String, String), ApiError> {
         let email = self.email;
         let now = change.now();
         let tx = &mut change.tx;
@@ -88,6 +97,7 @@ impl NewAdmin {
         store::memberships::give_role(tx, &user.id, &role.id, &org.id, now, None).await?;
         change
             .audit(AuditEvent {
+                actor_id: Some(actor),
                 organization_id: Some(&org.id),
                 action: "bootstrap.administrator_created",
                 subject_id: Some(&user.id),
@@ -156,7 +166,7 @@ pub async fn on_first_start(app: &App) -> Result<Option<FirstStart>, FirstStartE
         if store::organizations::count(&mut change.tx).await? > 0 {
             return Ok(false);
         }
-        admin.insert(&mut change).await?;
+        admin.insert(&mut change, FIRST_START_ACTOR).await?;
         change.commit().await?;
         Ok::<_, ApiError>(true)
     }

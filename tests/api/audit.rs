@@ -20,6 +20,7 @@ both_stores!(
     the_export_streams_every_matching_event_as_ndjson,
     refresh_rotations_are_recorded_in_their_batch,
     refusals_are_recorded_but_a_flood_of_them_is_not,
+    the_first_administrator_is_recorded_as_made_by_the_command,
 );
 /// Stories that start a server with settings of their own.
 mod own_settings {
@@ -30,6 +31,15 @@ mod own_settings {
         a_whole_journey_is_recorded_without_a_secret,
         pruning_keeps_the_chain_verifiable
     );
+}
+
+/// The first administrator has no user behind him: the event names the command that made him,
+/// as the shell commands' events do, and the actor filter finds it.
+async fn the_first_administrator_is_recorded_as_made_by_the_command(app: TestApp) {
+    let admin = app.admin_token().await;
+    let made = events(&app, &admin, "actor=cli:serve").await;
+    let event = find(&made, "bootstrap.administrator_created");
+    assert_eq!(event["actorID"], "cli:serve", "{event}");
 }
 
 const PASSWORD: &str = "member password 1234";
