@@ -48,10 +48,18 @@ fn a_bad_setting_stops_the_start_with_one_line_naming_it() {
     // Named as given: by the flag typed, or by the variable.
     let out = bf(&["serve", "--listen", "not-an-address"], &[]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("--listen: "), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("--listen: "),
+        "{}",
+        text(&out.stderr)
+    );
     let out = bf(&["serve"], &[("BF_LISTEN", "not-an-address")]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("BF_LISTEN: "), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("BF_LISTEN: "),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 /// A node that cannot take its address stops before the first start: no administrator is

@@ -8,7 +8,7 @@ use utoipa::openapi::server::Server;
 use utoipa::openapi::{Content, Object, Ref, RefOr, Response, Type};
 use utoipa::{Modify, OpenApi};
 
-use super::{api_tokens, audit, invitations, oauth, ops, permissions, roles, sessions, users};
+use super::{api_tokens, audit, invitations, mfa, oauth, ops, permissions, roles, sessions, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -59,6 +59,14 @@ use super::{api_tokens, audit, invitations, oauth, ops, permissions, roles, sess
         invitations::get_my_invitations,
         invitations::accept_my_invitation,
         invitations::decline_my_invitation,
+        mfa::get_my_second_factors,
+        mfa::enrol_totp,
+        mfa::confirm_totp,
+        mfa::remove_my_second_factor,
+        mfa::regenerate_recovery_codes,
+        mfa::reset_user_second_factors,
+        mfa::get_mfa_policy,
+        mfa::set_mfa_policy,
         ops::healthz,
         ops::readyz,
     ),

@@ -42,11 +42,25 @@ pub struct Principal {
     pub allowed_ranges: Option<Arc<[Cidr]>>,
     /// A permanent token's last use, as stored.
     pub last_used: Option<Millis>,
+    /// How the login of the token's session stood to second factors (`passed`, `enrol`),
+    /// fixed when it opened, so a cached resolution cannot outlast a change of it.
+    pub second_factor: Option<String>,
     expires: Option<Millis>,
     revoked: Option<Millis>,
 }
 
 impl Principal {
+    /// The token's session may only enrol a second factor: its organization requires one
+    /// its user had not at the login.
+    pub fn enrol_only(&self) -> bool {
+        self.second_factor.as_deref() == Some("enrol")
+    }
+
+    /// A second factor was checked at the login of the token's session.
+    pub fn second_factor_passed(&self) -> bool {
+        self.second_factor.as_deref() == Some("passed")
+    }
+
     /// The session the token belongs to: its family (a permanent token's pairs are named
     /// after it, so for a permanent token its own ID).
     pub fn session_id(&self) -> &str {
@@ -238,6 +252,10 @@ impl Authenticator {
         if !user.may_log_in() {
             return Ok(None);
         }
+        let second_factor = match &token.family_id {
+            Some(family) => store::factors::session_state(&mut conn, family).await?,
+            None => None,
+        };
         let session = match &token.family_id {
             Some(family) => match store::sessions::find(&mut conn, family).await? {
                 Some(s) if s.ended.is_some() => return Ok(None),
@@ -278,6 +296,7 @@ impl Authenticator {
             session,
             allowed_ranges,
             last_used,
+            second_factor,
             expires: token.expires,
             revoked: token.revoked,
         }))

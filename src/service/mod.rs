@@ -12,6 +12,7 @@ pub mod invitees;
 pub mod login;
 pub mod login_limits;
 pub mod member_anchors;
+pub mod mfa;
 pub mod openid;
 pub mod organizations;
 pub mod reset;
@@ -33,6 +34,7 @@ use crate::metrics::Metrics;
 use crate::oidc::OpenIdProviders;
 use crate::security::limiter::RateLimiter;
 use crate::security::limits::Limits;
+use crate::security::sealing::Sealer;
 use crate::security::{Authenticator, PasswordHasher};
 use crate::store::Store;
 
@@ -55,6 +57,8 @@ pub struct App {
     pub rotations: rotation::Rotations,
     /// Refusals recorded in the audit trail, per caller ([`AUDITED_REFUSALS_PER_MINUTE`]).
     pub refusals: RateLimiter,
+    /// Seals the secrets of second factors at rest.
+    pub sealer: Sealer,
 }
 
 pub type AppState = Arc<App>;
@@ -91,7 +95,9 @@ impl App {
         let rotations =
             rotation::Rotations::new(store.clone(), clock.clone(), settings.tokens.clone());
         let refusals = RateLimiter::new(AUDITED_REFUSALS_PER_MINUTE, 60, REFUSAL_KEYS);
+        let sealer = Sealer::from_settings(&settings)?;
         Ok(Self {
+            sealer,
             refusals,
             rotations,
             limits,

@@ -11,6 +11,7 @@ use crate::security::secrets::{self, TokenKind};
 use crate::service::api_tokens::TokenLimits;
 use crate::service::authz::{self, Grant};
 use crate::service::change::Change;
+use crate::service::mfa;
 use crate::service::sessions::{self, Method};
 use crate::service::token_pairs::{issue_pair, IssuedPair, Lineage};
 use crate::service::{conflict_on_unique, App};
@@ -77,6 +78,7 @@ pub async fn issue_permanent(
 ) -> Result<IssuedPermanent, ApiError> {
     let (user_id, organization_id) = target(app, grant, organization_id, user_id).await?;
     let caller = grant.caller()?;
+    mfa::require_passed(app, caller, &organization_id).await?;
     let now = app.clock.now();
     let token = secrets::new_token(TokenKind::Permanent);
     let mut change = Change::begin_at(app, now).await?;
@@ -163,6 +165,7 @@ pub async fn rotate_permanent(
     }
     let (user_id, organization_id) = target(app, grant, organization_id, user_id).await?;
     let caller = grant.caller()?;
+    mfa::require_passed(app, caller, &organization_id).await?;
     let now = app.clock.now();
     let token = secrets::new_token(TokenKind::Permanent);
     let mut change = Change::begin_at(app, now).await?;

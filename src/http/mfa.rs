@@ -1,0 +1,350 @@
+//! `/v1/users/mine/mfa…`: the caller's second factors and recovery codes;
+//! `/v1/users/{user_id}/mfa`: an administrator removing another user's; and
+//! `/v1/organizations/{id}/mfa-policy`: whether an organization requires a second factor.
+
+use axum::extract::State;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::envelope::Paged;
+use super::extract::{JsonBody, PathParams};
+use super::oauth::NoStore;
+use super::query_docs::OrganizationsParam;
+use crate::clock::rfc3339;
+use crate::domain::SecretString;
+use crate::error::{ApiError, ErrorBody};
+use crate::service::authz::Grant;
+use crate::service::mfa::{self, Proof};
+use crate::service::AppState;
+use crate::store::factors::FactorRow;
+
+/// A second factor, as listed: never its secret.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecondFactor {
+    pub id: String,
+    /// `totp`.
+    pub kind: String,
+    pub name: String,
+    /// False while pending: enrolled, not yet confirmed by a first code; a pending factor is
+    /// never asked for at a login.
+    pub confirmed: bool,
+    pub created: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_used: Option<String>,
+}
+
+impl From<FactorRow> for SecondFactor {
+    fn from(f: FactorRow) -> Self {
+        Self {
+            id: f.id,
+            kind: f.kind,
+            name: f.name,
+            confirmed: f.confirmed.is_some(),
+            created: rfc3339(f.created),
+            last_used: f.last_used.map(rfc3339),
+        }
+    }
+}
+
+/// `POST /v1/users/mine/mfa/totp`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EnrolTotpRequest {
+    /// A name to tell the factor by; `Authenticator app` by default.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// A TOTP factor just enrolled, pending until confirmed with a first code. Its secret is shown
+/// this once.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TotpEnrolment {
+    pub factor: SecondFactor,
+    /// The shared secret, base32 (RFC 4648), for typing into an authenticator app.
+    pub secret: String,
+    /// `otpauth://totp/BillForward:{e-mail}?secret=…`: what the QR code holds.
+    pub uri: String,
+    /// The URI as a QR code, SVG text.
+    pub qr_code_svg: String,
+}
+
+/// A code of a TOTP factor.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CodeRequest {
+    /// Six digits.
+    #[serde(default)]
+    #[schema(value_type = String)]
+    pub code: Option<String>,
+}
+
+/// A confirmed factor; with the first one, the user's recovery codes, shown this once.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TotpConfirmation {
+    pub factor: SecondFactor,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recovery_codes: Option<Vec<String>>,
+}
+
+/// What proves the caller is the user: a current code of a second factor, or the password.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProofRequest {
+    #[serde(default)]
+    pub code: Option<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = Password)]
+    pub password: Option<SecretString>,
+}
+
+/// New recovery codes, shown this once; the old ones no longer work.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RecoveryCodes {
+    pub recovery_codes: Vec<String>,
+}
+
+/// How many second factors an administrator removed.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FactorsRemoved {
+    #[serde(rename = "userID")]
+    pub user_id: String,
+    pub removed: u64,
+}
+
+/// Whether an organization requires a second factor of its members.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MfaPolicy {
+    #[serde(rename = "organizationID")]
+    pub organization_id: String,
+    pub required: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updated: Option<String>,
+    #[serde(rename = "changedBy", skip_serializing_if = "Option::is_none")]
+    pub changed_by: Option<String>,
+}
+
+impl From<mfa::Policy> for MfaPolicy {
+    fn from(p: mfa::Policy) -> Self {
+        Self {
+            organization_id: p.organization_id,
+            required: p.required,
+            updated: p.updated.map(rfc3339),
+            changed_by: p.changed_by,
+        }
+    }
+}
+
+/// `PUT /v1/organizations/{id}/mfa-policy`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MfaPolicyRequest {
+    pub required: bool,
+}
+
+#[utoipa::path(
+    get, path = "/v1/users/mine/mfa", tag = "SecondFactors", operation_id = "getMySecondFactors",
+    summary = "List the caller's second factors",
+    description = "The caller's second factors, pending ones included, oldest first; never a \
+        secret.",
+    responses((status = 200, description = "The factors", body = Paged<SecondFactor>),
+        (status = 401, body = ErrorBody)),
+    security(("bearerAuth" = []))
+)]
+pub async fn get_my_second_factors(
+    State(app): State<AppState>,
+    grant: Grant,
+) -> Result<Json<Paged<SecondFactor>>, ApiError> {
+    let factors = mfa::list(&app, &grant).await?;
+    Ok(Json(Paged::all(
+        factors.into_iter().map(SecondFactor::from).collect(),
+    )))
+}
+
+#[utoipa::path(
+    post, path = "/v1/users/mine/mfa/totp", tag = "SecondFactors", operation_id = "enrolTotp",
+    summary = "Enrol a TOTP factor (an authenticator app)",
+    description = "Answers the factor, pending, with its secret, `otpauth://` URI and QR code, \
+        shown this once; confirm it with a first code. A pending factor left from an earlier \
+        enrolment is replaced.",
+    request_body = EnrolTotpRequest,
+    responses((status = 200, description = "The pending factor and its secret", body = TotpEnrolment),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 409, description = "The user has the most factors he may have", body = ErrorBody)),
+    security(("bearerAuth" = []))
+)]
+pub async fn enrol_totp(
+    State(app): State<AppState>,
+    grant: Grant,
+    JsonBody(body): JsonBody<EnrolTotpRequest>,
+) -> Result<NoStore<Json<TotpEnrolment>>, ApiError> {
+    let enrolment = mfa::enrol_totp(&app, &grant, body.name.as_deref()).await?;
+    Ok(NoStore(Json(TotpEnrolment {
+        factor: enrolment.factor.into(),
+        secret: enrolment.secret.expose().to_string(),
+        uri: enrolment.uri.expose().to_string(),
+        qr_code_svg: enrolment.qr_svg,
+    })))
+}
+
+#[utoipa::path(
+    post, path = "/v1/users/mine/mfa/totp/{id}/confirm", tag = "SecondFactors",
+    operation_id = "confirmTotp",
+    summary = "Confirm a pending TOTP factor with a first code",
+    description = "The first factor a user confirms comes with ten single-use recovery codes, \
+        shown this once.",
+    params(("id" = String, Path, description = "The factor's ID")),
+    request_body = CodeRequest,
+    responses((status = 200, description = "The confirmed factor", body = TotpConfirmation),
+        (status = 400, description = "`code` missing, wrong or used already", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 404, description = "No such factor of the caller", body = ErrorBody),
+        (status = 409, description = "The factor is confirmed already", body = ErrorBody)),
+    security(("bearerAuth" = []))
+)]
+pub async fn confirm_totp(
+    State(app): State<AppState>,
+    grant: Grant,
+    PathParams(id): PathParams<String>,
+    JsonBody(body): JsonBody<CodeRequest>,
+) -> Result<NoStore<Json<TotpConfirmation>>, ApiError> {
+    let confirmed = mfa::confirm_totp(&app, &grant, &id, body.code.as_deref()).await?;
+    Ok(NoStore(Json(TotpConfirmation {
+        factor: confirmed.factor.into(),
+        recovery_codes: confirmed
+            .recovery_codes
+            .map(|codes| codes.iter().map(|c| c.expose().to_string()).collect()),
+    })))
+}
+
+#[utoipa::path(
+    delete, path = "/v1/users/mine/mfa/{id}", tag = "SecondFactors",
+    operation_id = "removeMySecondFactor",
+    summary = "Remove one of the caller's second factors",
+    description = "Needs a current code of a second factor (`code`) or the password \
+        (`password`) in the body. The last confirmed factor takes the recovery codes with it.",
+    params(("id" = String, Path, description = "The factor's ID")),
+    request_body = ProofRequest,
+    responses((status = 200, description = "The factor removed", body = Paged<SecondFactor>),
+        (status = 400, description = "No proof, or a wrong one", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 404, description = "No such factor of the caller", body = ErrorBody)),
+    security(("bearerAuth" = []))
+)]
+pub async fn remove_my_second_factor(
+    State(app): State<AppState>,
+    grant: Grant,
+    PathParams(id): PathParams<String>,
+    JsonBody(body): JsonBody<ProofRequest>,
+) -> Result<Json<Paged<SecondFactor>>, ApiError> {
+    let proof = Proof {
+        code: body.code.as_deref(),
+        password: body.password.as_ref(),
+    };
+    let removed = mfa::remove(&app, &grant, &id, proof).await?;
+    Ok(Json(Paged::one(removed.into())))
+}
+
+#[utoipa::path(
+    post, path = "/v1/users/mine/mfa/recovery-codes", tag = "SecondFactors",
+    operation_id = "regenerateRecoveryCodes",
+    summary = "Make new recovery codes",
+    description = "Ten new single-use recovery codes, shown this once; the old ones stop \
+        working. Needs a current code of a second factor (`code`) or the password (`password`).",
+    request_body = ProofRequest,
+    responses((status = 200, description = "The new codes", body = RecoveryCodes),
+        (status = 400, description = "No proof, or a wrong one", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 409, description = "The caller has no confirmed factor", body = ErrorBody)),
+    security(("bearerAuth" = []))
+)]
+pub async fn regenerate_recovery_codes(
+    State(app): State<AppState>,
+    grant: Grant,
+    JsonBody(body): JsonBody<ProofRequest>,
+) -> Result<NoStore<Json<RecoveryCodes>>, ApiError> {
+    let proof = Proof {
+        code: body.code.as_deref(),
+        password: body.password.as_ref(),
+    };
+    let codes = mfa::regenerate_recovery_codes(&app, &grant, proof).await?;
+    Ok(NoStore(Json(RecoveryCodes {
+        recovery_codes: codes.iter().map(|c| c.expose().to_string()).collect(),
+    })))
+}
+
+#[utoipa::path(
+    delete, path = "/v1/users/{user_id}/mfa", tag = "SecondFactors",
+    operation_id = "resetUserSecondFactors",
+    summary = "Remove all of a user's second factors",
+    description = "For a user who lost his second factor and recovery codes: removes them all; \
+        he is mailed. Needs `Users:update` and every permission the user holds, in every \
+        organization he belongs to. Not for oneself.",
+    params(("user_id" = String, Path, description = "The user's ID"), OrganizationsParam),
+    responses((status = 200, description = "How many factors were removed", body = FactorsRemoved),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "Without `Users:update`, holding less than the user, or oneself", body = ErrorBody),
+        (status = 404, description = "No such user in the acting organizations", body = ErrorBody)),
+    security(("bearerAuth" = []))
+)]
+pub async fn reset_user_second_factors(
+    State(app): State<AppState>,
+    grant: Grant,
+    PathParams(user_id): PathParams<String>,
+) -> Result<Json<FactorsRemoved>, ApiError> {
+    let removed = mfa::reset_user(&app, &grant, &user_id).await?;
+    Ok(Json(FactorsRemoved { user_id, removed }))
+}
+
+#[utoipa::path(
+    get, path = "/v1/organizations/{id}/mfa-policy", tag = "SecondFactors",
+    operation_id = "getMfaPolicy",
+    summary = "See whether an organization requires a second factor",
+    params(("id" = String, Path, description = "The organization's ID")),
+    responses((status = 200, description = "The policy", body = MfaPolicy),
+        (status = 401, body = ErrorBody),
+        (status = 404, description = "Not an organization of the caller", body = ErrorBody)),
+    security(("bearerAuth" = []))
+)]
+pub async fn get_mfa_policy(
+    State(app): State<AppState>,
+    grant: Grant,
+    PathParams(id): PathParams<String>,
+) -> Result<Json<MfaPolicy>, ApiError> {
+    Ok(Json(mfa::policy(&app, &grant, &id).await?.into()))
+}
+
+#[utoipa::path(
+    put, path = "/v1/organizations/{id}/mfa-policy", tag = "SecondFactors",
+    operation_id = "setMfaPolicy",
+    summary = "Require (or not) a second factor of an organization's members",
+    description = "Needs `Organizations:update` in that organization. A member without a \
+        confirmed factor then logs in with a token that may only enrol one (`GET \
+        /v1/users/mine`, `/v1/users/mine/mfa…`, `/v1/oauth/revoke`); sessions open already \
+        keep what they had until their next login.",
+    params(("id" = String, Path, description = "The organization's ID")),
+    request_body = MfaPolicyRequest,
+    responses((status = 200, description = "The policy", body = MfaPolicy),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, description = "Without `Organizations:update` there", body = ErrorBody),
+        (status = 404, description = "Not an organization of the caller", body = ErrorBody)),
+    security(("bearerAuth" = []))
+)]
+pub async fn set_mfa_policy(
+    State(app): State<AppState>,
+    grant: Grant,
+    PathParams(id): PathParams<String>,
+    JsonBody(body): JsonBody<MfaPolicyRequest>,
+) -> Result<Json<MfaPolicy>, ApiError> {
+    Ok(Json(
+        mfa::set_policy(&app, &grant, &id, body.required)
+            .await?
+            .into(),
+    ))
+}
