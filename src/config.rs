@@ -72,15 +72,7 @@ settings! {
         /// beside the database (mode 0600) and read from there after; on PostgreSQL, where
         /// nodes share no disk, it must be set, the same on every node.
         secrets_key: Option<SecretsKey> = None, env "BF_SECRETS_KEY",
-            shown "SQLite: generated beside the database; PostgreSQL: required",
-            check |key: &Option<SecretsKey>, s: &&Settings| {
-                if key.is_none() && !s.database_url.starts_with("sqlite:") {
-                    Err("must be set on PostgreSQL (32 random bytes in base64, the same on \
-                         every node; e.g. `openssl rand -base64 32`)")
-                } else {
-                    Ok(())
-                }
-            };
+            shown "SQLite: generated beside the database; PostgreSQL: required";
 
         [argon2]
         /// Argon2id cost. The defaults are OWASP's minimum recommendation (m=19 MiB, t=2, p=1).

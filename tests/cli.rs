@@ -2,6 +2,9 @@
 
 use std::process::{Command, Output, Stdio};
 
+/// A secrets key (`BF_SECRETS_KEY`) for the throwaway stores of these tests.
+const TEST_SECRETS_KEY: &str = "dGVzdCBzZWNyZXRzIGtleSBvZiAzMiBieXRlcyEhISE=";
+
 fn bf(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_bf-security"));
     cmd.args(args).stdin(Stdio::null());
@@ -527,6 +530,8 @@ async fn the_first_serve_prints_a_password_once_and_sigterm_stops_cleanly() {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_bf-security"));
         cmd.args(["serve", "--database-url", &url, "--listen", &listen])
             .env("RUST_LOG", "debug")
+            // Required on PostgreSQL; on SQLite it stands for the generated one.
+            .env("BF_SECRETS_KEY", TEST_SECRETS_KEY)
             .env("BF_ARGON2_MEMORY_KIB", "256")
             .env("BF_ARGON2_ITERATIONS", "1")
             .env_remove("BF_BOOTSTRAP_EMAIL")

@@ -333,6 +333,56 @@ fn table() -> Vec<Op> {
                 ("Tokens", "delete"),
             )
         },
+        // One's own second factors; another user's (the fixture's `{id}` is no factor of
+        // anybody's) are not found. The organization of `{id}` (an invitation's ID, so no
+        // organization) is not found either: tests/api/mfa.rs tries the policy's callers.
+        op(Method::GET, "/v1/users/mine/mfa", Token),
+        Op {
+            body: |_| Some(json!({})),
+            ..op(Method::POST, "/v1/users/mine/mfa/totp", Token)
+        },
+        Op {
+            with: NOT_FOUND,
+            without: NOT_FOUND,
+            cross: ON_ENTITY,
+            body: |_| Some(json!({"code": "123456"})),
+            ..op(Method::POST, "/v1/users/mine/mfa/totp/{id}/confirm", Token)
+        },
+        Op {
+            with: NOT_FOUND,
+            without: NOT_FOUND,
+            cross: ON_ENTITY,
+            body: |_| Some(json!({"password": "irrelevant"})),
+            ..op(Method::DELETE, "/v1/users/mine/mfa/{id}", Token)
+        },
+        // Without a confirmed factor there are no recovery codes to replace.
+        Op {
+            with: StatusCode::CONFLICT,
+            without: StatusCode::CONFLICT,
+            body: |_| Some(json!({"password": "irrelevant"})),
+            ..op(Method::POST, "/v1/users/mine/mfa/recovery-codes", Token)
+        },
+        Op {
+            cross: ON_ENTITY,
+            ..guarded(
+                Method::DELETE,
+                "/v1/users/{user_id}/mfa",
+                ("Users", "update"),
+            )
+        },
+        Op {
+            with: NOT_FOUND,
+            without: NOT_FOUND,
+            cross: ON_ENTITY,
+            ..op(Method::GET, "/v1/organizations/{id}/mfa-policy", Token)
+        },
+        Op {
+            with: NOT_FOUND,
+            without: NOT_FOUND,
+            cross: ON_ENTITY,
+            body: |_| Some(json!({"required": true})),
+            ..op(Method::PUT, "/v1/organizations/{id}/mfa-policy", Token)
+        },
         // User management.
         Op {
             cross: INTO_ORG,
