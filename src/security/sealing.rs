@@ -113,33 +113,48 @@ fn key_file(url: &str) -> Option<PathBuf> {
     Some(PathBuf::from(name))
 }
 
-/// The key in `path`, made there first if the file does not exist: created exclusively, so two
-/// processes starting together cannot each write their own, and readable by its owner only.
+/// The key in `path`, made there first if the file does not exist, readable by its owner only.
+/// Written whole into a file of its own, then linked into place, which fails if the file
+/// exists: of two processes starting together one key wins, and neither reads a half-written
+/// file.
 fn key_in(path: &std::path::Path) -> Result<SecretsKey, String> {
     let shown = path.display();
+    if !path.exists() {
+        let key = random_key();
+        let text = base64::engine::general_purpose::STANDARD.encode(key);
+        let mut draft = path.as_os_str().to_owned();
+        draft.push(format!(".{:016x}", rand::random::<u64>()));
+        let draft = PathBuf::from(draft);
+        let written = write_private(&draft, &format!("{text}\n"));
+        let linked = written.and_then(|()| std::fs::hard_link(&draft, path));
+        let _ = std::fs::remove_file(&draft);
+        match linked {
+            Ok(()) => {
+                tracing::info!(file = %shown, "generated the secrets key (keep it with the database)");
+                return Ok(SecretsKey::new(key));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => {
+                return Err(format!(
+                    "the secrets key file {shown} could not be written: {e}"
+                ))
+            }
+        }
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("the secrets key file {shown} could not be read: {e}"))?;
+    SecretsKey::parse(&text).map_err(|why| format!("the secrets key file {shown}: {why}"))
+}
+
+/// Creates `path` readable and writable by its owner only, with `text`, on disk.
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    match options.open(path) {
-        Ok(mut file) => {
-            let key = random_key();
-            let text = base64::engine::general_purpose::STANDARD.encode(key);
-            file.write_all(format!("{text}\n").as_bytes())
-                .and_then(|()| file.sync_all())
-                .map_err(|e| format!("the secrets key file {shown} could not be written: {e}"))?;
-            tracing::info!(file = %shown, "generated the secrets key (keep it with the database)");
-            Ok(SecretsKey::new(key))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("the secrets key file {shown} could not be read: {e}"))?;
-            SecretsKey::parse(&text).map_err(|why| format!("the secrets key file {shown}: {why}"))
-        }
-        Err(e) => Err(format!(
-            "the secrets key file {shown} could not be created: {e}"
-        )),
-    }
+    let mut file = options.open(path)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()
 }
 
 #[cfg(test)]
