@@ -18,16 +18,16 @@
 # Every check Schemathesis has, but those conformance/schemathesis.toml switches off with its
 # reasons; conformance/fuzz_hooks.py says how the bodies the seed declares `*/*` are sent. Any
 # finding fails the run.
-# Bounded in time: BF_FUZZ_SECONDS (default 75) for the invalid and valid data of the first
+# Bounded in time: CONFORMANCE_FUZZ_SECONDS (default 75) for the invalid and valid data of the first
 # group, two thirds of it for its stateful sequences, a third of that for the second group;
-# about three minutes in all. BF_FUZZ_SEED makes a run repeatable (Schemathesis prints its
+# about three minutes in all. CONFORMANCE_FUZZ_SEED makes a run repeatable (Schemathesis prints its
 # seed).
 set -euo pipefail
 
 SCHEMATHESIS_VERSION=4.32.5
 
-venv=${BF_FUZZ_VENV:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/.generated/fuzz-venv}
-seconds=${BF_FUZZ_SECONDS:-75}
+venv=${CONFORMANCE_FUZZ_VENV:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/.generated/fuzz-venv}
+seconds=${CONFORMANCE_FUZZ_SECONDS:-75}
 # shellcheck source=conformance/server.sh
 source "$(dirname "${BASH_SOURCE[0]}")/server.sh"
 
@@ -46,12 +46,12 @@ if ! "$venv/bin/python" -m pip show schemathesis 2>/dev/null | grep -qx "Version
 fi
 
 seed=()
-[ -z "${BF_FUZZ_SEED:-}" ] || seed=(--seed "$BF_FUZZ_SEED")
+[ -z "${CONFORMANCE_FUZZ_SEED:-}" ] || seed=(--seed "$CONFORMANCE_FUZZ_SEED")
 
 fuzz() {
   local budget=$1
   shift
-  BF_FUZZ_USERNAME=$admin_email BF_FUZZ_PASSWORD=$admin_password \
+  CONFORMANCE_FUZZ_USERNAME=$admin_email CONFORMANCE_FUZZ_PASSWORD=$admin_password \
     SCHEMATHESIS_HOOKS="$repo/conformance/fuzz_hooks.py" "$venv/bin/st" \
     --config-file "$repo/conformance/schemathesis.toml" run "$base_url/v1/openapi.json" \
     --max-time "$budget" \

@@ -9,14 +9,14 @@
 # conformance/test_seed_examples.py, stops the server, and exits with the test's status.
 set -euo pipefail
 
-venv=${BF_VENV:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/.generated/venv}
+venv=${CONFORMANCE_VENV:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/.generated/venv}
 # shellcheck source=conformance/server.sh
 source "$(dirname "${BASH_SOURCE[0]}")/server.sh"
 
-BF_VENV=$venv "$repo/scripts/generate-python-client.sh" "$base_url/v1/openapi.json"
+CONFORMANCE_VENV=$venv "$repo/scripts/generate-python-client.sh" "$base_url/v1/openapi.json"
 
 status=0
-BF_BASE_URL=$base_url BF_ADMIN_EMAIL=$admin_email BF_ADMIN_PASSWORD=$admin_password BF_MAIL_DIR=$tmp/mail \
+CONFORMANCE_BASE_URL=$base_url CONFORMANCE_ADMIN_EMAIL=$admin_email CONFORMANCE_ADMIN_PASSWORD=$admin_password CONFORMANCE_MAIL_DIR=$tmp/mail \
   "$venv/bin/python" "$repo/conformance/test_seed_examples.py" || status=$?
 if [ "$status" -ne 0 ]; then
   echo "--- server log (last 100 lines) ---" >&2

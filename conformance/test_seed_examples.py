@@ -8,10 +8,14 @@ parameter names, `body=` with the seed's request model classes. Each result's co
 checked, and so are the contract's error answers.
 
 Environment:
-  BF_BASE_URL        e.g. http://127.0.0.1:18080 (without /v1)
-  BF_ADMIN_EMAIL     a platform administrator (bfAdmin)
-  BF_ADMIN_PASSWORD  his password
-  BF_MAIL_DIR        the folder where the server writes each outgoing mail as an .eml file
+  CONFORMANCE_BASE_URL        e.g. http://127.0.0.1:18080 (without /v1)
+  CONFORMANCE_ADMIN_EMAIL     a platform administrator (bfAdmin)
+  CONFORMANCE_ADMIN_PASSWORD  his password
+  CONFORMANCE_MAIL_DIR        the folder where the server writes each outgoing mail as an .eml
+                              file
+
+Not BF_*: the server refuses a BF_* variable that is not one of its settings, and the server
+these scripts start inherits their environment.
 
 Prints one line per check and ends with `N passed, M failed`; exits 1 on any failure.
 """
@@ -677,15 +681,15 @@ EXAMPLES = [
 
 
 def main():
-    missing = [v for v in ("BF_BASE_URL", "BF_ADMIN_EMAIL", "BF_ADMIN_PASSWORD", "BF_MAIL_DIR") if not os.environ.get(v)]
+    missing = [v for v in ("CONFORMANCE_BASE_URL", "CONFORMANCE_ADMIN_EMAIL", "CONFORMANCE_ADMIN_PASSWORD", "CONFORMANCE_MAIL_DIR") if not os.environ.get(v)]
     if missing:
         print(f"missing environment: {', '.join(missing)}", file=sys.stderr)
         return 2
     suffix = secrets.token_hex(4)
     ctx = SimpleNamespace(
-        base_url=os.environ["BF_BASE_URL"].rstrip("/"),
-        admin_email=os.environ["BF_ADMIN_EMAIL"],
-        mail_dir=os.environ["BF_MAIL_DIR"],
+        base_url=os.environ["CONFORMANCE_BASE_URL"].rstrip("/"),
+        admin_email=os.environ["CONFORMANCE_ADMIN_EMAIL"],
+        mail_dir=os.environ["CONFORMANCE_MAIL_DIR"],
         suffix=suffix,
         role_name=f"conformance-{suffix}",
         user_email=f"conf-{suffix}-user@example.com",
@@ -695,7 +699,7 @@ def main():
     )
 
     try:
-        status, answer = login(ctx, ctx.admin_email, os.environ["BF_ADMIN_PASSWORD"])
+        status, answer = login(ctx, ctx.admin_email, os.environ["CONFORMANCE_ADMIN_PASSWORD"])
     except OSError as e:  # the server is not there at all
         status, answer = None, {"error": str(e)}
     token_ok = (status == 200 and bool(answer.get("access_token"))

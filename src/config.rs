@@ -202,6 +202,10 @@ settings! {
             smtp_url: Option<String> = None, env "BF_SMTP_URL";
             /// Instead of SMTP, a directory each mail is written into as an `.eml` file.
             dir: Option<PathBuf> = None, env "BF_MAIL_DIR";
+            /// `auto`: through `BF_SMTP_URL`, else into `BF_MAIL_DIR`, else into a `mail`
+            /// folder beside the SQLite file (on PostgreSQL, with neither set, mail waits in the
+            /// outbox); `outbox`: every mail stays in the outbox table, never delivered.
+            delivery: MailDelivery = MailDelivery::Auto, env "BF_MAIL_DELIVERY";
             /// The sender of every mail.
             from: String = "BillForward <no-reply@localhost>".into(), env "BF_MAIL_FROM";
             /// How often the sender looks for mail due for a retry (new mail wakes it at once).
@@ -353,6 +357,34 @@ impl Shown for LogFormat {
         match self {
             LogFormat::Text => "text".into(),
             LogFormat::Json => "json".into(),
+        }
+    }
+}
+
+/// Whether mail leaves the outbox at all: `Outbox` keeps it there for whoever reads the table
+/// (the tests read codes from it), whatever the transport would be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailDelivery {
+    Auto,
+    Outbox,
+}
+
+impl FromEnv for MailDelivery {
+    fn from_env(value: &str) -> Result<Self, String> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(MailDelivery::Auto),
+            "outbox" => Ok(MailDelivery::Outbox),
+            _ => Err(format!("expected auto or outbox (got {value:?})")),
+        }
+    }
+}
+
+impl Shown for MailDelivery {
+    fn shown(&self) -> String {
+        match self {
+            MailDelivery::Auto => "auto".into(),
+            MailDelivery::Outbox => "outbox".into(),
         }
     }
 }

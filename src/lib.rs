@@ -5,8 +5,10 @@
 //! - `domain/`: values that can only be built valid (e-mails, passwords, permissions);
 //! - `security/`: password hashing, token secrets, resolving a bearer token to its caller;
 //! - `store/`: where rows are read and written, on SQLite or PostgreSQL;
-//! - `mail/`: where mail leaves: the outbox and its sender.
+//! - `mail/`: where mail leaves: the outbox and its sender;
+//! - `admin/`: the shell commands that work on the store directly (`user`, `organization`).
 
+pub mod admin;
 pub mod clock;
 pub mod config;
 pub mod domain;

@@ -12,7 +12,7 @@ use bf_security::config::{ConfigError, Setting, Settings};
 use bf_security::domain::SecretString;
 use bf_security::service::{self, bootstrap};
 use bf_security::startup::StartError;
-use bf_security::{startup, telemetry};
+use bf_security::{admin, startup, telemetry};
 
 #[derive(Parser)]
 #[command(
@@ -41,6 +41,10 @@ enum Command {
     /// Applies the schema migrations and says what it did.
     Migrate,
     /// Creates an organization and its platform administrator.
+    ///
+    /// `--password` predates the shell commands and stays for scripted installs, but any user
+    /// of the machine can read it in `ps`: prefer `user create --password-stdin` or
+    /// `user set-password` after.
     Bootstrap {
         #[arg(long)]
         organization: String,
@@ -48,6 +52,16 @@ enum Command {
         email: String,
         #[arg(long)]
         password: String,
+    },
+    /// Manages users on the store directly, without logging in (docs/OPERATIONS.md).
+    User {
+        #[command(subcommand)]
+        command: admin::UserCommand,
+    },
+    /// Manages organizations on the store directly, without logging in.
+    Organization {
+        #[command(subcommand)]
+        command: admin::OrganizationCommand,
     },
     /// Works on the audit trail.
     Audit {
@@ -157,7 +171,12 @@ fn main() -> ExitCode {
         return fail(&named_after(e, flag).to_string());
     }
     // Held to the end of main: dropping it writes the log lines still queued.
-    let _logs = telemetry::init(settings.log_format);
+    let _logs = match cli.command {
+        Command::User { .. } | Command::Organization { .. } => {
+            telemetry::init_at(settings.log_format, "warn")
+        }
+        _ => telemetry::init(settings.log_format),
+    };
     if open_files > open_files_before {
         tracing::debug!(
             from = open_files_before,
@@ -218,6 +237,13 @@ fn start_failed(e: StartError, database_from: &str) -> ExitCode {
     }
 }
 
+fn done(result: Result<(), admin::Failure>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => fail(&message),
+    }
+}
+
 async fn run(command: Command, settings: Settings, database_from: &str) -> ExitCode {
     match command {
         Command::Migrate => {
@@ -252,6 +278,16 @@ async fn run(command: Command, settings: Settings, database_from: &str) -> ExitC
                     ExitCode::SUCCESS
                 }
                 Err(e) => fail(&bf_security::error::chain(&e)),
+            }
+        }
+        Command::User { command } => match startup::build(settings, Arc::new(SystemClock)).await {
+            Ok(app) => done(admin::user(&app, command).await),
+            Err(e) => start_failed(e, database_from),
+        },
+        Command::Organization { command } => {
+            match startup::build(settings, Arc::new(SystemClock)).await {
+                Ok(app) => done(admin::organization(&app, command).await),
+                Err(e) => start_failed(e, database_from),
             }
         }
         Command::Audit { command } => {

@@ -11,7 +11,13 @@ use crate::config::LogFormat;
 /// blocks rather than drop a line when it falls behind. Keep the guard until exit: dropping it
 /// writes what is still queued.
 pub fn init(format: LogFormat) -> WorkerGuard {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    init_at(format, "info")
+}
+
+/// As [`init`], logging from `level` on unless `RUST_LOG` says otherwise: a shell command
+/// answers on stdout and stderr itself, where the server's lines would be noise.
+pub fn init_at(format: LogFormat, level: &str) -> WorkerGuard {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
     use std::io::IsTerminal;
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)

@@ -139,6 +139,33 @@ impl Api {
         Ok(body)
     }
 
+    /// A POST of a form-encoded body with a bearer token that must succeed; the raw answer.
+    pub async fn post_form_ok(
+        &self,
+        path: &str,
+        token: &str,
+        form: String,
+    ) -> Result<Bytes, String> {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header(AUTHORIZATION, format!("Bearer {token}"))
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(form)
+            .send()
+            .await
+            .map_err(|e| format!("POST {path}: {e}"))?;
+        let status = response.status();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| format!("POST {path}: {e}"))?;
+        if !status.is_success() {
+            return Err(unexpected(&format!("POST {path}"), status, &bytes));
+        }
+        Ok(bytes)
+    }
+
     /// A POST of a JSON body with a bearer token that must succeed; the JSON answer.
     pub async fn post_json(&self, path: &str, token: &str, body: &Value) -> Result<Value, String> {
         let response = self

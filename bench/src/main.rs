@@ -498,7 +498,35 @@ async fn measure(
         ));
         alive(&mut served)?;
     }
-    let members = members.unwrap_or_default();
+    // Introspection of the members' access tokens, asked by one service's token (the
+    // administrator's: it holds `Tokens:introspect`), beside the reads it should cost no more
+    // than.
+    let key = "introspect";
+    let name = "POST /oauth/introspect, temporary token";
+    rss.reset();
+    let (outcome, members) = {
+        let api = api.clone();
+        let caller: std::sync::Arc<str> = admin.access_token.as_str().into();
+        load::drive(
+            name,
+            window,
+            server_pid,
+            members.unwrap_or_default(),
+            move |m| {
+                let (api, caller) = (api.clone(), caller.clone());
+                async move { scenarios::introspect(api, m, &caller).await }
+            },
+        )
+        .await
+    };
+    results.push(Scenario::measured(
+        key,
+        name,
+        CONNECTIONS,
+        &outcome,
+        rss.peak_mb(),
+    ));
+    alive(&mut served)?;
     let empty_after = empty_server
         .measure(&admin.access_token, window, "after")
         .await;
@@ -733,7 +761,7 @@ fn judge(
             .target("≥ 0.8 × rotate_batch loop", |s| {
                 s.ratio.map(|r| r >= 0.8)
             }),
-        "read_temporary" | "read_permanent" => s
+        "read_temporary" | "read_permanent" | "introspect" => s
             .against(EMPTY, empty.0, empty.1)
             .target("≥ 0.5 × empty handler, p99 < 5 ms", |s| {
                 Some(s.ratio? >= 0.5 && s.p99_ms? < 5.0)

@@ -395,6 +395,7 @@ fn short_name(sc: &Scenario) -> String {
     match sc.key.as_str() {
         "read_temporary" => "GET /users/mine, temporary".into(),
         "read_permanent" => "GET /users/mine, permanent".into(),
+        "introspect" => "POST /oauth/introspect".into(),
         "mixed_quiet" => "Mix, no logins".into(),
         "mixed" => "Mix + logins".into(),
         _ => sc.name.split(" (").next().unwrap_or(&sc.name).into(),

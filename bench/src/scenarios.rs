@@ -122,6 +122,24 @@ pub async fn read_mine(
     (m, result)
 }
 
+/// `POST /v1/oauth/introspect` of the member's access token, asked by `caller` (as another
+/// service of the platform would, holding `Tokens:introspect`): it must be described as live.
+pub async fn introspect(api: Api, m: Member, caller: &str) -> (Member, Result<(), String>) {
+    let form = form_urlencoded::Serializer::new(String::new())
+        .append_pair("token", &m.pair.access_token)
+        .finish();
+    let result = match api.post_form_ok("/v1/oauth/introspect", caller, form).await {
+        // The answer leads with `active` (RFC 7662's field order): no need to parse it all.
+        Ok(body) if body.starts_with(br#"{"active":true"#) => Ok(()),
+        Ok(body) => Err(format!(
+            "POST /v1/oauth/introspect: not described as active: {}",
+            String::from_utf8_lossy(&body[..body.len().min(200)])
+        )),
+        Err(e) => Err(e),
+    };
+    (m, result)
+}
+
 /// The kinds of steps of the mix of reads and refreshes.
 pub const READ: usize = 0;
 pub const REFRESH: usize = 1;

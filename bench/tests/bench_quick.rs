@@ -59,6 +59,7 @@ const SCENARIOS: &[&str] = &[
     "refresh",
     "read_temporary",
     "read_permanent",
+    "introspect",
     "list_first",
     "list_deep",
     "lookup",
@@ -207,8 +208,8 @@ fn quick_run_completes_every_scenario_without_errors() {
     );
 
     // The mixes report reads and refreshes on their own, with logins beside and without.
-    let quiet = &scenarios[7]["mix"];
-    let busy = &scenarios[8]["mix"];
+    let quiet = &scenarios[8]["mix"];
+    let busy = &scenarios[9]["mix"];
     for (mix, key) in [(quiet, "mixed_quiet"), (busy, "mixed")] {
         for field in MIX_FIELDS {
             assert!(mix.get(field).is_some(), "{key}.mix lacks {field}");

@@ -5,6 +5,7 @@ pub mod email;
 pub mod ids;
 pub mod kinds;
 pub mod network;
+pub mod organization;
 pub mod password;
 pub mod permission;
 pub mod role;
@@ -16,6 +17,7 @@ pub mod url;
 
 pub use email::Email;
 pub use kinds::{CodeKind, InvitationEnd, InvitationState, TokenKind};
+pub use organization::OrganizationName;
 pub use password::{NewPassword, PasswordPolicy};
 pub use permission::{Permission, PermissionSet};
 pub use role::RoleName;

@@ -12,7 +12,24 @@ pub const BUILT_IN_RESOURCES: [&str; 6] = [
     "AuditEvents",
     "Invitations",
 ];
+/// The actions every resource has.
 pub const ACTIONS: [&str; 4] = ["read", "create", "update", "delete"];
+/// Asking what a token is and may do (RFC 7662 introspection): an action of `Tokens` alone.
+pub const INTROSPECT: &str = "introspect";
+const TOKEN_ACTIONS: [&str; 5] = ["read", "create", "update", "delete", INTROSPECT];
+/// Every action some resource has: what `*` as the resource may be paired with.
+const EVERY_ACTION: [&str; 5] = TOKEN_ACTIONS;
+
+/// The actions a permission may name on `resource` (any spelling; `*` for any resource).
+pub fn actions_of(resource: &str) -> &'static [&'static str] {
+    if resource == WILDCARD {
+        &EVERY_ACTION
+    } else if resource.eq_ignore_ascii_case("Tokens") {
+        &TOKEN_ACTIONS
+    } else {
+        &ACTIONS
+    }
+}
 
 /// A resource/action pair, spelled as the catalogue spells it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -126,7 +143,8 @@ impl Catalogue {
         let action = if action == WILDCARD {
             WILDCARD.to_string()
         } else {
-            ACTIONS
+            let known = actions_of(&resource);
+            known
                 .iter()
                 .find(|a| a.eq_ignore_ascii_case(action))
                 .map(|a| a.to_string())
@@ -134,8 +152,9 @@ impl Catalogue {
                     ApiError::invalid(
                         "action",
                         format!(
-                            "unknown action {action:?}; known: {}, or {WILDCARD} for any",
-                            ACTIONS.join(", ")
+                            "unknown action {action:?} of {resource}; known: {}, or {WILDCARD} \
+                             for any",
+                            known.join(", ")
                         ),
                     )
                 })?
@@ -255,6 +274,25 @@ mod tests {
             .to_string()
             .contains("Gadgets"));
         assert!(c.parse("Users", "fly").is_err());
+    }
+
+    #[test]
+    fn introspect_is_an_action_of_tokens_alone() {
+        let c = Catalogue::new(&["Invoices".to_string()]);
+        let p = c.parse("tokens", "INTROSPECT").unwrap();
+        assert_eq!((p.resource(), p.action()), ("Tokens", "introspect"));
+        assert_eq!(c.parse("*", "introspect").unwrap().resource(), "*");
+        for resource in ["Users", "Invoices", "Organizations"] {
+            let refused = c.parse(resource, "introspect").unwrap_err().to_string();
+            assert!(
+                refused.contains("read, create, update, delete"),
+                "{refused}"
+            );
+        }
+        let set = PermissionSet::new(vec![c.parse("Tokens", "*").unwrap()]);
+        assert!(set.allows("Tokens", INTROSPECT));
+        let set = PermissionSet::new(vec![c.parse("Tokens", "read").unwrap()]);
+        assert!(!set.allows("Tokens", INTROSPECT));
     }
 
     #[test]

@@ -89,10 +89,17 @@ async fn list(
 }
 
 #[utoipa::path(
-    get, path = "/v1/users/mine/api-tokens", tag = "API tokens", operation_id = "getMyApiTokens",
+    get, path = "/v1/users/mine/api-tokens", tag = "Tokens", operation_id = "getMyApiTokens",
     summary = "List the caller's permanent API tokens",
-    description = "His working permanent tokens, newest first, never with their secrets. A \
-        token bound to one organization sees that organization's only.",
+    description = "The caller's working permanent tokens, newest first, never with their \
+        secrets: each with its organization, the first characters of its secret (`prefix`), \
+        when it was last used, its expiry and address ranges. A token bound to one \
+        organization sees that organization's only.\n\n\
+        **Needs** any valid token.\n\n\
+        **Errors**\n\
+        - `400`: `offset` below 0, `records` outside 1 to 500, an unknown `order_by` or \
+        `order`.\n\
+        - `403`: a permanent token used from outside its address ranges.",
     params(OwnListParams),
     responses((status = 200, description = "A page of API tokens", body = Paged<ApiToken>),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
@@ -108,10 +115,16 @@ pub async fn get_my_api_tokens(
 }
 
 #[utoipa::path(
-    delete, path = "/v1/users/mine/api-tokens/{token_id}", tag = "API tokens",
+    delete, path = "/v1/users/mine/api-tokens/{token_id}", tag = "Tokens",
     operation_id = "revokeMyApiToken",
     summary = "Revoke one of the caller's permanent API tokens",
-    description = "Revokes it at once, with the pairs minted from it.",
+    description = "Revokes one of the caller's working permanent tokens at once, with the pairs \
+        minted from it.\n\n\
+        **Needs** any valid token.\n\n\
+        **Errors**\n\
+        - `403`: a permanent token used from outside its address ranges.\n\
+        - `404`: no such working token of the caller (another user's, another organization's \
+        for a bound token, or one revoked already).",
     params(("token_id" = String, Path, description = "The token's ID")),
     responses((status = 200, description = "The token revoked", body = Paged<ApiToken>),
         (status = 401, body = ErrorBody),
@@ -129,10 +142,17 @@ pub async fn revoke_my_api_token(
 }
 
 #[utoipa::path(
-    get, path = "/v1/users/{email}/api-tokens", tag = "API tokens", operation_id = "getUserApiTokens",
+    get, path = "/v1/users/{email}/api-tokens", tag = "Tokens", operation_id = "getUserApiTokens",
     summary = "List a user's permanent API tokens",
-    description = "His working permanent tokens, newest first, never with their secrets. Needs \
-        `Tokens:read` and every permission the user holds, in every organization he belongs to.",
+    description = "The working permanent tokens of a member of the acting organizations, \
+        newest first, never with their secrets.\n\n\
+        **Needs** `Tokens:read` in every acting organization, and every permission the user \
+        holds in every organization he belongs to.\n\n\
+        **Errors**\n\
+        - `400`: `offset` below 0, `records` outside 1 to 500, an unknown `order_by` or \
+        `order`.\n\
+        - `403`: without `Tokens:read`, or holding less than the user.\n\
+        - `404`: no such user in the acting organizations.",
     params(("email" = String, Path, description = "The user's e-mail"), OwnListParams,
         super::query_docs::OrganizationsParam),
     responses((status = 200, description = "A page of API tokens", body = Paged<ApiToken>),
@@ -151,11 +171,16 @@ pub async fn get_user_api_tokens(
 }
 
 #[utoipa::path(
-    delete, path = "/v1/users/{email}/api-tokens/{token_id}", tag = "API tokens",
+    delete, path = "/v1/users/{email}/api-tokens/{token_id}", tag = "Tokens",
     operation_id = "revokeUserApiToken",
     summary = "Revoke one of a user's permanent API tokens",
-    description = "Revokes it at once, with the pairs minted from it. Needs `Tokens:delete` and \
-        every permission the user holds, in every organization he belongs to.",
+    description = "Revokes one working permanent token of a member of the acting organizations \
+        at once, with the pairs minted from it.\n\n\
+        **Needs** `Tokens:delete` in every acting organization, and every permission the user \
+        holds in every organization he belongs to.\n\n\
+        **Errors**\n\
+        - `403`: without `Tokens:delete`, or holding less than the user.\n\
+        - `404`: no such user in the acting organizations, or no such working token of his.",
     params(("email" = String, Path, description = "The user's e-mail"),
         ("token_id" = String, Path, description = "The token's ID"),
         super::query_docs::OrganizationsParam),

@@ -167,11 +167,18 @@ fn filter(grant: &Grant, query: &QueryParams) -> Result<Filter, ApiError> {
 }
 
 #[utoipa::path(
-    get, path = "/v1/audit-events", tag = "AuditEvents", operation_id = "getAuditEvents",
-    summary = "The audit trail of the acting organizations, newest first",
-    description = "Needs `AuditEvents:read` in every acting organization. With \
-        `Accept: application/x-ndjson`, every matching event (paging aside) is streamed, one JSON \
-        object per line.",
+    get, path = "/v1/audit-events", tag = "Audit", operation_id = "getAuditEvents",
+    summary = "Read the audit trail of the acting organizations",
+    description = "The events of the acting organizations, newest first by default, narrowed by \
+        `actor`, `subject`, `kind`, `outcome`, `from` and `to`. With \
+        `Accept: application/x-ndjson`, every matching event (paging aside) is streamed, one \
+        JSON object per line. A platform administrator naming no organization also sees the \
+        events of none (e.g. failed logins of unknown e-mails).\n\n\
+        **Needs** `AuditEvents:read` in every acting organization.\n\n\
+        **Errors**\n\
+        - `400`: a bad filter (`outcome`, a `from` or `to` that is not RFC 3339) or paging \
+        parameter.\n\
+        - `403`: without `AuditEvents:read` in an acting organization, or not a member of it.",
     params(AuditEventListParams),
     responses(
         (status = 200, description = "A page of events", body = Paged<AuditEventView>,

@@ -10,15 +10,20 @@ use super::params::Paging;
 #[serde(rename_all = "camelCase")]
 pub struct Paged<T> {
     /// Milliseconds spent.
+    #[schema(example = 3)]
     pub execution_time: u64,
     pub results: Vec<T>,
+    #[schema(example = 0)]
     pub current_offset: i64,
+    #[schema(example = 0)]
     pub current_page: i64,
+    #[schema(example = 10)]
     pub records_requested: i64,
+    #[schema(example = 1)]
     pub records_returned: i64,
     /// Present only when more records exist.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(nullable = false)]
+    #[schema(nullable = false, example = "/v1/users?offset=10&records=10")]
     pub next_page: Option<String>,
 }
 

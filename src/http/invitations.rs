@@ -141,9 +141,15 @@ pub struct InvitationListParams {
 
 #[utoipa::path(
     get, path = "/v1/invitations", tag = "Invitations", operation_id = "getInvitations",
-    summary = "The invitations of the acting organizations",
-    description = "Needs `Invitations:read` in every acting organization. Newest first by \
-        default; `state` narrows the list. Codes are never shown.",
+    summary = "List the invitations of the acting organizations",
+    description = "The invitations made into the acting organizations, newest first by default, \
+        each with where it stands (`pending`, `accepted`, `declined`, `expired`, `revoked`); \
+        `state` narrows the list. Codes are never shown.\n\n\
+        **Needs** `Invitations:read` in every acting organization.\n\n\
+        **Errors**\n\
+        - `400`: an unknown `state`, `offset` below 0, `records` outside 1 to 500, an unknown \
+        `order_by` or `order`.\n\
+        - `403`: without `Invitations:read` in an acting organization, or not a member of it.",
     params(InvitationListParams),
     responses(
         (status = 200, description = "A page of invitations", body = Paged<Invitation>),
@@ -195,10 +201,17 @@ pub async fn get_invitations(
 #[utoipa::path(
     post, path = "/v1/invitations/{id}/resend", tag = "Invitations", operation_id = "resendInvitation",
     summary = "Mail an invitation again with a new code",
-    description = "Needs `Invitations:update`, and, as inviting does, every permission of the \
-        roles the invitation gives. The previous code stops working at once; the invitation's \
-        life starts again, as long as it was first given. The code is only mailed, never \
-        answered. A pending or expired invitation may be resent, a few times an hour \
+    description = "Mails a pending or expired invitation again with a new code; the previous \
+        code stops working at once, and the invitation's life starts again, as long as it was \
+        first given. The code is only mailed, never answered.\n\n\
+        **Needs** `Invitations:update` in every acting organization, and, as inviting does, \
+        every permission of the roles the invitation gives.\n\n\
+        **Errors**\n\
+        - `403`: without `Invitations:update`, or a permission of the invitation's roles the \
+        caller lacks.\n\
+        - `404`: no such invitation in the acting organizations.\n\
+        - `409`: the invitation was accepted, declined or revoked.\n\
+        - `429`: the invitation was resent too often this hour \
         (`BF_INVITATION_RESENDS_PER_HOUR`).",
     params(("id" = String, Path, description = "The invitation's ID"), OrganizationsParam),
     responses(
@@ -225,8 +238,14 @@ pub async fn resend_invitation(
 #[utoipa::path(
     delete, path = "/v1/invitations/{id}", tag = "Invitations", operation_id = "revokeInvitation",
     summary = "Revoke an invitation",
-    description = "Needs `Invitations:delete`. Its code stops working. A user the invitation \
-        created who never used his account and belongs to nothing else is retired with it.",
+    description = "Ends an invitation that has not ended: its code stops working. A user the \
+        invitation created who never used his account and belongs to nothing else is retired \
+        with it, and his e-mail is free again; nobody else is touched.\n\n\
+        **Needs** `Invitations:delete` in every acting organization.\n\n\
+        **Errors**\n\
+        - `403`: without `Invitations:delete`.\n\
+        - `404`: no such invitation in the acting organizations.\n\
+        - `409`: the invitation was accepted, declined or revoked already.",
     params(("id" = String, Path, description = "The invitation's ID"), OrganizationsParam),
     responses(
         (status = 200, description = "The revoked invitation", body = Paged<Invitation>),
@@ -249,9 +268,12 @@ pub async fn revoke_invitation(
 
 #[utoipa::path(
     get, path = "/v1/users/mine/invitations", tag = "Invitations", operation_id = "getMyInvitations",
-    summary = "The invitations the caller may accept",
-    description = "Pending invitations made for the caller's e-mail, from any organization: \
-        which organization, who invited him, and when.",
+    summary = "List the invitations the caller may accept",
+    description = "Pending invitations made for the caller's e-mail, from any organization, \
+        oldest first: which organization, who invited him, and until when.\n\n\
+        **Needs** any valid token.\n\n\
+        **Errors**\n\
+        - `401`: no token, or one that is invalid, expired or revoked.",
     responses(
         (status = 200, description = "His pending invitations, oldest first", body = Paged<InvitationForInvitee>),
         (status = 401, body = ErrorBody),
@@ -270,8 +292,11 @@ pub async fn get_my_invitations(
     post, path = "/v1/users/mine/invitations/{id}/accept", tag = "Invitations",
     operation_id = "acceptMyInvitation",
     summary = "Accept an invitation made for the caller",
-    description = "He joins the inviting organization with the invitation's roles, as \
-        accepting with its code does. An invitation not made for him, or not pending, is a 404.",
+    description = "The caller joins the inviting organization with the invitation's roles (those \
+        still live), as accepting with its code does, and is answered with his roles there.\n\n\
+        **Needs** any valid token: the caller's own, the invitation being made for his e-mail.\n\n\
+        **Errors**\n\
+        - `404`: no pending invitation of that ID made for the caller.",
     params(("id" = String, Path, description = "The invitation's ID")),
     responses(
         (status = 200, description = "The caller, with his roles in the organization he joined", body = Paged<User>),
@@ -293,8 +318,10 @@ pub async fn accept_my_invitation(
     post, path = "/v1/users/mine/invitations/{id}/decline", tag = "Invitations",
     operation_id = "declineMyInvitation",
     summary = "Decline an invitation made for the caller",
-    description = "Its code stops working; the caller stays as he was. An invitation not made \
-        for him, or not pending, is a 404.",
+    description = "The invitation ends and its code stops working; the caller stays as he was.\n\n\
+        **Needs** any valid token: the caller's own, the invitation being made for his e-mail.\n\n\
+        **Errors**\n\
+        - `404`: no pending invitation of that ID made for the caller.",
     params(("id" = String, Path, description = "The invitation's ID")),
     responses(
         (status = 200, description = "The declined invitation", body = Paged<InvitationForInvitee>),

@@ -9,11 +9,13 @@ pub mod extract;
 pub mod forwarded;
 pub mod headers;
 pub mod inputs;
+pub mod introspection;
 pub mod invitations;
 pub mod metrics;
 pub mod mfa;
 pub mod oauth;
 pub mod ops;
+pub mod organizations;
 pub mod params;
 pub mod permissions;
 pub mod query_docs;
@@ -60,6 +62,30 @@ pub fn router(app: AppState) -> Router {
     let v1 = Router::new()
         .route("/oauth/token", post(oauth::token))
         .route("/oauth/revoke", post(oauth::revoke))
+        // RFC 7662 wants the endpoint protected: the caller's own token and the permission.
+        .route(
+            "/oauth/introspect",
+            op!(
+                post,
+                Permission("Tokens", "introspect"),
+                introspection::introspect
+            ),
+        )
+        // Listing: every organization to a platform administrator, his own to anybody else.
+        // Reading and renaming: `Organizations:read` and `Organizations:update` in the
+        // organization the path names, checked there (a foreign one is a 404).
+        .route(
+            "/organizations",
+            op!(get, Authenticated, organizations::get_organizations),
+        )
+        .route(
+            "/organizations/{organization_id}",
+            op!(get, Authenticated, organizations::get_organization_by_id).merge(op!(
+                put,
+                Authenticated,
+                organizations::update_organization
+            )),
+        )
         .route(
             "/users",
             op!(
@@ -344,7 +370,7 @@ pub fn router(app: AppState) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
-        .merge(SwaggerUi::new("/docs").external_url_unchecked("/v1/openapi.json", docs::document()))
+        .merge(SwaggerUi::new("/docs").url("/v1/openapi.json", docs::document()))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -26,7 +26,9 @@ const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 /// name).
 pub const MFA_GRANT: &str = "urn:billforward:params:oauth:grant-type:mfa";
 
-/// The token endpoint's parameters, form-encoded (or a JSON object of strings).
+/// The token endpoint's parameters, form-encoded (or a JSON object of strings). The examples
+/// are a password login as a form sends it: the fields the login leaves out are empty, so
+/// that a form filled from them (Swagger UI's) sends nothing in their place.
 #[derive(Debug, Default, ToSchema)]
 #[allow(dead_code)]
 pub struct TokenRequest {
@@ -34,31 +36,45 @@ pub struct TokenRequest {
     #[schema(value_type = Option<GrantType>)]
     grant_type: Option<String>,
     /// The user's e-mail (`password` grant).
+    #[schema(example = "admin@localhost")]
     username: Option<String>,
-    #[schema(value_type = Option<String>, format = Password)]
+    /// The user's password (`password` grant).
+    #[schema(value_type = Option<String>, format = Password, example = "correct horse battery staple")]
     password: Option<String>,
-    /// Where the tokens act by default (`password` and `jwt-bearer` grants); by default the
-    /// user's home organization.
-    #[schema(rename = "organizationID")]
+    /// The organization the tokens act in by default (`password` and `jwt-bearer` grants), of
+    /// which the user must be a member; leave it out for his home organization.
+    #[schema(rename = "organizationID", example = "")]
     organization_id: Option<String>,
+    /// The refresh token to spend (`refresh_token` grant).
+    #[schema(example = "")]
     refresh_token: Option<String>,
     /// An OpenID Connect ID token of a linked identity (`jwt-bearer` grant).
+    #[schema(example = "")]
     assertion: Option<String>,
     /// Ignored: a token grants what its user's roles allow.
+    #[schema(example = "")]
     scope: Option<String>,
+    /// Ignored: no client is registered (RFC 6749 §2.3.1 credentials in the HTTP Basic
+    /// `Authorization` header are ignored too).
+    #[schema(example = "")]
+    client_id: Option<String>,
+    /// Ignored, as `client_id`.
+    #[schema(value_type = Option<String>, format = Password, example = "")]
+    client_secret: Option<String>,
     /// What the first step answered with `mfa_required` (`urn:billforward:params:oauth:grant-type:mfa`
     /// grant).
-    #[schema(value_type = Option<String>, format = Password)]
+    #[schema(value_type = Option<String>, format = Password, example = "")]
     mfa_token: Option<String>,
     /// A current code of the user's TOTP factor (`mfa` grant).
-    #[schema(value_type = Option<String>, format = Password)]
+    #[schema(value_type = Option<String>, format = Password, example = "")]
     otp: Option<String>,
     /// One of the user's recovery codes, instead of `otp` (`mfa` grant).
-    #[schema(value_type = Option<String>, format = Password)]
+    #[schema(value_type = Option<String>, format = Password, example = "")]
     recovery_code: Option<String>,
 }
 
 #[derive(ToSchema)]
+#[schema(example = "password")]
 #[allow(dead_code)]
 enum GrantType {
     #[schema(rename = "password")]
@@ -76,9 +92,17 @@ enum GrantType {
 #[allow(dead_code)]
 pub struct RevokeRequest {
     /// An access, refresh or permanent token.
+    #[schema(example = "bfsr_Pt3cpvQ9ONwt2Smh5arflgCpzKve9XruwfcmN9XOEUA")]
     token: Option<String>,
     /// Ignored: every kind of token is looked for.
+    #[schema(example = "refresh_token")]
     token_type_hint: Option<String>,
+    /// Ignored: no client is registered.
+    #[schema(example = "")]
+    client_id: Option<String>,
+    /// Ignored, as `client_id`.
+    #[schema(value_type = Option<String>, format = Password, example = "")]
+    client_secret: Option<String>,
 }
 
 const TOKEN_PARAMETERS: &[&str] = &[
@@ -148,7 +172,7 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    fn invalid_request(description: impl Into<String>) -> Self {
+    pub(super) fn invalid_request(description: impl Into<String>) -> Self {
         Refusal::OAuth {
             status: StatusCode::BAD_REQUEST,
             error: OAuthErrorCode::InvalidRequest,
@@ -246,14 +270,14 @@ impl<T: IntoResponse> IntoResponse for NoStore<T> {
 }
 
 /// The parameters an endpoint reads, each present at most once and never empty.
-struct Params(Vec<(&'static str, SecretString)>);
+pub(super) struct Params(Vec<(&'static str, SecretString)>);
 
 impl Params {
     fn get(&self, name: &str) -> Option<&str> {
         self.secret(name).map(SecretString::expose)
     }
 
-    fn secret(&self, name: &str) -> Option<&SecretString> {
+    pub(super) fn secret(&self, name: &str) -> Option<&SecretString> {
         self.0.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
     }
 }
@@ -294,7 +318,7 @@ impl<'de> Deserialize<'de> for Members {
 /// Reads the parameters in `names` from the body, form-encoded or a JSON object when it starts
 /// with `{`. Any of them in the URL is refused, even with a body: a URL ends up in logs and
 /// browser histories (RFC 6749 §2.3.1, RFC 6750 §5.3).
-async fn read_params(
+pub(super) async fn read_params(
     req: Request,
     app: &AppState,
     names: &'static [&'static str],
@@ -349,14 +373,37 @@ async fn read_params(
 
 #[utoipa::path(
     post, path = "/v1/oauth/token", tag = "OAuth", operation_id = "getToken",
-    summary = "Log in, refresh, or log in with an OpenID Connect ID token (RFC 6749)",
-    description = "Parameters are read from the body only (form-encoded, or a JSON object of \
-        strings), each at most once; an empty one counts as absent, unknown ones are ignored. \
-        Any of them in the URL is `invalid_request`. Every answer carries `Cache-Control: \
-        no-store` and `Pragma: no-cache`.",
+    summary = "Log in or refresh: get a token pair (RFC 6749)",
+    description = "Issues an access token and a refresh token. `grant_type` says how:\n\
+        - `password`: `username` (an e-mail) and `password`. `organizationID` names the \
+        organization the tokens act in by default; left out, the user's home organization.\n\
+        - `refresh_token`: `refresh_token`, which is spent: the answer carries the next one. A \
+        spent one presented again ends the whole login, unless it comes back within a few \
+        seconds (a retry), which is answered the same pair.\n\
+        - `urn:ietf:params:oauth:grant-type:jwt-bearer`: `assertion`, an OpenID Connect ID \
+        token of an identity linked to a user (`linkOpenIdTokenToUser`), and optionally \
+        `organizationID`.\n\n\
+        Parameters are read from the body only, form-encoded or a JSON object of strings, each \
+        at most once; an empty one counts as absent, unknown ones are ignored. No client is \
+        registered: `client_id` and `client_secret`, in the body or as HTTP Basic credentials, \
+        are ignored, and so is `scope`. Every answer carries `Cache-Control: no-store`.\n\n\
+        **Needs** nothing: no token.\n\n\
+        **Errors** (RFC 6749 §5.2 bodies, `{\"error\", \"error_description\"}`)\n\
+        - `400` `invalid_request`: a parameter missing, repeated, of the wrong type or in the \
+        URL; malformed JSON.\n\
+        - `400` `invalid_grant`: an unknown e-mail, a wrong password, a disabled or locked user \
+        (one answer for all); a spent, revoked or unknown refresh token; an ID token linked to \
+        nobody; an organization the user is not a member of.\n\
+        - `400` `unsupported_grant_type`: another `grant_type`.\n\
+        - `413`: the body is over 64 KiB.\n\
+        - `429` (the error body): too many failed password logins with this e-mail from a \
+        client its user never logged in from, or from this client address.\n\
+        - `503` (the error body): the database is unavailable, or too many passwords are being \
+        checked at once.",
     request_body(content(
         (TokenRequest = "application/x-www-form-urlencoded"),
-        (TokenRequest = "application/json"),
+        (TokenRequest = "application/json", example = json!({"grant_type": "password",
+            "username": "admin@localhost", "password": "correct horse battery staple"})),
     )),
     responses(
         (status = 200, description = "A new token pair", body = OAuthToken, headers(
@@ -483,14 +530,22 @@ fn device_cookie(headers: &HeaderMap) -> Option<String> {
 }
 #[utoipa::path(
     post, path = "/v1/oauth/revoke", tag = "OAuth", operation_id = "revokeToken",
-    summary = "Revoke a token (RFC 7009)",
-    description = "A refresh token takes its whole family along; a permanent token, the pairs \
-        minted from it. A token that is unknown, expired, revoked already or not a token of \
-        this service answers the same 200 (RFC 7009 §2.2). Parameters are read as at the token \
-        endpoint.",
+    summary = "Revoke a token: log out (RFC 7009)",
+    description = "Revokes an access, refresh or permanent token. A refresh token takes its \
+        whole family along (the login ends); a permanent token, the pairs minted from it. A \
+        token that is unknown, expired, revoked already or not a token of this service is \
+        answered the same 200 (RFC 7009 §2.2). Parameters are read as at the token endpoint; \
+        `token_type_hint` and client credentials are ignored.\n\n\
+        **Needs** nothing but the token itself.\n\n\
+        **Errors**\n\
+        - `400` `invalid_request`: `token` missing, repeated, of the wrong type or in the URL; \
+        malformed JSON.\n\
+        - `413`: the body is over 64 KiB.\n\
+        - `503` (the error body): the database is unavailable.",
     request_body(content(
         (RevokeRequest = "application/x-www-form-urlencoded"),
-        (RevokeRequest = "application/json"),
+        (RevokeRequest = "application/json", example = json!({
+            "token": "bfsr_Pt3cpvQ9ONwt2Smh5arflgCpzKve9XruwfcmN9XOEUA"})),
     )),
     responses(
         (status = 200, description = "Revoked, or nothing to revoke: the answer is the same", headers(

@@ -6,7 +6,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::envelope::Paged;
-use crate::domain::permission::{ACTIONS, BUILT_IN_RESOURCES, WILDCARD};
+use crate::domain::permission::{actions_of, BUILT_IN_RESOURCES, WILDCARD};
 use crate::error::{ApiError, ErrorBody};
 use crate::service::AppState;
 
@@ -29,7 +29,10 @@ pub struct CatalogueEntry {
     summary = "List the resources and actions permissions may name",
     description = "Every resource a role's permission may name, with its actions: this \
         service's own, then those of other services the operator configured. `*` stands for \
-        any resource or any action. Any valid token may read it.",
+        any resource or any action.\n\n\
+        **Needs** any valid token.\n\n\
+        **Errors**\n\
+        - `401`: no token, or one that is invalid, expired or revoked.",
     responses(
         (status = 200, description = "The catalogue, one entry a resource", body = Paged<CatalogueEntry>),
         (status = 401, body = ErrorBody),
@@ -39,7 +42,6 @@ pub struct CatalogueEntry {
 pub async fn get_permission_catalogue(
     State(app): State<AppState>,
 ) -> Result<Json<Paged<CatalogueEntry>>, ApiError> {
-    let actions: Vec<String> = ACTIONS.iter().map(|a| a.to_string()).collect();
     let entries = app
         .catalogue
         .resources()
@@ -47,7 +49,7 @@ pub async fn get_permission_catalogue(
         .filter(|r| r.as_str() != WILDCARD)
         .map(|r| CatalogueEntry {
             resource: r.clone(),
-            actions: actions.clone(),
+            actions: actions_of(r).iter().map(|a| a.to_string()).collect(),
             built_in: BUILT_IN_RESOURCES.contains(&r.as_str()),
         })
         .collect();

@@ -15,8 +15,24 @@ use crate::service::{self, AppState};
 use crate::store::roles::RoleOrder;
 
 #[utoipa::path(
-    post, path = "/v1/roles", tag = "Security", operation_id = "createRole",
-    request_body(content = CreateRoleRequest, content_type = "application/json"),
+    post, path = "/v1/roles", tag = "Roles", operation_id = "createRole",
+    summary = "Create a role",
+    description = "Creates a role in an organization (`organizationID`, else the first acting \
+        one) with `permissions` (`resource:action` pairs from the permission catalogue, `*` for \
+        any). With `defaultRole: true` it becomes the organization's default role, which \
+        members who join without a role hold; the previous default stops being one.\n\n\
+        **Needs** `Roles:create` in that organization, and every permission the role grants.\n\n\
+        **Errors**\n\
+        - `400`: `name` missing or invalid, a permission outside the catalogue (the answer \
+        lists the valid names).\n\
+        - `403`: without `Roles:create` there, not a member of it, or a permission the caller \
+        lacks.\n\
+        - `404`: no such organization.\n\
+        - `409`: a live role of the organization has that name already.",
+    request_body(content = CreateRoleRequest, content_type = "application/json",
+        example = json!({"name": "Billing clerks", "description": "Reads users and roles",
+            "permissions": [{"resource": "Users", "action": "read"},
+                {"resource": "Roles", "action": "read"}]})),
     responses((status = 200, description = "The new role", body = Paged<Role>, links(
             ("read" = (operation_id = "getRoleById", parameters(
                 ("role" = "$response.body#/results/0/id"),
@@ -50,7 +66,16 @@ pub async fn create_role(
 }
 
 #[utoipa::path(
-    get, path = "/v1/roles", tag = "Security", operation_id = "getAllRoles",
+    get, path = "/v1/roles", tag = "Roles", operation_id = "getAllRoles",
+    summary = "List the roles of the acting organizations",
+    description = "The live roles of the acting organizations with their live permissions, a \
+        page at a time, ordered by `order_by` (`created`, `updated`, `name`) and `order`; \
+        `include_retired=true` adds the revoked ones.\n\n\
+        **Needs** `Roles:read` in every acting organization.\n\n\
+        **Errors**\n\
+        - `400`: `offset` below 0, `records` outside 1 to 500, an unknown `order_by` or \
+        `order`, `include_retired` not `true` or `false`.\n\
+        - `403`: without `Roles:read` in an acting organization, or not a member of it.",
     params(RoleListParams),
     responses((status = 200, description = "Roles of the acting organizations", body = Paged<Role>),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
@@ -83,7 +108,15 @@ pub async fn get_all_roles(
 }
 
 #[utoipa::path(
-    get, path = "/v1/roles/{role}", tag = "Security", operation_id = "getRoleById",
+    get, path = "/v1/roles/{role}", tag = "Roles", operation_id = "getRoleById",
+    summary = "Find a role by ID or name",
+    description = "One role of the acting organizations, `{role}` being its ID or its name, with \
+        its live permissions. A revoked role is found only with `include_retired=true`.\n\n\
+        **Needs** `Roles:read` in every acting organization.\n\n\
+        **Errors**\n\
+        - `403`: without `Roles:read` in an acting organization, or not a member of it.\n\
+        - `404`: no such role in the acting organizations (or revoked, without \
+        `include_retired`).",
     params(("role" = String, Path, description = "The role's ID or name"), RoleLookupParams),
     responses((status = 200, description = "The role", body = Paged<Role>),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
@@ -102,8 +135,25 @@ pub async fn get_role_by_id(
 }
 
 #[utoipa::path(
-    put, path = "/v1/roles", tag = "Security", operation_id = "updateRole",
-    request_body(content = UpdateRoleRequest, content_type = "application/json"),
+    put, path = "/v1/roles", tag = "Roles", operation_id = "updateRole",
+    summary = "Change a role",
+    description = "Finds the live role by `id` (then `name` renames it) or else by `name`, in \
+        `organizationID` or the acting organizations, and changes the fields present. \
+        `permissions`, when present, is the whole new set: those missing are revoked, new ones \
+        added. `defaultRole: true` makes it the organization's default role.\n\n\
+        **Needs** `Roles:update` in every acting organization (in `organizationID` when it is \
+        named), every permission the role holds now, and every permission it grants.\n\n\
+        **Errors**\n\
+        - `400`: neither `id` nor `name`, an invalid `name`, a permission outside the \
+        catalogue.\n\
+        - `403`: without `Roles:update`, or a permission the role holds or grants that the \
+        caller lacks.\n\
+        - `404`: no such live role.\n\
+        - `409`: another live role has the new name, or the role or the default changed at the \
+        same time (try again).",
+    request_body(content = UpdateRoleRequest, content_type = "application/json",
+        example = json!({"name": "Billing clerks", "description": "Reads users",
+            "permissions": [{"resource": "Users", "action": "read"}]})),
     responses((status = 200, description = "The role", body = Paged<Role>),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
@@ -119,7 +169,17 @@ pub async fn update_role(
 }
 
 #[utoipa::path(
-    delete, path = "/v1/roles/{role}", tag = "Security", operation_id = "revokeRole",
+    delete, path = "/v1/roles/{role}", tag = "Roles", operation_id = "revokeRole",
+    summary = "Revoke a role",
+    description = "Retires a live role of the acting organizations (`{role}`: its ID or name): \
+        it is answered with `deleted: true` and `revoked` set, and its holders lose its \
+        permissions at once. The role, its permissions and who held it stay on record \
+        (`include_retired=true` finds it).\n\n\
+        **Needs** `Roles:delete` in every acting organization, and every permission the role \
+        holds.\n\n\
+        **Errors**\n\
+        - `403`: without `Roles:delete`, or a permission of the role the caller lacks.\n\
+        - `404`: no such live role in the acting organizations.",
     params(("role" = String, Path, description = "The role's ID or name"), OrganizationsParam),
     responses((status = 200, description = "The revoked role", body = Paged<Role>),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
@@ -136,11 +196,21 @@ pub async fn revoke_role(
 }
 
 #[utoipa::path(
-    delete, path = "/v1/roles/{role}/permission/{resource}/{action}", tag = "Security",
+    delete, path = "/v1/roles/{role}/permission/{resource}/{action}", tag = "Roles",
     operation_id = "removePermissionFromRole",
+    summary = "Take one permission away from a role",
+    description = "Revokes the live permission `resource:action` (matched case-insensitively) \
+        of a live role of the acting organizations; its holders lose it at once.\n\n\
+        **Needs** `Roles:update` in every acting organization, and every permission the role \
+        holds.\n\n\
+        **Errors**\n\
+        - `400`: `resource` or `action` outside the permission catalogue.\n\
+        - `403`: without `Roles:update`, or a permission of the role the caller lacks.\n\
+        - `404`: no such live role, or the role does not have that permission.",
     params(
         ("role" = String, Path, description = "The role's ID or name"),
-        ("resource" = String, Path), ("action" = String, Path),
+        ("resource" = String, Path, description = "A resource of the catalogue, e.g. `Users`, or `*`"),
+        ("action" = String, Path, description = "`read`, `create`, `update`, `delete` or `*`"),
         OrganizationsParam
     ),
     responses((status = 200, description = "The role", body = Paged<Role>),

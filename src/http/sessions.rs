@@ -127,8 +127,15 @@ async fn list(
 #[utoipa::path(
     get, path = "/v1/users/mine/sessions", tag = "Sessions", operation_id = "getMySessions",
     summary = "List the caller's sessions",
-    description = "The caller's working sessions (logins), newest first; `current` marks the \
-        one his token belongs to. A token bound to one organization sees that organization's only.",
+    description = "The caller's working sessions (his logins, and the runs of pairs minted from \
+        his permanent tokens), newest first, with where and when each was opened and last \
+        used; `current` marks the one his token belongs to. A token bound to one organization \
+        sees that organization's only.\n\n\
+        **Needs** any valid token.\n\n\
+        **Errors**\n\
+        - `400`: `offset` below 0, `records` outside 1 to 500, an unknown `order_by` or \
+        `order`.\n\
+        - `403`: a permanent token used from outside its address ranges.",
     params(OwnListParams),
     responses((status = 200, description = "A page of sessions", body = Paged<Session>),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
@@ -148,7 +155,11 @@ pub async fn get_my_sessions(
     summary = "End the caller's sessions",
     description = "Ends every working session of the caller, their access and refresh tokens at \
         once; with `except=current`, every one but the session of the caller's token (sign out \
-        everywhere else).",
+        everywhere else). Answers the sessions ended (at most 500 of them listed).\n\n\
+        **Needs** any valid token.\n\n\
+        **Errors**\n\
+        - `400`: `except` is not `current`.\n\
+        - `403`: a permanent token used from outside its address ranges.",
     params(ExceptParam),
     responses((status = 200, description = "The sessions ended", body = Paged<Session>),
         (status = 400, description = "`except` is not `current`", body = ErrorBody),
@@ -176,7 +187,13 @@ pub async fn end_my_sessions(
     delete, path = "/v1/users/mine/sessions/{session_id}", tag = "Sessions",
     operation_id = "endMySession",
     summary = "End one of the caller's sessions",
-    description = "Ends the session, its access and refresh tokens at once.",
+    description = "Ends one working session of the caller, its access and refresh tokens at \
+        once (his current one too, if named: that is logging out).\n\n\
+        **Needs** any valid token.\n\n\
+        **Errors**\n\
+        - `403`: a permanent token used from outside its address ranges.\n\
+        - `404`: no such working session of the caller (another user's, another \
+        organization's for a bound token, or one that ended).",
     params(("session_id" = String, Path, description = "The session's ID")),
     responses((status = 200, description = "The session ended", body = Paged<Session>),
         (status = 401, body = ErrorBody),
@@ -196,8 +213,15 @@ pub async fn end_my_session(
 #[utoipa::path(
     get, path = "/v1/users/{email}/sessions", tag = "Sessions", operation_id = "getUserSessions",
     summary = "List a user's sessions",
-    description = "The user's working sessions, newest first. Needs `Users:update` and every \
-        permission the user holds, in every organization he belongs to.",
+    description = "The working sessions of a member of the acting organizations, newest first.\n\n\
+        **Needs** `Users:update` in every acting organization, and every permission the \
+        user holds in every organization he belongs to (only a platform administrator acts on \
+        a platform administrator).\n\n\
+        **Errors**\n\
+        - `400`: `offset` below 0, `records` outside 1 to 500, an unknown `order_by` or \
+        `order`.\n\
+        - `403`: without `Users:update`, or holding less than the user.\n\
+        - `404`: no such user in the acting organizations.",
     params(("email" = String, Path, description = "The user's e-mail"), OwnListParams,
         super::query_docs::OrganizationsParam),
     responses((status = 200, description = "A page of sessions", body = Paged<Session>),
@@ -218,9 +242,15 @@ pub async fn get_user_sessions(
 #[utoipa::path(
     delete, path = "/v1/users/{email}/sessions", tag = "Sessions", operation_id = "endUserSessions",
     summary = "End all of a user's sessions",
-    description = "Ends every working session of the user, their access and refresh tokens at \
-        once. Needs `Users:update` and every permission the user holds, in every organization \
-        he belongs to.",
+    description = "Ends every working session of a member of the acting organizations, their \
+        access and refresh tokens at once. Answers the sessions ended (at most 500 of them \
+        listed).\n\n\
+        **Needs** `Users:update` in every acting organization, and every permission the \
+        user holds in every organization he belongs to (only a platform administrator acts on \
+        a platform administrator).\n\n\
+        **Errors**\n\
+        - `403`: without `Users:update`, or holding less than the user.\n\
+        - `404`: no such user in the acting organizations.",
     params(("email" = String, Path, description = "The user's e-mail"),
         super::query_docs::OrganizationsParam),
     responses((status = 200, description = "The sessions ended", body = Paged<Session>),
@@ -244,8 +274,14 @@ pub async fn end_user_sessions(
     delete, path = "/v1/users/{email}/sessions/{session_id}", tag = "Sessions",
     operation_id = "endUserSession",
     summary = "End one of a user's sessions",
-    description = "Ends the session, its access and refresh tokens at once. Needs \
-        `Users:update` and every permission the user holds, in every organization he belongs to.",
+    description = "Ends one working session of a member of the acting organizations, its access \
+        and refresh tokens at once.\n\n\
+        **Needs** `Users:update` in every acting organization, and every permission the \
+        user holds in every organization he belongs to (only a platform administrator acts on \
+        a platform administrator).\n\n\
+        **Errors**\n\
+        - `403`: without `Users:update`, or holding less than the user.\n\
+        - `404`: no such user in the acting organizations, or no such working session of his.",
     params(("email" = String, Path, description = "The user's e-mail"),
         ("session_id" = String, Path, description = "The session's ID"),
         super::query_docs::OrganizationsParam),

@@ -18,7 +18,16 @@ use crate::service::{self, AppState};
 use crate::store::memberships::MemberOrder;
 
 #[utoipa::path(
-    get, path = "/v1/users/mine", tag = "Security", operation_id = "getCurrentUser",
+    get, path = "/v1/users/mine", tag = "Users", operation_id = "getCurrentUser",
+    summary = "The caller, with his roles",
+    description = "The user behind the token, with his live roles and their permissions in the \
+        acting organizations: the token's, or those named in `organizations`.\n\n\
+        **Needs** any valid token.\n\n\
+        **Errors**\n\
+        - `401`: no token, or one that is invalid, expired or revoked.\n\
+        - `403`: `organizations` names one he is not a member of, or another than its own for a \
+        token bound to its organization.\n\
+        - `404`: (platform administrator) `organizations` names one that does not exist.",
     params(OrganizationsParam),
     responses(
         (status = 200, description = "The caller, with his roles in the acting organizations", body = Paged<User>),
@@ -38,7 +47,13 @@ pub async fn get_current_user(
 }
 
 #[utoipa::path(
-    get, path = "/v1/users/mine/organizations", tag = "Security", operation_id = "getMyOrganizations",
+    get, path = "/v1/users/mine/organizations", tag = "Users", operation_id = "getMyOrganizations",
+    summary = "The organizations the caller is a member of",
+    description = "Every organization the caller is a member of, his home organization among \
+        them; a request acts in the token's unless `organizations` names others.\n\n\
+        **Needs** any valid token.\n\n\
+        **Errors**\n\
+        - `401`: no token, or one that is invalid, expired or revoked.",
     responses(
         (status = 200, description = "The organizations the caller is a member of", body = Paged<Organization>),
         (status = 401, body = ErrorBody),
@@ -56,9 +71,26 @@ pub async fn get_my_organizations(
 }
 
 #[utoipa::path(
-    post, path = "/v1/users/generate-permanent-api-token", tag = "Security",
+    post, path = "/v1/users/generate-permanent-api-token", tag = "Tokens",
     operation_id = "getPrivatePermanentApiToken",
-    request_body(content = UserPrivatePermanentTokenRequest, content_type = "*/*"),
+    summary = "Issue a permanent API token",
+    description = "Issues the caller's permanent API token for an organization (`organizationID`, \
+        by default the token's). It acts only there, as its user, until it is rotated or \
+        revoked, or `expiresInDays` pass; `allowedRanges` (CIDR) limits the client addresses it \
+        may be used from. A user has one live permanent token per organization. The secret is in \
+        this answer only (`access_token`, with `Cache-Control: no-store`).\n\n\
+        **Needs** any valid token and membership of the organization. For another user \
+        (`userID`, a member of it): `Tokens:create` there, and every permission that user holds \
+        in every organization he belongs to.\n\n\
+        **Errors**\n\
+        - `400`: `expiresInDays` outside 1 to 3650, a bad or empty `allowedRanges`.\n\
+        - `403`: not a member of the organization, another organization than its own for a \
+        bound token; for another user, without `Tokens:create` or holding less than him.\n\
+        - `404`: `userID` is not a member of the organization.\n\
+        - `409`: a live permanent token exists already: rotate it \
+        (`refreshPermanentApiToken`).",
+    request_body(content = UserPrivatePermanentTokenRequest, content_type = "*/*",
+        example = json!({"description": "Nightly billing export", "expiresInDays": 365})),
     responses(
         (status = 200, description = "The new permanent token; its secret is shown only here", body = OAuthToken,
             headers(("Cache-Control" = String, description = "`no-store`"), ("Pragma" = String, description = "`no-cache`")),
@@ -95,9 +127,23 @@ pub async fn get_private_permanent_api_token(
 }
 
 #[utoipa::path(
-    post, path = "/v1/users/refresh-permanent-api-token", tag = "Security",
+    post, path = "/v1/users/refresh-permanent-api-token", tag = "Tokens",
     operation_id = "refreshPermanentApiToken",
-    request_body(content = UserPrivatePermanentTokenRefreshRequest, content_type = "*/*"),
+    summary = "Rotate the permanent API token",
+    description = "Issues a new permanent token for the same user and organization, with the \
+        old one's description, address ranges and length of life, and ends the old one, with \
+        the pairs minted from it, at once or after `gracePeriodSeconds` (0 to 86400). The new \
+        secret is in this answer only.\n\n\
+        **Needs** what issuing needs: any valid token and membership of the organization; for \
+        another user (`userID`), `Tokens:create` there and every permission he holds.\n\n\
+        **Errors**\n\
+        - `400`: `gracePeriodSeconds` outside 0 to 86400.\n\
+        - `403`: as when issuing.\n\
+        - `404`: no live permanent token to rotate (issue one first), or `userID` is not a \
+        member of the organization.\n\
+        - `409`: it was rotated at the same time; try again.",
+    request_body(content = UserPrivatePermanentTokenRefreshRequest, content_type = "*/*",
+        example = json!({"gracePeriodSeconds": 300})),
     responses(
         (status = 200, description = "The new permanent token; the old one ends now or after the grace period", body = OAuthToken,
             headers(("Cache-Control" = String, description = "`no-store`"), ("Pragma" = String, description = "`no-cache`")),
@@ -141,7 +187,18 @@ fn permanent(issued: service::tokens::IssuedPermanent) -> OAuthToken {
 }
 
 #[utoipa::path(
-    get, path = "/v1/users/generate-tokens", tag = "Security", operation_id = "getTemporaryApiTokens",
+    get, path = "/v1/users/generate-tokens", tag = "Tokens", operation_id = "getTemporaryApiTokens",
+    summary = "Mint a short-lived token pair",
+    description = "Issues the caller an access token (an hour by default) and a refresh token \
+        (30 days by default) acting in one organization: the one named in `organizations`, \
+        else the token's. The pair reaches no further than the token that asked for it and ends \
+        with it: it joins a login's family, or, minted from a permanent token, ends when that \
+        token is rotated or revoked.\n\n\
+        **Needs** any valid token.\n\n\
+        **Errors**\n\
+        - `400`: more than one organization named.\n\
+        - `403`: an organization the caller is not a member of, or another than its own for a \
+        bound token.",
     params(
         ("organizations" = Option<Vec<String>>, Query, description = "The organization the pair \
             acts in by default (at most one); by default the token's. A token bound to its \
@@ -179,8 +236,25 @@ pub async fn get_temporary_api_tokens(
 }
 
 #[utoipa::path(
-    post, path = "/v1/users/flexcheck", tag = "Security", operation_id = "createFlexcheckUserLogin",
-    request_body(content = UserCreateRequest, content_type = "*/*"),
+    post, path = "/v1/users/flexcheck", tag = "Users", operation_id = "createFlexcheckUserLogin",
+    summary = "Sign up: a new organization and its first user",
+    description = "Creates an organization, named after `companyName` (else the e-mail's domain) \
+        with a unique `customerCode`, and an `Administrator` role in it holding `*`:`*`; then \
+        the user (`email` and `password` required) as its first member, holding that role.\n\n\
+        **Needs** a platform administrator's token, or `Organizations:create` in the token's \
+        organization. With no token only when open sign-up is on (`BF_OPEN_SIGNUP`), a few \
+        times an hour per client address.\n\n\
+        **Errors**\n\
+        - `400`: `email` missing or not an e-mail, `password` missing or against the password \
+        policy, `timezone` not an IANA name.\n\
+        - `401`: no token while open sign-up is off.\n\
+        - `403`: without `Organizations:create`.\n\
+        - `409`: the e-mail belongs to a user already.\n\
+        - `429`: too many sign-ups without a token from this address.",
+    request_body(content = UserCreateRequest, content_type = "*/*",
+        example = json!({"email": "ann@example.com", "password": "correct horse battery staple",
+            "firstName": "Ann", "lastName": "Smith", "companyName": "Example Ltd",
+            "timezone": "Europe/London"})),
     responses((status = 200, description = "The new user, first administrator of a new organization", body = Paged<User>, links(
             ("read" = (operation_id = "getUserByUsername", parameters(
                 ("email" = "$response.body#/results/0/email"),
@@ -217,8 +291,24 @@ fn user(answer: service::users::Answer) -> User {
 }
 
 #[utoipa::path(
-    post, path = "/v1/users", tag = "Security", operation_id = "createUserLogin",
-    request_body(content = UserCreateRequest, content_type = "*/*"),
+    post, path = "/v1/users", tag = "Users", operation_id = "createUserLogin",
+    summary = "Create a user in an organization",
+    description = "Creates a user as a member of an organization (`organizationID`, else the \
+        first acting one) with the named `roles` (IDs or names there); with none, he gets the \
+        organization's default role. Without `password` he cannot log in until he sets one \
+        with a code: `sendEmail: true` mails him one, valid 72 hours.\n\n\
+        **Needs** `Users:create` in that organization, and every permission of the roles he is \
+        given (of the default role when none is named).\n\n\
+        **Errors**\n\
+        - `400`: `email` missing or not an e-mail, `password` against the password policy, \
+        `timezone` not an IANA name, a role that does not exist there.\n\
+        - `403`: without `Users:create` there, not a member of it, or a role holding a \
+        permission the caller lacks.\n\
+        - `404`: no such organization.\n\
+        - `409`: the e-mail belongs to a user already (logins are global: invite him instead).",
+    request_body(content = UserCreateRequest, content_type = "*/*",
+        example = json!({"email": "bob@example.com", "firstName": "Bob", "lastName": "Jones",
+            "timezone": "Europe/London", "sendEmail": true})),
     responses((status = 200, description = "The new user", body = Paged<User>, links(
             ("read" = (operation_id = "getUserByUsername", parameters(
                 ("email" = "$response.body#/results/0/email"),
@@ -251,8 +341,29 @@ pub async fn create_user_login(
 }
 
 #[utoipa::path(
-    post, path = "/v1/users/invite", tag = "Security", operation_id = "inviteUserLogin",
-    request_body(content = UserInviteRequest, content_type = "*/*"),
+    post, path = "/v1/users/invite", tag = "Invitations", operation_id = "inviteUserLogin",
+    summary = "Invite an e-mail into an organization",
+    description = "Creates an invitation into an organization (`organizationID`, else the first \
+        acting one) with a single-use code, mailed to `email`, or with `sendEmail: false` \
+        answered once as `inviteCode`. It lasts `expiresInHours` (72 by default, at most 720) \
+        and gives the named `roles` (the default role when none). A new e-mail gets a user at \
+        once, a member but not enabled until he accepts by setting his password with the code \
+        (`updateUserPasswordWithResetCode`) or with an OpenID Connect ID token \
+        (`linkOpenIdTokenToUser`); an existing user accepts while logged in \
+        (`acceptInvitation`, `acceptMyInvitation`). A newer invitation into the organization \
+        replaces a pending one. The answer is the invitation in the shape of a user.\n\n\
+        **Needs** `Users:create` in that organization, and every permission of the roles it \
+        gives (of the default role when none is named).\n\n\
+        **Errors**\n\
+        - `400`: `email` missing or not an e-mail, `expiresInHours` outside 1 to 720, a role \
+        that does not exist there.\n\
+        - `403`: without `Users:create` there, not a member of it, or a role holding a \
+        permission the caller lacks.\n\
+        - `404`: no such organization.\n\
+        - `409`: the e-mail's user is a member of the organization already.",
+    request_body(content = UserInviteRequest, content_type = "*/*",
+        example = json!({"email": "carla@example.com", "firstName": "Carla", "lastName": "Diaz",
+            "expiresInHours": 72})),
     responses((status = 200, description = "The invitation in the shape of a user: its own ID, the inviting \
         organization, the e-mail and names as given, `enabled: false`, its roles, its end as \
         `passwordResetValidTill`; `inviteCode` only with `sendEmail: false`", body = Paged<User>),
@@ -279,12 +390,17 @@ pub async fn invite_user_login(
 
 #[utoipa::path(
     post, path = "/v1/users/invite/accept", tag = "Invitations", operation_id = "acceptInvitation",
-    summary = "Accept an invitation made for the caller",
+    summary = "Accept an invitation made for the caller, by its code",
     description = "How a user who exists already joins the organization that invited him: he \
-        accepts with his own token. Answers him with his roles in that organization. Any wrong, \
-        used, expired or someone else's code is one 400; failed code uses are limited per client \
-        address (429).",
-    request_body(content = InviteAcceptRequest, content_type = "*/*"),
+        sends the invitation's code with his own token, and becomes a member with the \
+        invitation's roles. The answer is he, with his roles in that organization.\n\n\
+        **Needs** any valid token: the caller's own, the invitation being made for his e-mail.\n\n\
+        **Errors**\n\
+        - `400`: `inviteCode` missing; a code that is wrong, used, expired or someone else's \
+        (one answer for all).\n\
+        - `429`: too many failed code uses from this client address.",
+    request_body(content = InviteAcceptRequest, content_type = "*/*",
+        example = json!({"inviteCode": "K7M2Q9XD4P"})),
     params(OrganizationsParam),
     responses((status = 200, description = "The caller, a member of the inviting organization", body = Paged<User>),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
@@ -303,8 +419,23 @@ pub async fn accept_invitation(
 }
 
 #[utoipa::path(
-    post, path = "/v1/users/invite/openid", tag = "Security", operation_id = "linkOpenIdTokenToUser",
-    request_body(content = OpenIdUserLinkRequest, content_type = "*/*"),
+    post, path = "/v1/users/invite/openid", tag = "Invitations", operation_id = "linkOpenIdTokenToUser",
+    summary = "Accept an invitation, or link a login, with an OpenID Connect ID token",
+    description = "Verifies `idToken` as an ID token of a configured OpenID Connect provider \
+        (signature, issuer, audience, expiry, issue time, a verified e-mail) and links that \
+        identity to a user, who may then log in with it (`getToken`, `jwt-bearer` grant). With \
+        `inviteCode`: the invited user, whose e-mail the ID token must carry, is linked, \
+        enabled and made a member; the invitation is used up. Without it: the caller's own user \
+        is linked, his e-mail matching the ID token's.\n\n\
+        **Needs** the invitation's code, or a valid token.\n\n\
+        **Errors**\n\
+        - `400`: `idToken` missing or failing a check (the code stays usable); neither \
+        `inviteCode` nor a token; a code that is wrong, used, expired or not for that e-mail.\n\
+        - `409`: the identity is linked to a user already.\n\
+        - `429`: too many failed attempts from this client address.",
+    request_body(content = OpenIdUserLinkRequest, content_type = "*/*",
+        example = json!({"inviteCode": "K7M2Q9XD4P",
+            "idToken": "eyJhbGciOiJSUzI1NiIsImtpZCI6IjEifQ.eyJpc3MiOiJodHRwczovL2lkLmV4YW1wbGUuY29tIn0.c2lnbmF0dXJl"})),
     responses((status = 200, description = "The linked user", body = Paged<User>),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 409, description = "The identity is linked to a user already", body = ErrorBody),
@@ -328,7 +459,16 @@ pub async fn link_open_id_token_to_user(
 }
 
 #[utoipa::path(
-    get, path = "/v1/users", tag = "Security", operation_id = "getSimpleAllUsers",
+    get, path = "/v1/users", tag = "Users", operation_id = "getSimpleAllUsers",
+    summary = "List the users of the acting organizations",
+    description = "The members of the acting organizations, each with his roles there, a page \
+        at a time (`offset`, `records`), ordered by `order_by` (`created`, `updated`, `email`) \
+        and `order`; `nextPage` links the next page.\n\n\
+        **Needs** `Users:read` in every acting organization.\n\n\
+        **Errors**\n\
+        - `400`: `offset` below 0, `records` outside 1 to 500, an unknown `order_by` or \
+        `order`.\n\
+        - `403`: without `Users:read` in an acting organization, or not a member of it.",
     params(UserListParams),
     responses((status = 200, description = "Members of the acting organizations", body = Paged<User>),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
@@ -359,7 +499,15 @@ pub async fn get_simple_all_users(
 }
 
 #[utoipa::path(
-    get, path = "/v1/users/username/{email}", tag = "Security", operation_id = "getUserByUsername",
+    get, path = "/v1/users/username/{email}", tag = "Users", operation_id = "getUserByUsername",
+    summary = "Find a user by e-mail",
+    description = "The user whose login is `email` (compared case-insensitively), with his roles \
+        in the acting organizations.\n\n\
+        **Needs** `Users:read` in every acting organization, or none to read oneself.\n\n\
+        **Errors**\n\
+        - `400`: `email` is not an e-mail.\n\
+        - `404`: no such user among the members of the acting organizations (whether or not he \
+        exists elsewhere); without `Users:read`, anyone but oneself.",
     params(("email" = String, Path, description = "The user's e-mail"), OrganizationsParam),
     responses((status = 200, description = "The user", body = Paged<User>),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
@@ -375,9 +523,26 @@ pub async fn get_user_by_username(
 }
 
 #[utoipa::path(
-    put, path = "/v1/users/{email}", tag = "Security", operation_id = "updateUserInfos",
+    put, path = "/v1/users/{email}", tag = "Users", operation_id = "updateUserInfos",
+    summary = "Change a user's profile, standing or roles",
+    description = "Changes only the fields present: names, company and `timezone` (an IANA \
+        name); `enabled` (disabling ends all his sessions and permanent tokens at once); \
+        `roles`, which replace his roles in the first acting organization (`[]` takes them \
+        all away).\n\n\
+        **Needs** for oneself, names and time zone only, no permission. For another user, \
+        `Users:update` in every acting organization and every permission he holds in every \
+        organization he belongs to (only a platform administrator changes a platform \
+        administrator); for `roles`, every permission of the roles given.\n\n\
+        **Errors**\n\
+        - `400`: `timezone` not an IANA name, a role that does not exist there.\n\
+        - `403`: another user without `Users:update` or holding less than him; one's own \
+        `enabled` or `roles`; a role holding a permission the caller lacks.\n\
+        - `404`: no such user among the acting organizations' members, or (with `roles`) not \
+        a member of the first one.",
     params(("email" = String, Path, description = "The user's e-mail"), OrganizationsParam),
-    request_body(content = UpdateUserInfoRequest, content_type = "*/*"),
+    request_body(content = UpdateUserInfoRequest, content_type = "*/*",
+        example = json!({"firstName": "Ann", "lastName": "Smith", "companyName": "Example Ltd",
+            "timezone": "Europe/Paris"})),
     responses((status = 200, description = "The user", body = Paged<User>),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody)),
@@ -394,9 +559,22 @@ pub async fn update_user_infos(
 }
 
 #[utoipa::path(
-    put, path = "/v1/users/{email}/email", tag = "Security", operation_id = "updateEmail",
+    put, path = "/v1/users/{email}/email", tag = "Users", operation_id = "updateEmail",
+    summary = "Change a user's login e-mail",
+    description = "Sets `newEmail` as the user's login and mails a notice to the old address. \
+        His other sessions end (all of them when another user makes the change).\n\n\
+        **Needs** for oneself, one's current `password` and no permission. For another user, \
+        `Users:update` in every acting organization and every permission he holds in every \
+        organization he belongs to.\n\n\
+        **Errors**\n\
+        - `400`: `newEmail` missing or not an e-mail; for oneself, `password` missing or \
+        wrong.\n\
+        - `403`: another user without `Users:update`, or holding less than him.\n\
+        - `404`: no such user among the acting organizations' members.\n\
+        - `409`: `newEmail` belongs to a user already.",
     params(("email" = String, Path, description = "The user's current e-mail"), OrganizationsParam),
-    request_body(content = UpdateEmailRequest, content_type = "*/*"),
+    request_body(content = UpdateEmailRequest, content_type = "*/*",
+        example = json!({"newEmail": "ann.smith@example.com", "password": "correct horse battery staple"})),
     responses((status = 200, description = "The user", body = Paged<User>),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
@@ -413,9 +591,23 @@ pub async fn update_email(
 }
 
 #[utoipa::path(
-    put, path = "/v1/users/{email}/password", tag = "Security", operation_id = "updateUserPassword",
+    put, path = "/v1/users/{email}/password", tag = "Users", operation_id = "updateUserPassword",
+    summary = "Change a user's password",
+    description = "Sets `newPassword` under the password policy (at least 10 characters, not \
+        the e-mail, by default). His sessions end, their access and refresh tokens, but for \
+        the one making the call when he changes his own.\n\n\
+        **Needs** for oneself, the right `currentPassword` and no permission. For another user, \
+        `Users:update` in every acting organization and every permission he holds in every \
+        organization he belongs to.\n\n\
+        **Errors**\n\
+        - `400`: `newPassword` missing or against the policy; for oneself, `currentPassword` \
+        missing or wrong.\n\
+        - `403`: another user without `Users:update`, or holding less than him.\n\
+        - `404`: no such user among the acting organizations' members.",
     params(("email" = String, Path, description = "The user's e-mail"), OrganizationsParam),
-    request_body(content = UpdatePasswordRequest, content_type = "*/*"),
+    request_body(content = UpdatePasswordRequest, content_type = "*/*",
+        example = json!({"currentPassword": "correct horse battery staple",
+            "newPassword": "a longer passphrase of my own"})),
     responses((status = 200, description = "The user", body = Paged<User>),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody)),
@@ -432,11 +624,21 @@ pub async fn update_user_password(
 }
 
 #[utoipa::path(
-    post, path = "/v1/users/password-reset/request-reset-code", tag = "Security",
+    post, path = "/v1/users/password-reset/request-reset-code", tag = "Password reset",
     operation_id = "requestPasswordResetCode",
+    summary = "Mail a password reset code",
+    description = "Mails a single-use reset code to `email` if it belongs to an enabled user, \
+        valid 15 minutes by default; a newer code replaces an older one. The body is \
+        `{\"email\": …}`, or the bare address as `text/plain`. The answer is the same, after \
+        the same work, whether or not the e-mail belongs to anyone.\n\n\
+        **Needs** nothing: no token.\n\n\
+        **Errors**\n\
+        - `400`: `email` missing or not an e-mail.\n\
+        - `429`: too many requests from this client address, or for this e-mail from a client \
+        its user never logged in from.",
     request_body(content(
-        (PasswordResetCodeRequest = "application/json"),
-        (String = "text/plain"),
+        (PasswordResetCodeRequest = "application/json", example = json!({"email": "ann@example.com"})),
+        (String = "text/plain", example = json!("ann@example.com")),
     )),
     responses((status = 200, description = "The same answer whether or not the e-mail exists", body = Paged<String>),
         (status = 400, body = ErrorBody), (status = 429, body = ErrorBody)),
@@ -469,9 +671,21 @@ pub async fn request_password_reset_code(
 }
 
 #[utoipa::path(
-    post, path = "/v1/users/password-reset/password-update", tag = "Security",
+    post, path = "/v1/users/password-reset/password-update", tag = "Password reset",
     operation_id = "updateUserPasswordWithResetCode",
-    request_body(content = PasswordUpdateWithResetCodeRequest, content_type = "application/json"),
+    summary = "Set a password with a reset code",
+    description = "Sets `newPassword` (under the password policy) for the user of `email` if \
+        `resetCode` is his, right, unexpired and unused; the code is then used up, and his \
+        sessions end. An invitation's code works here too for the user that invitation created: \
+        it accepts the invitation and enables him. A reset code dies after 5 wrong tries.\n\n\
+        **Needs** nothing: no token.\n\n\
+        **Errors**\n\
+        - `400`: `email`, `resetCode` or `newPassword` missing, `newPassword` against the \
+        policy; a code that is wrong, used or expired (one answer for all).\n\
+        - `429`: too many failed code uses from this client address.",
+    request_body(content = PasswordUpdateWithResetCodeRequest, content_type = "application/json",
+        example = json!({"email": "ann@example.com", "resetCode": "K7M2Q9XD4P",
+            "newPassword": "correct horse battery staple"})),
     responses((status = 200, description = "The user", body = Paged<User>),
         (status = 400, body = ErrorBody),
         (status = 429, description = "Too many failed code uses from this address", body = ErrorBody)),
@@ -495,11 +709,16 @@ pub async fn update_user_password_with_reset_code(
 }
 
 #[utoipa::path(
-    get, path = "/v1/users/{user_id}/login-limits", tag = "Limits", operation_id = "getLoginLimits",
+    get, path = "/v1/users/{user_id}/login-limits", tag = "Users", operation_id = "getLoginLimits",
     summary = "See the limits bound to a user's e-mail",
     description = "Failed password logins with his e-mail this hour from clients he never logged \
-        in from, and reset codes asked for. Needs `Users:read` and every permission the user \
-        holds, in every organization he belongs to.",
+        in from (which are refused past the allowance, until `refusedUntil`), and reset codes \
+        asked for.\n\n\
+        **Needs** `Users:read` in every acting organization, and every permission the user \
+        holds, in every organization he belongs to.\n\n\
+        **Errors**\n\
+        - `403`: without `Users:read`, or holding less than the user.\n\
+        - `404`: no such user in the acting organizations.",
     params(("user_id" = String, Path, description = "The user's ID"), OrganizationsParam),
     responses((status = 200, description = "The user's counts", body = Paged<LoginLimits>),
         (status = 401, body = ErrorBody),
@@ -517,12 +736,16 @@ pub async fn get_login_limits(
 }
 
 #[utoipa::path(
-    delete, path = "/v1/users/{user_id}/login-limits", tag = "Limits",
+    delete, path = "/v1/users/{user_id}/login-limits", tag = "Users",
     operation_id = "clearLoginLimits",
     summary = "Clear the limits bound to a user's e-mail",
     description = "Forgets this hour's failed password logins with his e-mail and his reset \
-        requests, so that any client may try again at once. Needs `Users:update` and every \
-        permission the user holds, in every organization he belongs to.",
+        requests, so that any client may try again at once.\n\n\
+        **Needs** `Users:update` in every acting organization, and every permission the user \
+        holds, in every organization he belongs to.\n\n\
+        **Errors**\n\
+        - `403`: without `Users:update`, or holding less than the user.\n\
+        - `404`: no such user in the acting organizations.",
     params(("user_id" = String, Path, description = "The user's ID"), OrganizationsParam),
     responses((status = 200, description = "The user's counts, cleared", body = Paged<LoginLimits>),
         (status = 401, body = ErrorBody),

@@ -202,14 +202,23 @@ impl User {
 /// RFC 6749 §5.1, spelled as that RFC spells it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OAuthToken {
+    #[schema(example = "bfsa_9mY2kVxQe3TzL0pW8rN4cJ6hD1fG5sA7uB2oK8iE3xM")]
     pub access_token: String,
     /// Always `bearer`.
+    #[schema(example = "bearer")]
     pub token_type: String,
     /// Seconds; absent for a permanent token that does not expire.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, example = 3600)]
     pub expires_in: Option<i64>,
+    /// Absent for a permanent token.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(
+        nullable = false,
+        example = "bfsr_Pt3cpvQ9ONwt2Smh5arflgCpzKve9XruwfcmN9XOEUA"
+    )]
     pub refresh_token: Option<String>,
+    #[schema(example = "api organizations:all")]
     pub scope: String,
     #[serde(rename = "organizationID")]
     pub organization_id: String,
@@ -218,10 +227,17 @@ pub struct OAuthToken {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TokensResponse {
+    #[schema(example = "bfsa_9mY2kVxQe3TzL0pW8rN4cJ6hD1fG5sA7uB2oK8iE3xM")]
     pub access_token: String,
+    #[schema(example = "bearer")]
     pub token_type: String,
+    /// Seconds.
+    #[schema(example = 3600)]
     pub expires_in: i64,
+    #[schema(example = "bfsr_Pt3cpvQ9ONwt2Smh5arflgCpzKve9XruwfcmN9XOEUA")]
     pub refresh_token: String,
+    /// Seconds.
+    #[schema(example = 2592000)]
     pub refresh_expires_in: i64,
     #[serde(rename = "organizationID")]
     pub organization_id: String,

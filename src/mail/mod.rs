@@ -1,6 +1,7 @@
 //! Where mail leaves. A change that causes a mail writes it to the outbox in its own
 //! transaction ([`outbox::enqueue`]); the [`sender`] task, running for the server's lifetime,
-//! delivers it over SMTP (or into a directory of `.eml` files) with retries, and marks it sent.
+//! delivers it over SMTP (or into a directory of `.eml` files: by default, on SQLite, a `mail`
+//! folder beside the database file) with retries, and marks it sent.
 //! So a mail exists exactly when its change does, survives restarts, and is never sent twice
 //! once marked; request handlers never wait on SMTP, so its timing reveals nothing.
 
@@ -32,17 +33,21 @@ pub struct Mailer {
     pub(crate) wake: Arc<Notify>,
     counts: Family<OutcomeLabels, Counter>,
     pub(crate) transport: Option<transport::Transport>,
+    /// Where the transport sends mail, or why there is none.
+    pub destination: transport::Destination,
 }
 
 impl Mailer {
     pub fn new(
-        settings: &crate::config::MailSettings,
+        settings: &crate::config::Settings,
         counts: Family<OutcomeLabels, Counter>,
     ) -> Result<Self, String> {
+        let (transport, destination) = transport::Transport::from_settings(settings)?;
         Ok(Self {
             wake: Arc::new(Notify::new()),
             counts,
-            transport: transport::Transport::from_settings(settings)?,
+            transport,
+            destination,
         })
     }
 
@@ -51,6 +56,13 @@ impl Mailer {
         if n > 0 {
             self.count("queued", n);
             self.wake.notify_one();
+            // The one trace of a mail nobody will receive: its API answer said it was sent.
+            if self.destination == transport::Destination::Nowhere {
+                tracing::warn!(
+                    mails = n,
+                    "mail queued but not delivered: set BF_SMTP_URL or BF_MAIL_DIR"
+                );
+            }
         }
     }
 

@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::clock::{Millis, SharedClock};
-use crate::mail::transport::Transport;
+use crate::mail::transport::{Destination, Transport};
 use crate::mail::Mailer;
 use crate::store::Store;
 use crate::store::{self, outbox::OutboxRow};
@@ -52,12 +52,29 @@ pub struct Parts {
     pub poll_millis: u64,
 }
 
-/// Starts the sender; none without a transport (mail then waits in the outbox).
+/// Says where mail goes and starts the sender; none without a transport (mail then waits in
+/// the outbox).
 pub fn spawn(app: Parts) -> Option<Running> {
-    if app.mailer.transport.is_none() {
-        tracing::warn!("no BF_SMTP_URL or BF_MAIL_DIR: mail stays in the outbox unsent");
-        return None;
+    match &app.mailer.destination {
+        Destination::Smtp(url) => tracing::info!(smtp = %url, "mail goes through SMTP"),
+        Destination::Dir(dir) => tracing::info!(
+            folder = %dir.display(),
+            "mail goes into a folder (BF_MAIL_DIR), one .eml file per mail"
+        ),
+        Destination::BesideDatabase(dir) => tracing::info!(
+            folder = %dir.display(),
+            "mail goes into a folder beside the SQLite file, one .eml file per mail \
+             (BF_SMTP_URL sends it instead, BF_MAIL_DIR names another folder)"
+        ),
+        Destination::Held => {
+            tracing::info!("mail stays in the outbox table, never delivered (BF_MAIL_DELIVERY)")
+        }
+        Destination::Nowhere => tracing::warn!(
+            "no BF_SMTP_URL or BF_MAIL_DIR: mail stays in the outbox undelivered until one \
+             is set and the node restarted"
+        ),
     }
+    app.mailer.transport.as_ref()?;
     let (stop, stopped) = watch::channel(false);
     let task = tokio::spawn(run(app, stopped));
     Some(Running { stop, task })
@@ -173,11 +190,21 @@ async fn deliver_one(
     let now = app.clock.now();
     let mut tx = app.store.write().await?;
     match outcome {
-        Ok(()) => {
+        Ok(written) => {
             store::outbox::mark_sent(&mut tx, &row.id, now).await?;
             tx.commit().await?;
             app.mailer.count("sent", 1);
-            tracing::info!(mail = %row.id, attempts = row.attempts, "mail sent");
+            // Never the recipient (the log keeps e-mail addresses out) nor the body (it may
+            // hold a code): the file is where to read it.
+            match written {
+                Some(file) => tracing::info!(
+                    mail = %row.id,
+                    file = %file.display(),
+                    subject = ?row.subject,
+                    "mail written"
+                ),
+                None => tracing::info!(mail = %row.id, attempts = row.attempts, "mail sent"),
+            }
         }
         Err(failure) => {
             let error: String = failure.message.chars().take(500).collect();

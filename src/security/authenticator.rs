@@ -45,6 +45,8 @@ pub struct Principal {
     /// How the login of the token's session stood to second factors (`passed`, `enrol`),
     /// fixed when it opened, so a cached resolution cannot outlast a change of it.
     pub second_factor: Option<String>,
+    /// When the token was issued.
+    pub issued: Millis,
     expires: Option<Millis>,
     revoked: Option<Millis>,
 }
@@ -59,6 +61,20 @@ impl Principal {
     /// A second factor was checked at the login of the token's session.
     pub fn second_factor_passed(&self) -> bool {
         self.second_factor.as_deref() == Some("passed")
+    }
+
+    /// When the token stops working by itself, if ever: its expiry, a revocation set for later
+    /// (a rotated permanent token's grace), or its session's absolute end, whichever comes
+    /// first. A session's idle end is not one: every use moves it.
+    pub fn ends(&self) -> Option<Millis> {
+        [
+            self.expires,
+            self.revoked,
+            self.session.as_ref().map(|s| s.ends),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// The session the token belongs to: its family (a permanent token's pairs are named
@@ -297,6 +313,7 @@ impl Authenticator {
             allowed_ranges,
             last_used,
             second_factor,
+            issued: token.created,
             expires: token.expires,
             revoked: token.revoked,
         }))

@@ -104,6 +104,32 @@ impl Grant {
             Err(forbidden(resource, action))
         }
     }
+
+    /// Checks `resource:action` in the organization a path names as the entity acted on. One
+    /// the caller may not reach (not a member, another than its own for a bound token, or none
+    /// such) is a 404, as any entity of a foreign organization is; a member lacking the
+    /// permission gets a 403.
+    pub async fn require_on(
+        &self,
+        app: &App,
+        organization_id: &str,
+        resource: &str,
+        action: &str,
+    ) -> Result<ActingIn, ApiError> {
+        let acting = match acting_in(app, self.caller()?, organization_id).await {
+            Err(ApiError::Forbidden(_)) => {
+                return Err(ApiError::NotFound(format!(
+                    "no organization {organization_id}"
+                )))
+            }
+            acting => acting?,
+        };
+        if acting.permissions.allows(resource, action) {
+            Ok(acting)
+        } else {
+            Err(forbidden(resource, action))
+        }
+    }
 }
 
 fn forbidden(resource: &str, action: &str) -> ApiError {

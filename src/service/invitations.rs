@@ -162,8 +162,18 @@ pub async fn invite(app: &App, grant: &Grant, req: NewInvitation) -> Result<Invi
     )
     .await?;
     if send_email {
-        let mail =
-            messages::invitation(&user.email, &organization.name, code.secret.expose(), hours);
+        let how = messages::Acceptance {
+            invitation_id: &code_id,
+            new_login: creates,
+            openid: !app.settings.oidc.providers.is_empty(),
+        };
+        let mail = messages::invitation(
+            &user.email,
+            &organization.name,
+            code.secret.expose(),
+            hours,
+            how,
+        );
         change.mail(&mail).await?;
     }
     change
@@ -439,8 +449,18 @@ pub async fn resend(app: &App, grant: &Grant, id: &str) -> Result<CodeRow, ApiEr
             "the invitation ended meanwhile; invite again instead".into(),
         ));
     }
-    let mail =
-        messages::invitation_resent(&user.email, &organization.name, code.secret.expose(), hours);
+    let how = messages::Acceptance {
+        invitation_id: &row.id,
+        new_login: creates(&row, &user),
+        openid: !app.settings.oidc.providers.is_empty(),
+    };
+    let mail = messages::invitation_resent(
+        &user.email,
+        &organization.name,
+        code.secret.expose(),
+        hours,
+        how,
+    );
     change.mail(&mail).await?;
     change
         .audit(AuditEvent {

@@ -487,7 +487,7 @@ async fn check_own_password(
 }
 
 /// What of a user an update may change, as its audit event shows it before and after.
-fn profile(user: &UserRow) -> serde_json::Value {
+pub(super) fn profile(user: &UserRow) -> serde_json::Value {
     json!({
         "firstName": user.first_name,
         "lastName": user.last_name,
@@ -542,18 +542,7 @@ pub async fn update_infos(
         if enabled != user.enabled {
             user.enabled = enabled;
             if !enabled {
-                let scope = sessions_of(app, &user.id, now);
-                (_, revoked) = store::sessions::end_of_user(&mut change.tx, scope, None).await?;
-                revoked.extend(
-                    store::tokens::revoke_of_user(
-                        &mut change.tx,
-                        &user.id,
-                        &[TokenKind::Permanent],
-                        None,
-                        now,
-                    )
-                    .await?,
-                );
+                (_, revoked) = end_every_token(app, &mut change, &user.id).await?;
             }
         }
         changed.push("enabled");
@@ -729,8 +718,30 @@ pub async fn update_password(
     answer(app, grant, subject.into_user()).await
 }
 
+/// What disabling a user ends: every session (its access and refresh tokens) and every
+/// permanent token, so that nothing he holds works any more. Answers the sessions ended and the
+/// digests of the tokens revoked.
+pub(super) async fn end_every_token(
+    app: &App,
+    change: &mut Change<'_>,
+    user_id: &str,
+) -> Result<(Vec<String>, Vec<String>), ApiError> {
+    let now = change.now();
+    let (ended, mut revoked) =
+        store::sessions::end_of_user(&mut change.tx, sessions_of(app, user_id, now), None).await?;
+    revoked.extend(
+        store::tokens::revoke_of_user(&mut change.tx, user_id, &[TokenKind::Permanent], None, now)
+            .await?,
+    );
+    Ok((ended, revoked))
+}
+
 /// All of a user's sessions, for ending them.
-fn sessions_of<'a>(app: &App, user_id: &'a str, now: Millis) -> store::sessions::Scope<'a> {
+pub(super) fn sessions_of<'a>(
+    app: &App,
+    user_id: &'a str,
+    now: Millis,
+) -> store::sessions::Scope<'a> {
     store::sessions::Scope {
         user_id,
         organization_id: None,

@@ -443,6 +443,33 @@ pub async fn of_member(
     .collect()
 }
 
+/// The organizations of many users at once, each user's oldest membership first.
+pub async fn of_members(
+    conn: &mut AnyConnection,
+    user_ids: &[String],
+) -> Result<HashMap<String, Vec<super::organizations::OrganizationRow>>, sqlx::Error> {
+    let mut out: HashMap<String, Vec<_>> = HashMap::new();
+    if user_ids.is_empty() {
+        return Ok(out);
+    }
+    let sql = format!(
+        "SELECT m.user_id AS member_id, {ORGANIZATION_COLUMNS}
+         FROM organizations o JOIN memberships m ON m.organization_id = o.id
+         WHERE m.user_id IN ({}) AND o.deleted = 0 ORDER BY m.user_id, m.created, o.id",
+        placeholders(1, user_ids.len())
+    );
+    let mut query = sqlx::query(&sql);
+    for u in user_ids {
+        query = query.bind(u);
+    }
+    for row in query.fetch_all(conn).await? {
+        out.entry(row.try_get("member_id")?)
+            .or_default()
+            .push(super::organizations::from_row(&row)?);
+    }
+    Ok(out)
+}
+
 pub async fn add_member(
     conn: &mut AnyConnection,
     user_id: &str,

@@ -85,6 +85,135 @@ pub async fn find(
     .transpose()
 }
 
+/// The organizations called exactly `name` that are not deleted (names need not be unique).
+pub async fn find_by_name(
+    conn: &mut AnyConnection,
+    name: &str,
+) -> Result<Vec<OrganizationRow>, sqlx::Error> {
+    sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM organizations o WHERE o.name = $1 AND o.deleted = 0 ORDER BY o.id"
+    ))
+    .bind(name)
+    .fetch_all(conn)
+    .await?
+    .iter()
+    .map(from_row)
+    .collect()
+}
+
+/// Organizations in the order they were created (their IDs sort so), the next `limit` after
+/// `after` (`""`: from the first), each with its number of members.
+pub async fn page_with_members(
+    conn: &mut AnyConnection,
+    after: &str,
+    limit: i64,
+) -> Result<Vec<(OrganizationRow, i64)>, sqlx::Error> {
+    sqlx::query(&format!(
+        "SELECT {COLUMNS},
+            (SELECT COUNT(*) FROM memberships m WHERE m.organization_id = o.id) AS members
+         FROM organizations o WHERE o.id > $1 ORDER BY o.id LIMIT $2"
+    ))
+    .bind(after)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?
+    .iter()
+    .map(|r| Ok((from_row(r)?, r.try_get("members")?)))
+    .collect()
+}
+
+/// How a page of organizations is ordered (ties broken by ID, in the same direction).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrganizationOrder {
+    Created,
+    Updated,
+    Name,
+}
+
+impl OrganizationOrder {
+    fn column(self) -> &'static str {
+        match self {
+            OrganizationOrder::Created => "o.created",
+            OrganizationOrder::Updated => "o.updated",
+            OrganizationOrder::Name => "o.name",
+        }
+    }
+}
+
+/// Which organizations a page is taken from.
+#[derive(Debug, Clone, Copy)]
+pub struct Among<'a> {
+    /// Only those this user is a member of; none: every organization.
+    pub member: Option<&'a str>,
+    /// Only this one (a token bound to it).
+    pub only: Option<&'a str>,
+}
+
+/// One page of the live organizations `among` allows, and whether more follow.
+pub async fn page(
+    conn: &mut AnyConnection,
+    among: Among<'_>,
+    order: OrganizationOrder,
+    descending: bool,
+    offset: i64,
+    records: i64,
+) -> Result<(Vec<OrganizationRow>, bool), sqlx::Error> {
+    let direction = if descending { "DESC" } else { "ASC" };
+    let mut filters = String::new();
+    let mut next = 3;
+    if among.member.is_some() {
+        filters.push_str(&format!(
+            " AND o.id IN (SELECT organization_id FROM memberships WHERE user_id = ${next})"
+        ));
+        next += 1;
+    }
+    if among.only.is_some() {
+        filters.push_str(&format!(" AND o.id = ${next}"));
+    }
+    let sql = format!(
+        "SELECT {COLUMNS} FROM organizations o WHERE o.deleted = 0{filters}
+         ORDER BY {} {direction}, o.id {direction} LIMIT $1 OFFSET $2",
+        order.column()
+    );
+    let mut query = sqlx::query(&sql).bind(records + 1).bind(offset);
+    for value in [among.member, among.only].into_iter().flatten() {
+        query = query.bind(value);
+    }
+    let mut organizations: Vec<OrganizationRow> = query
+        .fetch_all(conn)
+        .await?
+        .iter()
+        .map(from_row)
+        .collect::<Result<_, _>>()?;
+    let more = organizations.len() as i64 > records;
+    organizations.truncate(records as usize);
+    Ok((organizations, more))
+}
+
+/// Renames a live organization if its name is still `before`; answers whether it did (not: it
+/// changed meanwhile, or is gone).
+pub async fn rename(
+    conn: &mut AnyConnection,
+    id: &str,
+    before: &str,
+    name: &str,
+    now: Millis,
+    by: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE organizations SET name = $1, updated = $2, changed_by = $3
+         WHERE id = $4 AND name = $5 AND deleted = 0",
+    )
+    .bind(name)
+    .bind(now)
+    .bind(by)
+    .bind(id)
+    .bind(before)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// Whether a customer code is taken (codes are derived from names and must stay unique).
 pub async fn customer_code_taken(
     conn: &mut AnyConnection,

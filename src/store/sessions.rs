@@ -146,6 +146,21 @@ pub async fn list(
     .collect()
 }
 
+/// How many working sessions `scope` covers.
+pub async fn count(conn: &mut AnyConnection, scope: Scope<'_>) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM sessions
+         WHERE user_id = $1 AND ($2 = '' OR organization_id = $2)
+           AND ended IS NULL AND ends > $3 AND last_used > $4",
+    )
+    .bind(scope.user_id)
+    .bind(scope.organization_id.unwrap_or(""))
+    .bind(scope.now)
+    .bind(scope.idle_since)
+    .fetch_one(conn)
+    .await
+}
+
 /// Ends a user's working sessions (all of `scope`, or all but `except`) and revokes their
 /// access and refresh tokens, those of families without a session row included; answers the
 /// sessions ended and the digests of the tokens revoked.

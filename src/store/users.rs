@@ -158,6 +158,32 @@ pub async fn find_by_id(
         .transpose()
 }
 
+/// Users by e-mail (their lower-cased key), the next `limit` after `after` (`""`: from the
+/// first): everyone, or the members of one organization. Keyset pages, so that listing a
+/// million users reads each index entry once.
+pub async fn page_by_email(
+    conn: &mut AnyConnection,
+    organization_id: Option<&str>,
+    after: &str,
+    limit: i64,
+) -> Result<Vec<UserRow>, sqlx::Error> {
+    let sql = match organization_id {
+        None => format!(
+            "SELECT {COLUMNS} FROM users u WHERE u.email_key > $1 ORDER BY u.email_key LIMIT $2"
+        ),
+        Some(_) => format!(
+            "SELECT {COLUMNS} FROM memberships m JOIN users u ON u.id = m.user_id
+             WHERE m.organization_id = $3 AND m.user_email_key > $1
+             ORDER BY m.user_email_key LIMIT $2"
+        ),
+    };
+    let mut query = sqlx::query(&sql).bind(after).bind(limit);
+    if let Some(organization_id) = organization_id {
+        query = query.bind(organization_id);
+    }
+    query.fetch_all(conn).await?.iter().map(from_row).collect()
+}
+
 /// Writes back what a user may change (e-mail, names, time zone, standing, password, reset
 /// deadline, `updated`, `changed_by`), and the members' copy of his ordering fields. A new
 /// e-mail that is taken fails with a unique violation.

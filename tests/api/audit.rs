@@ -431,7 +431,11 @@ async fn refusals_are_recorded_but_a_flood_of_them_is_not(app: TestApp) {
 async fn app_with_mail(kind: StoreKind) -> Option<(TestApp, tempfile::TempDir)> {
     let dir = tempfile::tempdir().unwrap();
     let path: PathBuf = dir.path().to_path_buf();
-    let app = TestApp::spawn_with(kind, move |s| s.mail.dir = Some(path)).await?;
+    let app = TestApp::spawn_with(kind, move |s| {
+        crate::common::delivering(s);
+        s.mail.dir = Some(path);
+    })
+    .await?;
     Some((app, dir))
 }
 

@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bf_security::clock::ManualClock;
-use bf_security::config::Settings;
+use bf_security::config::{MailDelivery, Settings};
 use bf_security::service::{bootstrap, AppState};
 use bf_security::startup;
 use reqwest::{Method, StatusCode};
@@ -47,7 +47,15 @@ pub fn test_settings() -> Settings {
     s.argon2.parallelism = 1;
     s.bootstrap.email = Some(ADMIN_EMAIL.into());
     s.bootstrap.password = Some(ADMIN_PASSWORD.into());
+    // Mail stays in the outbox, where the stories read the codes it holds; those about
+    // delivery say where it goes (`delivering`).
+    s.mail.delivery = MailDelivery::Outbox;
     s
+}
+
+/// Settings that deliver mail as a deployment does, for the stories about delivery.
+pub fn delivering(s: &mut Settings) {
+    s.mail.delivery = MailDelivery::Auto;
 }
 
 /// A fresh store of the kind; `None` (counted, and told at the end of the run) when PostgreSQL

@@ -324,7 +324,13 @@ async fn the_openapi_document_lists_the_seed_operations(app: TestApp) {
     for (method, path, operation_id) in SEED_OPERATIONS {
         let op = &doc["paths"][path][method];
         assert_eq!(op["operationId"], operation_id, "{method} {path}");
-        assert_eq!(op["tags"], json!(["Security"]), "{operation_id}");
+        // Grouped by subject for the reader; the client generation puts them all in
+        // `SecurityApi` (see docs/DECISIONS.md).
+        assert_eq!(
+            op["tags"].as_array().map(Vec::len),
+            Some(1),
+            "{operation_id}"
+        );
         if let Some(body) = op.get("requestBody") {
             assert_eq!(op["x-codegen-request-body-name"], "body", "{operation_id}");
             assert_ne!(body["required"], true, "{operation_id}");
@@ -345,15 +351,7 @@ async fn the_openapi_document_lists_the_seed_operations(app: TestApp) {
             );
         }
     }
-    let seed_ops = doc["paths"]
-        .as_object()
-        .unwrap()
-        .values()
-        .flat_map(|item| item.as_object().unwrap().values())
-        .filter(|op| op.get("tags") == Some(&json!(["Security"])))
-        .count();
-    assert_eq!(seed_ops, 22);
-    // Operations beyond the seed keep its conventions under tags of their own.
+    // Operations beyond the seed keep its conventions.
     let accept = &doc["paths"]["/users/invite/accept"]["post"];
     assert_eq!(accept["tags"], json!(["Invitations"]));
     assert!(accept["summary"].is_string(), "{accept}");

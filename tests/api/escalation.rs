@@ -3,7 +3,8 @@
 //! - The paths that once handed a caller someone else's access, each as a story that must now
 //!   be refused: a token minted for a member who holds more, a token of one organization
 //!   acting in another, a retired role falling back to the default role, a pair that outlives
-//!   the login it was minted from.
+//!   the login it was minted from, an organization renamed or its tokens described by a
+//!   permission held in another organization.
 //! - The escalation matrix: every operation that acts on another user, tried by a caller who
 //!   holds strictly less than the target, by the administrator of another organization of a
 //!   shared user, and by an organization's administrator on the platform administrator; and
@@ -36,6 +37,7 @@ both_stores!(
     every_operation_on_a_user_refuses_a_caller_who_holds_less,
     every_grant_refuses_a_permission_the_caller_lacks,
     an_invitation_serves_only_its_invitee_and_its_revocation_retires_nobody_in_use,
+    a_permission_held_in_one_organization_neither_renames_nor_describes_another,
     no_sequence_of_allowed_operations_escalates,
 );
 
@@ -917,10 +919,94 @@ async fn an_invitation_serves_only_its_invitee_and_its_revocation_retires_nobody
     );
 }
 
+/// `Organizations:update` and `Tokens:introspect` held in one organization reach nothing of
+/// another the caller also belongs to, and a token bound to one reaches nothing of the other
+/// even when its user holds everything in both.
+async fn a_permission_held_in_one_organization_neither_renames_nor_describes_another(app: TestApp) {
+    let (org_a, _, admin) = platform(&app).await;
+    let (org_b, everything_b) = create_organization(&app, "Beta").await;
+    let reader_a = role(&app, &admin, &org_a, "Reader", &["Users:read"]).await;
+    let steward_b = role(
+        &app,
+        &admin,
+        &org_b,
+        "Steward",
+        &["Organizations:*", "Tokens:*"],
+    )
+    .await;
+    let everything_a = role(&app, &admin, &org_a, "Everything", &["*:*"]).await;
+    let steward = create_member(&app, &org_b, "steward@b.test", PASSWORD, &[&steward_b]).await;
+    join(&app, &steward, &org_a, &[&reader_a]).await;
+    let both = create_member(&app, &org_b, "both@b.test", PASSWORD, &[&everything_b]).await;
+    join(&app, &both, &org_a, &[&everything_a]).await;
+    create_member(&app, &org_a, "victim@corp.test", PASSWORD, &[&reader_a]).await;
+    let victim = token_of(&app, "victim@corp.test", PASSWORD).await;
+    let (_, before) = app.get(&format!("/v1/organizations/{org_a}"), &admin).await;
+
+    let introspect = |caller: String, query: String| {
+        let app = &app;
+        let victim = victim.clone();
+        async move {
+            let res = app
+                .http
+                .post(app.url(&format!("/v1/oauth/introspect{query}")))
+                .bearer_auth(caller)
+                .form(&[("token", victim.as_str())])
+                .send()
+                .await
+                .unwrap();
+            let status = res.status();
+            (status, res.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    // The steward of B, a mere reader in A.
+    let s = token_of(&app, "steward@b.test", PASSWORD).await;
+    let rename_a = format!("/v1/organizations/{org_a}");
+    let (status, body) = app.put(&rename_a, &s, json!({"name": "Stewarded"})).await;
+    assert_eq!(
+        (status, error_type(&body)),
+        (StatusCode::FORBIDDEN, "PermissionsError"),
+        "{body}"
+    );
+    let (status, body) = introspect(s.clone(), String::new()).await;
+    assert_eq!(
+        (status, &body),
+        (StatusCode::OK, &json!({"active": false})),
+        "acting in B, A's token is not his to describe"
+    );
+    let (status, body) = introspect(s.clone(), format!("?organizations={org_a}")).await;
+    assert_eq!(
+        (status, error_type(&body)),
+        (StatusCode::FORBIDDEN, "PermissionsError"),
+        "{body}"
+    );
+
+    // Everything in both, but on a token bound to B.
+    let login = token_of(&app, "both@b.test", PASSWORD).await;
+    let (status, body) = app
+        .post("/v1/users/generate-permanent-api-token", &login, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let bound = body["access_token"].as_str().unwrap().to_string();
+    let (status, body) = app.put(&rename_a, &bound, json!({"name": "Bound"})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (status, body) = introspect(bound.clone(), String::new()).await;
+    assert_eq!((status, &body), (StatusCode::OK, &json!({"active": false})));
+    let (status, _) = introspect(bound, format!("?organizations={org_a}")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // His login, naming A, may: the rule is about reach, not a refusal of everything.
+    let (status, body) = introspect(login, format!("?organizations={org_a}")).await;
+    assert_eq!((status, &body["active"]), (StatusCode::OK, &json!(true)));
+
+    let (_, after) = app.get(&format!("/v1/organizations/{org_a}"), &admin).await;
+    assert_eq!(after["results"], before["results"], "A was not renamed");
+}
+
 // ---- the property ------------------------------------------------------------------------
 
-const CONCRETE: [&str; 21] = [
+const CONCRETE: [&str; 22] = [
     "AuditEvents:read",
+    "Tokens:introspect",
     "Users:read",
     "Users:create",
     "Users:update",

@@ -54,6 +54,9 @@ enum Access {
     Permission,
     /// The permission, or the caller acting on himself: the handler decides the rest.
     PermissionOrSelf,
+    /// Any valid token for the middleware; the handler checks the permission in the
+    /// organization the path names.
+    InPath,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -494,6 +497,32 @@ fn table() -> Vec<Op> {
                 Public,
             )
         },
+        // Organizations: the list is the caller's own; one the path names needs the permission
+        // in it, and B's administrator does not find A.
+        op(Method::GET, "/v1/organizations", Token),
+        Op {
+            needs: Some(("Organizations", "read")),
+            without: FORBIDDEN,
+            cross: ON_ENTITY,
+            ..op(Method::GET, "/v1/organizations/{organization_id}", InPath)
+        },
+        Op {
+            needs: Some(("Organizations", "update")),
+            without: FORBIDDEN,
+            cross: ON_ENTITY,
+            body: |f| Some(json!({"name": format!("Renamed {}", f.fresh)})),
+            ..op(Method::PUT, "/v1/organizations/{organization_id}", InPath)
+        },
+        // Introspection needs the permission; a token of another organization is described
+        // as inactive (`introspection.rs`).
+        Op {
+            body: |_| Some(json!({"token": "bfsa_unknown"})),
+            ..guarded(
+                Method::POST,
+                "/v1/oauth/introspect",
+                ("Tokens", "introspect"),
+            )
+        },
         // Beyond the seed: OAuth 2.0 and the operational endpoints need no token.
         Op {
             body: |f| {
@@ -707,6 +736,7 @@ async fn every_operation_keeps_to_its_callers_and_its_organization(app: TestApp)
             .replace("{email}", &fixture.target_email)
             .replace("{user_id}", &target_id)
             .replace("{id}", &fixture.invitation_id)
+            .replace("{organization_id}", &org_a)
             .replace("{resource}", resource)
             .replace("{action}", action);
         let body = (op.body)(&fixture);
@@ -816,6 +846,7 @@ async fn an_organization_that_does_not_exist_is_404_to_a_platform_administrator_
             .replace("{email}", &fixture.target_email)
             .replace("{id}", &fixture.invitation_id)
             .replace("{user_id}", &target_id)
+            .replace("{organization_id}", &org_b)
             .replace("{resource}", "Users")
             .replace("{action}", "read");
         let body = (op.body)(&fixture);

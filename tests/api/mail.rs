@@ -7,10 +7,13 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::both_stores;
-use crate::common::{StoreKind, TestApp};
+use crate::common::{
+    create_member, create_organization, token_of, StoreKind, TestApp, ADMIN_EMAIL,
+};
 use crate::smtp_sink::{Received, SmtpSink};
 use bf_security::clock::Clock;
 use bf_security::mail::sender;
+use bf_security::mail::transport::Destination;
 use bf_security::store::outbox;
 
 both_stores!(
@@ -23,10 +26,20 @@ both_stores!(
     mail_claimed_by_a_node_that_died_is_delivered_by_another_within_seconds,
     a_mail_delivered_twice_leaves_two_files,
     only_the_sender_holding_a_lease_renews_it,
+    an_invitation_mail_names_the_request_that_accepts_it,
 );
 
-/// Settings for a sender that looks for due mail often, so tests do not wait.
+/// Stories that start a server with settings of their own.
+mod own_settings {
+    use super::without_a_mail_setting_mail_goes_beside_a_sqlite_file_and_waits_on_postgresql;
+    crate::stories_of_kind!(
+        without_a_mail_setting_mail_goes_beside_a_sqlite_file_and_waits_on_postgresql
+    );
+}
+
+/// Settings for a sender that delivers and looks for due mail often, so tests do not wait.
 fn fast(settings: &mut bf_security::config::Settings) {
+    crate::common::delivering(settings);
     settings.mail.poll_millis = 20;
 }
 
@@ -331,6 +344,14 @@ async fn bad_mail_settings_stop_the_start_naming_the_setting() {
             Box::new(|s: &mut bf_security::config::Settings| s.mail.from = "not an address".into()),
             "BF_MAIL_FROM",
         ),
+        (
+            // Held in the outbox and sent through SMTP cannot both be meant.
+            Box::new(|s: &mut bf_security::config::Settings| {
+                s.mail.delivery = bf_security::config::MailDelivery::Outbox;
+                s.mail.smtp_url = Some("smtp://127.0.0.1:2525".into());
+            }),
+            "BF_MAIL_DELIVERY",
+        ),
     ] {
         let mut settings = crate::common::test_settings();
         settings.database_url = format!("sqlite://{}", dir.path().join("bad.db").display());
@@ -472,5 +493,265 @@ async fn only_the_sender_holding_a_lease_renews_it(app: TestApp) {
     assert_eq!(
         outbox_row(&app, "leased@example.com").await.3,
         later + sender::LEASE_MS
+    );
+}
+
+/// A fresh install names no mail setting. On SQLite its mail goes into `mail/` beside the
+/// database file, made when the first mail comes, one `.eml` file each, its code alone on a
+/// line and working. On PostgreSQL there is no file to stand beside, and a folder on one node of
+/// many would be a place nobody reads: the mail waits in the outbox, undelivered, until a
+/// transport is set.
+async fn without_a_mail_setting_mail_goes_beside_a_sqlite_file_and_waits_on_postgresql(
+    kind: StoreKind,
+) {
+    let Some(app) = TestApp::spawn_with(kind, fast).await else {
+        return;
+    };
+    assert!(app.settings.mail.smtp_url.is_none() && app.settings.mail.dir.is_none());
+    let (status, _) = app
+        .call(
+            reqwest::Method::POST,
+            "/v1/users/password-reset/request-reset-code",
+            None,
+            Some(json!({ "email": ADMIN_EMAIL })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    if kind == StoreKind::Postgres {
+        assert_eq!(app.app.mail.destination, Destination::Nowhere);
+        for _ in 0..5 {
+            app.clock.advance_seconds(60);
+            tokio::time::sleep(Duration::from_millis(40)).await;
+        }
+        let (sent, body, attempts, _) = outbox_row(&app, ADMIN_EMAIL).await;
+        assert_eq!((sent, attempts), (None, 0), "nothing tried to deliver it");
+        assert!(!body.is_empty(), "the mail waits whole");
+        return;
+    }
+    let database = app
+        .settings
+        .database_url
+        .strip_prefix("sqlite://")
+        .expect("a SQLite file");
+    let folder = std::path::Path::new(database)
+        .parent()
+        .unwrap()
+        .join("mail");
+    assert_eq!(
+        app.app.mail.destination,
+        Destination::BesideDatabase(folder.clone())
+    );
+    wait_sent(&app, ADMIN_EMAIL).await;
+    let files = eml_files(&folder);
+    assert_eq!(files.len(), 1, "{files:?}");
+    let text = std::fs::read_to_string(folder.join(&files[0])).unwrap();
+    assert!(text.contains(&format!("To: {ADMIN_EMAIL}")), "{text}");
+    assert!(
+        text.contains("Subject: Your BillForward password reset code"),
+        "{text}"
+    );
+    let code = code_in(&Received {
+        from: String::new(),
+        to: Vec::new(),
+        data: text,
+    });
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&folder), 0o700, "the folder is the service's user's");
+        assert_eq!(
+            mode(&folder.join(&files[0])),
+            0o600,
+            "a mail holds a live code"
+        );
+    }
+    let (status, body) = app
+        .call(
+            reqwest::Method::POST,
+            "/v1/users/password-reset/password-update",
+            None,
+            Some(json!({"email": ADMIN_EMAIL, "resetCode": code, "newPassword": "a new password 1234"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let admin = app.login(ADMIN_EMAIL, "a new password 1234").await;
+
+    // A file is read as written (`cat mail/*.eml`), whatever the text holds: the quoted
+    // organization name as UTF-8, the code and the request on lines of their own.
+    let token = admin["access_token"].as_str().unwrap();
+    let (status, body) = app
+        .post(
+            "/v1/users/invite",
+            token,
+            json!({"email": "guest@example.com"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    wait_sent(&app, "guest@example.com").await;
+    let invitation = eml_files(&folder)
+        .iter()
+        .map(|f| std::fs::read_to_string(folder.join(f)).unwrap())
+        .find(|text| text.contains("To: guest@example.com"))
+        .expect("the invitation's file");
+    assert!(
+        invitation.contains("Content-Transfer-Encoding: 8bit"),
+        "{invitation}"
+    );
+    assert!(
+        invitation.contains("the organization “Default” on BillForward.\r\n"),
+        "{invitation}"
+    );
+    assert!(
+        invitation.contains("\r\n  POST /v1/users/password-reset/password-update\r\n"),
+        "{invitation}"
+    );
+    code_in(&Received {
+        from: String::new(),
+        to: Vec::new(),
+        data: invitation,
+    });
+}
+
+/// The body of the last mail queued for `to`.
+async fn last_mail_to(app: &TestApp, to: &str) -> String {
+    let (body,): (String,) = sqlx::query_as(
+        "SELECT body_text FROM mail_outbox WHERE recipient = $1 ORDER BY created DESC, id DESC",
+    )
+    .bind(to)
+    .fetch_one(app.app.store.pool())
+    .await
+    .unwrap();
+    body
+}
+
+/// The requests a mail tells its reader to send (each block of indented lines): the method and
+/// path, and the JSON body when there is one.
+fn requests(text: &str) -> Vec<(String, Option<serde_json::Value>)> {
+    let mut blocks: Vec<String> = Vec::new();
+    let mut within = false;
+    for line in text.lines() {
+        match line.strip_prefix("  ") {
+            Some(part) if within => {
+                let block = blocks.last_mut().unwrap();
+                block.push('\n');
+                block.push_str(part);
+            }
+            Some(part) => blocks.push(part.to_string()),
+            None => {}
+        }
+        within = line.starts_with("  ");
+    }
+    blocks
+        .iter()
+        .map(|b| match b.split_once('\n') {
+            Some((request, body)) => (
+                request.to_string(),
+                Some(serde_json::from_str(body).expect("a JSON body")),
+            ),
+            None => (b.clone(), None),
+        })
+        .collect()
+}
+
+/// Sends a request as a mail shows it, its placeholders filled in.
+async fn send_as_shown(
+    app: &TestApp,
+    (request, body): &(String, Option<serde_json::Value>),
+    token: Option<&str>,
+    fill: &[(&str, &str)],
+) -> (StatusCode, serde_json::Value) {
+    let path = request.strip_prefix("POST ").expect("a POST");
+    let mut body = body.clone().unwrap_or(json!({}));
+    for value in body.as_object_mut().unwrap().values_mut() {
+        if let Some((_, with)) = fill.iter().find(|(placeholder, _)| value == placeholder) {
+            *value = json!(with);
+        }
+    }
+    app.call(reqwest::Method::POST, path, token, Some(body))
+        .await
+}
+
+/// An invitation mail says how to accept it, and doing what it says accepts it: a newcomer
+/// (whose login the invitation made) chooses his password with the code; someone with a login
+/// logs in and accepts the invitation the mail names.
+async fn an_invitation_mail_names_the_request_that_accepts_it(app: TestApp) {
+    let admin = app.admin_token().await;
+    let (status, body) = app
+        .post(
+            "/v1/users/invite",
+            &admin,
+            json!({"email": "new@example.com"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let text = last_mail_to(&app, "new@example.com").await;
+    let code = code_in(&Received {
+        from: String::new(),
+        to: Vec::new(),
+        data: text.clone(),
+    });
+    let shown = requests(&text);
+    assert_eq!(shown.len(), 1, "{text}");
+    assert_eq!(
+        shown[0].0, "POST /v1/users/password-reset/password-update",
+        "{text}"
+    );
+    let (status, body) = send_as_shown(
+        &app,
+        &shown[0],
+        None,
+        &[
+            ("<the code above>", &code),
+            ("<your new password>", "new password 1234"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    app.login("new@example.com", "new password 1234").await;
+
+    let home = crate::common::home_organization(&app, &admin).await;
+    create_member(
+        &app,
+        &home,
+        "member@example.com",
+        "member password 1234",
+        &[],
+    )
+    .await;
+    let (other, _) = create_organization(&app, "Other").await;
+    let (status, body) = app
+        .post(
+            "/v1/users/invite",
+            &admin,
+            json!({"email": "member@example.com", "organizationID": other}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let invitation = body["results"][0]["id"].as_str().unwrap().to_string();
+    let text = last_mail_to(&app, "member@example.com").await;
+    let shown = requests(&text);
+    let paths: Vec<&str> = shown.iter().map(|(r, _)| r.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            format!("POST /v1/users/mine/invitations/{invitation}/accept").as_str(),
+            "POST /v1/users/invite/accept",
+            format!("POST /v1/users/mine/invitations/{invitation}/decline").as_str(),
+        ],
+        "{text}"
+    );
+    assert!(text.contains("log in as yourself"), "{text}");
+    let member = token_of(&app, "member@example.com", "member password 1234").await;
+    let (status, body) = send_as_shown(&app, &shown[0], Some(&member), &[]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, mine) = app.get("/v1/users/mine/organizations", &member).await;
+    assert!(
+        mine["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["id"] == other.as_str()),
+        "{mine}"
     );
 }

@@ -16,7 +16,11 @@ const UPDATE: &str = "/v1/users/password-reset/password-update";
 async fn app_with_mail(kind: StoreKind) -> Option<(TestApp, tempfile::TempDir)> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().to_path_buf();
-    let app = TestApp::spawn_with(kind, move |s| s.mail.dir = Some(path)).await?;
+    let app = TestApp::spawn_with(kind, move |s| {
+        crate::common::delivering(s);
+        s.mail.dir = Some(path);
+    })
+    .await?;
     Some((app, dir))
 }
 
