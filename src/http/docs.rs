@@ -58,6 +58,10 @@ const INTRODUCTION: &str = "Logins, organizations, roles and API tokens of the B
             short-lived pairs minted from the caller's token."),
         (name = "Organizations", description = "Organizations (tenants): listed (a platform \
             administrator sees every one, anybody else his own), read and renamed."),
+        (name = "Second factors", description = "A user's second factors (TOTP authenticator \
+            apps) and recovery codes, enrolled, confirmed and removed by himself or removed all \
+            at once by an administrator; and the policy by which an organization requires one \
+            of its members."),
         (name = "Sessions", description = "Logins as sessions: each password or OpenID login, \
             and each run of pairs minted from a permanent token, with its tokens; seen and \
             ended by their user, or by those who may change him."),

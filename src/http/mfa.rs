@@ -1,6 +1,6 @@
 //! `/v1/users/mine/mfa…`: the caller's second factors and recovery codes;
 //! `/v1/users/{user_id}/mfa`: an administrator removing another user's; and
-//! `/v1/organizations/{id}/mfa-policy`: whether an organization requires a second factor.
+//! `/v1/organizations/{organization_id}/mfa-policy`: whether an organization requires a second factor.
 
 use axum::extract::State;
 use axum::Json;
@@ -141,7 +141,7 @@ impl From<mfa::Policy> for MfaPolicy {
     }
 }
 
-/// `PUT /v1/organizations/{id}/mfa-policy`.
+/// `PUT /v1/organizations/{organization_id}/mfa-policy`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MfaPolicyRequest {
@@ -149,10 +149,13 @@ pub struct MfaPolicyRequest {
 }
 
 #[utoipa::path(
-    get, path = "/v1/users/mine/mfa", tag = "SecondFactors", operation_id = "getMySecondFactors",
+    get, path = "/v1/users/mine/mfa", tag = "Second factors", operation_id = "getMySecondFactors",
     summary = "List the caller's second factors",
     description = "The caller's second factors, pending ones included, oldest first; never a \
-        secret.",
+        secret.\n\n\
+        **Needs** a valid token, nothing more; also one limited to enrolling a second factor.\n\n\
+        **Errors**\n\
+        - `401`: no valid token.",
     responses((status = 200, description = "The factors", body = Paged<SecondFactor>),
         (status = 401, body = ErrorBody)),
     security(("bearerAuth" = []))
@@ -168,12 +171,17 @@ pub async fn get_my_second_factors(
 }
 
 #[utoipa::path(
-    post, path = "/v1/users/mine/mfa/totp", tag = "SecondFactors", operation_id = "enrolTotp",
+    post, path = "/v1/users/mine/mfa/totp", tag = "Second factors", operation_id = "enrolTotp",
     summary = "Enrol a TOTP factor (an authenticator app)",
     description = "Answers the factor, pending, with its secret, `otpauth://` URI and QR code, \
         shown this once; confirm it with a first code. A pending factor left from an earlier \
-        enrolment is replaced.",
-    request_body = EnrolTotpRequest,
+        enrolment is replaced.\n\n\
+        **Needs** a valid token, nothing more; also one limited to enrolling a second factor.\n\n\
+        **Errors**\n\
+        - `400`: `name` longer than 100 characters, or a body that is not the object.\n\
+        - `401`: no valid token.\n\
+        - `409`: the user has five confirmed factors already.",
+    request_body(content = EnrolTotpRequest, content_type = "application/json", example = json!({"name": "Phone"})),
     responses((status = 200, description = "The pending factor and its secret", body = TotpEnrolment),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 409, description = "The user has the most factors he may have", body = ErrorBody)),
@@ -194,13 +202,20 @@ pub async fn enrol_totp(
 }
 
 #[utoipa::path(
-    post, path = "/v1/users/mine/mfa/totp/{id}/confirm", tag = "SecondFactors",
+    post, path = "/v1/users/mine/mfa/totp/{id}/confirm", tag = "Second factors",
     operation_id = "confirmTotp",
     summary = "Confirm a pending TOTP factor with a first code",
-    description = "The first factor a user confirms comes with ten single-use recovery codes, \
-        shown this once.",
+    description = "Confirms a pending factor of the caller with a first current code. The \
+        first factor a user confirms comes with ten single-use recovery codes, shown this \
+        once. Sessions open already are not changed: the next login asks for the factor.\n\n\
+        **Needs** a valid token, nothing more; also one limited to enrolling a second factor.\n\n\
+        **Errors**\n\
+        - `400`: `code` missing, wrong or used already.\n\
+        - `401`: no valid token.\n\
+        - `404`: no such factor of the caller.\n\
+        - `409`: the factor is confirmed already.",
     params(("id" = String, Path, description = "The factor's ID")),
-    request_body = CodeRequest,
+    request_body(content = CodeRequest, content_type = "application/json", example = json!({"code": "123456"})),
     responses((status = 200, description = "The confirmed factor", body = TotpConfirmation),
         (status = 400, description = "`code` missing, wrong or used already", body = ErrorBody),
         (status = 401, body = ErrorBody),
@@ -224,13 +239,22 @@ pub async fn confirm_totp(
 }
 
 #[utoipa::path(
-    delete, path = "/v1/users/mine/mfa/{id}", tag = "SecondFactors",
+    delete, path = "/v1/users/mine/mfa/{id}", tag = "Second factors",
     operation_id = "removeMySecondFactor",
     summary = "Remove one of the caller's second factors",
-    description = "Needs a current code of a second factor (`code`) or the password \
-        (`password`) in the body. The last confirmed factor takes the recovery codes with it.",
+    description = "Removes a factor, pending or confirmed, with a current code of a second \
+        factor (`code`) or the password (`password`) in the body. The last confirmed factor \
+        takes the recovery codes with it; it cannot be removed while the user is a member of \
+        an organization that requires a second factor (enrol another first).\n\n\
+        **Needs** a valid token and the proof in the body.\n\n\
+        **Errors**\n\
+        - `400`: no proof, or a wrong one.\n\
+        - `401`: no valid token.\n\
+        - `404`: no such factor of the caller.\n\
+        - `409`: the last confirmed factor of a member of an organization requiring one.",
     params(("id" = String, Path, description = "The factor's ID")),
-    request_body = ProofRequest,
+    request_body(content = ProofRequest, content_type = "application/json",
+        example = json!({"password": "correct horse battery staple"})),
     responses((status = 200, description = "The factor removed", body = Paged<SecondFactor>),
         (status = 400, description = "No proof, or a wrong one", body = ErrorBody),
         (status = 401, body = ErrorBody),
@@ -252,12 +276,19 @@ pub async fn remove_my_second_factor(
 }
 
 #[utoipa::path(
-    post, path = "/v1/users/mine/mfa/recovery-codes", tag = "SecondFactors",
+    post, path = "/v1/users/mine/mfa/recovery-codes", tag = "Second factors",
     operation_id = "regenerateRecoveryCodes",
     summary = "Make new recovery codes",
     description = "Ten new single-use recovery codes, shown this once; the old ones stop \
-        working. Needs a current code of a second factor (`code`) or the password (`password`).",
-    request_body = ProofRequest,
+        working.\n\n\
+        **Needs** a valid token and, in the body, a current code of a second factor (`code`) \
+        or the password (`password`).\n\n\
+        **Errors**\n\
+        - `400`: no proof, or a wrong one.\n\
+        - `401`: no valid token.\n\
+        - `409`: the caller has no confirmed factor.",
+    request_body(content = ProofRequest, content_type = "application/json",
+        example = json!({"password": "correct horse battery staple"})),
     responses((status = 200, description = "The new codes", body = RecoveryCodes),
         (status = 400, description = "No proof, or a wrong one", body = ErrorBody),
         (status = 401, body = ErrorBody),
@@ -280,12 +311,17 @@ pub async fn regenerate_recovery_codes(
 }
 
 #[utoipa::path(
-    delete, path = "/v1/users/{user_id}/mfa", tag = "SecondFactors",
+    delete, path = "/v1/users/{user_id}/mfa", tag = "Second factors",
     operation_id = "resetUserSecondFactors",
     summary = "Remove all of a user's second factors",
     description = "For a user who lost his second factor and recovery codes: removes them all; \
-        he is mailed. Needs `Users:update` and every permission the user holds, in every \
-        organization he belongs to. Not for oneself.",
+        he is mailed. Not for oneself: one's own are removed one by one, with a proof.\n\n\
+        **Needs** `Users:update` and every permission the user holds, in every organization \
+        he belongs to.\n\n\
+        **Errors**\n\
+        - `401`: no valid token.\n\
+        - `403`: without `Users:update`, holding less than the user, or oneself.\n\
+        - `404`: no such user in the acting organizations.",
     params(("user_id" = String, Path, description = "The user's ID"), OrganizationsParam),
     responses((status = 200, description = "How many factors were removed", body = FactorsRemoved),
         (status = 401, body = ErrorBody),
@@ -303,10 +339,17 @@ pub async fn reset_user_second_factors(
 }
 
 #[utoipa::path(
-    get, path = "/v1/organizations/{id}/mfa-policy", tag = "SecondFactors",
+    get, path = "/v1/organizations/{organization_id}/mfa-policy", tag = "Second factors",
     operation_id = "getMfaPolicy",
     summary = "See whether an organization requires a second factor",
-    params(("id" = String, Path, description = "The organization's ID")),
+    description = "The organization's policy on second factors, and its last change.\n\n\
+        **Needs** a valid token of a member of the organization; where the policy is on, one \
+        whose login passed a second factor.\n\n\
+        **Errors**\n\
+        - `401`: no valid token.\n\
+        - `403`: a member whose login passed no second factor, where one is required.\n\
+        - `404`: no such organization, or one the caller is not a member of.",
+    params(("organization_id" = String, Path, description = "The organization's ID")),
     responses((status = 200, description = "The policy", body = MfaPolicy),
         (status = 401, body = ErrorBody),
         (status = 404, description = "Not an organization of the caller", body = ErrorBody)),
@@ -321,15 +364,25 @@ pub async fn get_mfa_policy(
 }
 
 #[utoipa::path(
-    put, path = "/v1/organizations/{id}/mfa-policy", tag = "SecondFactors",
+    put, path = "/v1/organizations/{organization_id}/mfa-policy", tag = "Second factors",
     operation_id = "setMfaPolicy",
     summary = "Require (or not) a second factor of an organization's members",
-    description = "Needs `Organizations:update` in that organization. A member without a \
-        confirmed factor then logs in with a token that may only enrol one (`GET \
-        /v1/users/mine`, `/v1/users/mine/mfa…`, `/v1/oauth/revoke`); sessions open already \
-        keep what they had until their next login.",
-    params(("id" = String, Path, description = "The organization's ID")),
-    request_body = MfaPolicyRequest,
+    description = "Turns the policy on or off, at once on every node. While it is on, a \
+        token acts in the organization only if its login passed a second factor (a permanent \
+        token: if it was made by such a login); any other token, whichever organization its \
+        login was in, may there only see its user and enrol a factor (`GET /v1/users/mine`, \
+        `/v1/users/mine/mfa…`). A member without a confirmed factor logs in with a token \
+        limited so.\n\n\
+        **Needs** `Organizations:update` in that organization (a platform administrator holds \
+        it everywhere), and a login that passed a second factor where the policy is on.\n\n\
+        **Errors**\n\
+        - `400`: `required` missing or not a boolean.\n\
+        - `401`: no valid token.\n\
+        - `403`: without `Organizations:update` there, or a login that passed no second factor \
+        where one is required.\n\
+        - `404`: no such organization, or one the caller is not a member of.",
+    params(("organization_id" = String, Path, description = "The organization's ID")),
+    request_body(content = MfaPolicyRequest, content_type = "application/json", example = json!({"required": true})),
     responses((status = 200, description = "The policy", body = MfaPolicy),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, description = "Without `Organizations:update` there", body = ErrorBody),

@@ -149,7 +149,7 @@ pub fn router(app: AppState) -> Router {
         // Members see it; `Organizations:update` there changes it (decided by the operation,
         // for the organization of the path).
         .route(
-            "/organizations/{id}/mfa-policy",
+            "/organizations/{organization_id}/mfa-policy",
             op!(get, Authenticated, mfa::get_mfa_policy).merge(op!(
                 put,
                 Authenticated,

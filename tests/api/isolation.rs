@@ -337,8 +337,7 @@ fn table() -> Vec<Op> {
             )
         },
         // One's own second factors; another user's (the fixture's `{id}` is no factor of
-        // anybody's) are not found. The organization of `{id}` (an invitation's ID, so no
-        // organization) is not found either: tests/api/mfa.rs tries the policy's callers.
+        // anybody's) are not found.
         op(Method::GET, "/v1/users/mine/mfa", Token),
         Op {
             body: |_| Some(json!({})),
@@ -373,18 +372,26 @@ fn table() -> Vec<Op> {
                 ("Users", "update"),
             )
         },
+        // An organization's policy: its members see it; `Organizations:update` there changes
+        // it (set off here, so that the rows after this one are not limited by it).
         Op {
-            with: NOT_FOUND,
-            without: NOT_FOUND,
             cross: ON_ENTITY,
-            ..op(Method::GET, "/v1/organizations/{id}/mfa-policy", Token)
+            ..op(
+                Method::GET,
+                "/v1/organizations/{organization_id}/mfa-policy",
+                InPath,
+            )
         },
         Op {
-            with: NOT_FOUND,
-            without: NOT_FOUND,
+            needs: Some(("Organizations", "update")),
+            without: FORBIDDEN,
             cross: ON_ENTITY,
-            body: |_| Some(json!({"required": true})),
-            ..op(Method::PUT, "/v1/organizations/{id}/mfa-policy", Token)
+            body: |_| Some(json!({"required": false})),
+            ..op(
+                Method::PUT,
+                "/v1/organizations/{organization_id}/mfa-policy",
+                InPath,
+            )
         },
         // User management.
         Op {

@@ -9,8 +9,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::common::{
-    create_member, create_organization, error_type, home_organization, token_of, StoreKind,
-    TestApp, ADMIN_EMAIL, ADMIN_PASSWORD,
+    create_member, create_organization, delivering, error_type, home_organization, token_of,
+    StoreKind, TestApp, ADMIN_EMAIL, ADMIN_PASSWORD,
 };
 use crate::stories_of_kind;
 
@@ -34,7 +34,11 @@ const MFA_GRANT: &str = "urn:billforward:params:oauth:grant-type:mfa";
 async fn app_with_mail(kind: StoreKind) -> Option<(TestApp, tempfile::TempDir)> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().to_path_buf();
-    let app = TestApp::spawn_with(kind, move |s| s.mail.dir = Some(path)).await?;
+    let app = TestApp::spawn_with(kind, move |s| {
+        s.mail.dir = Some(path);
+        delivering(s);
+    })
+    .await?;
     Some((app, dir))
 }
 
