@@ -65,3 +65,8 @@ CREATE TABLE mfa_policies (
 -- (its organization requires a factor the user had not: the session may only enrol one).
 -- NULL: no factor was asked.
 ALTER TABLE sessions ADD COLUMN second_factor TEXT;
+
+-- The same for a permanent token: 'passed' when the login that made it passed a second factor
+-- (the pairs minted from it, whose family is its ID, stand as it does). NULL: it was made by a
+-- login that passed none, so an organization requiring a factor refuses it.
+ALTER TABLE tokens ADD COLUMN second_factor TEXT;

@@ -258,15 +258,17 @@ pub async fn authorize(
             return Err(ApiError::Forbidden(reason));
         }
     }
-    let grant = match service::authz::authorize(&app, rule, caller.clone(), requested).await {
-        Err(ApiError::Forbidden(reason)) => {
-            if let Some(caller) = &caller {
-                service::audit::refused(&app, caller, &reason, &operation).await;
+    let enrolling = service::mfa::allowed_while_enrolling(&operation);
+    let grant =
+        match service::authz::authorize(&app, rule, caller.clone(), requested, enrolling).await {
+            Err(ApiError::Forbidden(reason)) => {
+                if let Some(caller) = &caller {
+                    service::audit::refused(&app, caller, &reason, &operation).await;
+                }
+                return Err(ApiError::Forbidden(reason));
             }
-            return Err(ApiError::Forbidden(reason));
-        }
-        grant => grant?,
-    };
+            grant => grant?,
+        };
     if let Some(caller) = &caller {
         service::sessions::record_use(&app, caller).await;
     }

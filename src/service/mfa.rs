@@ -447,23 +447,19 @@ pub struct Policy {
     pub changed_by: Option<String>,
 }
 
-/// The caller's standing in an organization; not a member: 404, its existence not revealed.
+/// The caller's standing in an organization; not a member: 404, its existence not revealed;
+/// where the policy is on, a login that passed no second factor: 403.
 async fn member(
     app: &App,
     grant: &Grant,
     organization_id: &str,
 ) -> Result<authz::ActingIn, ApiError> {
-    match grant.member_of(app, organization_id).await {
-        Err(ApiError::Forbidden(_)) => Err(ApiError::NotFound(format!(
-            "no organization {organization_id}"
-        ))),
-        other => other,
-    }
+    grant.on(app, organization_id).await
 }
 
 /// Sets whether an organization requires a second factor: `Organizations:update` there (a
-/// platform administrator holds it everywhere). Members logged in already keep their sessions;
-/// the policy holds from their next login.
+/// platform administrator holds it everywhere). It holds at once: a token whose login passed
+/// no factor is refused there from the next request (`authz`), on every node.
 pub async fn set_policy(
     app: &App,
     grant: &Grant,
@@ -501,6 +497,9 @@ pub async fn set_policy(
             ..Default::default()
         })
         .await?;
+    // Every node decides from the policy as it is now: a session that passed no factor is
+    // limited at once in an organization turning it on.
+    change.forget_all();
     change.commit().await?;
     Ok(Policy {
         organization_id: organization_id.to_string(),
@@ -722,7 +721,7 @@ pub async fn session_state(
 /// `/v1/oauth/*`, which no token limits): seeing oneself, and one's second factors.
 pub fn allowed_while_enrolling(operation: &str) -> bool {
     operation == "GET /v1/users/mine"
-        || operation
-            .split_once(' ')
-            .is_some_and(|(_, path)| path.starts_with("/v1/users/mine/mfa"))
+        || operation.split_once(' ').is_some_and(|(_, path)| {
+            path == "/v1/users/mine/mfa" || path.starts_with("/v1/users/mine/mfa/")
+        })
 }

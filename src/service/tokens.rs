@@ -111,6 +111,7 @@ pub async fn issue_permanent(
     )
     .await
     .map_err(conflict_on_unique(EXISTS))?;
+    mark_second_factor(&mut change, caller, &id).await?;
     let prefix = recognisable(&token.secret);
     store::tokens::describe_permanent(
         &mut change.tx,
@@ -141,6 +142,20 @@ pub async fn issue_permanent(
         organization_id,
         expires_in: limits.expires(now).map(|e| (e - now) / 1000),
     })
+}
+
+/// A permanent token made by a login that passed a second factor keeps that on its row: an
+/// organization requiring a factor accepts it, and the pairs minted from it (which stand as it
+/// does); one made by any other login it refuses.
+async fn mark_second_factor(
+    change: &mut Change<'_>,
+    caller: &crate::security::Principal,
+    token_id: &str,
+) -> Result<(), ApiError> {
+    if caller.second_factor_passed() {
+        store::factors::mark_token(&mut change.tx, token_id, mfa::PASSED).await?;
+    }
+    Ok(())
 }
 
 /// The first characters of a secret, kept to recognise it: the kind's prefix and four
@@ -207,6 +222,7 @@ pub async fn rotate_permanent(
     .map_err(conflict_on_unique(
         "the permanent token was rotated concurrently; try again",
     ))?;
+    mark_second_factor(&mut change, caller, &id).await?;
     let (ranges, _) = store::tokens::reach_of(&mut change.tx, &old.id).await?;
     store::tokens::describe_permanent(
         &mut change.tx,

@@ -375,15 +375,32 @@ pub async fn mark_session(
     Ok(())
 }
 
-/// How a session's login stood to second factors; none when no factor was asked.
-pub async fn session_state(
+/// Records that a permanent token was made by a login that passed a second factor.
+pub async fn mark_token(
     conn: &mut AnyConnection,
-    session_id: &str,
-) -> Result<Option<String>, sqlx::Error> {
-    let state: Option<Option<String>> =
-        sqlx::query_scalar("SELECT second_factor FROM sessions WHERE id = $1")
-            .bind(session_id)
-            .fetch_optional(conn)
-            .await?;
-    Ok(state.flatten())
+    token_id: &str,
+    state: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE tokens SET second_factor = $1 WHERE id = $2 AND kind = 'permanent'")
+        .bind(state)
+        .bind(token_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// How the login behind a token stood to second factors, by the token's family (or, for a
+/// permanent token, its own ID): a session's standing, or a permanent token's, whose pairs
+/// are named after it. None when no factor was asked.
+pub async fn standing(conn: &mut AnyConnection, id: &str) -> Result<Option<String>, sqlx::Error> {
+    let states: Vec<Option<String>> = sqlx::query_scalar(
+        "SELECT second_factor FROM sessions WHERE id = $1
+         UNION ALL
+         SELECT second_factor FROM tokens WHERE id = $2 AND kind = 'permanent'",
+    )
+    .bind(id)
+    .bind(id)
+    .fetch_all(conn)
+    .await?;
+    Ok(states.into_iter().flatten().next())
 }
