@@ -543,6 +543,7 @@ async fn shell_story(postgres: bool) {
         "state:                  disabled",
         "platform administrator: no",
         "working sessions:       0",
+        "second factors:         none",
         "by cli:user disable",
     ] {
         assert!(shown.contains(expected), "{expected}: {shown}");
@@ -575,6 +576,7 @@ async fn shell_story(postgres: bool) {
     assert_eq!(shown["enabled"], true);
     assert_eq!(shown["sessions"], 1);
     assert_eq!(shown["apiTokens"], 0);
+    assert_eq!(shown["secondFactors"], serde_json::json!([]));
     assert_eq!(
         shown["organizations"][0]["id"].as_str(),
         Some(acme_id.as_str())

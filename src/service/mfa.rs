@@ -302,7 +302,8 @@ async fn totp_step(
 }
 
 /// Removes one of the caller's factors (pending or confirmed) with a proof. The last
-/// confirmed factor takes the recovery codes with it: they stand in for a factor only.
+/// confirmed factor takes the recovery codes with it: they stand in for a factor only; it is
+/// kept (409) while the user is a member of an organization requiring a factor.
 pub async fn remove(
     app: &App,
     grant: &Grant,
@@ -317,12 +318,25 @@ pub async fn remove(
     let Some(factor) = factors.iter().find(|f| f.id == factor_id).cloned() else {
         return Err(ApiError::NotFound(format!("no second factor {factor_id}")));
     };
-    check_proof(app, &mut change, &user, &proof).await?;
-    store::factors::delete(&mut change.tx, &factor.id).await?;
     let left = factors
         .iter()
         .filter(|f| f.id != factor.id && f.confirmed.is_some())
         .count();
+    // The last factor of a member of an organization requiring one would turn his next login
+    // there into one limited to enrolling: he replaces it instead (enrol the new one first),
+    // or, having lost it, asks an administrator to remove his factors.
+    if factor.confirmed.is_some()
+        && left == 0
+        && store::factors::required_of_member(&mut change.tx, &user.id).await?
+    {
+        return Err(ApiError::Conflict(
+            "an organization of yours requires a second factor: enrol and confirm another \
+             before removing your last one"
+                .into(),
+        ));
+    }
+    check_proof(app, &mut change, &user, &proof).await?;
+    store::factors::delete(&mut change.tx, &factor.id).await?;
     if left == 0 {
         store::factors::delete_recovery_codes(&mut change.tx, &user.id).await?;
     }

@@ -404,3 +404,19 @@ pub async fn standing(conn: &mut AnyConnection, id: &str) -> Result<Option<Strin
     .await?;
     Ok(states.into_iter().flatten().next())
 }
+
+/// Whether the user is a member of an organization that requires a second factor.
+pub async fn required_of_member(
+    conn: &mut AnyConnection,
+    user_id: &str,
+) -> Result<bool, sqlx::Error> {
+    let count: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM mfa_policies p
+         JOIN memberships m ON m.organization_id = p.organization_id
+         WHERE m.user_id = $1 AND p.required <> 0",
+    )
+    .bind(user_id)
+    .fetch_one(conn)
+    .await?;
+    Ok(count > 0)
+}
