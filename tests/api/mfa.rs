@@ -26,6 +26,10 @@ stories_of_kind!(
     a_password_reset_does_not_remove_or_bypass_the_factor,
     secrets_are_neither_stored_nor_logged_in_clear,
     removing_a_factor_needs_a_code_or_the_password,
+    a_login_that_passed_no_factor_acts_in_no_organization_requiring_one,
+    turning_the_policy_on_limits_open_sessions_at_once,
+    a_token_limited_to_enrolling_reaches_nothing_else,
+    the_last_factor_stays_while_an_organization_requires_one,
 );
 
 const PASSWORD: &str = "member password 1234";
@@ -859,4 +863,420 @@ async fn removing_a_factor_needs_a_code_or_the_password(kind: StoreKind) {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let _ = (ADMIN_EMAIL, ADMIN_PASSWORD);
+}
+
+/// Makes a user a member of another organization, holding a role there.
+async fn join(app: &TestApp, user_id: &str, organization_id: &str, role_id: &str) {
+    use bf_security::store::memberships;
+    let now = app.clock.now();
+    let mut tx = app.app.store.write().await.expect("begin");
+    memberships::add_member(&mut tx, user_id, organization_id, now, None)
+        .await
+        .expect("add member");
+    memberships::give_role(&mut tx, user_id, role_id, organization_id, now, None)
+        .await
+        .expect("assign role");
+    tx.commit().await.expect("commit");
+    app.app.auth.forget_all();
+}
+
+/// A password login into an organization, answering its access token.
+async fn login_into(app: &TestApp, email: &str, organization_id: &str) -> String {
+    let (status, body) = app
+        .token_form(&[
+            ("grant_type", "password"),
+            ("username", email),
+            ("password", PASSWORD),
+            ("organizationID", organization_id),
+        ])
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["access_token"].as_str().unwrap().to_string()
+}
+
+/// Asserts a refusal for want of a second factor, twice: the second answer comes from the
+/// node's caches.
+async fn refused_for_a_factor(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) {
+    for _ in 0..2 {
+        let (status, answer) = app
+            .call(method.clone(), path, Some(token), body.clone())
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path}: {answer}");
+        assert!(
+            answer["errorMessage"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("second factor"),
+            "{method} {path}: {answer}"
+        );
+    }
+}
+
+async fn introspected(app: &TestApp, caller: &str, organization_id: &str, token: &str) -> Value {
+    let (status, body) = app
+        .post(
+            &format!("/v1/oauth/introspect?organizations={organization_id}"),
+            caller,
+            json!({ "token": token }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+async fn a_login_that_passed_no_factor_acts_in_no_organization_requiring_one(kind: StoreKind) {
+    let Some(app) = TestApp::spawn(kind).await else {
+        return;
+    };
+    let admin = app.admin_token().await;
+    let (org_a, role_a) = create_organization(&app, "Alpha").await;
+    let (org_b, role_b) = create_organization(&app, "Beta").await;
+    let email = "both@example.com";
+    let user = create_member(&app, &org_a, email, PASSWORD, &[&role_a]).await;
+    join(&app, &user, &org_b, &role_b).await;
+
+    // Before the policy: a session in B, and a permanent token made there by a login that
+    // passed no factor.
+    let in_b = login_into(&app, email, &org_b).await;
+    let (status, body) = app
+        .post("/v1/users/generate-permanent-api-token", &in_b, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let old_permanent = body["access_token"].as_str().unwrap().to_string();
+    assert_eq!(app.get("/v1/users", &old_permanent).await.0, StatusCode::OK);
+
+    let (status, body) = app
+        .put(
+            &format!("/v1/organizations/{org_b}/mfa-policy"),
+            &admin,
+            json!({"required": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // Logged into A, where no factor is required: he acts in A, not in B.
+    let in_a = token_of(&app, email, PASSWORD).await;
+    let (status, body) = app
+        .get(&format!("/v1/users?organizations={org_a}"), &in_a)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    for path in [
+        format!("/v1/users?organizations={org_b}"),
+        format!("/v1/users?organizations={org_a}&organizations={org_b}"),
+        format!("/v1/roles?organizations={org_b}"),
+        format!("/v1/audit-events?organizations={org_b}"),
+        format!("/v1/organizations/{org_b}"),
+        format!("/v1/organizations/{org_b}/mfa-policy"),
+    ] {
+        refused_for_a_factor(&app, Method::GET, &path, &in_a, None).await;
+    }
+    // Nor does a body naming B take him there.
+    refused_for_a_factor(
+        &app,
+        Method::POST,
+        "/v1/users/generate-permanent-api-token",
+        &in_a,
+        Some(json!({"organizationID": org_b})),
+    )
+    .await;
+    refused_for_a_factor(
+        &app,
+        Method::PUT,
+        &format!("/v1/organizations/{org_b}/mfa-policy"),
+        &in_a,
+        Some(json!({"required": false})),
+    )
+    .await;
+    // The session opened in B before the policy, the permanent token made then, and the pairs
+    // minted from it: limited at once.
+    refused_for_a_factor(&app, Method::GET, "/v1/users", &in_b, None).await;
+    assert_eq!(app.get("/v1/users/mine", &in_b).await.0, StatusCode::OK);
+    refused_for_a_factor(&app, Method::GET, "/v1/users", &old_permanent, None).await;
+    refused_for_a_factor(
+        &app,
+        Method::GET,
+        "/v1/users/generate-tokens",
+        &old_permanent,
+        None,
+    )
+    .await;
+    // A platform administrator's login passed no factor either.
+    refused_for_a_factor(
+        &app,
+        Method::GET,
+        &format!("/v1/users?organizations={org_b}"),
+        &admin,
+        None,
+    )
+    .await;
+
+    // With a factor (enrolled from A), the login asks for it, into A too; then B is open.
+    let (_, secret, _) = with_factor(&app, &in_a).await;
+    let mfa_token = first_step(&app, email).await;
+    let (status, pair) = second_step(&app, &mfa_token, "otp", &code(&app, &secret, 0)).await;
+    assert_eq!(status, StatusCode::OK, "{pair}");
+    let full = pair["access_token"].as_str().unwrap().to_string();
+    let (status, body) = app
+        .get(&format!("/v1/users?organizations={org_b}"), &full)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // A refresh keeps what the login passed.
+    let (status, refreshed) = app
+        .token_form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", pair["refresh_token"].as_str().unwrap()),
+        ])
+        .await;
+    assert_eq!(status, StatusCode::OK, "{refreshed}");
+    let refreshed = refreshed["access_token"].as_str().unwrap();
+    assert_eq!(
+        app.get(&format!("/v1/users?organizations={org_b}"), refreshed)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    // Introspection tells the old permanent token apart: it may only enrol there.
+    let described = introspected(&app, &full, &org_b, &old_permanent).await;
+    assert_eq!(described["active"], true, "{described}");
+    assert_eq!(described["scope"], "mfa:enrol", "{described}");
+    assert_eq!(described["permissions"], json!([]), "{described}");
+    // Rotated by the login that passed one, the permanent token works there again.
+    let (status, body) = app
+        .post(
+            &format!("/v1/users/refresh-permanent-api-token?organizations={org_b}"),
+            &full,
+            json!({"organizationID": org_b}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let rotated = body["access_token"].as_str().unwrap().to_string();
+    assert_eq!(app.get("/v1/users", &rotated).await.0, StatusCode::OK);
+    let (status, minted) = app.get("/v1/users/generate-tokens", &rotated).await;
+    assert_eq!(status, StatusCode::OK, "{minted}");
+    let minted = minted["accessToken"].as_str().unwrap();
+    assert_eq!(app.get("/v1/users", minted).await.0, StatusCode::OK);
+    let described = introspected(&app, &full, &org_b, &rotated).await;
+    assert_eq!(described["scope"], "api", "{described}");
+    assert_ne!(described["permissions"], json!([]), "{described}");
+}
+
+async fn turning_the_policy_on_limits_open_sessions_at_once(kind: StoreKind) {
+    let Some(app) = TestApp::spawn(kind).await else {
+        return;
+    };
+    let admin = app.admin_token().await;
+    let home = home_organization(&app, &admin).await;
+    member(&app, "open@example.com").await;
+    let open = token_of(&app, "open@example.com", PASSWORD).await;
+    for _ in 0..2 {
+        // Twice: the answer is cached.
+        assert_eq!(
+            app.get("/v1/users/mine/sessions", &open).await.0,
+            StatusCode::OK
+        );
+    }
+    let policy = format!("/v1/organizations/{home}/mfa-policy");
+    let (status, body) = app.put(&policy, &admin, json!({"required": true})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // At once, not at the next login: the session may only see its user and enrol.
+    refused_for_a_factor(&app, Method::GET, "/v1/users/mine/sessions", &open, None).await;
+    assert_eq!(app.get("/v1/users/mine", &open).await.0, StatusCode::OK);
+    assert_eq!(app.get("/v1/users/mine/mfa", &open).await.0, StatusCode::OK);
+    enrol(&app, &open).await;
+    // The platform administrator who turned it on is no exception, not even to turn it off.
+    refused_for_a_factor(&app, Method::GET, "/v1/users/mine/sessions", &admin, None).await;
+    refused_for_a_factor(
+        &app,
+        Method::PUT,
+        &policy,
+        &admin,
+        Some(json!({"required": false})),
+    )
+    .await;
+}
+
+async fn a_token_limited_to_enrolling_reaches_nothing_else(kind: StoreKind) {
+    let Some(app) = TestApp::spawn(kind).await else {
+        return;
+    };
+    let admin = app.admin_token().await;
+    let (home, role) = create_organization(&app, "Guarded").await;
+    let email = "enrolling@example.com";
+    create_member(&app, &home, email, PASSWORD, &[]).await;
+    create_member(&app, &home, "watcher@example.com", PASSWORD, &[&role]).await;
+    let (status, body) = app
+        .put(
+            &format!("/v1/organizations/{home}/mfa-policy"),
+            &admin,
+            json!({"required": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let limited = token_of(&app, email, PASSWORD).await;
+    let (other_org, _) = create_organization(&app, "Elsewhere").await;
+    for (method, path, body) in [
+        (
+            Method::POST,
+            "/v1/users/generate-permanent-api-token".to_string(),
+            json!({}),
+        ),
+        (
+            Method::GET,
+            "/v1/users/generate-tokens".to_string(),
+            Value::Null,
+        ),
+        (
+            Method::POST,
+            "/v1/users/mine/invitations/COD-none/accept".to_string(),
+            json!({}),
+        ),
+        (
+            Method::PUT,
+            format!("/v1/users/{email}/email"),
+            json!({"email": "new@example.com"}),
+        ),
+        (
+            Method::PUT,
+            format!("/v1/users/{email}/password"),
+            json!({"password": "another password 1234"}),
+        ),
+        (
+            Method::POST,
+            "/v1/users/invite/openid".to_string(),
+            json!({"assertion": "x"}),
+        ),
+        (Method::GET, "/v1/audit-events".to_string(), Value::Null),
+        (
+            Method::POST,
+            "/v1/oauth/introspect".to_string(),
+            json!({"token": "bfsa_x"}),
+        ),
+        (
+            Method::GET,
+            format!("/v1/users/mine?organizations={other_org}"),
+            Value::Null,
+        ),
+    ] {
+        let body = (!body.is_null()).then_some(body);
+        let (status, answer) = app.call(method.clone(), &path, Some(&limited), body).await;
+        assert!(
+            status == StatusCode::FORBIDDEN,
+            "{method} {path}: {status} {answer}"
+        );
+    }
+    // Its refresh token gives no more than it.
+    let pair = app.login(email, PASSWORD).await;
+    let (status, refreshed) = app
+        .token_form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", pair["refresh_token"].as_str().unwrap()),
+        ])
+        .await;
+    assert_eq!(status, StatusCode::OK, "{refreshed}");
+    let refreshed = refreshed["access_token"].as_str().unwrap();
+    refused_for_a_factor(
+        &app,
+        Method::GET,
+        "/v1/users/mine/sessions",
+        refreshed,
+        None,
+    )
+    .await;
+
+    // Introspected by someone who passed a factor, it is told apart.
+    let watcher_token = token_of(&app, "watcher@example.com", PASSWORD).await;
+    let (_, secret, _) = with_factor(&app, &watcher_token).await;
+    let mfa_token = first_step(&app, "watcher@example.com").await;
+    let (status, pair) = second_step(&app, &mfa_token, "otp", &code(&app, &secret, 0)).await;
+    assert_eq!(status, StatusCode::OK, "{pair}");
+    let full = pair["access_token"].as_str().unwrap().to_string();
+    let described = introspected(&app, &full, &home, &limited).await;
+    assert_eq!(described["active"], true, "{described}");
+    assert_eq!(described["scope"], "mfa:enrol", "{described}");
+    assert_eq!(described["permissions"], json!([]), "{described}");
+
+    // An mfa_token is no token to revoke or describe: revoking it leaves it working.
+    let mfa_token = first_step(&app, "watcher@example.com").await;
+    let revoked = app
+        .http
+        .post(app.url("/v1/oauth/revoke"))
+        .form(&[("token", mfa_token.as_str())])
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(revoked.status(), StatusCode::OK);
+    let described = introspected(&app, &full, &home, &mfa_token).await;
+    assert_eq!(described["active"], false, "{described}");
+    let (status, pair) = second_step(&app, &mfa_token, "otp", &code(&app, &secret, 1)).await;
+    assert_eq!(status, StatusCode::OK, "{pair}");
+}
+
+async fn the_last_factor_stays_while_an_organization_requires_one(kind: StoreKind) {
+    let Some(app) = TestApp::spawn(kind).await else {
+        return;
+    };
+    let admin = app.admin_token().await;
+    let home = home_organization(&app, &admin).await;
+    let email = "keeper@example.com";
+    member(&app, email).await;
+    let token = token_of(&app, email, PASSWORD).await;
+    let (first, secret, _) = with_factor(&app, &token).await;
+    let (status, body) = app
+        .put(
+            &format!("/v1/organizations/{home}/mfa-policy"),
+            &admin,
+            json!({"required": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let remove = |id: &str| format!("/v1/users/mine/mfa/{id}");
+    let (status, body) = app
+        .call(
+            Method::DELETE,
+            &remove(&first),
+            Some(&token),
+            Some(json!({"password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    // The factor still works.
+    let mfa_token = first_step(&app, email).await;
+    let (status, pair) = second_step(&app, &mfa_token, "otp", &code(&app, &secret, 0)).await;
+    assert_eq!(status, StatusCode::OK, "{pair}");
+    let full = pair["access_token"].as_str().unwrap().to_string();
+    // With another confirmed first, the old one goes.
+    app.clock.advance_seconds(30);
+    let (second, second_secret) = enrol(&app, &full).await;
+    let (status, body) = app
+        .post(
+            &format!("/v1/users/mine/mfa/totp/{second}/confirm"),
+            &full,
+            json!({ "code": code(&app, &second_secret, 0) }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = app
+        .call(
+            Method::DELETE,
+            &remove(&first),
+            Some(&full),
+            Some(json!({"password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = app
+        .call(
+            Method::DELETE,
+            &remove(&second),
+            Some(&full),
+            Some(json!({"password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
 }
