@@ -9,10 +9,15 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-/// Cheap Argon2id, for the commands and the node alike.
-const CHEAP: [(&str, &str); 2] = [
+/// Cheap Argon2id, for the commands and the node alike; and a secrets key, which PostgreSQL
+/// nodes must be given.
+const CHEAP: [(&str, &str); 3] = [
     ("BF_ARGON2_MEMORY_KIB", "256"),
     ("BF_ARGON2_ITERATIONS", "1"),
+    (
+        "BF_SECRETS_KEY",
+        "dGVzdCBzZWNyZXRzIGtleSBvZiAzMiBieXRlcyEhISE=",
+    ),
 ];
 
 /// Runs `bf-security` on `url` with `stdin` as its standard input.
