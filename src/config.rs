@@ -67,6 +67,12 @@ settings! {
             };
         /// `text` or `json` log lines; `RUST_LOG` filters them.
         log_format: LogFormat = LogFormat::Text, env "BF_LOG_FORMAT";
+        /// The key second factors' secrets are sealed with at rest: 32 bytes in base64. Unset
+        /// on SQLite, one is generated on the first start into the file `<database>.secrets-key`
+        /// beside the database (mode 0600) and read from there after; on PostgreSQL, where
+        /// nodes share no disk, it must be set, the same on every node.
+        secrets_key: Option<SecretsKey> = None, env "BF_SECRETS_KEY",
+            shown "SQLite: generated beside the database; PostgreSQL: required";
 
         [argon2]
         /// Argon2id cost. The defaults are OWASP's minimum recommendation (m=19 MiB, t=2, p=1).
@@ -239,6 +245,17 @@ settings! {
                 env "BF_OIDC_LINK_FAILURES_PER_ADDRESS_PER_HOUR", check at_least(1);
         }
 
+        [mfa]
+        /// Second factors of logins.
+        pub struct MfaSettings {
+            /// Life of the `mfa_token` a right password answers when a second factor is
+            /// needed, in seconds.
+            token_ttl_seconds: i64 = 300, env "BF_MFA_TOKEN_TTL_SECONDS", check between(30, 3600);
+            /// Wrong codes one `mfa_token` survives; the next wrong one spends it (and each
+            /// counts against the password login limits too).
+            attempts_per_token: u32 = 5, env "BF_MFA_ATTEMPTS_PER_TOKEN", check between(1, 20);
+        }
+
         [sqlite]
         /// SQLite's durability.
         pub struct SqliteSettings {
@@ -405,6 +422,60 @@ impl Shown for SqliteSynchronous {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "Vec<String>")]
 pub struct CorsOrigins(Vec<String>);
+
+/// The key second factors' secrets are sealed with (`BF_SECRETS_KEY`): 32 bytes, given in
+/// base64. Never shown: its `Debug` prints nothing of it.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct SecretsKey([u8; 32]);
+
+impl SecretsKey {
+    pub fn new(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    pub fn bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// Base64 of 32 bytes, surrounding whitespace ignored.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(text.trim())
+            .map_err(|_| "must be 32 bytes in base64".to_string())?;
+        let bytes: [u8; 32] = bytes
+            .try_into()
+            .map_err(|b: Vec<u8>| format!("must be 32 bytes in base64 (got {})", b.len()))?;
+        Ok(Self(bytes))
+    }
+}
+
+impl std::fmt::Debug for SecretsKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl TryFrom<String> for SecretsKey {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        Self::parse(&text)
+    }
+}
+
+impl FromEnv for SecretsKey {
+    fn from_env(value: &str) -> Result<Self, String> {
+        Self::parse(value)
+    }
+}
+
+impl Shown for SecretsKey {
+    fn shown(&self) -> String {
+        "[redacted]".into()
+    }
+}
 
 const DAY: crate::clock::Millis = 24 * 3600 * 1000;
 

@@ -2,6 +2,9 @@
 
 use std::process::{Command, Output, Stdio};
 
+/// A secrets key (`BF_SECRETS_KEY`) for the throwaway stores of these tests.
+const TEST_SECRETS_KEY: &str = "dGVzdCBzZWNyZXRzIGtleSBvZiAzMiBieXRlcyEhISE=";
+
 fn bf(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_bf-security"));
     cmd.args(args).stdin(Stdio::null());
@@ -671,6 +674,8 @@ fn serve(url: &str, env: &[(&str, &str)], open_files: Option<u64>) -> Served {
     let listen = format!("127.0.0.1:{port}");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_bf-security"));
     cmd.args(["serve", "--database-url", url, "--listen", &listen])
+        // Required on PostgreSQL; on SQLite it stands for the generated one.
+        .env("BF_SECRETS_KEY", TEST_SECRETS_KEY)
         .env("BF_ARGON2_MEMORY_KIB", "256")
         .env("BF_ARGON2_ITERATIONS", "1")
         .env("BF_BOOTSTRAP_EMAIL", ADMIN.0)
@@ -1087,7 +1092,19 @@ async fn audit_verify_finds_tampering_and_the_log_holds_no_secret(postgres: bool
         .await
         .unwrap();
     assert_eq!(reset.status(), 200);
+    // A second factor's secret, answered once at its enrolment.
+    let enrolled: serde_json::Value = http
+        .post(served.url("/v1/users/mine/mfa/totp"))
+        .bearer_auth(&access)
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     for value in [
+        &enrolled["secret"],
         &pair["access_token"],
         &pair["refresh_token"],
         &rotated["access_token"],
@@ -1106,7 +1123,10 @@ async fn audit_verify_finds_tampering_and_the_log_holds_no_secret(postgres: bool
         assert!(!log.contains(secret.as_str()), "the log holds {secret}");
     }
 
-    let out = bf(&["audit", "verify", "--database-url", &url], &[]);
+    let out = bf(
+        &["audit", "verify", "--database-url", &url],
+        &[("BF_SECRETS_KEY", TEST_SECRETS_KEY)],
+    );
     assert!(out.status.success(), "{}", text(&out.stdout));
     assert!(text(&out.stdout).contains("intact"));
 
@@ -1127,7 +1147,10 @@ async fn audit_verify_finds_tampering_and_the_log_holds_no_secret(postgres: bool
     .await
     .unwrap();
     pool.close().await;
-    let out = bf(&["audit", "verify", "--database-url", &url], &[]);
+    let out = bf(
+        &["audit", "verify", "--database-url", &url],
+        &[("BF_SECRETS_KEY", TEST_SECRETS_KEY)],
+    );
     let report = text(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{report}");
     assert!(report.contains("was altered"), "{report}");
@@ -1140,7 +1163,10 @@ async fn audit_verify_finds_tampering_and_the_log_holds_no_secret(postgres: bool
     // Pruning with nothing old enough removes nothing.
     let out = bf(
         &["audit", "prune", "--database-url", &url],
-        &[("BF_AUDIT_RETENTION_DAYS", "30")],
+        &[
+            ("BF_AUDIT_RETENTION_DAYS", "30"),
+            ("BF_SECRETS_KEY", TEST_SECRETS_KEY),
+        ],
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("nothing to prune"));

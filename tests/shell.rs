@@ -9,10 +9,15 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-/// Cheap Argon2id, for the commands and the node alike.
-const CHEAP: [(&str, &str); 2] = [
+/// Cheap Argon2id, for the commands and the node alike; and a secrets key, which PostgreSQL
+/// nodes must be given.
+const CHEAP: [(&str, &str); 3] = [
     ("BF_ARGON2_MEMORY_KIB", "256"),
     ("BF_ARGON2_ITERATIONS", "1"),
+    (
+        "BF_SECRETS_KEY",
+        "dGVzdCBzZWNyZXRzIGtleSBvZiAzMiBieXRlcyEhISE=",
+    ),
 ];
 
 /// Runs `bf-security` on `url` with `stdin` as its standard input.
@@ -543,6 +548,7 @@ async fn shell_story(postgres: bool) {
         "state:                  disabled",
         "platform administrator: no",
         "working sessions:       0",
+        "second factors:         none",
         "by cli:user disable",
     ] {
         assert!(shown.contains(expected), "{expected}: {shown}");
@@ -575,6 +581,7 @@ async fn shell_story(postgres: bool) {
     assert_eq!(shown["enabled"], true);
     assert_eq!(shown["sessions"], 1);
     assert_eq!(shown["apiTokens"], 0);
+    assert_eq!(shown["secondFactors"], serde_json::json!([]));
     assert_eq!(
         shown["organizations"][0]["id"].as_str(),
         Some(acme_id.as_str())

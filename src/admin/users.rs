@@ -210,6 +210,7 @@ pub async fn run(app: &App, command: UserCommand) -> Result<(), Failure> {
                 out.json(&UserAnswer {
                     sessions: Some(d.sessions),
                     api_tokens: Some(d.api_tokens),
+                    second_factors: Some(d.second_factors.clone()),
                     ..UserAnswer::of(&d.member)
                 })
             } else {
@@ -327,6 +328,9 @@ pub(super) struct UserAnswer {
     /// Working permanent API tokens (`user show`).
     #[serde(skip_serializing_if = "Option::is_none")]
     api_tokens: Option<i64>,
+    /// The kinds of his confirmed second factors, one per factor (`user show`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    second_factors: Option<Vec<String>>,
     /// Whether anything was written (`user enable`, `user disable`).
     #[serde(skip_serializing_if = "Option::is_none")]
     changed: Option<bool>,
@@ -351,6 +355,7 @@ impl UserAnswer {
                 .collect(),
             sessions: None,
             api_tokens: None,
+            second_factors: None,
             changed: None,
             sessions_ended: None,
             tokens_revoked: None,
@@ -410,6 +415,17 @@ fn sessions_text(n: usize) -> String {
     }
 }
 
+/// How many confirmed second factors, and of which kinds: `none`, `1 (totp)`, `2 (totp)`.
+fn second_factors_text(kinds: &[String]) -> String {
+    if kinds.is_empty() {
+        return "none".into();
+    }
+    let mut distinct: Vec<&str> = kinds.iter().map(String::as_str).collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    format!("{} ({})", kinds.len(), distinct.join(", "))
+}
+
 fn show_lines(d: &shell::Details) -> Vec<String> {
     let m = &d.member;
     let u = &m.user;
@@ -439,6 +455,10 @@ fn show_lines(d: &shell::Details) -> Vec<String> {
     }
     lines.push(format!("  working sessions:       {}", d.sessions));
     lines.push(format!("  permanent API tokens:   {}", d.api_tokens));
+    lines.push(format!(
+        "  second factors:         {}",
+        second_factors_text(&d.second_factors)
+    ));
     lines.push(format!(
         "  created:                {}",
         crate::clock::rfc3339(u.created)

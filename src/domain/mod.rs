@@ -12,6 +12,7 @@ pub mod role;
 pub mod secret;
 pub mod text;
 pub mod timezone;
+pub mod totp;
 pub mod url;
 
 pub use email::Email;

@@ -14,8 +14,8 @@ use utoipa::openapi::{Content, Object, Ref, RefOr, Response, Schema, Type};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    api_tokens, audit, introspection, invitations, oauth, ops, organizations, permissions, roles,
-    sessions, users,
+    api_tokens, audit, introspection, invitations, mfa, oauth, ops, organizations, permissions,
+    roles, sessions, users,
 };
 
 /// The document's opening page: how to log in and how every operation behaves.
@@ -58,6 +58,10 @@ const INTRODUCTION: &str = "Logins, organizations, roles and API tokens of the B
             short-lived pairs minted from the caller's token."),
         (name = "Organizations", description = "Organizations (tenants): listed (a platform \
             administrator sees every one, anybody else his own), read and renamed."),
+        (name = "Second factors", description = "A user's second factors (TOTP authenticator \
+            apps) and recovery codes, enrolled, confirmed and removed by himself or removed all \
+            at once by an administrator; and the policy by which an organization requires one \
+            of its members."),
         (name = "Sessions", description = "Logins as sessions: each password or OpenID login, \
             and each run of pairs minted from a permanent token, with its tokens; seen and \
             ended by their user, or by those who may change him."),
@@ -119,6 +123,14 @@ const INTRODUCTION: &str = "Logins, organizations, roles and API tokens of the B
         invitations::get_my_invitations,
         invitations::accept_my_invitation,
         invitations::decline_my_invitation,
+        mfa::get_my_second_factors,
+        mfa::enrol_totp,
+        mfa::confirm_totp,
+        mfa::remove_my_second_factor,
+        mfa::regenerate_recovery_codes,
+        mfa::reset_user_second_factors,
+        mfa::get_mfa_policy,
+        mfa::set_mfa_policy,
         ops::healthz,
         ops::readyz,
     ),

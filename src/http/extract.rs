@@ -236,15 +236,29 @@ pub async fn authorize(
             .get::<MatchedPath>()
             .map_or("", |p| p.as_str())
     );
-    let grant = match service::authz::authorize(&app, rule, caller.clone(), requested).await {
-        Err(ApiError::Forbidden(reason)) => {
-            if let Some(caller) = &caller {
-                service::audit::refused(&app, caller, &reason, &operation).await;
-            }
+    // A token of a login that must enrol a second factor first reaches nothing else. Decided
+    // on every request from the resolution, which carries the limit: no cached answer can
+    // let it act fully.
+    if let Some(caller) = caller.as_ref().filter(|c| c.enrol_only()) {
+        if !service::mfa::allowed_while_enrolling(&operation) {
+            let reason = "a second factor must be enrolled first: this organization requires \
+                          one (POST /v1/users/mine/mfa/totp), then log in again"
+                .to_string();
+            service::audit::refused(&app, caller, &reason, &operation).await;
             return Err(ApiError::Forbidden(reason));
         }
-        grant => grant?,
-    };
+    }
+    let enrolling = service::mfa::allowed_while_enrolling(&operation);
+    let grant =
+        match service::authz::authorize(&app, rule, caller.clone(), requested, enrolling).await {
+            Err(ApiError::Forbidden(reason)) => {
+                if let Some(caller) = &caller {
+                    service::audit::refused(&app, caller, &reason, &operation).await;
+                }
+                return Err(ApiError::Forbidden(reason));
+            }
+            grant => grant?,
+        };
     if let Some(caller) = &caller {
         service::sessions::record_use(&app, caller).await;
     }

@@ -70,7 +70,9 @@ pub struct TokenIntrospection {
     #[schema(nullable = false)]
     pub organization_id: Option<String>,
     /// `api` for a token bound to its organization; `api organizations:all` for a login's,
-    /// which acts in every organization of its user.
+    /// which acts in every organization of its user; `mfa:enrol` for one that may only see
+    /// its user and enrol a second factor (its organization requires one its login did not
+    /// pass), which then has no `permissions`.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub scope: Option<String>,
@@ -103,12 +105,20 @@ pub struct TokenIntrospection {
     pub allowed_ranges: Option<Vec<String>>,
 }
 
+/// The scope of a token that may only see its user and enrol a second factor.
+pub const ENROL_SCOPE: &str = "mfa:enrol";
+
 impl From<Described> for TokenIntrospection {
     fn from(d: Described) -> Self {
         let t = &d.token;
-        let permissions: BTreeSet<IntrospectedPermission> = d
-            .permissions
-            .iter()
+        // A token limited to enrolling a second factor may do nothing else there.
+        let held = if d.enrol_only {
+            Vec::new()
+        } else {
+            d.permissions.iter().collect()
+        };
+        let permissions: BTreeSet<IntrospectedPermission> = held
+            .into_iter()
             .map(|p| IntrospectedPermission {
                 resource: p.resource().to_string(),
                 action: p.action().to_string(),
@@ -119,7 +129,10 @@ impl From<Described> for TokenIntrospection {
             sub: Some(t.user_id.clone()),
             username: Some(t.email.clone()),
             organization_id: Some(t.organization_id.clone()),
-            scope: Some(token_scope(t.bound).into()),
+            scope: Some(match d.enrol_only {
+                true => ENROL_SCOPE.into(),
+                false => token_scope(t.bound).into(),
+            }),
             token_type: Some("bearer".into()),
             token_kind: Some(t.token_kind.as_str().into()),
             exp: t.ends().map(|ms| ms / 1000),

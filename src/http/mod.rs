@@ -12,6 +12,7 @@ pub mod inputs;
 pub mod introspection;
 pub mod invitations;
 pub mod metrics;
+pub mod mfa;
 pub mod oauth;
 pub mod ops;
 pub mod organizations;
@@ -114,6 +115,46 @@ pub fn router(app: AppState) -> Router {
         .route(
             "/users/mine/invitations/{id}/decline",
             op!(post, Authenticated, invitations::decline_my_invitation),
+        )
+        // One's own second factors: any valid token, even one limited to enrolling a factor.
+        .route(
+            "/users/mine/mfa",
+            op!(get, Authenticated, mfa::get_my_second_factors),
+        )
+        .route(
+            "/users/mine/mfa/totp",
+            op!(post, Authenticated, mfa::enrol_totp),
+        )
+        .route(
+            "/users/mine/mfa/totp/{id}/confirm",
+            op!(post, Authenticated, mfa::confirm_totp),
+        )
+        .route(
+            "/users/mine/mfa/recovery-codes",
+            op!(post, Authenticated, mfa::regenerate_recovery_codes),
+        )
+        .route(
+            "/users/mine/mfa/{id}",
+            op!(delete, Authenticated, mfa::remove_my_second_factor),
+        )
+        // Another user's: the permission, and all he holds (`authz::act_on`).
+        .route(
+            "/users/{user_id}/mfa",
+            op!(
+                delete,
+                Permission("Users", "update"),
+                mfa::reset_user_second_factors
+            ),
+        )
+        // Members see it; `Organizations:update` there changes it (decided by the operation,
+        // for the organization of the path).
+        .route(
+            "/organizations/{organization_id}/mfa-policy",
+            op!(get, Authenticated, mfa::get_mfa_policy).merge(op!(
+                put,
+                Authenticated,
+                mfa::set_mfa_policy
+            )),
         )
         .route(
             "/invitations",

@@ -22,6 +22,9 @@ use crate::service::login::{self, GrantError};
 use crate::service::AppState;
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+/// The second step of a login whose user has a second factor (docs/DECISIONS.md says why this
+/// name).
+pub const MFA_GRANT: &str = "urn:billforward:params:oauth:grant-type:mfa";
 
 /// The token endpoint's parameters, form-encoded (or a JSON object of strings). The examples
 /// are a password login as a form sends it: the fields the login leaves out are empty, so
@@ -58,6 +61,16 @@ pub struct TokenRequest {
     /// Ignored, as `client_id`.
     #[schema(value_type = Option<String>, format = Password, example = "")]
     client_secret: Option<String>,
+    /// What the first step answered with `mfa_required` (`urn:billforward:params:oauth:grant-type:mfa`
+    /// grant).
+    #[schema(value_type = Option<String>, format = Password, example = "")]
+    mfa_token: Option<String>,
+    /// A current code of the user's TOTP factor (`mfa` grant).
+    #[schema(value_type = Option<String>, format = Password, example = "")]
+    otp: Option<String>,
+    /// One of the user's recovery codes, instead of `otp` (`mfa` grant).
+    #[schema(value_type = Option<String>, format = Password, example = "")]
+    recovery_code: Option<String>,
 }
 
 #[derive(ToSchema)]
@@ -70,6 +83,8 @@ enum GrantType {
     RefreshToken,
     #[schema(rename = "urn:ietf:params:oauth:grant-type:jwt-bearer")]
     JwtBearer,
+    #[schema(rename = "urn:billforward:params:oauth:grant-type:mfa")]
+    Mfa,
 }
 
 /// The revocation endpoint's parameters, form-encoded (or a JSON object of strings).
@@ -100,6 +115,9 @@ const TOKEN_PARAMETERS: &[&str] = &[
     "scope",
     "client_id",
     "client_secret",
+    "mfa_token",
+    "otp",
+    "recovery_code",
 ];
 const REVOKE_PARAMETERS: &[&str] = &["token", "token_type_hint", "client_id", "client_secret"];
 
@@ -110,6 +128,8 @@ pub enum OAuthErrorCode {
     InvalidRequest,
     InvalidGrant,
     UnsupportedGrantType,
+    /// The credential was right; a second factor is needed (the `mfa` grant).
+    MfaRequired,
 }
 
 /// RFC 6749 §5.2.
@@ -117,6 +137,26 @@ pub enum OAuthErrorCode {
 pub struct OAuthError {
     pub error: OAuthErrorCode,
     pub error_description: String,
+}
+
+/// A right credential of a user with a second factor: the login goes on with the `mfa` grant.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MfaRequiredBody {
+    /// `mfa_required`.
+    pub error: OAuthErrorCode,
+    pub error_description: String,
+    /// Short-lived and single-use: send it back with the `mfa` grant, from the same client.
+    /// Never a bearer token.
+    pub mfa_token: String,
+    /// The user's confirmed second factors.
+    pub factors: Vec<MfaFactor>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MfaFactor {
+    pub id: String,
+    /// `totp`.
+    pub kind: String,
 }
 
 /// Why an OAuth request was not answered with success: an RFC 6749 error about the request, or
@@ -128,6 +168,7 @@ pub enum Refusal {
         description: String,
     },
     Service(ApiError),
+    MfaRequired(MfaRequiredBody),
 }
 
 impl Refusal {
@@ -161,8 +202,23 @@ impl From<GrantError> for Refusal {
             GrantError::InvalidGrant(d) => (OAuthErrorCode::InvalidGrant, d.to_string()),
             GrantError::UnsupportedGrantType => (
                 OAuthErrorCode::UnsupportedGrantType,
-                format!("grant_type must be password, refresh_token or {JWT_BEARER}"),
+                format!("grant_type must be password, refresh_token, {JWT_BEARER} or {MFA_GRANT}"),
             ),
+            GrantError::MfaRequired(required) => {
+                return Refusal::MfaRequired(MfaRequiredBody {
+                    error: OAuthErrorCode::MfaRequired,
+                    error_description: format!(
+                        "a second factor is required: send mfa_token with otp or \
+                         recovery_code as grant_type {MFA_GRANT}"
+                    ),
+                    mfa_token: required.token.expose().to_string(),
+                    factors: required
+                        .factors
+                        .into_iter()
+                        .map(|(id, kind)| MfaFactor { id, kind })
+                        .collect(),
+                })
+            }
             GrantError::Api(e) => return e.into(),
         };
         Refusal::OAuth {
@@ -189,6 +245,7 @@ impl IntoResponse for Refusal {
             )
                 .into_response(),
             Refusal::Service(e) => e.into_response(),
+            Refusal::MfaRequired(body) => (StatusCode::BAD_REQUEST, Json(body)).into_response(),
         };
         no_store(response.headers_mut());
         response
@@ -366,7 +423,10 @@ pub(super) async fn read_params(
         (status = 400, description = "RFC 6749 §5.2: `invalid_request` (a parameter missing, \
             repeated, of the wrong type or in the URL; malformed JSON), `invalid_grant` (wrong \
             credentials, a spent or unknown refresh token, an ID token not linked to anyone, an \
-            organization not the user's), `unsupported_grant_type`", body = OAuthError, headers(
+            organization not the user's, an unknown, expired or spent `mfa_token`, a wrong second \
+            factor code), `unsupported_grant_type`; or `mfa_required` (`MfaRequiredBody`): the \
+            password or ID token was right and the user's second factor is asked for with the \
+            `urn:billforward:params:oauth:grant-type:mfa` grant", body = OAuthError, headers(
             ("Cache-Control" = String, description = "`no-store`"),
             ("Pragma" = String, description = "`no-cache`"),
         )),
@@ -392,6 +452,20 @@ pub async fn token(State(app): State<AppState>, req: Request) -> Result<Response
                 params.secret("password"),
                 params.get("organizationID"),
                 device.as_deref(),
+                params.get("client_id"),
+            )
+            .await?;
+            set_device = login.device;
+            login.pair
+        }
+        Some(MFA_GRANT) => {
+            let login = login::mfa_grant(
+                &app,
+                params.secret("mfa_token"),
+                params.secret("otp"),
+                params.secret("recovery_code"),
+                device.as_deref(),
+                params.get("client_id"),
             )
             .await?;
             set_device = login.device;
@@ -403,6 +477,7 @@ pub async fn token(State(app): State<AppState>, req: Request) -> Result<Response
                 &app,
                 params.secret("assertion"),
                 params.get("organizationID"),
+                params.get("client_id"),
             )
             .await?
         }

@@ -201,6 +201,36 @@ pub fn password_reset(to: &str, code: &str, valid_minutes: i64) -> Mail {
     }
 }
 
+/// A recovery code stood in for the user's second factor at a login.
+pub fn recovery_code_used(to: &str, left: i64) -> Mail {
+    Mail {
+        to: to.into(),
+        subject: "A recovery code of your BillForward login was used".into(),
+        text: format!(
+            "Hello,\n\n\
+             one of the recovery codes of the BillForward login {to} was just used to log in \
+             in place of its second factor. {left} unused recovery codes are left.\n\n\
+             If it was not you, change your password and make new recovery codes at once, and \
+             tell your administrator.\n"
+        ),
+    }
+}
+
+/// An administrator removed the user's second factors and recovery codes.
+pub fn second_factors_reset(to: &str) -> Mail {
+    Mail {
+        to: to.into(),
+        subject: "The second factors of your BillForward login were removed".into(),
+        text: format!(
+            "Hello,\n\n\
+             an administrator removed the second factors and recovery codes of the BillForward \
+             login {to}. You log in with your password alone until you set up a new second \
+             factor.\n\n\
+             If you did not ask for this, tell your administrator at once.\n"
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

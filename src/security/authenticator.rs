@@ -42,6 +42,10 @@ pub struct Principal {
     pub allowed_ranges: Option<Arc<[Cidr]>>,
     /// A permanent token's last use, as stored.
     pub last_used: Option<Millis>,
+    /// How the login of the token's session stood to second factors (`passed`, `enrol`),
+    /// fixed when it opened, so a cached resolution cannot outlast a change of it; for a
+    /// permanent token (and the pairs minted from it), the login that made it.
+    pub second_factor: Option<String>,
     /// When the token was issued.
     pub issued: Millis,
     expires: Option<Millis>,
@@ -49,6 +53,17 @@ pub struct Principal {
 }
 
 impl Principal {
+    /// The token's session may only enrol a second factor: its organization requires one
+    /// its user had not at the login.
+    pub fn enrol_only(&self) -> bool {
+        self.second_factor.as_deref() == Some("enrol")
+    }
+
+    /// A second factor was checked at the login of the token's session.
+    pub fn second_factor_passed(&self) -> bool {
+        self.second_factor.as_deref() == Some("passed")
+    }
+
     /// When the token stops working by itself, if ever: its expiry, a revocation set for later
     /// (a rotated permanent token's grace), or its session's absolute end, whichever comes
     /// first. A session's idle end is not one: every use moves it.
@@ -134,6 +149,8 @@ pub struct Authenticator {
     permissions: Cache<(String, String), Arc<Cached<Memberships>>>,
     /// Callers as they see themselves, by user and acting organizations.
     views: ViewCache,
+    /// Whether an organization requires a second factor, by organization.
+    policies: Cache<String, Arc<Cached<bool>>>,
     /// Bumped whenever something is forgotten: a resolution that started before it is not
     /// cached, so a revocation racing a look-up cannot be undone by the look-up.
     generation: AtomicU64,
@@ -161,6 +178,7 @@ impl Authenticator {
             tokens: Cache::new(capacity),
             permissions: Cache::new(capacity),
             views: Cache::new(capacity),
+            policies: Cache::new(capacity),
             generation: AtomicU64::new(0),
             idle,
             used: Cache::new(capacity),
@@ -254,6 +272,9 @@ impl Authenticator {
         if !user.may_log_in() {
             return Ok(None);
         }
+        let second_factor =
+            store::factors::standing(&mut conn, token.family_id.as_deref().unwrap_or(&token.id))
+                .await?;
         let session = match &token.family_id {
             Some(family) => match store::sessions::find(&mut conn, family).await? {
                 Some(s) if s.ended.is_some() => return Ok(None),
@@ -294,6 +315,7 @@ impl Authenticator {
             session,
             allowed_ranges,
             last_used,
+            second_factor,
             issued: token.created,
             expires: token.expires,
             revoked: token.revoked,
@@ -340,6 +362,31 @@ impl Authenticator {
             );
         }
         Ok(value)
+    }
+
+    /// Whether an organization requires a second factor of whoever acts in it, from memory
+    /// when fresh. A change of the policy forgets every node's answers at once (it is a
+    /// change of standing: `Change::forget_all`).
+    pub async fn second_factor_required(&self, organization_id: &str) -> Result<bool, ApiError> {
+        let now = self.clock.now();
+        if let Some(c) = self.policies.get(organization_id) {
+            if self.fresh(&c, now) {
+                return Ok(c.value);
+            }
+        }
+        let generation = self.generation.load(Ordering::SeqCst);
+        let mut conn = self.store.pool().acquire().await?;
+        let required = store::factors::required_in(&mut conn, organization_id).await?;
+        if self.generation.load(Ordering::SeqCst) == generation {
+            self.policies.insert(
+                organization_id.to_string(),
+                Arc::new(Cached {
+                    value: required,
+                    fetched: now,
+                }),
+            );
+        }
+        Ok(required)
     }
 
     /// The user with his live roles in `organizations`, from memory when fresh; `None` when he
@@ -407,5 +454,6 @@ impl Authenticator {
         self.tokens.clear();
         self.permissions.clear();
         self.views.clear();
+        self.policies.clear();
     }
 }

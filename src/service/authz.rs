@@ -87,6 +87,24 @@ impl Grant {
         acting_in(app, self.caller()?, organization_id).await
     }
 
+    /// The caller's standing in the organization a path names as the entity acted on. One the
+    /// caller may not reach (not a member, another than its own for a bound token, or none
+    /// such) is a 404, as any entity of a foreign organization is; one requiring a second
+    /// factor the caller's login did not pass is a 403.
+    pub async fn on(&self, app: &App, organization_id: &str) -> Result<ActingIn, ApiError> {
+        let caller = self.caller()?;
+        let acting = match standing_in(app, caller, organization_id).await {
+            Err(ApiError::Forbidden(_)) => {
+                return Err(ApiError::NotFound(format!(
+                    "no organization {organization_id}"
+                )))
+            }
+            acting => acting?,
+        };
+        second_factor_in(app, caller, organization_id).await?;
+        Ok(acting)
+    }
+
     /// Checks `resource:action` in an organization named by the body rather than the query
     /// (e.g. `organizationID` of a new user). Not a member: 403.
     pub async fn require_in(
@@ -116,14 +134,7 @@ impl Grant {
         resource: &str,
         action: &str,
     ) -> Result<ActingIn, ApiError> {
-        let acting = match acting_in(app, self.caller()?, organization_id).await {
-            Err(ApiError::Forbidden(_)) => {
-                return Err(ApiError::NotFound(format!(
-                    "no organization {organization_id}"
-                )))
-            }
-            acting => acting?,
-        };
+        let acting = self.on(app, organization_id).await?;
         if acting.permissions.allows(resource, action) {
             Ok(acting)
         } else {
@@ -136,7 +147,40 @@ fn forbidden(resource: &str, action: &str) -> ApiError {
     ApiError::Forbidden(format!("this needs the permission {resource}:{action}"))
 }
 
+/// The caller's standing in an organization he acts in: a member (or a platform
+/// administrator), reached by his token, and, where the organization requires a second
+/// factor, by a login that passed one.
 async fn acting_in(
+    app: &App,
+    caller: &Principal,
+    organization_id: &str,
+) -> Result<ActingIn, ApiError> {
+    let acting = standing_in(app, caller, organization_id).await?;
+    second_factor_in(app, caller, organization_id).await?;
+    Ok(acting)
+}
+
+/// An organization requiring a second factor refuses a token whose login passed none, whatever
+/// organization that login was in and whoever the caller is (a platform administrator too): a
+/// session's, a permanent token's (made by such a login, see `service::tokens`), a pair
+/// minted from either. Decided on every request from the policy as it stands now (cached, and
+/// forgotten on every node when it changes), so turning it on limits open sessions at once.
+async fn second_factor_in(
+    app: &App,
+    caller: &Principal,
+    organization_id: &str,
+) -> Result<(), ApiError> {
+    if caller.second_factor_passed() || !app.auth.second_factor_required(organization_id).await? {
+        return Ok(());
+    }
+    Err(ApiError::Forbidden(format!(
+        "organization {organization_id} requires a second factor: log in again and pass one \
+         (without a factor, enrol one first: POST /v1/users/mine/mfa/totp)"
+    )))
+}
+
+/// The caller's membership of an organization, as his token reaches it; second factors aside.
+async fn standing_in(
     app: &App,
     caller: &Principal,
     organization_id: &str,
@@ -167,11 +211,14 @@ async fn acting_in(
 
 /// Decides `rule` for `caller` acting in `requested` organizations (none: the token's). A
 /// token limited to client address ranges is refused from anywhere else, whatever the rule.
+/// `enrolling`: the operation is one a login without its second factor may call (seeing
+/// oneself, one's second factors), which an organization's requirement of one does not refuse.
 pub async fn authorize(
     app: &App,
     rule: Rule,
     caller: Option<Arc<Principal>>,
     requested: Vec<String>,
+    enrolling: bool,
 ) -> Result<Grant, ApiError> {
     let Some(caller) = caller else {
         return match rule {
@@ -198,7 +245,10 @@ pub async fn authorize(
     requested.dedup();
     let mut acting = Vec::with_capacity(requested.len());
     for organization_id in &requested {
-        acting.push(acting_in(app, &caller, organization_id).await?);
+        acting.push(match enrolling {
+            true => standing_in(app, &caller, organization_id).await?,
+            false => acting_in(app, &caller, organization_id).await?,
+        });
     }
     let reach = match rule {
         Rule::Public | Rule::Authenticated => Reach::Full,
@@ -295,11 +345,13 @@ pub async fn act_on(
     let mut conn = app.store.pool().acquire().await?;
     let organizations = store::memberships::of_member(&mut conn, &user.id).await?;
     for organization in &organizations {
-        let mine = match acting_in(app, caller, &organization.id).await {
+        let mine = match standing_in(app, caller, &organization.id).await {
             Ok(mine) => mine.permissions,
             Err(ApiError::Forbidden(_)) => return Err(outranked()),
             Err(e) => return Err(e),
         };
+        // Where the user's organization requires a second factor, so does acting on him.
+        second_factor_in(app, caller, &organization.id).await?;
         if !mine.allows(resource, action) {
             return Err(outranked());
         }

@@ -9,7 +9,9 @@
 //! does not act in, unless he is a platform administrator on an unbound token: the answer is
 //! the same as for a token that does not exist, so nobody learns whether another
 //! organization's token does. Asking is a read: it records no use of the token (the session's
-//! last address would be the asking service's) and no audit event.
+//! last address would be the asking service's) and no audit event. A token that may only
+//! enrol a second factor where it was issued is told apart: its scope is `mfa:enrol` and it
+//! has no permissions there, as the other services must treat it.
 
 use std::sync::Arc;
 
@@ -26,6 +28,9 @@ pub struct Described {
     pub token: Arc<Principal>,
     /// What it may do in the organization it was issued for.
     pub permissions: Arc<PermissionSet>,
+    /// It may there only see its user and enrol a second factor: its login was limited so,
+    /// or the organization requires a factor its login did not pass.
+    pub enrol_only: bool,
 }
 
 /// The token behind `secret`, if it is live and the caller may be told about it.
@@ -57,5 +62,15 @@ pub async fn introspect(
     else {
         return Ok(None);
     };
-    Ok(Some(Described { token, permissions }))
+    let enrol_only = token.enrol_only()
+        || (!token.second_factor_passed()
+            && app
+                .auth
+                .second_factor_required(&token.organization_id)
+                .await?);
+    Ok(Some(Described {
+        token,
+        permissions,
+        enrol_only,
+    }))
 }

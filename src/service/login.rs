@@ -11,6 +11,7 @@ use crate::security::hashing::Verdict;
 use crate::security::limits::Limit;
 use crate::security::secrets::{self, TokenKind};
 use crate::service::change::Change;
+use crate::service::mfa::{self, LoginCode, MfaRequired};
 use crate::service::sessions::{self, Method};
 use crate::service::token_pairs::{issue_pair, IssuedPair, Lineage};
 use crate::service::App;
@@ -27,6 +28,8 @@ pub enum GrantError {
     InvalidRequest(String),
     InvalidGrant(&'static str),
     UnsupportedGrantType,
+    /// The credential was right; the user's second factor is asked for next (the `mfa` grant).
+    MfaRequired(MfaRequired),
     Api(ApiError),
 }
 
@@ -38,6 +41,8 @@ impl<E: Into<ApiError>> From<E> for GrantError {
 
 const BAD_CREDENTIALS: &str = "invalid username or password";
 const BAD_REFRESH: &str = "invalid, expired or revoked refresh token";
+const BAD_MFA_TOKEN: &str = "invalid, expired or spent mfa_token";
+const BAD_CODE: &str = "the code is wrong or was used already";
 
 /// A password login's answer: the token pair, and the device cookie's value that lets this
 /// client through the per-e-mail limit of password guessing next time (none for a client
@@ -60,6 +65,7 @@ pub async fn password_grant(
     password: Option<&SecretString>,
     organization_id: Option<&str>,
     device: Option<&str>,
+    client_id: Option<&str>,
 ) -> Result<PasswordLogin, GrantError> {
     let username = username.filter(|u| !u.trim().is_empty());
     let (Some(username), Some(password)) = (username, password) else {
@@ -168,11 +174,35 @@ pub async fn password_grant(
     for attempt in reserved {
         app.limits.give_back(&mut change.tx, attempt).await?;
     }
+    // The device is remembered once the login is complete: after the second factor, if any.
+    if let Some(required) = mfa::challenge(
+        app,
+        &mut change,
+        &user,
+        organization_id,
+        Method::Password.as_str(),
+        None,
+        client_id,
+    )
+    .await?
+    {
+        change.commit().await?;
+        return Err(GrantError::MfaRequired(required));
+    }
     let device = app
         .limits
         .remember(&mut change.tx, &user.id, address, device, known, now)
         .await?;
-    let pair = open_session(app, change, &user, organization_id, Method::Password, None).await?;
+    let pair = open_session(
+        app,
+        change,
+        &user,
+        organization_id,
+        Method::Password,
+        None,
+        false,
+    )
+    .await?;
     Ok(PasswordLogin { pair, device })
 }
 
@@ -185,6 +215,7 @@ async fn open_session(
     organization_id: Option<&str>,
     method: Method,
     details: Option<serde_json::Value>,
+    second_factor_passed: bool,
 ) -> Result<IssuedPair, GrantError> {
     let now = change.now();
     let organization_id = organization_id
@@ -203,6 +234,11 @@ async fn open_session(
     let session = sessions::new_row(app, &family, &user.id, &organization_id, method, now);
     let idle_since = app.settings.tokens.session_idle_since(now);
     store::sessions::open(&mut change.tx, &session, idle_since).await?;
+    let second_factor =
+        mfa::session_state(&mut change, &organization_id, second_factor_passed).await?;
+    if let Some(state) = second_factor {
+        store::factors::mark_session(&mut change.tx, &family, state).await?;
+    }
     let lineage = Lineage {
         family: &family,
         bound: false,
@@ -217,6 +253,9 @@ async fn open_session(
     )
     .await?;
     let mut details = details.unwrap_or_else(|| serde_json::json!({ "method": "password" }));
+    if let Some(state) = second_factor {
+        details["secondFactor"] = serde_json::Value::from(state);
+    }
     // The pair's family: its ID names the login's tokens (IDs are no secrets).
     details["family"] = serde_json::Value::from(family.as_str());
     change
@@ -241,6 +280,7 @@ pub async fn id_token_grant(
     app: &App,
     assertion: Option<&SecretString>,
     organization_id: Option<&str>,
+    client_id: Option<&str>,
 ) -> Result<IssuedPair, GrantError> {
     let Some(assertion) = assertion.filter(|a| !a.expose().is_empty()) else {
         return Err(GrantError::InvalidRequest("assertion is required".into()));
@@ -267,6 +307,20 @@ pub async fn id_token_grant(
         return Err(GrantError::InvalidGrant(REFUSED));
     };
     let details = serde_json::json!({ "method": "openid", "issuer": identity.issuer });
+    if let Some(required) = mfa::challenge(
+        app,
+        &mut change,
+        &user,
+        organization_id,
+        Method::OpenId.as_str(),
+        Some(&details),
+        client_id,
+    )
+    .await?
+    {
+        change.commit().await?;
+        return Err(GrantError::MfaRequired(required));
+    }
     open_session(
         app,
         change,
@@ -274,8 +328,106 @@ pub async fn id_token_grant(
         organization_id,
         Method::OpenId,
         Some(details),
+        false,
     )
     .await
+}
+
+/// The second step of a login whose user has a second factor
+/// (`urn:billforward:params:oauth:grant-type:mfa`): the `mfa_token` the first step answered,
+/// with a TOTP code (`otp`) or a recovery code (`recovery_code`). Answers the pair the first
+/// step would have, from the same session code. A wrong code counts against the same limits
+/// as a wrong password, and against the `mfa_token`, which a few of them spend.
+pub async fn mfa_grant(
+    app: &App,
+    mfa_token: Option<&SecretString>,
+    otp: Option<&SecretString>,
+    recovery_code: Option<&SecretString>,
+    device: Option<&str>,
+    client_id: Option<&str>,
+) -> Result<PasswordLogin, GrantError> {
+    let Some(mfa_token) = mfa_token.filter(|t| !t.expose().is_empty()) else {
+        return Err(GrantError::InvalidRequest("mfa_token is required".into()));
+    };
+    let code = match (otp, recovery_code) {
+        (Some(otp), None) => LoginCode::Totp(otp.expose()),
+        (None, Some(recovery)) => LoginCode::Recovery(recovery),
+        _ => {
+            return Err(GrantError::InvalidRequest(
+                "exactly one of otp and recovery_code is required".into(),
+            ))
+        }
+    };
+    let Some(challenge) = mfa::find_challenge(app, mfa_token, client_id).await? else {
+        return Err(GrantError::InvalidGrant(BAD_MFA_TOKEN));
+    };
+    let user = {
+        let mut conn = app.store.pool().acquire().await?;
+        store::users::find_by_id(&mut conn, &challenge.user_id).await?
+    };
+    let Some(user) = user.filter(|u| u.may_log_in()) else {
+        return Err(GrantError::InvalidGrant(BAD_MFA_TOKEN));
+    };
+    let address = origin::address();
+    let from = address.map(|ip| ip.to_string()).unwrap_or_default();
+    let now = app.clock.now();
+    let known = app
+        .limits
+        .is_known(Some(&user.id), address, device, now)
+        .await?;
+    let mut bound = Vec::with_capacity(2);
+    if !known {
+        bound.push((Limit::LoginEmail, user.email_key.as_str()));
+    }
+    bound.push((Limit::LoginAddress, from.as_str()));
+    let reserved = app.limits.reserve_all(&bound, now).await?;
+    let organization_id = challenge
+        .organization_id
+        .clone()
+        .unwrap_or_else(|| user.organization_id.clone());
+    let mut change = Change::begin_at(app, now).await?;
+    if !mfa::check_login_code(app, &mut change, &user, &organization_id, &code).await? {
+        // Nothing was spent; the attempt stays counted against the limits.
+        mfa::wrong_login_code(app, &mut change, &challenge, &user).await?;
+        change.commit().await?;
+        app.metrics.login(false);
+        return Err(GrantError::InvalidGrant(BAD_CODE));
+    }
+    if !store::factors::spend_challenge(&mut change.tx, &challenge.id, now).await? {
+        return Err(GrantError::InvalidGrant(BAD_MFA_TOKEN));
+    }
+    for attempt in reserved {
+        app.limits.give_back(&mut change.tx, attempt).await?;
+    }
+    let (method, device) = match challenge.method.as_str() {
+        "openid" => (Method::OpenId, None),
+        _ => (
+            Method::Password,
+            app.limits
+                .remember(&mut change.tx, &user.id, address, device, known, now)
+                .await?,
+        ),
+    };
+    let mut details = challenge
+        .details
+        .as_deref()
+        .and_then(|d| serde_json::from_str(d).ok())
+        .unwrap_or_else(|| serde_json::json!({ "method": method.as_str() }));
+    details["secondFactor"] = serde_json::Value::from(match code {
+        LoginCode::Totp(_) => "totp",
+        LoginCode::Recovery(_) => "recovery_code",
+    });
+    let pair = open_session(
+        app,
+        change,
+        &user,
+        challenge.organization_id.as_deref(),
+        method,
+        Some(details),
+        true,
+    )
+    .await?;
+    Ok(PasswordLogin { pair, device })
 }
 
 /// Rotates a refresh token. A refresh token used twice means it leaked: the whole family (every

@@ -13,6 +13,7 @@ pub mod invitees;
 pub mod login;
 pub mod login_limits;
 pub mod member_anchors;
+pub mod mfa;
 pub mod openid;
 pub mod organization_admin;
 pub mod organizations;
@@ -36,6 +37,7 @@ use crate::metrics::Metrics;
 use crate::oidc::OpenIdProviders;
 use crate::security::limiter::RateLimiter;
 use crate::security::limits::Limits;
+use crate::security::sealing::Sealer;
 use crate::security::{Authenticator, PasswordHasher};
 use crate::store::Store;
 
@@ -58,6 +60,8 @@ pub struct App {
     pub rotations: rotation::Rotations,
     /// Refusals recorded in the audit trail, per caller ([`AUDITED_REFUSALS_PER_MINUTE`]).
     pub refusals: RateLimiter,
+    /// Seals the secrets of second factors at rest.
+    pub sealer: Sealer,
 }
 
 pub type AppState = Arc<App>;
@@ -94,7 +98,9 @@ impl App {
         let rotations =
             rotation::Rotations::new(store.clone(), clock.clone(), settings.tokens.clone());
         let refusals = RateLimiter::new(AUDITED_REFUSALS_PER_MINUTE, 60, REFUSAL_KEYS);
+        let sealer = Sealer::from_settings(&settings)?;
         Ok(Self {
+            sealer,
             refusals,
             rotations,
             limits,

@@ -425,6 +425,8 @@ pub struct Details {
     pub sessions: i64,
     /// Permanent API tokens that still work.
     pub api_tokens: i64,
+    /// The kinds of his confirmed second factors (`totp`), one per factor.
+    pub second_factors: Vec<String>,
 }
 
 /// The most permanent tokens counted for one user: one live per organization, and those
@@ -434,19 +436,26 @@ const TOKENS_COUNTED: i64 = 10_000;
 pub async fn show(app: &App, raw_email: &str) -> Result<Details, ApiError> {
     let user = user(app, raw_email).await?;
     let now = app.clock.now();
-    let (sessions, api_tokens) = {
+    let (sessions, api_tokens, second_factors) = {
         let mut conn = app.store.pool().acquire().await?;
         let sessions =
             store::sessions::count(&mut conn, users::sessions_of(app, &user.id, now)).await?;
         let tokens =
             store::tokens::list_permanent(&mut conn, &user.id, None, now, true, 0, TOKENS_COUNTED)
                 .await?;
-        (sessions, tokens.len() as i64)
+        let factors = store::factors::of_user(&mut conn, &user.id).await?;
+        let second_factors = factors
+            .into_iter()
+            .filter(|f| f.confirmed.is_some())
+            .map(|f| f.kind)
+            .collect();
+        (sessions, tokens.len() as i64, second_factors)
     };
     Ok(Details {
         member: member(app, user).await?,
         sessions,
         api_tokens,
+        second_factors,
     })
 }
 

@@ -11,6 +11,7 @@ use crate::security::secrets::{self, TokenKind};
 use crate::service::api_tokens::TokenLimits;
 use crate::service::authz::{self, Grant};
 use crate::service::change::Change;
+use crate::service::mfa;
 use crate::service::sessions::{self, Method};
 use crate::service::token_pairs::{issue_pair, IssuedPair, Lineage};
 use crate::service::{conflict_on_unique, App};
@@ -77,6 +78,7 @@ pub async fn issue_permanent(
 ) -> Result<IssuedPermanent, ApiError> {
     let (user_id, organization_id) = target(app, grant, organization_id, user_id).await?;
     let caller = grant.caller()?;
+    mfa::require_passed(app, caller, &organization_id).await?;
     let now = app.clock.now();
     let token = secrets::new_token(TokenKind::Permanent);
     let mut change = Change::begin_at(app, now).await?;
@@ -109,6 +111,7 @@ pub async fn issue_permanent(
     )
     .await
     .map_err(conflict_on_unique(EXISTS))?;
+    mark_second_factor(&mut change, caller, &id).await?;
     let prefix = recognisable(&token.secret);
     store::tokens::describe_permanent(
         &mut change.tx,
@@ -141,6 +144,20 @@ pub async fn issue_permanent(
     })
 }
 
+/// A permanent token made by a login that passed a second factor keeps that on its row: an
+/// organization requiring a factor accepts it, and the pairs minted from it (which stand as it
+/// does); one made by any other login it refuses.
+async fn mark_second_factor(
+    change: &mut Change<'_>,
+    caller: &crate::security::Principal,
+    token_id: &str,
+) -> Result<(), ApiError> {
+    if caller.second_factor_passed() {
+        store::factors::mark_token(&mut change.tx, token_id, mfa::PASSED).await?;
+    }
+    Ok(())
+}
+
 /// The first characters of a secret, kept to recognise it: the kind's prefix and four
 /// characters of its 256 random bits, which tell nothing useful about the rest.
 fn recognisable(secret: &SecretString) -> String {
@@ -163,6 +180,7 @@ pub async fn rotate_permanent(
     }
     let (user_id, organization_id) = target(app, grant, organization_id, user_id).await?;
     let caller = grant.caller()?;
+    mfa::require_passed(app, caller, &organization_id).await?;
     let now = app.clock.now();
     let token = secrets::new_token(TokenKind::Permanent);
     let mut change = Change::begin_at(app, now).await?;
@@ -204,6 +222,7 @@ pub async fn rotate_permanent(
     .map_err(conflict_on_unique(
         "the permanent token was rotated concurrently; try again",
     ))?;
+    mark_second_factor(&mut change, caller, &id).await?;
     let (ranges, _) = store::tokens::reach_of(&mut change.tx, &old.id).await?;
     store::tokens::describe_permanent(
         &mut change.tx,

@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod codes;
+pub mod factors;
 pub mod identities;
 pub mod limits;
 pub mod memberships;
@@ -68,6 +69,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         9,
         "invitations",
         include_str!("../../migrations/0009_invitations.sql"),
+    ),
+    (
+        10,
+        "second_factors",
+        include_str!("../../migrations/0010_second_factors.sql"),
     ),
 ];
 

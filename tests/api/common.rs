@@ -106,6 +106,11 @@ fn skipped_on_postgres() {
     }
 }
 
+/// A random secrets key (`BF_SECRETS_KEY`) for one store.
+pub fn test_secrets_key() -> bf_security::config::SecretsKey {
+    bf_security::config::SecretsKey::new(rand::random())
+}
+
 fn uuid_like() -> String {
     use rand::Rng;
     let n: u64 = rand::thread_rng().gen();
@@ -122,6 +127,11 @@ impl TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut settings = test_settings();
         settings.database_url = database_url(kind, &dir).await?;
+        if kind == StoreKind::Postgres {
+            // Required there (nodes share no file to keep a generated one in); SQLite runs
+            // make theirs beside the database, as a deployment without the setting does.
+            settings.secrets_key = Some(test_secrets_key());
+        }
         adjust(&mut settings);
         let clock = ManualClock::starting_now();
         let mut app = Self {

@@ -575,6 +575,9 @@ const ON_USER: &[(&str, OnUser)] = &[
             json!({}),
         )
     }),
+    ("remove his second factors", |_, id| {
+        (Method::DELETE, format!("/v1/users/{id}/mfa"), json!({}))
+    }),
     ("rotate his permanent token", |_, id| {
         (
             Method::POST,

@@ -336,6 +336,63 @@ fn table() -> Vec<Op> {
                 ("Tokens", "delete"),
             )
         },
+        // One's own second factors; another user's (the fixture's `{id}` is no factor of
+        // anybody's) are not found.
+        op(Method::GET, "/v1/users/mine/mfa", Token),
+        Op {
+            body: |_| Some(json!({})),
+            ..op(Method::POST, "/v1/users/mine/mfa/totp", Token)
+        },
+        Op {
+            with: NOT_FOUND,
+            without: NOT_FOUND,
+            cross: ON_ENTITY,
+            body: |_| Some(json!({"code": "123456"})),
+            ..op(Method::POST, "/v1/users/mine/mfa/totp/{id}/confirm", Token)
+        },
+        Op {
+            with: NOT_FOUND,
+            without: NOT_FOUND,
+            cross: ON_ENTITY,
+            body: |_| Some(json!({"password": "irrelevant"})),
+            ..op(Method::DELETE, "/v1/users/mine/mfa/{id}", Token)
+        },
+        // Without a confirmed factor there are no recovery codes to replace.
+        Op {
+            with: StatusCode::CONFLICT,
+            without: StatusCode::CONFLICT,
+            body: |_| Some(json!({"password": "irrelevant"})),
+            ..op(Method::POST, "/v1/users/mine/mfa/recovery-codes", Token)
+        },
+        Op {
+            cross: ON_ENTITY,
+            ..guarded(
+                Method::DELETE,
+                "/v1/users/{user_id}/mfa",
+                ("Users", "update"),
+            )
+        },
+        // An organization's policy: its members see it; `Organizations:update` there changes
+        // it (set off here, so that the rows after this one are not limited by it).
+        Op {
+            cross: ON_ENTITY,
+            ..op(
+                Method::GET,
+                "/v1/organizations/{organization_id}/mfa-policy",
+                InPath,
+            )
+        },
+        Op {
+            needs: Some(("Organizations", "update")),
+            without: FORBIDDEN,
+            cross: ON_ENTITY,
+            body: |_| Some(json!({"required": false})),
+            ..op(
+                Method::PUT,
+                "/v1/organizations/{organization_id}/mfa-policy",
+                InPath,
+            )
+        },
         // User management.
         Op {
             cross: INTO_ORG,

@@ -19,6 +19,7 @@ mod limits;
 mod login;
 mod mail;
 mod member_pages;
+mod mfa;
 mod nodes;
 mod oauth;
 mod oidc;

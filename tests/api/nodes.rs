@@ -33,6 +33,11 @@ mod postgres {
         super::sessions_ended_on_one_node_are_refused_on_another_within_a_second().await
     }
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_second_factor_required_on_one_node_limits_sessions_on_another_within_a_second() {
+        super::a_second_factor_required_on_one_node_limits_sessions_on_another_within_a_second()
+            .await
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_node_that_lost_its_listening_connection_forgets_its_cache() {
         super::a_node_that_lost_its_listening_connection_forgets_its_cache().await
     }
@@ -222,6 +227,45 @@ async fn a_permission_removed_on_one_node_is_refused_on_another_within_a_second(
     assert!(
         took.is_some(),
         "the other node still grants a removed permission"
+    );
+}
+
+async fn a_second_factor_required_on_one_node_limits_sessions_on_another_within_a_second() {
+    let Some((one, other)) = two_nodes().await else {
+        return;
+    };
+    let admin = one.admin_token().await;
+    let org = home_organization(&one, &admin).await;
+    create_member(&one, &org, "member@example.com", PASSWORD, &[]).await;
+    let member = one.login("member@example.com", PASSWORD).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The other node has the session and the organization's policy in its caches.
+    assert_eq!(
+        status_of(&other, "/v1/users/mine/sessions", &member).await,
+        StatusCode::OK
+    );
+    let (status, body) = one
+        .put(
+            &format!("/v1/organizations/{org}/mfa-policy"),
+            &admin,
+            json!({"required": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let took = wait_for(Duration::from_secs(1), || async {
+        status_of(&other, "/v1/users/mine/sessions", &member).await == StatusCode::FORBIDDEN
+    })
+    .await;
+    assert!(
+        took.is_some(),
+        "the other node still lets a session that passed no second factor act"
+    );
+    // It may still enrol one there.
+    assert_eq!(
+        status_of(&other, "/v1/users/mine/mfa", &member).await,
+        StatusCode::OK
     );
 }
 

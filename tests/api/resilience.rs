@@ -344,6 +344,9 @@ async fn two_nodes_starting_together_on_an_empty_store_create_one_administrator(
         };
         let mut settings = common::test_settings();
         settings.database_url = url;
+        if kind == StoreKind::Postgres {
+            settings.secrets_key = Some(common::test_secrets_key());
+        }
         let nodes: Vec<_> = (0..2)
             .map(|_| {
                 let settings = settings.clone();

@@ -1,0 +1,403 @@
+//! `/v1/users/mine/mfa…`: the caller's second factors and recovery codes;
+//! `/v1/users/{user_id}/mfa`: an administrator removing another user's; and
+//! `/v1/organizations/{organization_id}/mfa-policy`: whether an organization requires a second factor.
+
+use axum::extract::State;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::envelope::Paged;
+use super::extract::{JsonBody, PathParams};
+use super::oauth::NoStore;
+use super::query_docs::OrganizationsParam;
+use crate::clock::rfc3339;
+use crate::domain::SecretString;
+use crate::error::{ApiError, ErrorBody};
+use crate::service::authz::Grant;
+use crate::service::mfa::{self, Proof};
+use crate::service::AppState;
+use crate::store::factors::FactorRow;
+
+/// A second factor, as listed: never its secret.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecondFactor {
+    pub id: String,
+    /// `totp`.
+    pub kind: String,
+    pub name: String,
+    /// False while pending: enrolled, not yet confirmed by a first code; a pending factor is
+    /// never asked for at a login.
+    pub confirmed: bool,
+    pub created: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_used: Option<String>,
+}
+
+impl From<FactorRow> for SecondFactor {
+    fn from(f: FactorRow) -> Self {
+        Self {
+            id: f.id,
+            kind: f.kind,
+            name: f.name,
+            confirmed: f.confirmed.is_some(),
+            created: rfc3339(f.created),
+            last_used: f.last_used.map(rfc3339),
+        }
+    }
+}
+
+/// `POST /v1/users/mine/mfa/totp`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EnrolTotpRequest {
+    /// A name to tell the factor by; `Authenticator app` by default.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// A TOTP factor just enrolled, pending until confirmed with a first code. Its secret is shown
+/// this once.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TotpEnrolment {
+    pub factor: SecondFactor,
+    /// The shared secret, base32 (RFC 4648), for typing into an authenticator app.
+    pub secret: String,
+    /// `otpauth://totp/BillForward:{e-mail}?secret=…`: what the QR code holds.
+    pub uri: String,
+    /// The URI as a QR code, SVG text.
+    pub qr_code_svg: String,
+}
+
+/// A code of a TOTP factor.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CodeRequest {
+    /// Six digits.
+    #[serde(default)]
+    #[schema(value_type = String)]
+    pub code: Option<String>,
+}
+
+/// A confirmed factor; with the first one, the user's recovery codes, shown this once.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TotpConfirmation {
+    pub factor: SecondFactor,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recovery_codes: Option<Vec<String>>,
+}
+
+/// What proves the caller is the user: a current code of a second factor, or the password.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProofRequest {
+    #[serde(default)]
+    pub code: Option<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = Password)]
+    pub password: Option<SecretString>,
+}
+
+/// New recovery codes, shown this once; the old ones no longer work.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RecoveryCodes {
+    pub recovery_codes: Vec<String>,
+}
+
+/// How many second factors an administrator removed.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FactorsRemoved {
+    #[serde(rename = "userID")]
+    pub user_id: String,
+    pub removed: u64,
+}
+
+/// Whether an organization requires a second factor of its members.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MfaPolicy {
+    #[serde(rename = "organizationID")]
+    pub organization_id: String,
+    pub required: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updated: Option<String>,
+    #[serde(rename = "changedBy", skip_serializing_if = "Option::is_none")]
+    pub changed_by: Option<String>,
+}
+
+impl From<mfa::Policy> for MfaPolicy {
+    fn from(p: mfa::Policy) -> Self {
+        Self {
+            organization_id: p.organization_id,
+            required: p.required,
+            updated: p.updated.map(rfc3339),
+            changed_by: p.changed_by,
+        }
+    }
+}
+
+/// `PUT /v1/organizations/{organization_id}/mfa-policy`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MfaPolicyRequest {
+    pub required: bool,
+}
+
+#[utoipa::path(
+    get, path = "/v1/users/mine/mfa", tag = "Second factors", operation_id = "getMySecondFactors",
+    summary = "List the caller's second factors",
+    description = "The caller's second factors, pending ones included, oldest first; never a \
+        secret.\n\n\
+        **Needs** a valid token, nothing more; also one limited to enrolling a second factor.\n\n\
+        **Errors**\n\
+        - `401`: no valid token.",
+    responses((status = 200, description = "The factors", body = Paged<SecondFactor>),
+        (status = 401, body = ErrorBody)),
+    security(("bearerAuth" = []))
+)]
+pub async fn get_my_second_factors(
+    State(app): State<AppState>,
+    grant: Grant,
+) -> Result<Json<Paged<SecondFactor>>, ApiError> {
+    let factors = mfa::list(&app, &grant).await?;
+    Ok(Json(Paged::all(
+        factors.into_iter().map(SecondFactor::from).collect(),
+    )))
+}
+
+#[utoipa::path(
+    post, path = "/v1/users/mine/mfa/totp", tag = "Second factors", operation_id = "enrolTotp",
+    summary = "Enrol a TOTP factor (an authenticator app)",
+    description = "Answers the factor, pending, with its secret, `otpauth://` URI and QR code, \
+        shown this once; confirm it with a first code. A pending factor left from an earlier \
+        enrolment is replaced.\n\n\
+        **Needs** a valid token, nothing more; also one limited to enrolling a second factor.\n\n\
+        **Errors**\n\
+        - `400`: `name` longer than 100 characters, or a body that is not the object.\n\
+        - `401`: no valid token.\n\
+        - `409`: the user has five confirmed factors already.",
+    request_body(content = EnrolTotpRequest, content_type = "application/json", example = json!({"name": "Phone"})),
+    responses((status = 200, description = "The pending factor and its secret", body = TotpEnrolment),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 409, description = "The user has the most factors he may have", body = ErrorBody)),
+    security(("bearerAuth" = []))
+)]
+pub async fn enrol_totp(
+    State(app): State<AppState>,
+    grant: Grant,
+    JsonBody(body): JsonBody<EnrolTotpRequest>,
+) -> Result<NoStore<Json<TotpEnrolment>>, ApiError> {
+    let enrolment = mfa::enrol_totp(&app, &grant, body.name.as_deref()).await?;
+    Ok(NoStore(Json(TotpEnrolment {
+        factor: enrolment.factor.into(),
+        secret: enrolment.secret.expose().to_string(),
+        uri: enrolment.uri.expose().to_string(),
+        qr_code_svg: enrolment.qr_svg,
+    })))
+}
+
+#[utoipa::path(
+    post, path = "/v1/users/mine/mfa/totp/{id}/confirm", tag = "Second factors",
+    operation_id = "confirmTotp",
+    summary = "Confirm a pending TOTP factor with a first code",
+    description = "Confirms a pending factor of the caller with a first current code. The \
+        first factor a user confirms comes with ten single-use recovery codes, shown this \
+        once. Sessions open already are not changed: the next login asks for the factor.\n\n\
+        **Needs** a valid token, nothing more; also one limited to enrolling a second factor.\n\n\
+        **Errors**\n\
+        - `400`: `code` missing, wrong or used already.\n\
+        - `401`: no valid token.\n\
+        - `404`: no such factor of the caller.\n\
+        - `409`: the factor is confirmed already.",
+    params(("id" = String, Path, description = "The factor's ID")),
+    request_body(content = CodeRequest, content_type = "application/json", example = json!({"code": "123456"})),
+    responses((status = 200, description = "The confirmed factor", body = TotpConfirmation),
+        (status = 400, description = "`code` missing, wrong or used already", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 404, description = "No such factor of the caller", body = ErrorBody),
+        (status = 409, description = "The factor is confirmed already", body = ErrorBody)),
+    security(("bearerAuth" = []))
+)]
+pub async fn confirm_totp(
+    State(app): State<AppState>,
+    grant: Grant,
+    PathParams(id): PathParams<String>,
+    JsonBody(body): JsonBody<CodeRequest>,
+) -> Result<NoStore<Json<TotpConfirmation>>, ApiError> {
+    let confirmed = mfa::confirm_totp(&app, &grant, &id, body.code.as_deref()).await?;
+    Ok(NoStore(Json(TotpConfirmation {
+        factor: confirmed.factor.into(),
+        recovery_codes: confirmed
+            .recovery_codes
+            .map(|codes| codes.iter().map(|c| c.expose().to_string()).collect()),
+    })))
+}
+
+#[utoipa::path(
+    delete, path = "/v1/users/mine/mfa/{id}", tag = "Second factors",
+    operation_id = "removeMySecondFactor",
+    summary = "Remove one of the caller's second factors",
+    description = "Removes a factor, pending or confirmed, with a current code of a second \
+        factor (`code`) or the password (`password`) in the body. The last confirmed factor \
+        takes the recovery codes with it; it cannot be removed while the user is a member of \
+        an organization that requires a second factor (enrol another first).\n\n\
+        **Needs** a valid token and the proof in the body.\n\n\
+        **Errors**\n\
+        - `400`: no proof, or a wrong one.\n\
+        - `401`: no valid token.\n\
+        - `404`: no such factor of the caller.\n\
+        - `409`: the last confirmed factor of a member of an organization requiring one.",
+    params(("id" = String, Path, description = "The factor's ID")),
+    request_body(content = ProofRequest, content_type = "application/json",
+        example = json!({"password": "correct horse battery staple"})),
+    responses((status = 200, description = "The factor removed", body = Paged<SecondFactor>),
+        (status = 400, description = "No proof, or a wrong one", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 404, description = "No such factor of the caller", body = ErrorBody)),
+    security(("bearerAuth" = []))
+)]
+pub async fn remove_my_second_factor(
+    State(app): State<AppState>,
+    grant: Grant,
+    PathParams(id): PathParams<String>,
+    JsonBody(body): JsonBody<ProofRequest>,
+) -> Result<Json<Paged<SecondFactor>>, ApiError> {
+    let proof = Proof {
+        code: body.code.as_deref(),
+        password: body.password.as_ref(),
+    };
+    let removed = mfa::remove(&app, &grant, &id, proof).await?;
+    Ok(Json(Paged::one(removed.into())))
+}
+
+#[utoipa::path(
+    post, path = "/v1/users/mine/mfa/recovery-codes", tag = "Second factors",
+    operation_id = "regenerateRecoveryCodes",
+    summary = "Make new recovery codes",
+    description = "Ten new single-use recovery codes, shown this once; the old ones stop \
+        working.\n\n\
+        **Needs** a valid token and, in the body, a current code of a second factor (`code`) \
+        or the password (`password`).\n\n\
+        **Errors**\n\
+        - `400`: no proof, or a wrong one.\n\
+        - `401`: no valid token.\n\
+        - `409`: the caller has no confirmed factor.",
+    request_body(content = ProofRequest, content_type = "application/json",
+        example = json!({"password": "correct horse battery staple"})),
+    responses((status = 200, description = "The new codes", body = RecoveryCodes),
+        (status = 400, description = "No proof, or a wrong one", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 409, description = "The caller has no confirmed factor", body = ErrorBody)),
+    security(("bearerAuth" = []))
+)]
+pub async fn regenerate_recovery_codes(
+    State(app): State<AppState>,
+    grant: Grant,
+    JsonBody(body): JsonBody<ProofRequest>,
+) -> Result<NoStore<Json<RecoveryCodes>>, ApiError> {
+    let proof = Proof {
+        code: body.code.as_deref(),
+        password: body.password.as_ref(),
+    };
+    let codes = mfa::regenerate_recovery_codes(&app, &grant, proof).await?;
+    Ok(NoStore(Json(RecoveryCodes {
+        recovery_codes: codes.iter().map(|c| c.expose().to_string()).collect(),
+    })))
+}
+
+#[utoipa::path(
+    delete, path = "/v1/users/{user_id}/mfa", tag = "Second factors",
+    operation_id = "resetUserSecondFactors",
+    summary = "Remove all of a user's second factors",
+    description = "For a user who lost his second factor and recovery codes: removes them all; \
+        he is mailed. Not for oneself: one's own are removed one by one, with a proof.\n\n\
+        **Needs** `Users:update` and every permission the user holds, in every organization \
+        he belongs to.\n\n\
+        **Errors**\n\
+        - `401`: no valid token.\n\
+        - `403`: without `Users:update`, holding less than the user, or oneself.\n\
+        - `404`: no such user in the acting organizations.",
+    params(("user_id" = String, Path, description = "The user's ID"), OrganizationsParam),
+    responses((status = 200, description = "How many factors were removed", body = FactorsRemoved),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "Without `Users:update`, holding less than the user, or oneself", body = ErrorBody),
+        (status = 404, description = "No such user in the acting organizations", body = ErrorBody)),
+    security(("bearerAuth" = []))
+)]
+pub async fn reset_user_second_factors(
+    State(app): State<AppState>,
+    grant: Grant,
+    PathParams(user_id): PathParams<String>,
+) -> Result<Json<FactorsRemoved>, ApiError> {
+    let removed = mfa::reset_user(&app, &grant, &user_id).await?;
+    Ok(Json(FactorsRemoved { user_id, removed }))
+}
+
+#[utoipa::path(
+    get, path = "/v1/organizations/{organization_id}/mfa-policy", tag = "Second factors",
+    operation_id = "getMfaPolicy",
+    summary = "See whether an organization requires a second factor",
+    description = "The organization's policy on second factors, and its last change.\n\n\
+        **Needs** a valid token of a member of the organization; where the policy is on, one \
+        whose login passed a second factor.\n\n\
+        **Errors**\n\
+        - `401`: no valid token.\n\
+        - `403`: a member whose login passed no second factor, where one is required.\n\
+        - `404`: no such organization, or one the caller is not a member of.",
+    params(("organization_id" = String, Path, description = "The organization's ID")),
+    responses((status = 200, description = "The policy", body = MfaPolicy),
+        (status = 401, body = ErrorBody),
+        (status = 404, description = "Not an organization of the caller", body = ErrorBody)),
+    security(("bearerAuth" = []))
+)]
+pub async fn get_mfa_policy(
+    State(app): State<AppState>,
+    grant: Grant,
+    PathParams(id): PathParams<String>,
+) -> Result<Json<MfaPolicy>, ApiError> {
+    Ok(Json(mfa::policy(&app, &grant, &id).await?.into()))
+}
+
+#[utoipa::path(
+    put, path = "/v1/organizations/{organization_id}/mfa-policy", tag = "Second factors",
+    operation_id = "setMfaPolicy",
+    summary = "Require (or not) a second factor of an organization's members",
+    description = "Turns the policy on or off, at once on every node. While it is on, a \
+        token acts in the organization only if its login passed a second factor (a permanent \
+        token: if it was made by such a login); any other token, whichever organization its \
+        login was in, may there only see its user and enrol a factor (`GET /v1/users/mine`, \
+        `/v1/users/mine/mfa…`). A member without a confirmed factor logs in with a token \
+        limited so.\n\n\
+        **Needs** `Organizations:update` in that organization (a platform administrator holds \
+        it everywhere), and a login that passed a second factor where the policy is on.\n\n\
+        **Errors**\n\
+        - `400`: `required` missing or not a boolean.\n\
+        - `401`: no valid token.\n\
+        - `403`: without `Organizations:update` there, or a login that passed no second factor \
+        where one is required.\n\
+        - `404`: no such organization, or one the caller is not a member of.",
+    params(("organization_id" = String, Path, description = "The organization's ID")),
+    request_body(content = MfaPolicyRequest, content_type = "application/json", example = json!({"required": true})),
+    responses((status = 200, description = "The policy", body = MfaPolicy),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, description = "Without `Organizations:update` there", body = ErrorBody),
+        (status = 404, description = "Not an organization of the caller", body = ErrorBody)),
+    security(("bearerAuth" = []))
+)]
+pub async fn set_mfa_policy(
+    State(app): State<AppState>,
+    grant: Grant,
+    PathParams(id): PathParams<String>,
+    JsonBody(body): JsonBody<MfaPolicyRequest>,
+) -> Result<Json<MfaPolicy>, ApiError> {
+    Ok(Json(
+        mfa::set_policy(&app, &grant, &id, body.required)
+            .await?
+            .into(),
+    ))
+}

@@ -1,0 +1,741 @@
+//! Second factors: a user's TOTP factors and recovery codes, the second step of a login that
+//! asks for one, and the organizations that require one of their members.
+//!
+//! A factor is pending from its enrolment until a first valid code confirms it; only confirmed
+//! factors are asked for at a login. Each TOTP code is accepted once (the factor remembers the
+//! last step accepted). Removing a factor or making new recovery codes needs a current code or
+//! the password: a stolen token alone must not strip the login of its second factor.
+
+use rand::RngCore;
+use serde_json::json;
+
+use crate::clock::Millis;
+use crate::domain::{ids, totp, SecretString};
+use crate::error::ApiError;
+use crate::mail::messages;
+use crate::origin;
+use crate::security::hashing::Verdict;
+use crate::security::secrets;
+use crate::security::Principal;
+use crate::service::authz::{self, Grant};
+use crate::service::change::Change;
+use crate::service::App;
+use crate::store::{
+    self,
+    audit::{AuditEvent, Outcome},
+    factors::{ChallengeRow, FactorRow},
+    users::UserRow,
+};
+
+/// The prefix of second factors' IDs.
+pub const FACTOR: &str = "MFA";
+/// The prefix of `mfa_token`s: recognisable by secret scanners, and told apart from every
+/// bearer token (`bfsa_`, `bfsr_`, `bfsp_`) before anything is looked up.
+pub const MFA_TOKEN_PREFIX: &str = "bfsm_";
+pub const TOTP: &str = "totp";
+/// Recovery codes made at a time.
+pub const RECOVERY_CODES: usize = 10;
+/// Crockford's base32, as the other codes people type.
+const RECOVERY_ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+/// 16 symbols of 5 bits: 80 bits, shown as four groups of four.
+const RECOVERY_SYMBOLS: usize = 16;
+/// Factors one user may have, pending or confirmed.
+const MAX_FACTORS: usize = 5;
+
+/// How a session's login stood to second factors.
+pub const PASSED: &str = "passed";
+pub const ENROL: &str = "enrol";
+
+/// A new TOTP factor, pending: what the authenticator app is set up with.
+pub struct Enrolment {
+    pub factor: FactorRow,
+    pub secret: SecretString,
+    pub uri: SecretString,
+    pub qr_svg: String,
+}
+
+/// The caller's own row.
+async fn me(app: &App, caller: &Principal) -> Result<UserRow, ApiError> {
+    let mut conn = app.store.pool().acquire().await?;
+    store::users::find_by_id(&mut conn, &caller.user_id)
+        .await?
+        .ok_or(ApiError::InvalidToken)
+}
+
+/// Starts a TOTP factor for the caller. A pending factor left from an earlier enrolment is
+/// replaced: only the one being set up waits for its first code.
+pub async fn enrol_totp(
+    app: &App,
+    grant: &Grant,
+    name: Option<&str>,
+) -> Result<Enrolment, ApiError> {
+    let caller = grant.caller()?;
+    let user = me(app, caller).await?;
+    let name = name.map(str::trim).filter(|n| !n.is_empty());
+    if name.is_some_and(|n| n.chars().count() > 100) {
+        return Err(ApiError::invalid(
+            "name",
+            "name must be at most 100 characters",
+        ));
+    }
+    let mut secret = [0u8; totp::SECRET_BYTES];
+    rand::rngs::OsRng.fill_bytes(&mut secret);
+    let id = ids::new_id(FACTOR);
+    let now = app.clock.now();
+    let factor = FactorRow {
+        credential: app.sealer.seal(&id, &secret)?,
+        id,
+        user_id: user.id.clone(),
+        kind: TOTP.into(),
+        name: name.unwrap_or("Authenticator app").to_string(),
+        created: now,
+        confirmed: None,
+        last_used: None,
+        last_step: None,
+    };
+    let uri = totp::otpauth_uri(&secret, &user.email);
+    let qr_svg = qrcode::QrCode::new(uri.as_bytes())
+        .map_err(|e| ApiError::internal(format!("the QR code could not be drawn: {e}")))?
+        .render::<qrcode::render::svg::Color>()
+        .min_dimensions(200, 200)
+        .build();
+    let mut change = Change::begin_at(app, now).await?;
+    let factors = store::factors::of_user(&mut change.tx, &user.id).await?;
+    for pending in factors.iter().filter(|f| f.confirmed.is_none()) {
+        store::factors::delete(&mut change.tx, &pending.id).await?;
+    }
+    if factors.iter().filter(|f| f.confirmed.is_some()).count() >= MAX_FACTORS {
+        return Err(ApiError::Conflict(format!(
+            "a user may have at most {MAX_FACTORS} second factors; remove one first"
+        )));
+    }
+    store::factors::insert(&mut change.tx, &factor).await?;
+    change
+        .audit(AuditEvent {
+            actor_id: Some(&user.id),
+            organization_id: Some(&caller.organization_id),
+            action: "mfa.enrolled",
+            subject_id: Some(&user.id),
+            target_id: Some(&factor.id),
+            details: Some(json!({ "kind": TOTP, "name": factor.name })),
+            ..Default::default()
+        })
+        .await?;
+    change.commit().await?;
+    Ok(Enrolment {
+        factor,
+        secret: SecretString::new(totp::base32(&secret)),
+        uri: SecretString::new(uri),
+        qr_svg,
+    })
+}
+
+/// A confirmed factor, and the recovery codes made with the user's first one.
+pub struct Confirmed {
+    pub factor: FactorRow,
+    pub recovery_codes: Option<Vec<SecretString>>,
+}
+
+/// Confirms a pending TOTP factor of the caller with a first valid code. The first factor a
+/// user confirms comes with his recovery codes, shown this once.
+pub async fn confirm_totp(
+    app: &App,
+    grant: &Grant,
+    factor_id: &str,
+    code: Option<&str>,
+) -> Result<Confirmed, ApiError> {
+    let caller = grant.caller()?;
+    let code = code
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| ApiError::missing("code"))?;
+    let now = app.clock.now();
+    let mut change = Change::begin_at(app, now).await?;
+    let factors = store::factors::of_user(&mut change.tx, &caller.user_id).await?;
+    let Some(factor) = factors
+        .iter()
+        .find(|f| f.id == factor_id && f.kind == TOTP)
+        .cloned()
+    else {
+        return Err(ApiError::NotFound(format!("no second factor {factor_id}")));
+    };
+    if factor.confirmed.is_some() {
+        return Err(ApiError::Conflict(format!(
+            "the second factor {factor_id} is confirmed already"
+        )));
+    }
+    let first = !factors.iter().any(|f| f.confirmed.is_some());
+    let secret = app.sealer.open(&factor.id, &factor.credential)?;
+    let accepted = match totp::matching_step(&secret, code, now, factor.last_step) {
+        Some(step) => store::factors::accept_step(&mut change.tx, &factor.id, step, now).await?,
+        None => false,
+    };
+    if !accepted {
+        return Err(ApiError::invalid(
+            "code",
+            "code is wrong or was used already",
+        ));
+    }
+    let recovery_codes = match first {
+        true => Some(new_recovery_codes(&mut change, &caller.user_id, now).await?),
+        false => None,
+    };
+    change
+        .audit(AuditEvent {
+            actor_id: Some(&caller.user_id),
+            organization_id: Some(&caller.organization_id),
+            action: "mfa.confirmed",
+            subject_id: Some(&caller.user_id),
+            target_id: Some(&factor.id),
+            details: Some(json!({ "kind": factor.kind, "recoveryCodes": first })),
+            ..Default::default()
+        })
+        .await?;
+    change.commit().await?;
+    let factor = FactorRow {
+        confirmed: Some(now),
+        last_used: Some(now),
+        ..factor
+    };
+    Ok(Confirmed {
+        factor,
+        recovery_codes,
+    })
+}
+
+/// Replaces the user's recovery codes with ten new ones; answers them, for this one answer.
+async fn new_recovery_codes(
+    change: &mut Change<'_>,
+    user_id: &str,
+    now: Millis,
+) -> Result<Vec<SecretString>, ApiError> {
+    let mut codes = Vec::with_capacity(RECOVERY_CODES);
+    let mut rows = Vec::with_capacity(RECOVERY_CODES);
+    for _ in 0..RECOVERY_CODES {
+        let mut bytes = [0u8; RECOVERY_SYMBOLS];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        let symbols: Vec<char> = bytes
+            .iter()
+            .map(|b| RECOVERY_ALPHABET[(b & 31) as usize] as char)
+            .collect();
+        let code = symbols
+            .chunks(4)
+            .map(|c| c.iter().collect::<String>())
+            .collect::<Vec<_>>()
+            .join("-");
+        rows.push((ids::new_id(ids::CODE), secrets::code_digest(&code)));
+        codes.push(SecretString::new(code));
+    }
+    store::factors::replace_recovery_codes(&mut change.tx, user_id, &rows, now).await?;
+    Ok(codes)
+}
+
+/// The caller's factors, pending ones included.
+pub async fn list(app: &App, grant: &Grant) -> Result<Vec<FactorRow>, ApiError> {
+    let caller = grant.caller()?;
+    let mut conn = app.store.pool().acquire().await?;
+    Ok(store::factors::of_user(&mut conn, &caller.user_id).await?)
+}
+
+/// What proves, for removing a factor or making new recovery codes, that the caller is the
+/// user and not only holds his token: a current TOTP code of a confirmed factor, or the
+/// password.
+pub struct Proof<'a> {
+    pub code: Option<&'a str>,
+    pub password: Option<&'a SecretString>,
+}
+
+/// Checks a proof of the user, inside the change that acts on it (a code is spent there).
+async fn check_proof(
+    app: &App,
+    change: &mut Change<'_>,
+    user: &UserRow,
+    proof: &Proof<'_>,
+) -> Result<(), ApiError> {
+    let now = change.now();
+    if let Some(code) = proof.code.map(str::trim).filter(|c| !c.is_empty()) {
+        let factors = store::factors::of_user(&mut change.tx, &user.id).await?;
+        if totp_step(app, change, &factors, code, now).await?.is_some() {
+            return Ok(());
+        }
+        return Err(ApiError::invalid(
+            "code",
+            "code is wrong or was used already",
+        ));
+    }
+    let Some(password) = proof.password.filter(|p| !p.expose().is_empty()) else {
+        return Err(ApiError::invalid(
+            "code",
+            "a current code of a second factor (code) or the password (password) is required",
+        ));
+    };
+    match app
+        .hasher
+        .verify(user.password_hash.as_deref(), password)
+        .await?
+    {
+        Verdict::Match { .. } => Ok(()),
+        Verdict::Mismatch => Err(ApiError::invalid("password", "password is wrong")),
+    }
+}
+
+/// Accepts a TOTP code of one of the user's confirmed factors; answers the factor it was of.
+async fn totp_step(
+    app: &App,
+    change: &mut Change<'_>,
+    factors: &[FactorRow],
+    code: &str,
+    now: Millis,
+) -> Result<Option<String>, ApiError> {
+    for factor in factors
+        .iter()
+        .filter(|f| f.kind == TOTP && f.confirmed.is_some())
+    {
+        let secret = app.sealer.open(&factor.id, &factor.credential)?;
+        if let Some(step) = totp::matching_step(&secret, code, now, factor.last_step) {
+            if store::factors::accept_step(&mut change.tx, &factor.id, step, now).await? {
+                return Ok(Some(factor.id.clone()));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Removes one of the caller's factors (pending or confirmed) with a proof. The last
+/// confirmed factor takes the recovery codes with it: they stand in for a factor only; it is
+/// kept (409) while the user is a member of an organization requiring a factor.
+pub async fn remove(
+    app: &App,
+    grant: &Grant,
+    factor_id: &str,
+    proof: Proof<'_>,
+) -> Result<FactorRow, ApiError> {
+    let caller = grant.caller()?;
+    let user = me(app, caller).await?;
+    let now = app.clock.now();
+    let mut change = Change::begin_at(app, now).await?;
+    let factors = store::factors::of_user(&mut change.tx, &user.id).await?;
+    let Some(factor) = factors.iter().find(|f| f.id == factor_id).cloned() else {
+        return Err(ApiError::NotFound(format!("no second factor {factor_id}")));
+    };
+    let left = factors
+        .iter()
+        .filter(|f| f.id != factor.id && f.confirmed.is_some())
+        .count();
+    // The last factor of a member of an organization requiring one would turn his next login
+    // there into one limited to enrolling: he replaces it instead (enrol the new one first),
+    // or, having lost it, asks an administrator to remove his factors.
+    if factor.confirmed.is_some()
+        && left == 0
+        && store::factors::required_of_member(&mut change.tx, &user.id).await?
+    {
+        return Err(ApiError::Conflict(
+            "an organization of yours requires a second factor: enrol and confirm another \
+             before removing your last one"
+                .into(),
+        ));
+    }
+    check_proof(app, &mut change, &user, &proof).await?;
+    store::factors::delete(&mut change.tx, &factor.id).await?;
+    if left == 0 {
+        store::factors::delete_recovery_codes(&mut change.tx, &user.id).await?;
+    }
+    change
+        .audit(AuditEvent {
+            actor_id: Some(&user.id),
+            organization_id: Some(&caller.organization_id),
+            action: "mfa.removed",
+            subject_id: Some(&user.id),
+            target_id: Some(&factor.id),
+            details: Some(json!({ "kind": factor.kind, "confirmedLeft": left })),
+            ..Default::default()
+        })
+        .await?;
+    change.commit().await?;
+    Ok(factor)
+}
+
+/// New recovery codes for the caller, with a proof; the old ones stop working.
+pub async fn regenerate_recovery_codes(
+    app: &App,
+    grant: &Grant,
+    proof: Proof<'_>,
+) -> Result<Vec<SecretString>, ApiError> {
+    let caller = grant.caller()?;
+    let user = me(app, caller).await?;
+    let now = app.clock.now();
+    let mut change = Change::begin_at(app, now).await?;
+    if !store::factors::has_confirmed(&mut change.tx, &user.id).await? {
+        return Err(ApiError::Conflict(
+            "recovery codes stand in for a second factor: confirm one first".into(),
+        ));
+    }
+    check_proof(app, &mut change, &user, &proof).await?;
+    let codes = new_recovery_codes(&mut change, &user.id, now).await?;
+    change
+        .audit(AuditEvent {
+            actor_id: Some(&user.id),
+            organization_id: Some(&caller.organization_id),
+            action: "mfa.recovery_codes_regenerated",
+            subject_id: Some(&user.id),
+            target_id: Some(&user.id),
+            ..Default::default()
+        })
+        .await?;
+    change.commit().await?;
+    Ok(codes)
+}
+
+/// Removes every factor and recovery code of another user, who lost them: `Users:update` and
+/// all he holds, in every organization he belongs to ([`authz::act_on`]). Mailed to him. Not
+/// for oneself: one's own factors are removed one by one, each with a proof.
+pub async fn reset_user(app: &App, grant: &Grant, user_id: &str) -> Result<u64, ApiError> {
+    let caller = grant.caller()?;
+    let not_found = || ApiError::NotFound(format!("no user {user_id}"));
+    let user = {
+        let mut conn = app.store.pool().acquire().await?;
+        let user = store::users::find_by_id(&mut conn, user_id)
+            .await?
+            .ok_or_else(not_found)?;
+        let mut visible = false;
+        for organization_id in grant.organization_ids() {
+            if store::memberships::is_member(&mut conn, &user.id, &organization_id).await? {
+                visible = true;
+            }
+        }
+        if !visible {
+            return Err(not_found());
+        }
+        user
+    };
+    if user.id == caller.user_id {
+        return Err(ApiError::Forbidden(
+            "your own second factors are removed one by one with DELETE \
+             /v1/users/mine/mfa/{id}, each with a current code or your password"
+                .into(),
+        ));
+    }
+    let subject = authz::act_on(app, grant, user, "Users", "update").await?;
+    let user = subject.user();
+    let now = app.clock.now();
+    let mut change = Change::begin_at(app, now).await?;
+    let removed = store::factors::delete_all_of(&mut change.tx, &user.id).await?;
+    let acting = grant.home().map(|a| a.organization_id.clone());
+    change
+        .audit(AuditEvent {
+            actor_id: Some(&caller.user_id),
+            organization_id: acting.as_deref(),
+            action: "mfa.reset",
+            subject_id: Some(&user.id),
+            target_id: Some(&user.id),
+            details: Some(json!({ "removed": removed })),
+            ..Default::default()
+        })
+        .await?;
+    change
+        .mail(&messages::second_factors_reset(&user.email))
+        .await?;
+    change.commit().await?;
+    Ok(removed)
+}
+
+/// Whether an organization requires a second factor, to one of its members (anyone else: 404).
+pub async fn policy(app: &App, grant: &Grant, organization_id: &str) -> Result<Policy, ApiError> {
+    member(app, grant, organization_id).await?;
+    let mut conn = app.store.pool().acquire().await?;
+    let required = store::factors::required_in(&mut conn, organization_id).await?;
+    let changed = store::factors::policy_changed(&mut conn, organization_id).await?;
+    Ok(Policy {
+        organization_id: organization_id.to_string(),
+        required,
+        updated: changed.as_ref().map(|c| c.0),
+        changed_by: changed.and_then(|c| c.1),
+    })
+}
+
+/// An organization's policy on second factors.
+pub struct Policy {
+    pub organization_id: String,
+    pub required: bool,
+    pub updated: Option<Millis>,
+    pub changed_by: Option<String>,
+}
+
+/// The caller's standing in an organization; not a member: 404, its existence not revealed;
+/// where the policy is on, a login that passed no second factor: 403.
+async fn member(
+    app: &App,
+    grant: &Grant,
+    organization_id: &str,
+) -> Result<authz::ActingIn, ApiError> {
+    grant.on(app, organization_id).await
+}
+
+/// Sets whether an organization requires a second factor: `Organizations:update` there (a
+/// platform administrator holds it everywhere). It holds at once: a token whose login passed
+/// no factor is refused there from the next request (`authz`), on every node.
+pub async fn set_policy(
+    app: &App,
+    grant: &Grant,
+    organization_id: &str,
+    required: bool,
+) -> Result<Policy, ApiError> {
+    let caller = grant.caller()?;
+    let acting = member(app, grant, organization_id).await?;
+    if !acting.permissions.allows("Organizations", "update") {
+        return Err(ApiError::Forbidden(
+            "this needs the permission Organizations:update".into(),
+        ));
+    }
+    let now = app.clock.now();
+    let mut change = Change::begin_at(app, now).await?;
+    let before = store::factors::required_in(&mut change.tx, organization_id).await?;
+    store::factors::set_required(
+        &mut change.tx,
+        organization_id,
+        required,
+        now,
+        &caller.user_id,
+    )
+    .await?;
+    change
+        .audit(AuditEvent {
+            actor_id: Some(&caller.user_id),
+            organization_id: Some(organization_id),
+            action: "mfa_policy.updated",
+            target_id: Some(organization_id),
+            details: Some(json!({
+                "before": { "required": before },
+                "after": { "required": required },
+            })),
+            ..Default::default()
+        })
+        .await?;
+    // Every node decides from the policy as it is now: a session that passed no factor is
+    // limited at once in an organization turning it on.
+    change.forget_all();
+    change.commit().await?;
+    Ok(Policy {
+        organization_id: organization_id.to_string(),
+        required,
+        updated: Some(now),
+        changed_by: Some(caller.user_id.clone()),
+    })
+}
+
+/// A caller about to make a permanent token for an organization requiring a second factor
+/// must have passed one at this login: a permanent token would otherwise outlive the policy.
+pub async fn require_passed(
+    app: &App,
+    caller: &Principal,
+    organization_id: &str,
+) -> Result<(), ApiError> {
+    if caller.second_factor_passed() {
+        return Ok(());
+    }
+    let mut conn = app.store.pool().acquire().await?;
+    if store::factors::required_in(&mut conn, organization_id).await? {
+        return Err(ApiError::Forbidden(
+            "the organization requires a second factor: log in with one to make a permanent \
+             token"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The second step a login continues with, when its user has a confirmed factor.
+#[derive(Debug)]
+pub struct MfaRequired {
+    pub token: SecretString,
+    /// The user's confirmed factors: (ID, kind).
+    pub factors: Vec<(String, String)>,
+}
+
+/// The client a login is answered to: its address and the `client_id` it named.
+pub fn client(client_id: Option<&str>) -> String {
+    let address = origin::address().map(|a| a.to_string()).unwrap_or_default();
+    format!("{address} {}", client_id.unwrap_or(""))
+}
+
+/// If the user has a confirmed factor, records the second step of his login in the change (the
+/// caller commits it) and answers what the client needs to take it.
+pub async fn challenge(
+    app: &App,
+    change: &mut Change<'_>,
+    user: &UserRow,
+    organization_id: Option<&str>,
+    method: &str,
+    details: Option<&serde_json::Value>,
+    client_id: Option<&str>,
+) -> Result<Option<MfaRequired>, ApiError> {
+    let factors: Vec<(String, String)> = store::factors::of_user(&mut change.tx, &user.id)
+        .await?
+        .into_iter()
+        .filter(|f| f.confirmed.is_some())
+        .map(|f| (f.id, f.kind))
+        .collect();
+    if factors.is_empty() {
+        return Ok(None);
+    }
+    let now = change.now();
+    store::factors::prune_challenges(&mut change.tx, now).await?;
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let token = {
+        use base64::Engine;
+        let tail = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        SecretString::new(format!("{MFA_TOKEN_PREFIX}{tail}"))
+    };
+    let row = ChallengeRow {
+        id: ids::new_id(ids::CODE),
+        digest: secrets::digest(token.expose()),
+        user_id: user.id.clone(),
+        organization_id: organization_id
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .map(str::to_string),
+        client: client(client_id),
+        method: method.to_string(),
+        details: details.map(|d| d.to_string()),
+        created: now,
+        expires: now + app.settings.mfa.token_ttl_seconds * 1000,
+        used: None,
+        failed_attempts: 0,
+    };
+    store::factors::insert_challenge(&mut change.tx, &row).await?;
+    change
+        .audit(AuditEvent {
+            actor_id: Some(&user.id),
+            organization_id: Some(&user.organization_id),
+            action: "login.second_factor_required",
+            subject_id: Some(&user.id),
+            target_id: Some(&user.id),
+            details: Some(json!({ "method": method, "challenge": row.id })),
+            ..Default::default()
+        })
+        .await?;
+    Ok(Some(MfaRequired { token, factors }))
+}
+
+/// The live challenge an `mfa_token` stands for, answered to this client; `None` for anything
+/// else (not an `mfa_token`, unknown, spent, expired, another client's).
+pub async fn find_challenge(
+    app: &App,
+    token: &SecretString,
+    client_id: Option<&str>,
+) -> Result<Option<ChallengeRow>, ApiError> {
+    if !token.expose().starts_with(MFA_TOKEN_PREFIX) {
+        return Ok(None);
+    }
+    let digest = secrets::digest(token.expose());
+    let mut conn = app.store.pool().acquire().await?;
+    let now = app.clock.now();
+    let found = store::factors::find_challenge(&mut conn, &digest)
+        .await?
+        .filter(|c| secrets::same_digest(&c.digest, &digest))
+        .filter(|c| c.used.is_none() && now < c.expires)
+        .filter(|c| c.client == client(client_id));
+    Ok(found)
+}
+
+/// The code a login's second step was given.
+pub enum LoginCode<'a> {
+    Totp(&'a str),
+    Recovery(&'a SecretString),
+}
+
+/// Checks the second step's code inside the change that opens the session; spends it (the TOTP
+/// step, the recovery code) there. A recovery code used is audited and mailed to its user.
+/// Answers whether it was right.
+pub async fn check_login_code(
+    app: &App,
+    change: &mut Change<'_>,
+    user: &UserRow,
+    organization_id: &str,
+    code: &LoginCode<'_>,
+) -> Result<bool, ApiError> {
+    let now = change.now();
+    match code {
+        LoginCode::Totp(code) => {
+            let factors = store::factors::of_user(&mut change.tx, &user.id).await?;
+            Ok(totp_step(app, change, &factors, code, now).await?.is_some())
+        }
+        LoginCode::Recovery(code) => {
+            let digest = secrets::code_digest(code.expose());
+            if !store::factors::use_recovery_code(&mut change.tx, &user.id, &digest, now).await? {
+                return Ok(false);
+            }
+            let left = store::factors::recovery_codes_left(&mut change.tx, &user.id).await?;
+            change
+                .audit(AuditEvent {
+                    actor_id: Some(&user.id),
+                    organization_id: Some(organization_id),
+                    action: "mfa.recovery_code_used",
+                    subject_id: Some(&user.id),
+                    target_id: Some(&user.id),
+                    details: Some(json!({ "left": left })),
+                    ..Default::default()
+                })
+                .await?;
+            change
+                .mail(&messages::recovery_code_used(&user.email, left))
+                .await?;
+            Ok(true)
+        }
+    }
+}
+
+/// Counts a wrong code against a challenge (spent at the settings' number of wrong codes) and
+/// audits it.
+pub async fn wrong_login_code(
+    app: &App,
+    change: &mut Change<'_>,
+    challenge: &ChallengeRow,
+    user: &UserRow,
+) -> Result<(), ApiError> {
+    let now = change.now();
+    let max = app.settings.mfa.attempts_per_token as i64;
+    let failed = store::factors::fail_challenge(&mut change.tx, &challenge.id, max, now).await?;
+    change
+        .audit(AuditEvent {
+            organization_id: Some(&user.organization_id),
+            action: "login.failed",
+            subject_id: Some(&user.id),
+            target_id: Some(&user.id),
+            outcome: Outcome::Failed,
+            reason: Some("wrong second factor code"),
+            details: Some(
+                json!({ "challenge": challenge.id, "failed": failed, "spent": failed >= max }),
+            ),
+            ..Default::default()
+        })
+        .await?;
+    Ok(())
+}
+
+/// How a session opened now stands to second factors: `passed` after one was checked; else,
+/// in an organization requiring one (its user has none, or he would have been asked),
+/// `enrol`: the session may only enrol a factor.
+pub async fn session_state(
+    change: &mut Change<'_>,
+    organization_id: &str,
+    passed: bool,
+) -> Result<Option<&'static str>, ApiError> {
+    if passed {
+        return Ok(Some(PASSED));
+    }
+    match store::factors::required_in(&mut change.tx, organization_id).await? {
+        true => Ok(Some(ENROL)),
+        false => Ok(None),
+    }
+}
+
+/// The operations a token limited to enrolling a second factor may call (beside
+/// `/v1/oauth/*`, which no token limits): seeing oneself, and one's second factors.
+pub fn allowed_while_enrolling(operation: &str) -> bool {
+    operation == "GET /v1/users/mine"
+        || operation.split_once(' ').is_some_and(|(_, path)| {
+            path == "/v1/users/mine/mfa" || path.starts_with("/v1/users/mine/mfa/")
+        })
+}
