@@ -643,6 +643,12 @@ async fn shell_story(postgres: bool) {
 
     // The trail names each command, and where it ran.
     let events = shell_events(url).await;
+    // The first administrator came with the node's first start, itself a command.
+    let (first, events) = events.split_first().expect("events");
+    assert_eq!(
+        (first.0.as_str(), first.1.as_str()),
+        ("cli:serve", "bootstrap.administrator_created")
+    );
     let seen: Vec<(&str, &str)> = events
         .iter()
         .map(|(actor, action, _, _)| (actor.as_str(), action.as_str()))
@@ -661,7 +667,7 @@ async fn shell_story(postgres: bool) {
             ("cli:organization create", "organization.created"),
         ]
     );
-    for (_, _, _, agent) in &events {
+    for (_, _, _, agent) in events {
         assert!(
             agent.starts_with("bf-security/") && agent.contains("(shell; uid "),
             "{agent}"
