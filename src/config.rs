@@ -256,6 +256,19 @@ settings! {
             attempts_per_token: u32 = 5, env "BF_MFA_ATTEMPTS_PER_TOKEN", check between(1, 20);
         }
 
+        [webauthn]
+        /// Passkeys (WebAuthn) as second factors: the relying party they are made for.
+        pub struct WebauthnSettings {
+            /// The relying party ID: the domain passkeys are bound to, the origin's host or a
+            /// registrable suffix of it. Changing it makes every passkey made before useless.
+            rp_id: String = "localhost".into(), env "BF_WEBAUTHN_RP_ID",
+                check |rp_id: &String, w: &WebauthnSettings| relying_party(rp_id, &w.origin);
+            /// The origin of the pages that run the ceremonies (`https://…`, or `http://localhost…`):
+            /// a credential or an assertion made for any other is refused.
+            origin: String = "http://localhost:8080".into(), env "BF_WEBAUTHN_ORIGIN",
+                check |origin: &String, w: &WebauthnSettings| relying_party(&w.rp_id, origin);
+        }
+
         [sqlite]
         /// SQLite's durability.
         pub struct SqliteSettings {
@@ -596,6 +609,26 @@ fn usable(providers: &[OidcProvider]) -> Result<(), Refusal> {
         if p.client_id.trim().is_empty() {
             return Err(Refusal::at(format!("[{i}].client_id"), "must not be empty"));
         }
+    }
+    Ok(())
+}
+
+/// A relying party ID and an origin passkeys can be made with: the origin a URL, its host the
+/// ID or under it.
+fn relying_party(rp_id: &str, origin: &str) -> Result<(), Refusal> {
+    let url = url::Url::parse(origin).map_err(|e| Refusal::from(format!("{origin:?}: {e}")))?;
+    let host = url.host_str().unwrap_or_default();
+    let under = host == rp_id || host.ends_with(&format!(".{rp_id}"));
+    if rp_id.is_empty() || !under {
+        return Err(Refusal::from(format!(
+            "the origin's host {host:?} must be the relying party ID {rp_id:?} or under it"
+        )));
+    }
+    let local = host == "localhost" && url.scheme() == "http";
+    if url.scheme() != "https" && !local {
+        return Err(Refusal::from(
+            "the origin must be https://, or http://localhost".to_string(),
+        ));
     }
     Ok(())
 }

@@ -126,6 +126,8 @@ const INTRODUCTION: &str = "Logins, organizations, roles and API tokens of the B
         mfa::get_my_second_factors,
         mfa::enrol_totp,
         mfa::confirm_totp,
+        mfa::start_passkey_registration,
+        mfa::finish_passkey_registration,
         mfa::remove_my_second_factor,
         mfa::regenerate_recovery_codes,
         mfa::reset_user_second_factors,

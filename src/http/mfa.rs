@@ -24,7 +24,7 @@ use crate::store::factors::FactorRow;
 #[serde(rename_all = "camelCase")]
 pub struct SecondFactor {
     pub id: String,
-    /// `totp`.
+    /// `totp` or `webauthn` (a passkey).
     pub kind: String,
     pub name: String,
     /// False while pending: enrolled, not yet confirmed by a first code; a pending factor is
@@ -88,6 +88,37 @@ pub struct TotpConfirmation {
     pub factor: SecondFactor,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recovery_codes: Option<Vec<String>>,
+}
+
+/// `POST /v1/users/mine/mfa/webauthn/register/start`: the options to create a passkey with.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PasskeyRegistrationStart {
+    /// Send it back to finish, within a few minutes, with the same login's token.
+    #[serde(rename = "ceremonyID")]
+    pub ceremony_id: String,
+    /// The `CredentialCreationOptions` for `navigator.credentials.create()` (WebAuthn Level 3;
+    /// byte strings in base64url): `{"publicKey": {"rp", "user", "challenge", …}}`.
+    #[schema(value_type = Object)]
+    pub options: serde_json::Value,
+}
+
+/// `POST /v1/users/mine/mfa/webauthn/register/finish`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasskeyRegistrationFinish {
+    /// What the start answered.
+    #[serde(default, rename = "ceremonyID")]
+    #[schema(value_type = String)]
+    pub ceremony_id: Option<String>,
+    /// The `PublicKeyCredential` the authenticator made, as JSON (`toJSON()`; byte strings in
+    /// base64url).
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub credential: Option<serde_json::Value>,
+    /// A name to tell the factor by; `Passkey` by default.
+    #[serde(default)]
+    pub name: Option<String>,
 }
 
 /// What proves the caller is the user: a current code of a second factor, or the password.
@@ -230,6 +261,85 @@ pub async fn confirm_totp(
     JsonBody(body): JsonBody<CodeRequest>,
 ) -> Result<NoStore<Json<TotpConfirmation>>, ApiError> {
     let confirmed = mfa::confirm_totp(&app, &grant, &id, body.code.as_deref()).await?;
+    Ok(NoStore(Json(TotpConfirmation {
+        factor: confirmed.factor.into(),
+        recovery_codes: confirmed
+            .recovery_codes
+            .map(|codes| codes.iter().map(|c| c.expose().to_string()).collect()),
+    })))
+}
+
+#[utoipa::path(
+    post, path = "/v1/users/mine/mfa/webauthn/register/start", tag = "Second factors",
+    operation_id = "startPasskeyRegistration",
+    summary = "Start registering a passkey",
+    description = "Answers the options to create a passkey with (`navigator.credentials.create()`) \
+        for the caller, and the ceremony's ID to finish it with. The ceremony lasts a few \
+        minutes, serves once and only the caller. Passkeys the caller has already are excluded.\n\n\
+        **Needs** a valid token, nothing more; also one limited to enrolling a second factor.\n\n\
+        **Errors**\n\
+        - `400`: a body that is not an object.\n\
+        - `401`: no valid token.\n\
+        - `409`: the user has five confirmed factors already.",
+    request_body(content = Object, content_type = "application/json", example = json!({})),
+    responses((status = 200, description = "The ceremony's ID and the creation options", body = PasskeyRegistrationStart),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 409, description = "The user has the most factors he may have", body = ErrorBody)),
+    security(("bearerAuth" = []))
+)]
+pub async fn start_passkey_registration(
+    State(app): State<AppState>,
+    grant: Grant,
+    JsonBody(_): JsonBody<serde_json::Map<String, serde_json::Value>>,
+) -> Result<NoStore<Json<PasskeyRegistrationStart>>, ApiError> {
+    let started = mfa::start_passkey(&app, &grant).await?;
+    Ok(NoStore(Json(PasskeyRegistrationStart {
+        ceremony_id: started.ceremony_id,
+        options: started.options,
+    })))
+}
+
+#[utoipa::path(
+    post, path = "/v1/users/mine/mfa/webauthn/register/finish", tag = "Second factors",
+    operation_id = "finishPasskeyRegistration",
+    summary = "Finish registering a passkey",
+    description = "Checks the credential the authenticator made against the ceremony started \
+        (its challenge, the service's origin and relying party ID, a verified user) and keeps \
+        the passkey as a confirmed second factor of kind `webauthn`. The ceremony is spent by \
+        this call, whatever its outcome. The first factor a user confirms comes with ten \
+        single-use recovery codes, shown this once.\n\n\
+        **Needs** a valid token of the user who started the ceremony; also one limited to \
+        enrolling a second factor.\n\n\
+        **Errors**\n\
+        - `400`: `ceremonyID` missing, unknown, expired, spent or another user's; \
+        `credential` missing or refused (another origin or relying party, another challenge); \
+        `name` longer than 100 characters.\n\
+        - `401`: no valid token.\n\
+        - `409`: the user has five confirmed factors already, or this passkey already.",
+    request_body(content = PasskeyRegistrationFinish, content_type = "application/json",
+        example = json!({"ceremonyID": "WAR-0190f5c2-7d1e-7c4e-9f0a-3b5c6d7e8f90", "name": "Laptop",
+            "credential": {"id": "b64url…", "rawId": "b64url…", "type": "public-key",
+                "response": {"attestationObject": "b64url…", "clientDataJSON": "b64url…"},
+                "extensions": {}}})),
+    responses((status = 200, description = "The confirmed factor", body = TotpConfirmation),
+        (status = 400, description = "A ceremony or a credential refused", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 409, description = "The user has the most factors he may have, or this passkey", body = ErrorBody)),
+    security(("bearerAuth" = []))
+)]
+pub async fn finish_passkey_registration(
+    State(app): State<AppState>,
+    grant: Grant,
+    JsonBody(body): JsonBody<PasskeyRegistrationFinish>,
+) -> Result<NoStore<Json<TotpConfirmation>>, ApiError> {
+    let confirmed = mfa::finish_passkey(
+        &app,
+        &grant,
+        body.ceremony_id.as_deref(),
+        body.credential.as_ref(),
+        body.name.as_deref(),
+    )
+    .await?;
     Ok(NoStore(Json(TotpConfirmation {
         factor: confirmed.factor.into(),
         recovery_codes: confirmed

@@ -130,6 +130,14 @@ pub fn router(app: AppState) -> Router {
             op!(post, Authenticated, mfa::confirm_totp),
         )
         .route(
+            "/users/mine/mfa/webauthn/register/start",
+            op!(post, Authenticated, mfa::start_passkey_registration),
+        )
+        .route(
+            "/users/mine/mfa/webauthn/register/finish",
+            op!(post, Authenticated, mfa::finish_passkey_registration),
+        )
+        .route(
             "/users/mine/mfa/recovery-codes",
             op!(post, Authenticated, mfa::regenerate_recovery_codes),
         )

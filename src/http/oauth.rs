@@ -71,6 +71,11 @@ pub struct TokenRequest {
     /// One of the user's recovery codes, instead of `otp` (`mfa` grant).
     #[schema(value_type = Option<String>, format = Password, example = "")]
     recovery_code: Option<String>,
+    /// A passkey's assertion, instead of `otp`: the `PublicKeyCredential` that
+    /// `navigator.credentials.get()` answered to the `webauthn` options of `mfa_required`, as
+    /// JSON (`toJSON()`; byte strings in base64url) (`mfa` grant).
+    #[schema(value_type = Option<String>, example = "")]
+    webauthn: Option<String>,
 }
 
 #[derive(ToSchema)]
@@ -118,6 +123,7 @@ const TOKEN_PARAMETERS: &[&str] = &[
     "mfa_token",
     "otp",
     "recovery_code",
+    "webauthn",
 ];
 const REVOKE_PARAMETERS: &[&str] = &["token", "token_type_hint", "client_id", "client_secret"];
 
@@ -150,12 +156,18 @@ pub struct MfaRequiredBody {
     pub mfa_token: String,
     /// The user's confirmed second factors.
     pub factors: Vec<MfaFactor>,
+    /// When the user has a passkey: the `CredentialRequestOptions` of the authentication
+    /// started with this `mfa_token`, for `navigator.credentials.get()` (WebAuthn Level 3; byte
+    /// strings in base64url). Its assertion goes back as `webauthn` with the `mfa` grant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub webauthn: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MfaFactor {
     pub id: String,
-    /// `totp`.
+    /// `totp` or `webauthn` (a passkey).
     pub kind: String,
 }
 
@@ -208,8 +220,8 @@ impl From<GrantError> for Refusal {
                 return Refusal::MfaRequired(MfaRequiredBody {
                     error: OAuthErrorCode::MfaRequired,
                     error_description: format!(
-                        "a second factor is required: send mfa_token with otp or \
-                         recovery_code as grant_type {MFA_GRANT}"
+                        "a second factor is required: send mfa_token with otp, \
+                         recovery_code or webauthn as grant_type {MFA_GRANT}"
                     ),
                     mfa_token: required.token.expose().to_string(),
                     factors: required
@@ -217,6 +229,7 @@ impl From<GrantError> for Refusal {
                         .into_iter()
                         .map(|(id, kind)| MfaFactor { id, kind })
                         .collect(),
+                    webauthn: required.webauthn,
                 })
             }
             GrantError::Api(e) => return e.into(),
@@ -464,6 +477,7 @@ pub async fn token(State(app): State<AppState>, req: Request) -> Result<Response
                 params.secret("mfa_token"),
                 params.secret("otp"),
                 params.secret("recovery_code"),
+                params.get("webauthn"),
                 device.as_deref(),
                 params.get("client_id"),
             )

@@ -5,6 +5,7 @@ pub mod authenticator;
 pub mod hashing;
 pub mod limiter;
 pub mod limits;
+pub mod passkeys;
 pub mod sealing;
 pub mod secrets;
 

@@ -335,7 +335,8 @@ pub async fn id_token_grant(
 
 /// The second step of a login whose user has a second factor
 /// (`urn:billforward:params:oauth:grant-type:mfa`): the `mfa_token` the first step answered,
-/// with a TOTP code (`otp`) or a recovery code (`recovery_code`). Answers the pair the first
+/// with a TOTP code (`otp`), a recovery code (`recovery_code`) or a passkey's assertion
+/// (`webauthn`) for the authentication the first step started. Answers the pair the first
 /// step would have, from the same session code. A wrong code counts against the same limits
 /// as a wrong password, and against the `mfa_token`, which a few of them spend.
 pub async fn mfa_grant(
@@ -343,18 +344,20 @@ pub async fn mfa_grant(
     mfa_token: Option<&SecretString>,
     otp: Option<&SecretString>,
     recovery_code: Option<&SecretString>,
+    webauthn: Option<&str>,
     device: Option<&str>,
     client_id: Option<&str>,
 ) -> Result<PasswordLogin, GrantError> {
     let Some(mfa_token) = mfa_token.filter(|t| !t.expose().is_empty()) else {
         return Err(GrantError::InvalidRequest("mfa_token is required".into()));
     };
-    let code = match (otp, recovery_code) {
-        (Some(otp), None) => LoginCode::Totp(otp.expose()),
-        (None, Some(recovery)) => LoginCode::Recovery(recovery),
+    let code = match (otp, recovery_code, webauthn) {
+        (Some(otp), None, None) => LoginCode::Totp(otp.expose()),
+        (None, Some(recovery), None) => LoginCode::Recovery(recovery),
+        (None, None, Some(assertion)) => LoginCode::Passkey(assertion),
         _ => {
             return Err(GrantError::InvalidRequest(
-                "exactly one of otp and recovery_code is required".into(),
+                "exactly one of otp, recovery_code and webauthn is required".into(),
             ))
         }
     };
@@ -386,7 +389,7 @@ pub async fn mfa_grant(
         .clone()
         .unwrap_or_else(|| user.organization_id.clone());
     let mut change = Change::begin_at(app, now).await?;
-    if !mfa::check_login_code(app, &mut change, &user, &organization_id, &code).await? {
+    if !mfa::check_login_code(app, &mut change, &user, &challenge, &organization_id, &code).await? {
         // Nothing was spent; the attempt stays counted against the limits.
         mfa::wrong_login_code(app, &mut change, &challenge, &user).await?;
         change.commit().await?;
@@ -413,10 +416,7 @@ pub async fn mfa_grant(
         .as_deref()
         .and_then(|d| serde_json::from_str(d).ok())
         .unwrap_or_else(|| serde_json::json!({ "method": method.as_str() }));
-    details["secondFactor"] = serde_json::Value::from(match code {
-        LoginCode::Totp(_) => "totp",
-        LoginCode::Recovery(_) => "recovery_code",
-    });
+    details["secondFactor"] = serde_json::Value::from(code.kind());
     let pair = open_session(
         app,
         change,

@@ -15,6 +15,7 @@ use crate::error::ApiError;
 use crate::mail::messages;
 use crate::origin;
 use crate::security::hashing::Verdict;
+use crate::security::passkeys::{self, Passkey};
 use crate::security::secrets;
 use crate::security::Principal;
 use crate::service::authz::{self, Grant};
@@ -23,7 +24,7 @@ use crate::service::App;
 use crate::store::{
     self,
     audit::{AuditEvent, Outcome},
-    factors::{ChallengeRow, FactorRow},
+    factors::{ChallengeRow, FactorRow, RegistrationRow},
     users::UserRow,
 };
 
@@ -33,6 +34,12 @@ pub const FACTOR: &str = "MFA";
 /// bearer token (`bfsa_`, `bfsr_`, `bfsp_`) before anything is looked up.
 pub const MFA_TOKEN_PREFIX: &str = "bfsm_";
 pub const TOTP: &str = "totp";
+pub const WEBAUTHN: &str = "webauthn";
+/// The prefix of passkey registrations' IDs.
+pub const CEREMONY: &str = "WAR";
+/// Life of a passkey registration between its start and its finish: the five minutes
+/// `webauthn-rs` gives the authenticator, and a little for the way back.
+const CEREMONY_TTL_MS: i64 = 6 * 60 * 1000;
 /// Recovery codes made at a time.
 pub const RECOVERY_CODES: usize = 10;
 /// Crockford's base32, as the other codes people type.
@@ -197,6 +204,164 @@ pub async fn confirm_totp(
         last_used: Some(now),
         ..factor
     };
+    Ok(Confirmed {
+        factor,
+        recovery_codes,
+    })
+}
+
+/// A passkey registration started: what the browser's `navigator.credentials.create()` is
+/// called with, and the ceremony's ID to finish it with.
+pub struct Registration {
+    pub ceremony_id: String,
+    pub options: serde_json::Value,
+}
+
+/// Starts registering a passkey of the caller. Its state is kept in the store (any node may
+/// finish it), sealed, for a few minutes, for this user only.
+pub async fn start_passkey(app: &App, grant: &Grant) -> Result<Registration, ApiError> {
+    let caller = grant.caller()?;
+    let user = me(app, caller).await?;
+    let now = app.clock.now();
+    let mut change = Change::begin_at(app, now).await?;
+    let factors = store::factors::of_user(&mut change.tx, &user.id).await?;
+    if factors.iter().filter(|f| f.confirmed.is_some()).count() >= MAX_FACTORS {
+        return Err(ApiError::Conflict(format!(
+            "a user may have at most {MAX_FACTORS} second factors; remove one first"
+        )));
+    }
+    let exclude = passkeys_of(app, &factors)?
+        .into_iter()
+        .map(|(_, p)| p.cred_id().clone())
+        .collect();
+    let (options, state) = app
+        .passkeys
+        .start_registration(&user.id, &user.email, exclude)?;
+    let id = ids::new_id(CEREMONY);
+    let row = RegistrationRow {
+        state: passkeys::seal(&app.sealer, &id, &state)?,
+        id,
+        user_id: user.id.clone(),
+        created: now,
+        expires: now + CEREMONY_TTL_MS,
+    };
+    store::factors::insert_registration(&mut change.tx, &row).await?;
+    change.commit().await?;
+    Ok(Registration {
+        ceremony_id: row.id,
+        options: serde_json::to_value(options).map_err(ApiError::internal)?,
+    })
+}
+
+/// The user's confirmed passkeys, opened, with their factors' IDs.
+fn passkeys_of(app: &App, factors: &[FactorRow]) -> Result<Vec<(String, Passkey)>, ApiError> {
+    factors
+        .iter()
+        .filter(|f| f.kind == WEBAUTHN && f.confirmed.is_some())
+        .map(|f| {
+            Ok((
+                f.id.clone(),
+                passkeys::open(&app.sealer, &f.id, &f.credential)?,
+            ))
+        })
+        .collect()
+}
+
+/// Finishes a passkey registration of the caller with the authenticator's answer: a confirmed
+/// factor. The ceremony is spent by this call whatever its outcome. The first factor a user
+/// confirms comes with his recovery codes, as a TOTP factor's does.
+pub async fn finish_passkey(
+    app: &App,
+    grant: &Grant,
+    ceremony_id: Option<&str>,
+    credential: Option<&serde_json::Value>,
+    name: Option<&str>,
+) -> Result<Confirmed, ApiError> {
+    let caller = grant.caller()?;
+    let ceremony_id = ceremony_id
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| ApiError::missing("ceremonyID"))?;
+    let credential = credential.ok_or_else(|| ApiError::missing("credential"))?;
+    let name = name.map(str::trim).filter(|n| !n.is_empty());
+    if name.is_some_and(|n| n.chars().count() > 100) {
+        return Err(ApiError::invalid(
+            "name",
+            "name must be at most 100 characters",
+        ));
+    }
+    let credential = serde_json::from_value(credential.clone()).map_err(|e| {
+        ApiError::invalid(
+            "credential",
+            format!("credential is not a WebAuthn registration credential: {e}"),
+        )
+    })?;
+    let now = app.clock.now();
+    // Spent at once, in a change of its own: a refused answer spends it too.
+    let sealed = {
+        let mut conn = app.store.pool().acquire().await?;
+        store::factors::take_registration(&mut conn, ceremony_id, &caller.user_id, now).await?
+    };
+    let Some(sealed) = sealed else {
+        return Err(ApiError::invalid(
+            "ceremonyID",
+            "no such registration of yours under way: unknown, expired or finished already",
+        ));
+    };
+    let state = passkeys::open(&app.sealer, ceremony_id, &sealed)?;
+    let passkey = app
+        .passkeys
+        .finish_registration(&credential, &state)
+        .map_err(|e| ApiError::invalid("credential", format!("the credential is refused: {e}")))?;
+    let mut change = Change::begin_at(app, now).await?;
+    let factors = store::factors::of_user(&mut change.tx, &caller.user_id).await?;
+    if factors.iter().filter(|f| f.confirmed.is_some()).count() >= MAX_FACTORS {
+        return Err(ApiError::Conflict(format!(
+            "a user may have at most {MAX_FACTORS} second factors; remove one first"
+        )));
+    }
+    if passkeys_of(app, &factors)?
+        .iter()
+        .any(|(_, p)| p.cred_id() == passkey.cred_id())
+    {
+        return Err(ApiError::Conflict(
+            "this passkey is a second factor of yours already".into(),
+        ));
+    }
+    let first = !factors.iter().any(|f| f.confirmed.is_some());
+    let id = ids::new_id(FACTOR);
+    let factor = FactorRow {
+        credential: passkeys::seal(&app.sealer, &id, &passkey)?,
+        id,
+        user_id: caller.user_id.clone(),
+        kind: WEBAUTHN.into(),
+        name: name.unwrap_or("Passkey").to_string(),
+        created: now,
+        confirmed: Some(now),
+        last_used: None,
+        last_step: None,
+    };
+    store::factors::insert(&mut change.tx, &factor).await?;
+    let recovery_codes = match first {
+        true => Some(new_recovery_codes(&mut change, &caller.user_id, now).await?),
+        false => None,
+    };
+    change
+        .audit(AuditEvent {
+            actor_id: Some(&caller.user_id),
+            organization_id: Some(&caller.organization_id),
+            action: "mfa.confirmed",
+            subject_id: Some(&caller.user_id),
+            target_id: Some(&factor.id),
+            details: Some(json!({
+                "kind": WEBAUTHN,
+                "name": factor.name,
+                "recoveryCodes": first,
+            })),
+            ..Default::default()
+        })
+        .await?;
+    change.commit().await?;
     Ok(Confirmed {
         factor,
         recovery_codes,
@@ -550,6 +715,9 @@ pub struct MfaRequired {
     pub token: SecretString,
     /// The user's confirmed factors: (ID, kind).
     pub factors: Vec<(String, String)>,
+    /// The request options of a passkey authentication started with the `mfa_token`, when the
+    /// user has a passkey: what `navigator.credentials.get()` is called with.
+    pub webauthn: Option<serde_json::Value>,
 }
 
 /// The client a login is answered to: its address and the `client_id` it named.
@@ -569,15 +737,44 @@ pub async fn challenge(
     details: Option<&serde_json::Value>,
     client_id: Option<&str>,
 ) -> Result<Option<MfaRequired>, ApiError> {
-    let factors: Vec<(String, String)> = store::factors::of_user(&mut change.tx, &user.id)
+    let confirmed: Vec<FactorRow> = store::factors::of_user(&mut change.tx, &user.id)
         .await?
         .into_iter()
         .filter(|f| f.confirmed.is_some())
-        .map(|f| (f.id, f.kind))
         .collect();
-    if factors.is_empty() {
+    if confirmed.is_empty() {
         return Ok(None);
     }
+    let factors = confirmed
+        .iter()
+        .map(|f| (f.id.clone(), f.kind.clone()))
+        .collect();
+    // A passkey that does not open (the secrets key changed) is left out rather than failing
+    // the login: its user still has his other factors and his recovery codes.
+    let passkeys: Vec<Passkey> = confirmed
+        .iter()
+        .filter(|f| f.kind == WEBAUTHN)
+        .filter_map(
+            |f| match passkeys::open(&app.sealer, &f.id, &f.credential) {
+                Ok(passkey) => Some(passkey),
+                Err(e) => {
+                    tracing::warn!(factor = %f.id, error = %e, "a passkey does not open");
+                    None
+                }
+            },
+        )
+        .collect();
+    let challenge_id = ids::new_id(ids::CODE);
+    let (webauthn, webauthn_state) = match passkeys.is_empty() {
+        true => (None, None),
+        false => {
+            let (options, state) = app.passkeys.start_authentication(&passkeys)?;
+            (
+                Some(serde_json::to_value(options).map_err(ApiError::internal)?),
+                Some(passkeys::seal(&app.sealer, &challenge_id, &state)?),
+            )
+        }
+    };
     let now = change.now();
     store::factors::prune_challenges(&mut change.tx, now).await?;
     let mut bytes = [0u8; 32];
@@ -588,7 +785,7 @@ pub async fn challenge(
         SecretString::new(format!("{MFA_TOKEN_PREFIX}{tail}"))
     };
     let row = ChallengeRow {
-        id: ids::new_id(ids::CODE),
+        id: challenge_id,
         digest: secrets::digest(token.expose()),
         user_id: user.id.clone(),
         organization_id: organization_id
@@ -602,6 +799,7 @@ pub async fn challenge(
         expires: now + app.settings.mfa.token_ttl_seconds * 1000,
         used: None,
         failed_attempts: 0,
+        webauthn: webauthn_state,
     };
     store::factors::insert_challenge(&mut change.tx, &row).await?;
     change
@@ -615,7 +813,11 @@ pub async fn challenge(
             ..Default::default()
         })
         .await?;
-    Ok(Some(MfaRequired { token, factors }))
+    Ok(Some(MfaRequired {
+        token,
+        factors,
+        webauthn,
+    }))
 }
 
 /// The live challenge an `mfa_token` stands for, answered to this client; `None` for anything
@@ -643,6 +845,20 @@ pub async fn find_challenge(
 pub enum LoginCode<'a> {
     Totp(&'a str),
     Recovery(&'a SecretString),
+    /// A passkey's assertion (a `PublicKeyCredential` as JSON), for the authentication started
+    /// with the `mfa_token`.
+    Passkey(&'a str),
+}
+
+impl LoginCode<'_> {
+    /// How the audit trail names it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            LoginCode::Totp(_) => TOTP,
+            LoginCode::Recovery(_) => "recovery_code",
+            LoginCode::Passkey(_) => WEBAUTHN,
+        }
+    }
 }
 
 /// Checks the second step's code inside the change that opens the session; spends it (the TOTP
@@ -652,11 +868,15 @@ pub async fn check_login_code(
     app: &App,
     change: &mut Change<'_>,
     user: &UserRow,
+    challenge: &ChallengeRow,
     organization_id: &str,
     code: &LoginCode<'_>,
 ) -> Result<bool, ApiError> {
     let now = change.now();
     match code {
+        LoginCode::Passkey(assertion) => {
+            check_assertion(app, change, user, challenge, assertion, now).await
+        }
         LoginCode::Totp(code) => {
             let factors = store::factors::of_user(&mut change.tx, &user.id).await?;
             Ok(totp_step(app, change, &factors, code, now).await?.is_some())
@@ -684,6 +904,41 @@ pub async fn check_login_code(
             Ok(true)
         }
     }
+}
+
+/// Checks a passkey's assertion against the authentication started with the `mfa_token`
+/// (only that one: an assertion made for another login's challenge is refused), and keeps the
+/// passkey's signature counter as it moved on.
+async fn check_assertion(
+    app: &App,
+    change: &mut Change<'_>,
+    user: &UserRow,
+    challenge: &ChallengeRow,
+    assertion: &str,
+    now: Millis,
+) -> Result<bool, ApiError> {
+    let Some(sealed) = challenge.webauthn.as_deref() else {
+        return Ok(false);
+    };
+    let state = passkeys::open(&app.sealer, &challenge.id, sealed)?;
+    let result = match app.passkeys.finish_authentication(assertion, &state) {
+        Ok(result) => result,
+        Err(reason) => {
+            tracing::info!(%reason, challenge = %challenge.id, "a passkey assertion is refused");
+            return Ok(false);
+        }
+    };
+    let factors = store::factors::of_user(&mut change.tx, &user.id).await?;
+    for (id, mut passkey) in passkeys_of(app, &factors)? {
+        if passkey.cred_id() == result.cred_id() {
+            passkey.update_credential(&result);
+            let sealed = passkeys::seal(&app.sealer, &id, &passkey)?;
+            store::factors::update_credential(&mut change.tx, &id, &sealed, now).await?;
+            return Ok(true);
+        }
+    }
+    // Removed since the login's first step.
+    Ok(false)
 }
 
 /// Counts a wrong code against a challenge (spent at the settings' number of wrong codes) and

@@ -37,6 +37,7 @@ use crate::metrics::Metrics;
 use crate::oidc::OpenIdProviders;
 use crate::security::limiter::RateLimiter;
 use crate::security::limits::Limits;
+use crate::security::passkeys::Passkeys;
 use crate::security::sealing::Sealer;
 use crate::security::{Authenticator, PasswordHasher};
 use crate::store::Store;
@@ -62,6 +63,8 @@ pub struct App {
     pub refusals: RateLimiter,
     /// Seals the secrets of second factors at rest.
     pub sealer: Sealer,
+    /// The relying party of passkeys.
+    pub passkeys: Passkeys,
 }
 
 pub type AppState = Arc<App>;
@@ -99,7 +102,9 @@ impl App {
             rotation::Rotations::new(store.clone(), clock.clone(), settings.tokens.clone());
         let refusals = RateLimiter::new(AUDITED_REFUSALS_PER_MINUTE, 60, REFUSAL_KEYS);
         let sealer = Sealer::from_settings(&settings)?;
+        let passkeys = Passkeys::new(&settings.webauthn)?;
         Ok(Self {
+            passkeys,
             sealer,
             refusals,
             rotations,

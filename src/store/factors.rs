@@ -1,4 +1,4 @@
-//! Second factors (TOTP now, passkeys later), recovery codes, the second step of a login
+//! Second factors (TOTP, passkeys), passkey registrations under way, recovery codes, the second step of a login
 //! (`mfa_token`), the organizations requiring a factor, and how a session stood to them.
 
 use sqlx::any::AnyRow;
@@ -10,10 +10,10 @@ use crate::clock::Millis;
 pub struct FactorRow {
     pub id: String,
     pub user_id: String,
-    /// `totp`; `webauthn` later.
+    /// `totp` or `webauthn`.
     pub kind: String,
     pub name: String,
-    /// For `totp`, the sealed secret (`security::sealing`).
+    /// Sealed (`security::sealing`): for `totp` the secret, for `webauthn` the passkey.
     pub credential: String,
     pub created: Millis,
     /// None while pending.
@@ -105,6 +105,74 @@ pub async fn accept_step(
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// Replaces a factor's credential after a use (a passkey's signature counter moves on).
+pub async fn update_credential(
+    conn: &mut AnyConnection,
+    id: &str,
+    credential: &str,
+    now: Millis,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE second_factors SET credential = $1, last_used = $2 WHERE id = $3")
+        .bind(credential)
+        .bind(now)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// A passkey registration started and not finished.
+pub struct RegistrationRow {
+    pub id: String,
+    pub user_id: String,
+    /// Sealed, with the ID as associated data.
+    pub state: String,
+    pub created: Millis,
+    pub expires: Millis,
+}
+
+/// Records a registration started; forgets those expired.
+pub async fn insert_registration(
+    conn: &mut AnyConnection,
+    r: &RegistrationRow,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM webauthn_registrations WHERE expires <= $1")
+        .bind(r.created)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "INSERT INTO webauthn_registrations (id, user_id, state, created, expires)
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(&r.id)
+    .bind(&r.user_id)
+    .bind(&r.state)
+    .bind(r.created)
+    .bind(r.expires)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Takes a live registration of the user, once: answers its sealed state, and deletes it so
+/// that no second request finishes it, whatever the outcome of this one.
+pub async fn take_registration(
+    conn: &mut AnyConnection,
+    id: &str,
+    user_id: &str,
+    now: Millis,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "DELETE FROM webauthn_registrations WHERE id = $1 AND user_id = $2 AND expires > $3
+         RETURNING state",
+    )
+    .bind(id)
+    .bind(user_id)
+    .bind(now)
+    .fetch_optional(conn)
+    .await
 }
 
 pub async fn delete(conn: &mut AnyConnection, id: &str) -> Result<bool, sqlx::Error> {
@@ -206,10 +274,12 @@ pub struct ChallengeRow {
     pub expires: Millis,
     pub used: Option<Millis>,
     pub failed_attempts: i64,
+    /// The passkey authentication started with it (sealed), if the user has a passkey.
+    pub webauthn: Option<String>,
 }
 
 const CHALLENGE_COLUMNS: &str = "id, digest, user_id, organization_id, client, method, details, \
-    created, expires, used, failed_attempts";
+    created, expires, used, failed_attempts, webauthn";
 
 pub async fn insert_challenge(
     conn: &mut AnyConnection,
@@ -217,7 +287,7 @@ pub async fn insert_challenge(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(&format!(
         "INSERT INTO mfa_challenges ({CHALLENGE_COLUMNS})
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
     ))
     .bind(&c.id)
     .bind(&c.digest)
@@ -230,6 +300,7 @@ pub async fn insert_challenge(
     .bind(c.expires)
     .bind(c.used)
     .bind(c.failed_attempts)
+    .bind(&c.webauthn)
     .execute(conn)
     .await?;
     Ok(())
@@ -258,6 +329,7 @@ pub async fn find_challenge(
             expires: r.try_get("expires")?,
             used: r.try_get("used")?,
             failed_attempts: r.try_get("failed_attempts")?,
+            webauthn: r.try_get("webauthn")?,
         })
     })
     .transpose()

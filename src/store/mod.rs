@@ -75,6 +75,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "second_factors",
         include_str!("../../migrations/0010_second_factors.sql"),
     ),
+    (
+        11,
+        "passkeys",
+        include_str!("../../migrations/0011_passkeys.sql"),
+    ),
 ];
 
 const SQLITE_READERS: u32 = 8;

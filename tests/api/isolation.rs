@@ -351,6 +351,25 @@ fn table() -> Vec<Op> {
             ..op(Method::POST, "/v1/users/mine/mfa/totp/{id}/confirm", Token)
         },
         Op {
+            body: |_| Some(json!({})),
+            ..op(
+                Method::POST,
+                "/v1/users/mine/mfa/webauthn/register/start",
+                Token,
+            )
+        },
+        // A ceremony no one started, with no credential: the same 400 for everybody.
+        Op {
+            with: BAD,
+            without: BAD,
+            body: |_| Some(json!({"ceremonyID": "WAR-none", "credential": {}})),
+            ..op(
+                Method::POST,
+                "/v1/users/mine/mfa/webauthn/register/finish",
+                Token,
+            )
+        },
+        Op {
             with: NOT_FOUND,
             without: NOT_FOUND,
             cross: ON_ENTITY,
