@@ -14,8 +14,8 @@ use utoipa::openapi::{Content, Object, Ref, RefOr, Response, Schema, Type};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    api_tokens, audit, introspection, invitations, mfa, oauth, ops, organizations, permissions,
-    roles, sessions, users,
+    api_tokens, audit, introspection, invitations, mfa, oauth, ops, organizations, passkey_login,
+    permissions, roles, sessions, users,
 };
 
 /// The document's opening page: how to log in and how every operation behaves.
@@ -59,9 +59,10 @@ const INTRODUCTION: &str = "Logins, organizations, roles and API tokens of the B
         (name = "Organizations", description = "Organizations (tenants): listed (a platform \
             administrator sees every one, anybody else his own), read and renamed."),
         (name = "Second factors", description = "A user's second factors (TOTP authenticator \
-            apps) and recovery codes, enrolled, confirmed and removed by himself or removed all \
-            at once by an administrator; and the policy by which an organization requires one \
-            of its members."),
+            apps, passkeys) and recovery codes, enrolled, confirmed and removed by himself or \
+            removed all at once by an administrator; logging in with a passkey alone; and the \
+            policy by which an organization requires a second factor of its members, or lets \
+            a passkey alone log them in."),
         (name = "Sessions", description = "Logins as sessions: each password or OpenID login, \
             and each run of pairs minted from a permanent token, with its tokens; seen and \
             ended by their user, or by those who may change him."),
@@ -128,6 +129,8 @@ const INTRODUCTION: &str = "Logins, organizations, roles and API tokens of the B
         mfa::confirm_totp,
         mfa::start_passkey_registration,
         mfa::finish_passkey_registration,
+        passkey_login::start_passkey_login,
+        passkey_login::finish_passkey_login,
         mfa::remove_my_second_factor,
         mfa::regenerate_recovery_codes,
         mfa::reset_user_second_factors,

@@ -148,13 +148,18 @@ pub struct FactorsRemoved {
     pub removed: u64,
 }
 
-/// Whether an organization requires a second factor of its members.
+/// What an organization asks of its members' logins.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MfaPolicy {
     #[serde(rename = "organizationID")]
     pub organization_id: String,
+    /// Members must pass a second factor to act in the organization.
     pub required: bool,
+    /// Members may log in with a passkey alone (`startPasskeyLogin`, `finishPasskeyLogin`),
+    /// which counts as a login that passed a second factor: the passkey is something the user
+    /// has, unlocked by something he knows or is.
+    pub passkey_login: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub updated: Option<String>,
     #[serde(rename = "changedBy", skip_serializing_if = "Option::is_none")]
@@ -166,17 +171,24 @@ impl From<mfa::Policy> for MfaPolicy {
         Self {
             organization_id: p.organization_id,
             required: p.required,
+            passkey_login: p.passkey_login,
             updated: p.updated.map(rfc3339),
             changed_by: p.changed_by,
         }
     }
 }
 
-/// `PUT /v1/organizations/{organization_id}/mfa-policy`.
+/// `PUT /v1/organizations/{organization_id}/mfa-policy`: at least one of the two; one left out
+/// stays as it is.
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct MfaPolicyRequest {
-    pub required: bool,
+    /// Require a second factor of the members.
+    #[serde(default)]
+    pub required: Option<bool>,
+    /// Let members log in with a passkey alone.
+    #[serde(default)]
+    pub passkey_login: Option<bool>,
 }
 
 #[utoipa::path(
@@ -476,23 +488,28 @@ pub async fn get_mfa_policy(
 #[utoipa::path(
     put, path = "/v1/organizations/{organization_id}/mfa-policy", tag = "Second factors",
     operation_id = "setMfaPolicy",
-    summary = "Require (or not) a second factor of an organization's members",
-    description = "Turns the policy on or off, at once on every node. While it is on, a \
+    summary = "Set what an organization asks of its members' logins",
+    description = "Changes the policy, at once on every node; a field left out stays as it \
+        is.\n\n\
+        `required`: while it is on, a \
         token acts in the organization only if its login passed a second factor (a permanent \
         token: if it was made by such a login); any other token, whichever organization its \
         login was in, may there only see its user and enrol a factor (`GET /v1/users/mine`, \
         `/v1/users/mine/mfa…`). A member without a confirmed factor logs in with a token \
         limited so.\n\n\
+        `passkeyLogin`: members may log in with a passkey alone \
+        (`POST /v1/users/mfa/webauthn/authenticate/start` and `…/finish`), no password; such \
+        a login counts as one that passed a second factor. Off by default.\n\n\
         **Needs** `Organizations:update` in that organization (a platform administrator holds \
         it everywhere), and a login that passed a second factor where the policy is on.\n\n\
         **Errors**\n\
-        - `400`: `required` missing or not a boolean.\n\
+        - `400`: neither `required` nor `passkeyLogin`, or one not a boolean.\n\
         - `401`: no valid token.\n\
         - `403`: without `Organizations:update` there, or a login that passed no second factor \
         where one is required.\n\
         - `404`: no such organization, or one the caller is not a member of.",
     params(("organization_id" = String, Path, description = "The organization's ID")),
-    request_body(content = MfaPolicyRequest, content_type = "application/json", example = json!({"required": true})),
+    request_body(content = MfaPolicyRequest, content_type = "application/json", example = json!({"required": true, "passkeyLogin": true})),
     responses((status = 200, description = "The policy", body = MfaPolicy),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, description = "Without `Organizations:update` there", body = ErrorBody),
@@ -506,7 +523,7 @@ pub async fn set_mfa_policy(
     JsonBody(body): JsonBody<MfaPolicyRequest>,
 ) -> Result<Json<MfaPolicy>, ApiError> {
     Ok(Json(
-        mfa::set_policy(&app, &grant, &id, body.required)
+        mfa::set_policy(&app, &grant, &id, body.required, body.passkey_login)
             .await?
             .into(),
     ))

@@ -17,6 +17,7 @@ pub mod oauth;
 pub mod ops;
 pub mod organizations;
 pub mod params;
+pub mod passkey_login;
 pub mod permissions;
 pub mod query_docs;
 pub mod requests;
@@ -136,6 +137,15 @@ pub fn router(app: AppState) -> Router {
         .route(
             "/users/mine/mfa/webauthn/register/finish",
             op!(post, Authenticated, mfa::finish_passkey_registration),
+        )
+        // A login with a passkey alone: no token, as the token endpoint.
+        .route(
+            "/users/mfa/webauthn/authenticate/start",
+            op!(post, Public, passkey_login::start_passkey_login),
+        )
+        .route(
+            "/users/mfa/webauthn/authenticate/finish",
+            op!(post, Public, passkey_login::finish_passkey_login),
         )
         .route(
             "/users/mine/mfa/recovery-codes",

@@ -19,6 +19,7 @@ use super::views::{token_scope, OAuthToken};
 use crate::domain::{text, SecretString};
 use crate::error::{ApiError, ErrorBody};
 use crate::service::login::{self, GrantError};
+use crate::service::token_pairs::IssuedPair;
 use crate::service::AppState;
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
@@ -265,6 +266,19 @@ impl IntoResponse for Refusal {
     }
 }
 
+/// RFC 6749 §5.1's answer: a token pair, never stored by a cache.
+pub fn token_answer(pair: IssuedPair) -> Response {
+    NoStore(Json(OAuthToken {
+        access_token: pair.access.expose().to_string(),
+        token_type: "bearer".into(),
+        expires_in: Some(pair.access_expires_in),
+        refresh_token: Some(pair.refresh.expose().to_string()),
+        scope: token_scope(pair.bound).into(),
+        organization_id: pair.organization_id,
+    }))
+    .into_response()
+}
+
 /// RFC 6749 §5.1: an answer that carries a secret is never stored by a cache.
 pub fn no_store(headers: &mut HeaderMap) {
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -498,15 +512,7 @@ pub async fn token(State(app): State<AppState>, req: Request) -> Result<Response
         None => return Err(Refusal::invalid_request("grant_type is required")),
         Some(_) => return Err(GrantError::UnsupportedGrantType.into()),
     };
-    let mut response = NoStore(Json(OAuthToken {
-        access_token: pair.access.expose().to_string(),
-        token_type: "bearer".into(),
-        expires_in: Some(pair.access_expires_in),
-        refresh_token: Some(pair.refresh.expose().to_string()),
-        scope: token_scope(pair.bound).into(),
-        organization_id: pair.organization_id,
-    }))
-    .into_response();
+    let mut response = token_answer(pair);
     if let Some(device) = set_device {
         let cookie = format!(
             "{DEVICE_COOKIE}={device}; Max-Age={}; Path={TOKEN_PATH}; HttpOnly; Secure; \

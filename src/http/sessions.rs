@@ -24,8 +24,8 @@ pub struct Session {
     /// The organization it was opened for.
     #[serde(rename = "organizationID")]
     pub organization_id: String,
-    /// How it was opened: `password`, `openid` or `tokens` (pairs minted from a permanent
-    /// token with `generate-tokens`).
+    /// How it was opened: `password`, `openid`, `passkey` (a passkey alone) or `tokens` (pairs
+    /// minted from a permanent token with `generate-tokens`).
     pub method: String,
     /// Whether the caller's token belongs to it.
     pub current: bool,

@@ -1,15 +1,17 @@
-//! Passkeys (WebAuthn Level 3) as second factors, through `webauthn-rs`: the relying party of
-//! the settings, the two ceremonies, and a passkey or a ceremony's state sealed for the store.
+//! Passkeys (WebAuthn Level 3), through `webauthn-rs`: the relying party of the settings, the
+//! ceremonies (registering a passkey, a login's second step with one, and a login with a passkey
+//! alone), and a passkey or a ceremony's state sealed for the store.
 //!
 //! A ceremony spans two requests that may reach two nodes, so its state is kept in the store,
 //! sealed under the secrets key with the ID of the row it is kept in (a state moved onto another
 //! ceremony, or a passkey onto another factor, does not open).
 
+use base64::Engine;
 use sha2::{Digest, Sha256};
 use webauthn_rs::prelude::{
-    AuthenticationResult, CreationChallengeResponse, CredentialID, PasskeyAuthentication,
-    PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential,
-    RequestChallengeResponse, Url, Uuid,
+    AuthenticationResult, CreationChallengeResponse, CredentialID, DiscoverableAuthentication,
+    DiscoverableKey, PasskeyAuthentication, PasskeyRegistration, PublicKeyCredential,
+    RegisterPublicKeyCredential, RequestChallengeResponse, Url, Uuid,
 };
 use webauthn_rs::{Webauthn, WebauthnBuilder};
 
@@ -43,9 +45,20 @@ impl Passkeys {
         email: &str,
         exclude: Vec<CredentialID>,
     ) -> Result<(CreationChallengeResponse, PasskeyRegistration), ApiError> {
-        self.webauthn
+        let (mut options, state) = self
+            .webauthn
             .start_passkey_registration(user_handle(user_id), email, email, Some(exclude))
-            .map_err(|e| ApiError::internal(format!("a passkey registration could not start: {e}")))
+            .map_err(|e| {
+                ApiError::internal(format!("a passkey registration could not start: {e}"))
+            })?;
+        // A passkey the authenticator keeps (a discoverable credential) can also log its user in
+        // alone, where his organization allows it: asked for, not required, since many security
+        // keys have little room for them and a passkey serves as a second factor either way.
+        // (The crate does not name the requirement's type outside itself: set as JSON.)
+        let mut json = serde_json::to_value(&options).map_err(ApiError::internal)?;
+        json["publicKey"]["authenticatorSelection"]["residentKey"] = "preferred".into();
+        options = serde_json::from_value(json).map_err(ApiError::internal)?;
+        Ok((options, state))
     }
 
     /// The passkey a registration made, if the authenticator's answer is right for it (its
@@ -86,6 +99,77 @@ impl Passkeys {
             .finish_passkey_authentication(&assertion, state)
             .map_err(|e| e.to_string())
     }
+
+    /// Starts a login with a passkey alone: no user is named, the authenticator offers the
+    /// passkeys it keeps for this relying party (discoverable credentials), and the assertion
+    /// says whose it is. The options are for a modal `navigator.credentials.get()`; a page may
+    /// add `mediation: "conditional"` to offer them in the e-mail field's autofill instead.
+    pub fn start_login(
+        &self,
+    ) -> Result<(RequestChallengeResponse, DiscoverableAuthentication), ApiError> {
+        let (mut options, state) = self
+            .webauthn
+            .start_discoverable_authentication()
+            .map_err(|e| ApiError::internal(format!("a passkey login could not start: {e}")))?;
+        options.mediation = None;
+        Ok((options, state))
+    }
+
+    /// The assertion of a login with a passkey alone, read: the credential, the user handle it
+    /// names (an authenticator keeps it with a discoverable credential) and the digest its
+    /// credential ID is looked up by.
+    pub fn identify(&self, assertion: &serde_json::Value) -> Result<Presented, String> {
+        let credential: PublicKeyCredential = serde_json::from_value(assertion.clone())
+            .map_err(|e| format!("not an assertion: {e}"))?;
+        let (handle, id) = self
+            .webauthn
+            .identify_discoverable_authentication(&credential)
+            .map_err(|e| e.to_string())?;
+        Ok(Presented {
+            user_handle: handle,
+            lookup: lookup(id),
+            credential,
+        })
+    }
+
+    /// The result of a login's assertion, if it is right for the login started (its challenge,
+    /// this origin and relying party ID, a verified user, a valid signature) and made by
+    /// `passkey`.
+    pub fn finish_login(
+        &self,
+        presented: &Presented,
+        state: DiscoverableAuthentication,
+        passkey: &Passkey,
+    ) -> Result<AuthenticationResult, String> {
+        self.webauthn
+            .finish_discoverable_authentication(
+                &presented.credential,
+                state,
+                &[DiscoverableKey::from(passkey)],
+            )
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// An assertion presented to log in with a passkey alone.
+pub struct Presented {
+    /// The user handle the authenticator answered: only a claim until the signature is checked
+    /// with the passkey of the factor found by `lookup`.
+    pub user_handle: Uuid,
+    pub lookup: String,
+    credential: PublicKeyCredential,
+}
+
+/// Whether a user handle is the one a user's passkeys are made with.
+pub fn is_handle_of(handle: &Uuid, user_id: &str) -> bool {
+    *handle == user_handle(user_id)
+}
+
+/// The digest a passkey's factor is found by from its credential ID: the store keeps no
+/// credential ID in clear, yet an assertion that names no user must find its passkey.
+pub fn lookup(credential_id: &[u8]) -> String {
+    let id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(credential_id);
+    crate::security::secrets::digest(&format!("passkey credential {id}"))
 }
 
 /// The user handle passkeys of a user are made with: derived from his ID, so that it names no

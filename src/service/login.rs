@@ -208,7 +208,7 @@ pub async fn password_grant(
 
 /// Opens the session of a login whose credential was verified, in the user's home
 /// organization or another one of his: its row, its token pair and its audit event; commits.
-async fn open_session(
+pub(crate) async fn open_session(
     app: &App,
     mut change: Change<'_>,
     user: &UserRow,

@@ -328,6 +328,14 @@ pub async fn finish_passkey(
             "this passkey is a second factor of yours already".into(),
         ));
     }
+    // A credential serves one user (WebAuthn §7.1 step 26): one that is another user's already
+    // would let a login with a passkey alone be taken for his.
+    let lookup = passkeys::lookup(passkey.cred_id().as_ref());
+    if store::factors::lookup_taken(&mut change.tx, &lookup).await? {
+        return Err(ApiError::Conflict(
+            "this credential is registered already".into(),
+        ));
+    }
     let first = !factors.iter().any(|f| f.confirmed.is_some());
     let id = ids::new_id(FACTOR);
     let factor = FactorRow {
@@ -342,6 +350,7 @@ pub async fn finish_passkey(
         last_step: None,
     };
     store::factors::insert(&mut change.tx, &factor).await?;
+    store::factors::set_lookup(&mut change.tx, &factor.id, &lookup).await?;
     let recovery_codes = match first {
         true => Some(new_recovery_codes(&mut change, &caller.user_id, now).await?),
         false => None,
@@ -604,15 +613,16 @@ pub async fn reset_user(app: &App, grant: &Grant, user_id: &str) -> Result<u64, 
     Ok(removed)
 }
 
-/// Whether an organization requires a second factor, to one of its members (anyone else: 404).
+/// An organization's policy on second factors, to one of its members (anyone else: 404).
 pub async fn policy(app: &App, grant: &Grant, organization_id: &str) -> Result<Policy, ApiError> {
     member(app, grant, organization_id).await?;
     let mut conn = app.store.pool().acquire().await?;
-    let required = store::factors::required_in(&mut conn, organization_id).await?;
+    let row = store::factors::policy_of(&mut conn, organization_id).await?;
     let changed = store::factors::policy_changed(&mut conn, organization_id).await?;
     Ok(Policy {
         organization_id: organization_id.to_string(),
-        required,
+        required: row.required,
+        passkey_login: row.passkey_login,
         updated: changed.as_ref().map(|c| c.0),
         changed_by: changed.and_then(|c| c.1),
     })
@@ -622,6 +632,8 @@ pub async fn policy(app: &App, grant: &Grant, organization_id: &str) -> Result<P
 pub struct Policy {
     pub organization_id: String,
     pub required: bool,
+    /// Members may log in with a passkey alone.
+    pub passkey_login: bool,
     pub updated: Option<Millis>,
     pub changed_by: Option<String>,
 }
@@ -636,16 +648,24 @@ async fn member(
     grant.on(app, organization_id).await
 }
 
-/// Sets whether an organization requires a second factor: `Organizations:update` there (a
-/// platform administrator holds it everywhere). It holds at once: a token whose login passed
-/// no factor is refused there from the next request (`authz`), on every node.
+/// Changes an organization's policy: whether it requires a second factor, whether a passkey
+/// alone logs in; what is left out stays as it is. `Organizations:update` there (a platform
+/// administrator holds it everywhere). It holds at once: a token whose login passed no factor
+/// is refused there from the next request (`authz`), on every node.
 pub async fn set_policy(
     app: &App,
     grant: &Grant,
     organization_id: &str,
-    required: bool,
+    required: Option<bool>,
+    passkey_login: Option<bool>,
 ) -> Result<Policy, ApiError> {
     let caller = grant.caller()?;
+    if required.is_none() && passkey_login.is_none() {
+        return Err(ApiError::invalid(
+            "required",
+            "required or passkeyLogin (booleans) is required",
+        ));
+    }
     let acting = member(app, grant, organization_id).await?;
     if !acting.permissions.allows("Organizations", "update") {
         return Err(ApiError::Forbidden(
@@ -654,15 +674,13 @@ pub async fn set_policy(
     }
     let now = app.clock.now();
     let mut change = Change::begin_at(app, now).await?;
-    let before = store::factors::required_in(&mut change.tx, organization_id).await?;
-    store::factors::set_required(
-        &mut change.tx,
-        organization_id,
-        required,
-        now,
-        &caller.user_id,
-    )
-    .await?;
+    let before = store::factors::policy_of(&mut change.tx, organization_id).await?;
+    let after = store::factors::PolicyRow {
+        required: required.unwrap_or(before.required),
+        passkey_login: passkey_login.unwrap_or(before.passkey_login),
+    };
+    store::factors::set_policy(&mut change.tx, organization_id, after, now, &caller.user_id)
+        .await?;
     change
         .audit(AuditEvent {
             actor_id: Some(&caller.user_id),
@@ -670,8 +688,8 @@ pub async fn set_policy(
             action: "mfa_policy.updated",
             target_id: Some(organization_id),
             details: Some(json!({
-                "before": { "required": before },
-                "after": { "required": required },
+                "before": { "required": before.required, "passkeyLogin": before.passkey_login },
+                "after": { "required": after.required, "passkeyLogin": after.passkey_login },
             })),
             ..Default::default()
         })
@@ -682,7 +700,8 @@ pub async fn set_policy(
     change.commit().await?;
     Ok(Policy {
         organization_id: organization_id.to_string(),
-        required,
+        required: after.required,
+        passkey_login: after.passkey_login,
         updated: Some(now),
         changed_by: Some(caller.user_id.clone()),
     })
@@ -934,6 +953,9 @@ async fn check_assertion(
             passkey.update_credential(&result);
             let sealed = passkeys::seal(&app.sealer, &id, &passkey)?;
             store::factors::update_credential(&mut change.tx, &id, &sealed, now).await?;
+            // A passkey registered before lookups were kept gets its own at its first use.
+            let lookup = passkeys::lookup(passkey.cred_id().as_ref());
+            store::factors::set_lookup(&mut change.tx, &id, &lookup).await?;
             return Ok(true);
         }
     }

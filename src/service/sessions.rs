@@ -33,6 +33,8 @@ pub enum Whose<'a> {
 pub enum Method {
     Password,
     OpenId,
+    /// A passkey alone.
+    Passkey,
     /// Pairs minted from a permanent token (`generate-tokens`).
     Tokens,
 }
@@ -42,6 +44,7 @@ impl Method {
         match self {
             Method::Password => "password",
             Method::OpenId => "openid",
+            Method::Passkey => "passkey",
             Method::Tokens => "tokens",
         }
     }

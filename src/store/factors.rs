@@ -1,5 +1,6 @@
-//! Second factors (TOTP, passkeys), passkey registrations under way, recovery codes, the second step of a login
-//! (`mfa_token`), the organizations requiring a factor, and how a session stood to them.
+//! Second factors (TOTP, passkeys), passkey registrations and logins under way, recovery codes,
+//! the second step of a login (`mfa_token`), the organizations' policies, and how a session
+//! stood to them.
 
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
@@ -410,27 +411,125 @@ pub async fn policy_changed(
         .transpose()
 }
 
-pub async fn set_required(
+pub async fn set_policy(
     conn: &mut AnyConnection,
     organization_id: &str,
-    required: bool,
+    policy: PolicyRow,
     now: Millis,
     by: &str,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO mfa_policies (organization_id, required, updated, changed_by)
-         VALUES ($1, $2, $3, $4)
+        "INSERT INTO mfa_policies (organization_id, required, passkey_login, updated, changed_by)
+         VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (organization_id)
-         DO UPDATE SET required = excluded.required, updated = excluded.updated,
-             changed_by = excluded.changed_by",
+         DO UPDATE SET required = excluded.required, passkey_login = excluded.passkey_login,
+             updated = excluded.updated, changed_by = excluded.changed_by",
     )
     .bind(organization_id)
-    .bind(super::flag(required))
+    .bind(super::flag(policy.required))
+    .bind(super::flag(policy.passkey_login))
     .bind(now)
     .bind(by)
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// What an organization asks of its members' logins.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PolicyRow {
+    /// A second factor is required.
+    pub required: bool,
+    /// A passkey alone logs in.
+    pub passkey_login: bool,
+}
+
+/// An organization's policy; the default (nothing required, no passkey alone) if never set.
+pub async fn policy_of(
+    conn: &mut AnyConnection,
+    organization_id: &str,
+) -> Result<PolicyRow, sqlx::Error> {
+    let row =
+        sqlx::query("SELECT required, passkey_login FROM mfa_policies WHERE organization_id = $1")
+            .bind(organization_id)
+            .fetch_optional(conn)
+            .await?;
+    let Some(row) = row else {
+        return Ok(PolicyRow::default());
+    };
+    Ok(PolicyRow {
+        required: row.try_get::<i64, _>("required")? != 0,
+        passkey_login: row.try_get::<i64, _>("passkey_login")? != 0,
+    })
+}
+
+/// Whether a credential ID's digest is a passkey factor's already (any user's).
+pub async fn lookup_taken(conn: &mut AnyConnection, lookup: &str) -> Result<bool, sqlx::Error> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM second_factors WHERE lookup = $1")
+        .bind(lookup)
+        .fetch_one(conn)
+        .await?;
+    Ok(n > 0)
+}
+
+/// Records the digest a passkey factor is found by, unless it has one or another factor has it
+/// (a credential serves one user).
+pub async fn set_lookup(
+    conn: &mut AnyConnection,
+    factor_id: &str,
+    lookup: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE second_factors SET lookup = $1
+         WHERE id = $2 AND lookup IS NULL
+           AND NOT EXISTS (SELECT 1 FROM second_factors WHERE lookup = $3)",
+    )
+    .bind(lookup)
+    .bind(factor_id)
+    .bind(lookup)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The confirmed passkey factor a credential ID's digest names, if any.
+pub async fn by_lookup(
+    conn: &mut AnyConnection,
+    lookup: &str,
+) -> Result<Option<FactorRow>, sqlx::Error> {
+    sqlx::query(&format!(
+        "SELECT {FACTOR_COLUMNS} FROM second_factors
+         WHERE lookup = $1 AND kind = 'webauthn' AND confirmed IS NOT NULL"
+    ))
+    .bind(lookup)
+    .fetch_optional(conn)
+    .await?
+    .as_ref()
+    .map(factor)
+    .transpose()
+}
+
+/// Spends a login with a passkey alone, by its ceremony ID's digest: false if it was spent
+/// already. Forgets the spent ones whose ceremony has expired.
+pub async fn spend_passkey_login(
+    conn: &mut AnyConnection,
+    digest: &str,
+    expires: Millis,
+    now: Millis,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query("DELETE FROM passkey_logins_spent WHERE expires <= $1")
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    let done = sqlx::query(
+        "INSERT INTO passkey_logins_spent (digest, expires) VALUES ($1, $2)
+         ON CONFLICT (digest) DO NOTHING",
+    )
+    .bind(digest)
+    .bind(expires)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// Records how a session's login stood to second factors (`passed` or `enrol`).

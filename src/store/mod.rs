@@ -80,6 +80,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "passkeys",
         include_str!("../../migrations/0011_passkeys.sql"),
     ),
+    (
+        12,
+        "passkey_login",
+        include_str!("../../migrations/0012_passkey_login.sql"),
+    ),
 ];
 
 const SQLITE_READERS: u32 = 8;

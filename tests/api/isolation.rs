@@ -523,6 +523,28 @@ fn table() -> Vec<Op> {
                 Public,
             )
         },
+        // A login with a passkey alone: public; a ceremony no one started is the same refusal
+        // for everybody.
+        Op {
+            anonymous: OK,
+            body: |_| Some(json!({})),
+            ..op(
+                Method::POST,
+                "/v1/users/mfa/webauthn/authenticate/start",
+                Public,
+            )
+        },
+        Op {
+            with: BAD,
+            without: BAD,
+            anonymous: BAD,
+            body: |_| Some(json!({"ceremonyID": "none", "credential": {}})),
+            ..op(
+                Method::POST,
+                "/v1/users/mfa/webauthn/authenticate/finish",
+                Public,
+            )
+        },
         // Organizations: the list is the caller's own; one the path names needs the permission
         // in it, and B's administrator does not find A.
         op(Method::GET, "/v1/organizations", Token),

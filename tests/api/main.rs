@@ -24,6 +24,7 @@ mod nodes;
 mod oauth;
 mod oidc;
 mod organizations;
+mod passkey_login;
 mod passkeys;
 mod reset;
 mod resilience;
