@@ -19,7 +19,7 @@ use crate::domain::PermissionSet;
 use crate::error::ApiError;
 use crate::security::secrets::{self, TokenKind};
 use crate::store::signals::Signal;
-use crate::store::{self, roles::HeldRole, users::UserRow, Store};
+use crate::store::{self, factors::PolicyRow, roles::HeldRole, users::UserRow, Store};
 
 /// The authenticated caller: who he is and which token he came with.
 #[derive(Debug, Clone)]
@@ -42,7 +42,8 @@ pub struct Principal {
     pub allowed_ranges: Option<Arc<[Cidr]>>,
     /// A permanent token's last use, as stored.
     pub last_used: Option<Millis>,
-    /// How the login of the token's session stood to second factors (`passed`, `enrol`),
+    /// How the login of the token's session stood to second factors (`passed`, `passkey`: a
+    /// passkey alone, `enrol`),
     /// fixed when it opened, so a cached resolution cannot outlast a change of it; for a
     /// permanent token (and the pairs minted from it), the login that made it.
     pub second_factor: Option<String>,
@@ -59,9 +60,16 @@ impl Principal {
         self.second_factor.as_deref() == Some("enrol")
     }
 
-    /// A second factor was checked at the login of the token's session.
+    /// A second factor was checked at the login of the token's session (or the passkey that
+    /// logged it in alone verified its user).
     pub fn second_factor_passed(&self) -> bool {
-        self.second_factor.as_deref() == Some("passed")
+        matches!(self.second_factor.as_deref(), Some("passed" | "passkey"))
+    }
+
+    /// The token's session was logged in with a passkey alone: it acts only in organizations
+    /// that allow that.
+    pub fn passkey_alone(&self) -> bool {
+        self.second_factor.as_deref() == Some("passkey")
     }
 
     /// When the token stops working by itself, if ever: its expiry, a revocation set for later
@@ -150,7 +158,7 @@ pub struct Authenticator {
     /// Callers as they see themselves, by user and acting organizations.
     views: ViewCache,
     /// Whether an organization requires a second factor, by organization.
-    policies: Cache<String, Arc<Cached<bool>>>,
+    policies: Cache<String, Arc<Cached<PolicyRow>>>,
     /// Bumped whenever something is forgotten: a resolution that started before it is not
     /// cached, so a revocation racing a look-up cannot be undone by the look-up.
     generation: AtomicU64,
@@ -364,10 +372,10 @@ impl Authenticator {
         Ok(value)
     }
 
-    /// Whether an organization requires a second factor of whoever acts in it, from memory
-    /// when fresh. A change of the policy forgets every node's answers at once (it is a
-    /// change of standing: `Change::forget_all`).
-    pub async fn second_factor_required(&self, organization_id: &str) -> Result<bool, ApiError> {
+    /// What an organization asks of whoever acts in it (a second factor; whether a passkey
+    /// alone will do), from memory when fresh. A change of the policy forgets every node's
+    /// answers at once (it is a change of standing: `Change::forget_all`).
+    pub async fn policy(&self, organization_id: &str) -> Result<PolicyRow, ApiError> {
         let now = self.clock.now();
         if let Some(c) = self.policies.get(organization_id) {
             if self.fresh(&c, now) {
@@ -376,17 +384,22 @@ impl Authenticator {
         }
         let generation = self.generation.load(Ordering::SeqCst);
         let mut conn = self.store.pool().acquire().await?;
-        let required = store::factors::required_in(&mut conn, organization_id).await?;
+        let policy = store::factors::policy_of(&mut conn, organization_id).await?;
         if self.generation.load(Ordering::SeqCst) == generation {
             self.policies.insert(
                 organization_id.to_string(),
                 Arc::new(Cached {
-                    value: required,
+                    value: policy,
                     fetched: now,
                 }),
             );
         }
-        Ok(required)
+        Ok(policy)
+    }
+
+    /// Whether an organization requires a second factor of whoever acts in it.
+    pub async fn second_factor_required(&self, organization_id: &str) -> Result<bool, ApiError> {
+        Ok(self.policy(organization_id).await?.required)
     }
 
     /// The user with his live roles in `organizations`, from memory when fresh; `None` when he

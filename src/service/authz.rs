@@ -165,18 +165,31 @@ async fn acting_in(
 /// session's, a permanent token's (made by such a login, see `service::tokens`), a pair
 /// minted from either. Decided on every request from the policy as it stands now (cached, and
 /// forgotten on every node when it changes), so turning it on limits open sessions at once.
+///
+/// A login with a passkey alone acts only in organizations that allow it, wherever it was
+/// opened: an organization that does not want such logins is not reached through another one's
+/// (its `organizations=`, a path or a body naming it).
 async fn second_factor_in(
     app: &App,
     caller: &Principal,
     organization_id: &str,
 ) -> Result<(), ApiError> {
-    if caller.second_factor_passed() || !app.auth.second_factor_required(organization_id).await? {
-        return Ok(());
+    if !caller.second_factor_passed() {
+        if !app.auth.second_factor_required(organization_id).await? {
+            return Ok(());
+        }
+        return Err(ApiError::Forbidden(format!(
+            "organization {organization_id} requires a second factor: log in again and pass \
+             one (without a factor, enrol one first: POST /v1/users/mine/mfa/totp)"
+        )));
     }
-    Err(ApiError::Forbidden(format!(
-        "organization {organization_id} requires a second factor: log in again and pass one \
-         (without a factor, enrol one first: POST /v1/users/mine/mfa/totp)"
-    )))
+    if caller.passkey_alone() && !app.auth.policy(organization_id).await?.passkey_login {
+        return Err(ApiError::Forbidden(format!(
+            "organization {organization_id} does not allow logins with a passkey alone: log \
+             in with the password"
+        )));
+    }
+    Ok(())
 }
 
 /// The caller's membership of an organization, as his token reaches it; second factors aside.

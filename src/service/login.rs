@@ -200,7 +200,7 @@ pub async fn password_grant(
         organization_id,
         Method::Password,
         None,
-        false,
+        None,
     )
     .await?;
     Ok(PasswordLogin { pair, device })
@@ -215,7 +215,7 @@ pub(crate) async fn open_session(
     organization_id: Option<&str>,
     method: Method,
     details: Option<serde_json::Value>,
-    second_factor_passed: bool,
+    passed: Option<&'static str>,
 ) -> Result<IssuedPair, GrantError> {
     let now = change.now();
     let organization_id = organization_id
@@ -234,8 +234,7 @@ pub(crate) async fn open_session(
     let session = sessions::new_row(app, &family, &user.id, &organization_id, method, now);
     let idle_since = app.settings.tokens.session_idle_since(now);
     store::sessions::open(&mut change.tx, &session, idle_since).await?;
-    let second_factor =
-        mfa::session_state(&mut change, &organization_id, second_factor_passed).await?;
+    let second_factor = mfa::session_state(&mut change, &organization_id, passed).await?;
     if let Some(state) = second_factor {
         store::factors::mark_session(&mut change.tx, &family, state).await?;
     }
@@ -328,7 +327,7 @@ pub async fn id_token_grant(
         organization_id,
         Method::OpenId,
         Some(details),
-        false,
+        None,
     )
     .await
 }
@@ -424,7 +423,7 @@ pub async fn mfa_grant(
         challenge.organization_id.as_deref(),
         method,
         Some(details),
-        true,
+        Some(mfa::PASSED),
     )
     .await?;
     Ok(PasswordLogin { pair, device })

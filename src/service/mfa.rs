@@ -51,6 +51,8 @@ const MAX_FACTORS: usize = 5;
 
 /// How a session's login stood to second factors.
 pub const PASSED: &str = "passed";
+/// Logged in with a passkey alone: passed, where the organization allows such logins.
+pub const PASSKEY: &str = "passkey";
 pub const ENROL: &str = "enrol";
 
 /// A new TOTP factor, pending: what the authenticator app is set up with.
@@ -991,16 +993,17 @@ pub async fn wrong_login_code(
     Ok(())
 }
 
-/// How a session opened now stands to second factors: `passed` after one was checked; else,
-/// in an organization requiring one (its user has none, or he would have been asked),
-/// `enrol`: the session may only enrol a factor.
+/// How a session opened now stands to second factors: `passed` after one was checked (or
+/// `passkey` for a passkey alone), as the login says; else, in an organization requiring one
+/// (its user has none, or he would have been asked), `enrol`: the session may only enrol a
+/// factor.
 pub async fn session_state(
     change: &mut Change<'_>,
     organization_id: &str,
-    passed: bool,
+    passed: Option<&'static str>,
 ) -> Result<Option<&'static str>, ApiError> {
-    if passed {
-        return Ok(Some(PASSED));
+    if passed.is_some() {
+        return Ok(passed);
     }
     match store::factors::required_in(&mut change.tx, organization_id).await? {
         true => Ok(Some(ENROL)),

@@ -23,6 +23,7 @@ use crate::security::passkeys::{self, Passkey};
 use crate::security::secrets;
 use crate::service::change::Change;
 use crate::service::login::{open_session, GrantError};
+use crate::service::mfa;
 use crate::service::sessions::Method;
 use crate::service::token_pairs::IssuedPair;
 use crate::service::App;
@@ -159,7 +160,7 @@ pub async fn finish(
         Some(&organization_id),
         Method::Passkey,
         Some(details),
-        true,
+        Some(mfa::PASSKEY),
     )
     .await
 }

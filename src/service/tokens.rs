@@ -152,8 +152,14 @@ async fn mark_second_factor(
     caller: &crate::security::Principal,
     token_id: &str,
 ) -> Result<(), ApiError> {
-    if caller.second_factor_passed() {
-        store::factors::mark_token(&mut change.tx, token_id, mfa::PASSED).await?;
+    // As the login stood: a token made by a login with a passkey alone reaches, as it did,
+    // only the organizations allowing that.
+    if let Some(state) = caller
+        .second_factor
+        .as_deref()
+        .filter(|_| caller.second_factor_passed())
+    {
+        store::factors::mark_token(&mut change.tx, token_id, state).await?;
     }
     Ok(())
 }

@@ -253,7 +253,7 @@ async fn a_passkey_alone_logs_in_where_the_organization_allows_it(kind: StoreKin
         .filter(|e| e["details"]["method"] == "passkey")
         .collect();
     assert_eq!(passkey_logins.len(), 1, "{succeeded:?}");
-    assert_eq!(passkey_logins[0]["details"]["secondFactor"], "passed");
+    assert_eq!(passkey_logins[0]["details"]["secondFactor"], "passkey");
     let trail = serde_json::to_string(&succeeded).unwrap();
     assert!(!trail.contains(passkey.credential_id.as_str().unwrap()));
 
@@ -571,9 +571,21 @@ async fn a_passkey_login_reaches_only_the_organizations_of_its_user_that_allow_i
     join(&app, &user_id, &second).await;
     allow(&app, &foreign, true).await;
 
-    // Home allows it, the second organization does not.
+    // Home allows it, the second organization does not: neither a login into it nor a
+    // login into home acting in it reaches it.
     allow(&app, &home, true).await;
     let (status, body) = log_in(&app, &mut passkey, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let access = body["access_token"].as_str().unwrap().to_string();
+    let in_second = format!("/v1/organizations/{second}/mfa-policy");
+    let (status, body) = app.get(&in_second, &access).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(
+        body["errorMessage"].as_str().unwrap().contains("passkey"),
+        "{body}"
+    );
+    // His password login reaches it.
+    let (status, body) = app.get(&in_second, &token).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let (status, body) = log_in(&app, &mut passkey, Some(&second)).await;
     refused(
@@ -581,6 +593,26 @@ async fn a_passkey_login_reaches_only_the_organizations_of_its_user_that_allow_i
         &body,
         "a member's organization that does not allow it",
     );
+    allow(&app, &second, true).await;
+    let (status, body) = app.get(&in_second, &access).await;
+    assert_eq!(status, StatusCode::OK, "allowed now: {body}");
+
+    // A permanent token made by such a login stands as the login did: it stops where passkey
+    // logins stop being allowed.
+    let (status, body) = app
+        .post(
+            "/v1/users/generate-permanent-api-token",
+            &access,
+            json!({"organizationID": second}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let permanent = body["access_token"].as_str().unwrap().to_string();
+    let (status, body) = app.get(&in_second, &permanent).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    allow(&app, &second, false).await;
+    let (status, body) = app.get(&in_second, &permanent).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     allow(&app, &second, true).await;
     let (status, body) = log_in(&app, &mut passkey, Some(&second)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
