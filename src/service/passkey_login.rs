@@ -191,15 +191,13 @@ async fn check(
     if ceremony.expires <= now {
         return Ok(Err(("the ceremony expired", None)));
     }
-    // Spent at once, in a transaction of its own: a refused assertion spends it too.
+    // Spent at once, on its own (each statement stands alone): a refused assertion spends it
+    // too.
     let spent = {
         // Of the form that opened: a ceremony ID sent again with `+` for `-` is the same one.
         let digest = secrets::digest(&format!("{SEALED_FOR} {sealed}"));
-        let mut tx = app.store.write().await?;
-        let fresh =
-            store::factors::spend_passkey_login(&mut tx, &digest, ceremony.expires, now).await?;
-        tx.commit().await?;
-        !fresh
+        let mut conn = app.store.pool().acquire().await?;
+        !store::factors::spend_passkey_login(&mut conn, &digest, ceremony.expires, now).await?
     };
     if spent {
         return Ok(Err(("the ceremony was spent already", None)));
