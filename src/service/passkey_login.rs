@@ -251,6 +251,50 @@ async fn check(
     }))
 }
 
+/// A passkey's assertion that proved its user, for an act that asks for a proof (removing a
+/// factor, making new recovery codes); the passkey as its signature counter moved on, to be
+/// kept with the act.
+pub struct Proved {
+    factor_id: String,
+    sealed: String,
+}
+
+/// Whether a passkey's assertion for a ceremony started with `startPasskeyLogin` proves the
+/// caller is `user_id`: the ceremony is spent, and the passkey must be one of his. Checked
+/// before the act's change begins (the ceremony is spent on a connection of its own).
+pub async fn prove(
+    app: &App,
+    user_id: &str,
+    ceremony_id: &str,
+    credential: &serde_json::Value,
+) -> Result<Option<Proved>, ApiError> {
+    let now = app.clock.now();
+    match check(app, ceremony_id.trim(), credential, now).await? {
+        Ok(checked) if checked.user.id == user_id => Ok(Some(Proved {
+            sealed: passkeys::seal(&app.sealer, &checked.factor.id, &checked.passkey)?,
+            factor_id: checked.factor.id,
+        })),
+        Ok(_) => {
+            tracing::info!(user = %user_id, "a proof by another user's passkey is refused");
+            Ok(None)
+        }
+        Err((reason, _)) => {
+            tracing::info!(%reason, user = %user_id, "a proof by passkey is refused");
+            Ok(None)
+        }
+    }
+}
+
+impl Proved {
+    /// Keeps the passkey's counter with the act it proved.
+    pub async fn keep(self, change: &mut Change<'_>) -> Result<(), ApiError> {
+        let now = change.now();
+        store::factors::update_credential(&mut change.tx, &self.factor_id, &self.sealed, now)
+            .await?;
+        Ok(())
+    }
+}
+
 /// Audits a refused login with a passkey.
 async fn refused(
     app: &App,
