@@ -90,6 +90,17 @@ pub struct TotpConfirmation {
     pub recovery_codes: Option<Vec<String>>,
 }
 
+impl From<mfa::Confirmed> for TotpConfirmation {
+    fn from(c: mfa::Confirmed) -> Self {
+        Self {
+            factor: c.factor.into(),
+            recovery_codes: c
+                .recovery_codes
+                .map(|codes| codes.iter().map(|c| c.expose().to_string()).collect()),
+        }
+    }
+}
+
 /// `POST /v1/users/mine/mfa/webauthn/register/start`: the options to create a passkey with.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -261,12 +272,7 @@ pub async fn confirm_totp(
     JsonBody(body): JsonBody<CodeRequest>,
 ) -> Result<NoStore<Json<TotpConfirmation>>, ApiError> {
     let confirmed = mfa::confirm_totp(&app, &grant, &id, body.code.as_deref()).await?;
-    Ok(NoStore(Json(TotpConfirmation {
-        factor: confirmed.factor.into(),
-        recovery_codes: confirmed
-            .recovery_codes
-            .map(|codes| codes.iter().map(|c| c.expose().to_string()).collect()),
-    })))
+    Ok(NoStore(Json(confirmed.into())))
 }
 
 #[utoipa::path(
@@ -340,12 +346,7 @@ pub async fn finish_passkey_registration(
         body.name.as_deref(),
     )
     .await?;
-    Ok(NoStore(Json(TotpConfirmation {
-        factor: confirmed.factor.into(),
-        recovery_codes: confirmed
-            .recovery_codes
-            .map(|codes| codes.iter().map(|c| c.expose().to_string()).collect()),
-    })))
+    Ok(NoStore(Json(confirmed.into())))
 }
 
 #[utoipa::path(
