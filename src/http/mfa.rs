@@ -361,7 +361,8 @@ pub async fn finish_passkey_registration(
         factor (`code`) or the password (`password`) in the body. The last confirmed factor \
         takes the recovery codes with it; it cannot be removed while the user is a member of \
         an organization that requires a second factor (enrol another first). A wrong proof \
-        counts against the limits of failed password logins, and is audited.\n\n\
+        counts against the limits of failed password logins, and is audited. The removal of \
+        a confirmed factor is mailed to the user.\n\n\
         **Needs** a valid token and the proof in the body.\n\n\
         **Errors**\n\
         - `400`: no proof, or a wrong one.\n\
@@ -400,8 +401,8 @@ pub async fn remove_my_second_factor(
     operation_id = "regenerateRecoveryCodes",
     summary = "Make new recovery codes",
     description = "Ten new single-use recovery codes, shown this once; the old ones stop \
-        working. A wrong proof counts against the limits of failed password logins, and is \
-        audited.\n\n\
+        working. The user is mailed that new ones were made (never the codes). A wrong proof \
+        counts against the limits of failed password logins, and is audited.\n\n\
         **Needs** a valid token and, in the body, a current code of a second factor (`code`) \
         or the password (`password`).\n\n\
         **Errors**\n\

@@ -576,7 +576,8 @@ async fn totp_step(
 
 /// Removes one of the caller's factors (pending or confirmed) with a proof. The last
 /// confirmed factor takes the recovery codes with it: they stand in for a factor only; it is
-/// kept (409) while the user is a member of an organization requiring a factor.
+/// kept (409) while the user is a member of an organization requiring a factor. The removal of
+/// a confirmed one is mailed to the user, so that he learns of one he did not make.
 pub async fn remove(
     app: &App,
     grant: &Grant,
@@ -630,11 +631,18 @@ pub async fn remove(
             ..event
         })
         .await?;
+    // A pending factor never guarded a login: its removal changes nothing to tell.
+    if factor.confirmed.is_some() {
+        let mail =
+            messages::second_factor_removed(&user.email, &factor.name, &factor.kind, now, left);
+        change.mail(&mail).await?;
+    }
     change.commit().await?;
     Ok(factor)
 }
 
-/// New recovery codes for the caller, with a proof; the old ones stop working.
+/// New recovery codes for the caller, with a proof; the old ones stop working. Mailed to the
+/// user (never the codes).
 pub async fn regenerate_recovery_codes(
     app: &App,
     grant: &Grant,
@@ -662,6 +670,9 @@ pub async fn regenerate_recovery_codes(
     let mut change = check_proof(app, change, &user, &proof, attempt, event.clone()).await?;
     let codes = new_recovery_codes(&mut change, &user.id, now).await?;
     change.audit(event).await?;
+    change
+        .mail(&messages::recovery_codes_regenerated(&user.email, now))
+        .await?;
     change.commit().await?;
     Ok(codes)
 }

@@ -33,6 +33,7 @@ stories_of_kind!(
     wrong_proofs_count_against_the_login_limits_and_right_ones_do_not,
     a_stolen_token_guessing_from_a_stranger_address_counts_against_the_email,
     wrong_first_codes_count_against_the_login_limits,
+    removing_a_confirmed_factor_and_making_new_codes_are_mailed,
 );
 
 const PASSWORD: &str = "member password 1234";
@@ -1574,4 +1575,118 @@ async fn wrong_first_codes_count_against_the_login_limits(kind: StoreKind) {
         .post(&confirm, token, json!({ "code": code(&app, &secret, 0) }))
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+/// The mails queued for `to`, oldest first: (subject, text).
+async fn outbox(app: &TestApp, to: &str) -> Vec<(String, String)> {
+    sqlx::query_as(
+        "SELECT subject, body_text FROM mail_outbox WHERE recipient = $1 ORDER BY created, id",
+    )
+    .bind(to)
+    .fetch_all(app.app.store.pool())
+    .await
+    .unwrap()
+}
+
+/// The user is told when one of his confirmed factors is removed and when new recovery codes
+/// are made (by him, or by whoever holds his token and password): what, when, and what to do
+/// if it was not him; never a code or a secret. Removing a pending factor, which never guarded
+/// a login, is not mailed.
+async fn removing_a_confirmed_factor_and_making_new_codes_are_mailed(kind: StoreKind) {
+    let Some(app) = TestApp::spawn(kind).await else {
+        return;
+    };
+    let email = "told@example.com";
+    member(&app, email).await;
+    let token = token_of(&app, email, PASSWORD).await;
+    let (first, secret, old_codes) = with_factor(&app, &token).await;
+    let when = |app: &TestApp| {
+        bf_security::clock::rfc3339(app.clock.now())
+            .replace('T', " ")
+            .replace('Z', " UTC")
+    };
+
+    // A pending factor goes unmailed.
+    let (status, body) = app
+        .post(
+            "/v1/users/mine/mfa/totp",
+            &token,
+            json!({"name": "Spare phone"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let pending = body["factor"]["id"].as_str().unwrap().to_string();
+    let pending_secret = body["secret"].as_str().unwrap().to_string();
+    let (status, body) = app
+        .call(
+            Method::DELETE,
+            &format!("/v1/users/mine/mfa/{pending}"),
+            Some(&token),
+            Some(json!({ "password": PASSWORD })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(outbox(&app, email).await, Vec::new());
+
+    // New recovery codes: mailed, without them.
+    let (status, body) = app
+        .post(
+            "/v1/users/mine/mfa/recovery-codes",
+            &token,
+            json!({ "password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let new_codes: Vec<String> = body["recoveryCodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect();
+    let mails = outbox(&app, email).await;
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    let (subject, text) = &mails[0];
+    assert_eq!(
+        subject,
+        "New recovery codes were made for your BillForward login"
+    );
+    assert!(text.contains(&format!("at {}", when(&app))), "{text}");
+    assert!(text.contains("no longer work"), "{text}");
+    assert!(text.contains("If it was not you"), "{text}");
+
+    // The last confirmed factor removed: mailed, saying the login lost its second factor.
+    app.clock.advance_seconds(30);
+    let (status, body) = app
+        .call(
+            Method::DELETE,
+            &format!("/v1/users/mine/mfa/{first}"),
+            Some(&token),
+            Some(json!({ "code": code(&app, &secret, 0) })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mails = outbox(&app, email).await;
+    assert_eq!(mails.len(), 2, "{mails:?}");
+    let (subject, text) = &mails[1];
+    assert_eq!(
+        subject,
+        "A second factor of your BillForward login was removed"
+    );
+    assert!(
+        text.contains("“Authenticator app” (an authenticator app)"),
+        "{text}"
+    );
+    assert!(text.contains(&format!("at {}", when(&app))), "{text}");
+    assert!(text.contains("It was the last one"), "{text}");
+    assert!(text.contains("If it was not you"), "{text}");
+    for (_, text) in &mails {
+        for secret in old_codes
+            .iter()
+            .chain(&new_codes)
+            .chain([&secret, &pending_secret])
+        {
+            assert!(!text.contains(secret.as_str()), "{secret} in {text}");
+        }
+        assert!(!text.contains(&code(&app, &secret, 0)), "{text}");
+    }
 }
