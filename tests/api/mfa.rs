@@ -34,6 +34,7 @@ stories_of_kind!(
     a_stolen_token_guessing_from_a_stranger_address_counts_against_the_email,
     wrong_first_codes_count_against_the_login_limits,
     removing_a_confirmed_factor_and_making_new_codes_are_mailed,
+    a_token_limited_to_enrolling_says_so_in_its_scope,
 );
 
 const PASSWORD: &str = "member password 1234";
@@ -1689,4 +1690,93 @@ async fn removing_a_confirmed_factor_and_making_new_codes_are_mailed(kind: Store
         }
         assert!(!text.contains(&code(&app, &secret, 0)), "{text}");
     }
+}
+
+/// A refresh at the token endpoint; answers the new pair.
+async fn refreshed(app: &TestApp, refresh_token: &str) -> Value {
+    let (status, pair) = app
+        .token_form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ])
+        .await;
+    assert_eq!(status, StatusCode::OK, "{pair}");
+    pair
+}
+
+/// The token endpoint's answer says what its token may do: `mfa:enrol` for a login limited
+/// to enrolling a second factor, in the words introspection uses, and so do its refreshes
+/// (their retries too) while the limit lasts; a login that passed a factor has the login's
+/// usual scope. A session opened before its organization required a factor is limited from
+/// then on, and its next refresh says so.
+async fn a_token_limited_to_enrolling_says_so_in_its_scope(kind: StoreKind) {
+    let Some(app) = TestApp::spawn(kind).await else {
+        return;
+    };
+    let admin = app.admin_token().await;
+    let (home, role) = create_organization(&app, "Guarded").await;
+    let email = "scoped@example.com";
+    create_member(&app, &home, email, PASSWORD, &[]).await;
+    create_member(&app, &home, "early@example.com", PASSWORD, &[]).await;
+    create_member(&app, &home, "watcher@example.com", PASSWORD, &[&role]).await;
+    let early = app.login("early@example.com", PASSWORD).await;
+    assert_eq!(early["scope"], "api organizations:all", "{early}");
+    let (status, body) = app
+        .put(
+            &format!("/v1/organizations/{home}/mfa-policy"),
+            &admin,
+            json!({"required": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // A member without a factor: limited, and told so.
+    let limited = app.login(email, PASSWORD).await;
+    assert_eq!(limited["scope"], "mfa:enrol", "{limited}");
+    assert_eq!(limited["organizationID"], home.as_str(), "{limited}");
+    let once = refreshed(&app, limited["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(once["scope"], "mfa:enrol", "{once}");
+    // A retry of that refresh is answered the same pair, with the same scope.
+    let again = refreshed(&app, limited["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(again["access_token"], once["access_token"], "{again}");
+    assert_eq!(again["scope"], "mfa:enrol", "{again}");
+    // Enrolling does not lift the session's limit: its refreshes still say so.
+    let (_, secret, _) = with_factor(&app, limited["access_token"].as_str().unwrap()).await;
+    let twice = refreshed(&app, once["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(twice["scope"], "mfa:enrol", "{twice}");
+
+    // The session opened before the policy is limited now: its refresh says so, as
+    // introspection does of its tokens.
+    let early = refreshed(&app, early["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(early["scope"], "mfa:enrol", "{early}");
+    let watcher = token_of(&app, "watcher@example.com", PASSWORD).await;
+    let (_, watcher_secret, _) = with_factor(&app, &watcher).await;
+    let mfa_token = first_step(&app, "watcher@example.com").await;
+    let (status, pair) =
+        second_step(&app, &mfa_token, "otp", &code(&app, &watcher_secret, 0)).await;
+    assert_eq!(status, StatusCode::OK, "{pair}");
+    let watcher = pair["access_token"].as_str().unwrap();
+    for token in [&twice, &early] {
+        let described = introspected(
+            &app,
+            watcher,
+            &home,
+            token["access_token"].as_str().unwrap(),
+        )
+        .await;
+        assert_eq!(described["scope"], "mfa:enrol", "{described}");
+    }
+
+    // The next login passes the factor: the usual scope, refreshes and retries alike.
+    let mfa_token = first_step(&app, email).await;
+    let (status, full) = second_step(&app, &mfa_token, "otp", &code(&app, &secret, 0)).await;
+    assert_eq!(status, StatusCode::OK, "{full}");
+    assert_eq!(full["scope"], "api organizations:all", "{full}");
+    let next = refreshed(&app, full["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(next["scope"], "api organizations:all", "{next}");
+    let retry = refreshed(&app, full["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(retry["scope"], "api organizations:all", "{retry}");
+    let described =
+        introspected(&app, watcher, &home, next["access_token"].as_str().unwrap()).await;
+    assert_eq!(described["scope"], "api organizations:all", "{described}");
 }
