@@ -11,7 +11,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::oauth::{read_params, NoStore, OAuthError, Refusal};
-use super::views::token_scope;
+use super::views::scope_of;
 use crate::error::ErrorBody;
 use crate::service::authz::Grant;
 use crate::service::introspection::{self, Described};
@@ -105,9 +105,6 @@ pub struct TokenIntrospection {
     pub allowed_ranges: Option<Vec<String>>,
 }
 
-/// The scope of a token that may only see its user and enrol a second factor.
-pub const ENROL_SCOPE: &str = "mfa:enrol";
-
 impl From<Described> for TokenIntrospection {
     fn from(d: Described) -> Self {
         let t = &d.token;
@@ -129,10 +126,7 @@ impl From<Described> for TokenIntrospection {
             sub: Some(t.user_id.clone()),
             username: Some(t.email.clone()),
             organization_id: Some(t.organization_id.clone()),
-            scope: Some(match d.enrol_only {
-                true => ENROL_SCOPE.into(),
-                false => token_scope(t.bound).into(),
-            }),
+            scope: Some(scope_of(t.bound, d.enrol_only).into()),
             token_type: Some("bearer".into()),
             token_kind: Some(t.token_kind.as_str().into()),
             exp: t.ends().map(|ms| ms / 1000),

@@ -90,6 +90,17 @@ pub struct TotpConfirmation {
     pub recovery_codes: Option<Vec<String>>,
 }
 
+impl From<mfa::Confirmed> for TotpConfirmation {
+    fn from(c: mfa::Confirmed) -> Self {
+        Self {
+            factor: c.factor.into(),
+            recovery_codes: c
+                .recovery_codes
+                .map(|codes| codes.iter().map(|c| c.expose().to_string()).collect()),
+        }
+    }
+}
+
 /// `POST /v1/users/mine/mfa/webauthn/register/start`: the options to create a passkey with.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -250,20 +261,24 @@ pub async fn enrol_totp(
     summary = "Confirm a pending TOTP factor with a first code",
     description = "Confirms a pending factor of the caller with a first current code. The \
         first factor a user confirms comes with ten single-use recovery codes, shown this \
-        once. Sessions open already are not changed: the next login asks for the factor.\n\n\
+        once. Sessions open already are not changed: the next login asks for the factor. A \
+        wrong code counts against the limits of failed password logins.\n\n\
         **Needs** a valid token, nothing more; also one limited to enrolling a second factor.\n\n\
         **Errors**\n\
         - `400`: `code` missing, wrong or used already.\n\
         - `401`: no valid token.\n\
         - `404`: no such factor of the caller.\n\
-        - `409`: the factor is confirmed already.",
+        - `409`: the factor is confirmed already.\n\
+        - `429`: too many failed logins and proofs from this client address, or with the \
+        user's e-mail from a client he never logged in from with his password; see Retry-After.",
     params(("id" = String, Path, description = "The factor's ID")),
     request_body(content = CodeRequest, content_type = "application/json", example = json!({"code": "123456"})),
     responses((status = 200, description = "The confirmed factor", body = TotpConfirmation),
         (status = 400, description = "`code` missing, wrong or used already", body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 404, description = "No such factor of the caller", body = ErrorBody),
-        (status = 409, description = "The factor is confirmed already", body = ErrorBody)),
+        (status = 409, description = "The factor is confirmed already", body = ErrorBody),
+        (status = 429, description = "Too many failed logins and proofs", body = ErrorBody)),
     security(("bearerAuth" = []))
 )]
 pub async fn confirm_totp(
@@ -273,12 +288,7 @@ pub async fn confirm_totp(
     JsonBody(body): JsonBody<CodeRequest>,
 ) -> Result<NoStore<Json<TotpConfirmation>>, ApiError> {
     let confirmed = mfa::confirm_totp(&app, &grant, &id, body.code.as_deref()).await?;
-    Ok(NoStore(Json(TotpConfirmation {
-        factor: confirmed.factor.into(),
-        recovery_codes: confirmed
-            .recovery_codes
-            .map(|codes| codes.iter().map(|c| c.expose().to_string()).collect()),
-    })))
+    Ok(NoStore(Json(confirmed.into())))
 }
 
 #[utoipa::path(
@@ -352,12 +362,7 @@ pub async fn finish_passkey_registration(
         body.name.as_deref(),
     )
     .await?;
-    Ok(NoStore(Json(TotpConfirmation {
-        factor: confirmed.factor.into(),
-        recovery_codes: confirmed
-            .recovery_codes
-            .map(|codes| codes.iter().map(|c| c.expose().to_string()).collect()),
-    })))
+    Ok(NoStore(Json(confirmed.into())))
 }
 
 #[utoipa::path(
@@ -367,20 +372,26 @@ pub async fn finish_passkey_registration(
     description = "Removes a factor, pending or confirmed, with a current code of a second \
         factor (`code`) or the password (`password`) in the body. The last confirmed factor \
         takes the recovery codes with it; it cannot be removed while the user is a member of \
-        an organization that requires a second factor (enrol another first).\n\n\
+        an organization that requires a second factor (enrol another first). A wrong proof \
+        counts against the limits of failed password logins, and is audited. The removal of \
+        a confirmed factor is mailed to the user.\n\n\
         **Needs** a valid token and the proof in the body.\n\n\
         **Errors**\n\
         - `400`: no proof, or a wrong one.\n\
         - `401`: no valid token.\n\
         - `404`: no such factor of the caller.\n\
-        - `409`: the last confirmed factor of a member of an organization requiring one.",
+        - `409`: the last confirmed factor of a member of an organization requiring one.\n\
+        - `429`: too many failed logins and proofs from this client address, or with the \
+        user's e-mail from a client he never logged in from with his password; see Retry-After.",
     params(("id" = String, Path, description = "The factor's ID")),
     request_body(content = ProofRequest, content_type = "application/json",
         example = json!({"password": "correct horse battery staple"})),
     responses((status = 200, description = "The factor removed", body = Paged<SecondFactor>),
         (status = 400, description = "No proof, or a wrong one", body = ErrorBody),
         (status = 401, body = ErrorBody),
-        (status = 404, description = "No such factor of the caller", body = ErrorBody)),
+        (status = 404, description = "No such factor of the caller", body = ErrorBody),
+        (status = 409, description = "The last confirmed factor of a member of an organization requiring one", body = ErrorBody),
+        (status = 429, description = "Too many failed logins and proofs", body = ErrorBody)),
     security(("bearerAuth" = []))
 )]
 pub async fn remove_my_second_factor(
@@ -402,19 +413,23 @@ pub async fn remove_my_second_factor(
     operation_id = "regenerateRecoveryCodes",
     summary = "Make new recovery codes",
     description = "Ten new single-use recovery codes, shown this once; the old ones stop \
-        working.\n\n\
+        working. The user is mailed that new ones were made (never the codes). A wrong proof \
+        counts against the limits of failed password logins, and is audited.\n\n\
         **Needs** a valid token and, in the body, a current code of a second factor (`code`) \
         or the password (`password`).\n\n\
         **Errors**\n\
         - `400`: no proof, or a wrong one.\n\
         - `401`: no valid token.\n\
-        - `409`: the caller has no confirmed factor.",
+        - `409`: the caller has no confirmed factor.\n\
+        - `429`: too many failed logins and proofs from this client address, or with the \
+        user's e-mail from a client he never logged in from with his password; see Retry-After.",
     request_body(content = ProofRequest, content_type = "application/json",
         example = json!({"password": "correct horse battery staple"})),
     responses((status = 200, description = "The new codes", body = RecoveryCodes),
         (status = 400, description = "No proof, or a wrong one", body = ErrorBody),
         (status = 401, body = ErrorBody),
-        (status = 409, description = "The caller has no confirmed factor", body = ErrorBody)),
+        (status = 409, description = "The caller has no confirmed factor", body = ErrorBody),
+        (status = 429, description = "Too many failed logins and proofs", body = ErrorBody)),
     security(("bearerAuth" = []))
 )]
 pub async fn regenerate_recovery_codes(

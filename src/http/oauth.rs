@@ -15,7 +15,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::extract::{read_body, text_kind};
-use super::views::{token_scope, OAuthToken};
+use super::views::{scope_of, OAuthToken};
 use crate::domain::{text, SecretString};
 use crate::error::{ApiError, ErrorBody};
 use crate::service::login::{self, GrantError};
@@ -273,7 +273,7 @@ pub fn token_answer(pair: IssuedPair) -> Response {
         token_type: "bearer".into(),
         expires_in: Some(pair.access_expires_in),
         refresh_token: Some(pair.refresh.expose().to_string()),
-        scope: token_scope(pair.bound).into(),
+        scope: scope_of(pair.bound, pair.enrol_only).into(),
         organization_id: pair.organization_id,
     }))
     .into_response()

@@ -218,6 +218,11 @@ pub struct OAuthToken {
         example = "bfsr_Pt3cpvQ9ONwt2Smh5arflgCpzKve9XruwfcmN9XOEUA"
     )]
     pub refresh_token: Option<String>,
+    /// `api` for a token bound to its organization (a permanent token); `api
+    /// organizations:all` for a login's, which acts in every organization of its user;
+    /// `mfa:enrol` for a login's that may only see its user and enrol a second factor (its
+    /// organization requires one the login did not pass): its refreshes say so too while that
+    /// lasts. Either of the first two grants what the holder's roles allow where it acts.
     #[schema(example = "api organizations:all")]
     pub scope: String,
     #[serde(rename = "organizationID")]
@@ -251,6 +256,20 @@ pub fn token_scope(bound: bool) -> &'static str {
         "api"
     } else {
         "api organizations:all"
+    }
+}
+
+/// The scope of a token that may only see its user and enrol a second factor where it was
+/// issued: it grants nothing else there.
+pub const ENROL_SCOPE: &str = "mfa:enrol";
+
+/// The scope of a token as its own answer and introspection tell it: [`ENROL_SCOPE`] while it
+/// may only enrol a second factor, else how far it reaches ([`token_scope`]).
+pub fn scope_of(bound: bool, enrol_only: bool) -> &'static str {
+    if enrol_only {
+        ENROL_SCOPE
+    } else {
+        token_scope(bound)
     }
 }
 

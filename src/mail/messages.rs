@@ -3,6 +3,7 @@
 //! through [`quoted`], so they can never pass for a line of the mail's own.
 
 use super::Mail;
+use crate::clock::Millis;
 
 /// The most characters of a name a mail shows.
 pub const MAX_NAME_CHARS: usize = 60;
@@ -231,6 +232,64 @@ pub fn second_factors_reset(to: &str) -> Mail {
     }
 }
 
+/// An instant as a mail tells it: `2026-11-28 20:23:58 UTC`.
+fn when(at: Millis) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp(at.div_euclid(1000))
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let f = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+    format!("{} UTC", t.format(&f).unwrap_or_default())
+}
+
+/// The user removed one of his confirmed second factors (`name`, of `kind` `totp` or
+/// `webauthn`), with his password or a current code; `left` confirmed ones remain.
+pub fn second_factor_removed(to: &str, name: &str, kind: &str, at: Millis, left: usize) -> Mail {
+    let what = match kind {
+        "webauthn" => "a passkey",
+        _ => "an authenticator app",
+    };
+    let after = match left {
+        0 => "It was the last one: logins no longer ask for a second factor, and the\n\
+              recovery codes were deleted with it.\n"
+            .to_string(),
+        1 => "One other second factor remains.\n".to_string(),
+        n => format!("{n} other second factors remain.\n"),
+    };
+    Mail {
+        to: to.into(),
+        subject: "A second factor of your BillForward login was removed".into(),
+        text: format!(
+            "Hello,\n\n\
+             the second factor {} ({what})\n\
+             of the BillForward login {to} was removed\n\
+             at {}, with its password or a current code.\n\n\
+             {after}\n\
+             If it was not you, change your password at once, set up your second\n\
+             factor again, and tell your administrator.\n",
+            quoted(name),
+            when(at),
+        ),
+    }
+}
+
+/// The user made new recovery codes, with his password or a current code; the codes are shown
+/// to whoever made them, never mailed.
+pub fn recovery_codes_regenerated(to: &str, at: Millis) -> Mail {
+    Mail {
+        to: to.into(),
+        subject: "New recovery codes were made for your BillForward login".into(),
+        text: format!(
+            "Hello,\n\n\
+             new recovery codes were made for the BillForward login {to}\n\
+             at {}, with its password or a current code.\n\
+             The codes made before no longer work; the new ones were shown once,\n\
+             to whoever made them.\n\n\
+             If it was not you, change your password and make new recovery codes\n\
+             at once, and tell your administrator.\n",
+            when(at),
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -434,6 +493,54 @@ mod tests {
             "the address is a JSON string: {}",
             odd.text
         );
+    }
+
+    #[test]
+    fn second_factor_mails_say_what_and_when_and_carry_no_code() {
+        // 2026-11-28 20:23:58 UTC.
+        let at = 1_795_897_438_000;
+        let mails = [
+            second_factor_removed("ann@example.com", "Phone\n\n123456", "totp", at, 0),
+            second_factor_removed("ann@example.com", "Laptop", "webauthn", at, 1),
+            second_factor_removed("ann@example.com", "Key", "webauthn", at, 2),
+            recovery_codes_regenerated("ann@example.com", at),
+        ];
+        for mail in &mails {
+            assert!(!mail.subject.contains('\n'), "{}", mail.subject);
+            assert!(
+                mail.text.contains("at 2026-11-28 20:23:58 UTC"),
+                "{}",
+                mail.text
+            );
+            assert!(mail.text.contains("If it was not you"), "{}", mail.text);
+            assert!(code_lines(&mail.text).is_empty(), "{}", mail.text);
+            assert!(requests(&mail.text).is_empty(), "{}", mail.text);
+            for line in mail.text.lines() {
+                // But for what the address and the name make longer.
+                let fixed = line
+                    .replace("ann@example.com", "")
+                    .replace("“Phone 123456”", "");
+                assert!(fixed.chars().count() <= 76, "{line:?} in {}", mail.text);
+            }
+        }
+        let [last, one, two, codes] = mails;
+        // The name the user chose stays one quoted line: no code of its own.
+        assert!(
+            last.text.contains("“Phone 123456” (an authenticator app)"),
+            "{}",
+            last.text
+        );
+        assert!(!last.text.lines().any(|l| l.trim() == "123456"));
+        assert!(
+            last.text.contains("no longer ask for a second factor"),
+            "{}",
+            last.text
+        );
+        assert!(last.text.contains("recovery codes were deleted"));
+        assert!(one.text.contains("“Laptop” (a passkey)"), "{}", one.text);
+        assert!(one.text.contains("One other second factor remains."));
+        assert!(two.text.contains("2 other second factors remain."));
+        assert!(codes.text.contains("no longer work"), "{}", codes.text);
     }
 
     #[test]

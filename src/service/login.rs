@@ -270,7 +270,10 @@ pub(crate) async fn open_session(
         .await?;
     change.commit().await?;
     app.metrics.login(true);
-    Ok(pair)
+    Ok(IssuedPair {
+        enrol_only: second_factor == Some(mfa::ENROL),
+        ..pair
+    })
 }
 
 /// Logs in a user through an OpenID Connect ID token of an identity linked to him
@@ -454,6 +457,7 @@ pub async fn refresh_grant(
             refresh_expires_in: tokens.refresh_ttl_seconds,
             organization_id: rotated.organization_id,
             bound: rotated.bound,
+            enrol_only: rotated.enrol_only,
         });
     }
     let digest = secrets::digest(refresh.expose());
@@ -537,6 +541,13 @@ async fn repeated_rotation(
     {
         return Ok(None);
     }
+    // As a rotation decides it (`store::tokens::consume_refreshes`); a repeat is rare enough
+    // to read it apart.
+    let enrol_only = match store::factors::standing(conn, family).await?.as_deref() {
+        Some(mfa::ENROL) => true,
+        Some(mfa::PASSED) => false,
+        _ => store::factors::required_in(conn, &spent.organization_id).await?,
+    };
     let tokens = &app.settings.tokens;
     let left = |ttl: i64| (successor.created + ttl * 1000 - now).max(0) / 1000;
     Ok(Some(IssuedPair {
@@ -546,6 +557,7 @@ async fn repeated_rotation(
         refresh_expires_in: left(tokens.refresh_ttl_seconds),
         organization_id: spent.organization_id.clone(),
         bound: spent.bound,
+        enrol_only,
     }))
 }
 

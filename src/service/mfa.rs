@@ -4,7 +4,9 @@
 //! A factor is pending from its enrolment until a first valid code confirms it; only confirmed
 //! factors are asked for at a login. Each TOTP code is accepted once (the factor remembers the
 //! last step accepted). Removing a factor or making new recovery codes needs a current code or
-//! the password: a stolen token alone must not strip the login of its second factor.
+//! the password: a stolen token alone must not strip the login of its second factor. Every such
+//! proof, and every first code of a pending factor, counts against the limits of password
+//! logins, as a guess at the token endpoint does.
 
 use rand::RngCore;
 use serde_json::json;
@@ -15,6 +17,7 @@ use crate::error::ApiError;
 use crate::mail::messages;
 use crate::origin;
 use crate::security::hashing::Verdict;
+use crate::security::limits::{Limit, Reserved};
 use crate::security::passkeys::{self, Passkey};
 use crate::security::secrets;
 use crate::security::Principal;
@@ -158,6 +161,8 @@ pub async fn confirm_totp(
         .map(str::trim)
         .filter(|c| !c.is_empty())
         .ok_or_else(|| ApiError::missing("code"))?;
+    let user = me(app, caller).await?;
+    let attempt = ProofAttempt::start(app, &user).await?;
     let now = app.clock.now();
     let mut change = Change::begin_at(app, now).await?;
     let factors = store::factors::of_user(&mut change.tx, &caller.user_id).await?;
@@ -166,12 +171,14 @@ pub async fn confirm_totp(
         .find(|f| f.id == factor_id && f.kind == TOTP)
         .cloned()
     else {
-        return Err(ApiError::NotFound(format!("no second factor {factor_id}")));
+        let missing = ApiError::NotFound(format!("no second factor {factor_id}"));
+        return attempt.untried(app, change, missing).await;
     };
     if factor.confirmed.is_some() {
-        return Err(ApiError::Conflict(format!(
+        let confirmed = ApiError::Conflict(format!(
             "the second factor {factor_id} is confirmed already"
-        )));
+        ));
+        return attempt.untried(app, change, confirmed).await;
     }
     let first = !factors.iter().any(|f| f.confirmed.is_some());
     let secret = app.sealer.open(&factor.id, &factor.credential)?;
@@ -179,25 +186,26 @@ pub async fn confirm_totp(
         Some(step) => store::factors::accept_step(&mut change.tx, &factor.id, step, now).await?,
         None => false,
     };
+    let event = AuditEvent {
+        actor_id: Some(&caller.user_id),
+        organization_id: Some(&caller.organization_id),
+        action: "mfa.confirmed",
+        subject_id: Some(&caller.user_id),
+        target_id: Some(&factor.id),
+        ..Default::default()
+    };
     if !accepted {
-        return Err(ApiError::invalid(
-            "code",
-            "code is wrong or was used already",
-        ));
+        return refuse(change, event, Wrong::Code).await;
     }
+    attempt.succeeded(app, &mut change).await?;
     let recovery_codes = match first {
         true => Some(new_recovery_codes(&mut change, &caller.user_id, now).await?),
         false => None,
     };
     change
         .audit(AuditEvent {
-            actor_id: Some(&caller.user_id),
-            organization_id: Some(&caller.organization_id),
-            action: "mfa.confirmed",
-            subject_id: Some(&caller.user_id),
-            target_id: Some(&factor.id),
             details: Some(json!({ "kind": factor.kind, "recoveryCodes": first })),
-            ..Default::default()
+            ..event
         })
         .await?;
     change.commit().await?;
@@ -421,37 +429,137 @@ pub struct Proof<'a> {
     pub password: Option<&'a SecretString>,
 }
 
-/// Checks a proof of the user, inside the change that acts on it (a code is spent there).
-async fn check_proof(
+/// A proof (or a first code) about to be checked for the caller, counted first against the
+/// limits of password logins from his client: a stolen token buys no more guesses at the
+/// password, or at codes, here than at the token endpoint. Counted as a password login from
+/// that client is (`login::password_grant`): per address always, per e-mail only from a
+/// client the user has not logged in from, so that nobody holds the user's own logins back by
+/// failing here. The device cookie goes to the token endpoint only: here a client is known by
+/// its address alone. Over a limit, a 429 before anything is checked; a right proof is given
+/// back, in the change it proves; a wrong one stays counted.
+struct ProofAttempt {
+    reserved: Vec<Reserved>,
+}
+
+impl ProofAttempt {
+    async fn start(app: &App, user: &UserRow) -> Result<Self, ApiError> {
+        let address = origin::address();
+        let from = address.map(|ip| ip.to_string()).unwrap_or_default();
+        let now = app.clock.now();
+        let known = app
+            .limits
+            .is_known(Some(&user.id), address, None, now)
+            .await?;
+        let mut bound = Vec::with_capacity(2);
+        if !known {
+            bound.push((Limit::LoginEmail, user.email_key.as_str()));
+        }
+        bound.push((Limit::LoginAddress, from.as_str()));
+        let reserved = app.limits.reserve_all(&bound, now).await?;
+        Ok(Self { reserved })
+    }
+
+    /// The proof was right: it no longer counts, from the commit of the change it proved.
+    async fn succeeded(self, app: &App, change: &mut Change<'_>) -> Result<(), ApiError> {
+        for attempt in self.reserved {
+            app.limits.give_back(&mut change.tx, attempt).await?;
+        }
+        Ok(())
+    }
+
+    /// Nothing was checked after all (the request is refused for another reason): it no
+    /// longer counts. Given back in `change`, which writes nothing else, and answers `refusal`.
+    async fn untried<T>(
+        self,
+        app: &App,
+        mut change: Change<'_>,
+        refusal: ApiError,
+    ) -> Result<T, ApiError> {
+        for attempt in self.reserved {
+            app.limits.give_back(&mut change.tx, attempt).await?;
+        }
+        change.commit().await?;
+        Err(refusal)
+    }
+}
+
+/// Why a proof failed.
+#[derive(Clone, Copy)]
+enum Wrong {
+    Code,
+    Password,
+}
+
+/// Refuses a wrong proof: `failure` (the event of what it was for) is audited as failed, in
+/// `change`, which has written nothing else (a wrong code spends nothing), and the attempt
+/// stays counted against the limits.
+async fn refuse<T>(
+    mut change: Change<'_>,
+    failure: AuditEvent<'_>,
+    wrong: Wrong,
+) -> Result<T, ApiError> {
+    let (field, reason, message) = match wrong {
+        Wrong::Code => (
+            "code",
+            "wrong or used code",
+            "code is wrong or was used already",
+        ),
+        Wrong::Password => ("password", "wrong password", "password is wrong"),
+    };
+    change
+        .audit(AuditEvent {
+            outcome: Outcome::Failed,
+            reason: Some(reason),
+            ..failure
+        })
+        .await?;
+    change.commit().await?;
+    Err(ApiError::invalid(field, message))
+}
+
+/// Checks a proof of the user inside the change that acts on it (a code is spent there),
+/// counted by `attempt`; answers the change to go on with when the proof is right. Refused
+/// (400) when there is none or it is wrong, a wrong one audited as `failure`, the event of
+/// what it was for.
+async fn check_proof<'a>(
     app: &App,
-    change: &mut Change<'_>,
+    mut change: Change<'a>,
     user: &UserRow,
     proof: &Proof<'_>,
-) -> Result<(), ApiError> {
+    attempt: ProofAttempt,
+    failure: AuditEvent<'_>,
+) -> Result<Change<'a>, ApiError> {
     let now = change.now();
-    if let Some(code) = proof.code.map(str::trim).filter(|c| !c.is_empty()) {
+    let right = if let Some(code) = proof.code.map(str::trim).filter(|c| !c.is_empty()) {
         let factors = store::factors::of_user(&mut change.tx, &user.id).await?;
-        if totp_step(app, change, &factors, code, now).await?.is_some() {
-            return Ok(());
+        match totp_step(app, &mut change, &factors, code, now).await? {
+            Some(_) => Ok(()),
+            None => Err(Wrong::Code),
         }
-        return Err(ApiError::invalid(
-            "code",
-            "code is wrong or was used already",
-        ));
-    }
-    let Some(password) = proof.password.filter(|p| !p.expose().is_empty()) else {
-        return Err(ApiError::invalid(
+    } else if let Some(password) = proof.password.filter(|p| !p.expose().is_empty()) {
+        match app
+            .hasher
+            .verify(user.password_hash.as_deref(), password)
+            .await
+        {
+            Ok(Verdict::Match { .. }) => Ok(()),
+            Ok(Verdict::Mismatch) => Err(Wrong::Password),
+            // Nothing was checked (the hashing queue is full).
+            Err(e) => return attempt.untried(app, change, e).await,
+        }
+    } else {
+        let none = ApiError::invalid(
             "code",
             "a current code of a second factor (code) or the password (password) is required",
-        ));
+        );
+        return attempt.untried(app, change, none).await;
     };
-    match app
-        .hasher
-        .verify(user.password_hash.as_deref(), password)
-        .await?
-    {
-        Verdict::Match { .. } => Ok(()),
-        Verdict::Mismatch => Err(ApiError::invalid("password", "password is wrong")),
+    match right {
+        Ok(()) => {
+            attempt.succeeded(app, &mut change).await?;
+            Ok(change)
+        }
+        Err(wrong) => refuse(change, failure, wrong).await,
     }
 }
 
@@ -479,7 +587,8 @@ async fn totp_step(
 
 /// Removes one of the caller's factors (pending or confirmed) with a proof. The last
 /// confirmed factor takes the recovery codes with it: they stand in for a factor only; it is
-/// kept (409) while the user is a member of an organization requiring a factor.
+/// kept (409) while the user is a member of an organization requiring a factor. The removal of
+/// a confirmed one is mailed to the user, so that he learns of one he did not make.
 pub async fn remove(
     app: &App,
     grant: &Grant,
@@ -488,11 +597,13 @@ pub async fn remove(
 ) -> Result<FactorRow, ApiError> {
     let caller = grant.caller()?;
     let user = me(app, caller).await?;
+    let attempt = ProofAttempt::start(app, &user).await?;
     let now = app.clock.now();
     let mut change = Change::begin_at(app, now).await?;
     let factors = store::factors::of_user(&mut change.tx, &user.id).await?;
     let Some(factor) = factors.iter().find(|f| f.id == factor_id).cloned() else {
-        return Err(ApiError::NotFound(format!("no second factor {factor_id}")));
+        let missing = ApiError::NotFound(format!("no second factor {factor_id}"));
+        return attempt.untried(app, change, missing).await;
     };
     let left = factors
         .iter()
@@ -505,33 +616,44 @@ pub async fn remove(
         && left == 0
         && store::factors::required_of_member(&mut change.tx, &user.id).await?
     {
-        return Err(ApiError::Conflict(
+        let kept = ApiError::Conflict(
             "an organization of yours requires a second factor: enrol and confirm another \
              before removing your last one"
                 .into(),
-        ));
+        );
+        return attempt.untried(app, change, kept).await;
     }
-    check_proof(app, &mut change, &user, &proof).await?;
+    let event = AuditEvent {
+        actor_id: Some(&user.id),
+        organization_id: Some(&caller.organization_id),
+        action: "mfa.removed",
+        subject_id: Some(&user.id),
+        target_id: Some(&factor.id),
+        ..Default::default()
+    };
+    let mut change = check_proof(app, change, &user, &proof, attempt, event.clone()).await?;
     store::factors::delete(&mut change.tx, &factor.id).await?;
     if left == 0 {
         store::factors::delete_recovery_codes(&mut change.tx, &user.id).await?;
     }
     change
         .audit(AuditEvent {
-            actor_id: Some(&user.id),
-            organization_id: Some(&caller.organization_id),
-            action: "mfa.removed",
-            subject_id: Some(&user.id),
-            target_id: Some(&factor.id),
             details: Some(json!({ "kind": factor.kind, "confirmedLeft": left })),
-            ..Default::default()
+            ..event
         })
         .await?;
+    // A pending factor never guarded a login: its removal changes nothing to tell.
+    if factor.confirmed.is_some() {
+        let mail =
+            messages::second_factor_removed(&user.email, &factor.name, &factor.kind, now, left);
+        change.mail(&mail).await?;
+    }
     change.commit().await?;
     Ok(factor)
 }
 
-/// New recovery codes for the caller, with a proof; the old ones stop working.
+/// New recovery codes for the caller, with a proof; the old ones stop working. Mailed to the
+/// user (never the codes).
 pub async fn regenerate_recovery_codes(
     app: &App,
     grant: &Grant,
@@ -539,24 +661,28 @@ pub async fn regenerate_recovery_codes(
 ) -> Result<Vec<SecretString>, ApiError> {
     let caller = grant.caller()?;
     let user = me(app, caller).await?;
+    let attempt = ProofAttempt::start(app, &user).await?;
     let now = app.clock.now();
     let mut change = Change::begin_at(app, now).await?;
     if !store::factors::has_confirmed(&mut change.tx, &user.id).await? {
-        return Err(ApiError::Conflict(
+        let none = ApiError::Conflict(
             "recovery codes stand in for a second factor: confirm one first".into(),
-        ));
+        );
+        return attempt.untried(app, change, none).await;
     }
-    check_proof(app, &mut change, &user, &proof).await?;
+    let event = AuditEvent {
+        actor_id: Some(&user.id),
+        organization_id: Some(&caller.organization_id),
+        action: "mfa.recovery_codes_regenerated",
+        subject_id: Some(&user.id),
+        target_id: Some(&user.id),
+        ..Default::default()
+    };
+    let mut change = check_proof(app, change, &user, &proof, attempt, event.clone()).await?;
     let codes = new_recovery_codes(&mut change, &user.id, now).await?;
+    change.audit(event).await?;
     change
-        .audit(AuditEvent {
-            actor_id: Some(&user.id),
-            organization_id: Some(&caller.organization_id),
-            action: "mfa.recovery_codes_regenerated",
-            subject_id: Some(&user.id),
-            target_id: Some(&user.id),
-            ..Default::default()
-        })
+        .mail(&messages::recovery_codes_regenerated(&user.email, now))
         .await?;
     change.commit().await?;
     Ok(codes)

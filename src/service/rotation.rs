@@ -33,6 +33,8 @@ pub struct Rotated {
     pub user_id: String,
     pub organization_id: String,
     pub bound: bool,
+    /// The pair may only enrol a second factor in its organization.
+    pub enrol_only: bool,
     pub access: SecretString,
     pub refresh: SecretString,
 }
@@ -199,6 +201,7 @@ impl Rotations {
                         user_id: used.user_id,
                         organization_id: used.organization_id,
                         bound: used.bound,
+                        enrol_only: used.enrol_only,
                         access: access.secret,
                         refresh: refresh.secret,
                     }));

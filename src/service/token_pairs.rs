@@ -17,6 +17,9 @@ pub struct IssuedPair {
     pub organization_id: String,
     /// Acts only in `organization_id` (minted from a bound token).
     pub bound: bool,
+    /// May only see its user and enrol a second factor in `organization_id`: it requires one
+    /// the login did not pass (`mfa::session_state`'s `enrol`, or the policy turned on since).
+    pub enrol_only: bool,
 }
 
 impl IssuedPair {
@@ -35,6 +38,9 @@ impl IssuedPair {
             refresh_expires_in: tokens.refresh_ttl_seconds,
             organization_id,
             bound,
+            // Told by the login that knows how its session stands (`login::open_session`); a
+            // pair minted from a token answers no scope.
+            enrol_only: false,
         }
     }
 }

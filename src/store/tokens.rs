@@ -126,7 +126,26 @@ pub struct Consumed {
     pub family_id: Option<String>,
     pub bound: bool,
     pub successor_salt: Option<String>,
+    /// Its pair may only enrol a second factor in its organization (see [`ENROL_ONLY`]).
+    pub enrol_only: bool,
 }
+
+/// Whether a token of `tokens` may only enrol a second factor in its organization, as the
+/// bearer check and introspection decide it (`Principal::enrol_only`, `service::authz`): its
+/// login was limited so (`enrol`), or passed no factor (not `passed`) and the organization
+/// requires one now. The login's standing is its session's, else that of the permanent token
+/// its family is named after (as `factors::standing` reads it). In SQL so that a refresh
+/// learns it in the statement that consumes the token.
+const ENROL_ONLY: &str = "CAST(CASE COALESCE(
+        (SELECT s.second_factor FROM sessions s WHERE s.id = tokens.family_id),
+        (SELECT p.second_factor FROM tokens p
+         WHERE p.id = tokens.family_id AND p.kind = 'permanent'))
+    WHEN 'enrol' THEN 1
+    WHEN 'passed' THEN 0
+    ELSE (CASE WHEN EXISTS (
+        SELECT 1 FROM mfa_policies m
+        WHERE m.organization_id = tokens.organization_id AND m.required <> 0) THEN 1 ELSE 0 END)
+    END AS BIGINT)";
 
 /// Marks used, in one statement, each live and unexpired refresh token among `digests` whose
 /// user may still log in and is still a member of the token's organization; answers what they
@@ -138,7 +157,8 @@ pub struct Consumed {
 /// refresh that succeeds, costs one statement before the new pair is written.
 ///
 /// A token of a session that no longer works (ended, past its absolute end, or unused since
-/// `idle_since`) is not consumed either.
+/// `idle_since`) is not consumed either. Whether its successors may only enrol a second factor
+/// is read in the same statement.
 pub async fn consume_refreshes(
     conn: &mut AnyConnection,
     digests: &[&str],
@@ -162,7 +182,8 @@ pub async fn consume_refreshes(
                SELECT 1 FROM sessions s
                WHERE s.id = tokens.family_id
                  AND (s.ended IS NOT NULL OR s.ends <= $1 OR s.last_used <= $2))
-         RETURNING digest, id, user_id, organization_id, family_id, bound, successor_salt",
+         RETURNING digest, id, user_id, organization_id, family_id, bound, successor_salt,
+             {ENROL_ONLY} AS enrol_only",
         list.join(", ")
     );
     let mut query = sqlx::query(&sql).bind(now).bind(idle_since);
@@ -182,6 +203,7 @@ pub async fn consume_refreshes(
                 family_id: r.try_get("family_id")?,
                 bound: r.try_get::<i64, _>("bound")? != 0,
                 successor_salt: r.try_get("successor_salt")?,
+                enrol_only: r.try_get::<i64, _>("enrol_only")? != 0,
             })
         })
         .collect()

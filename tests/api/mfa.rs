@@ -9,8 +9,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::common::{
-    create_member, create_organization, delivering, error_type, home_organization, token_of,
-    StoreKind, TestApp, ADMIN_EMAIL, ADMIN_PASSWORD,
+    behind_proxy, create_member, create_organization, delivering, error_type, home_organization,
+    login_from, token_of, StoreKind, TestApp, ADMIN_EMAIL, ADMIN_PASSWORD,
 };
 use crate::stories_of_kind;
 
@@ -30,6 +30,11 @@ stories_of_kind!(
     turning_the_policy_on_limits_open_sessions_at_once,
     a_token_limited_to_enrolling_reaches_nothing_else,
     the_last_factor_stays_while_an_organization_requires_one,
+    wrong_proofs_count_against_the_login_limits_and_right_ones_do_not,
+    a_stolen_token_guessing_from_a_stranger_address_counts_against_the_email,
+    wrong_first_codes_count_against_the_login_limits,
+    removing_a_confirmed_factor_and_making_new_codes_are_mailed,
+    a_token_limited_to_enrolling_says_so_in_its_scope,
 );
 
 const PASSWORD: &str = "member password 1234";
@@ -1279,4 +1284,499 @@ async fn the_last_factor_stays_while_an_organization_requires_one(kind: StoreKin
         )
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
+}
+
+/// A request with a proof, from the client at `from` (sent as `X-Forwarded-For`, behind a
+/// trusted proxy), or from the test's own loopback address.
+async fn proving(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    token: &str,
+    body: Value,
+    from: Option<&str>,
+) -> (StatusCode, Value) {
+    let mut req = app
+        .http
+        .request(method, app.url(path))
+        .bearer_auth(token)
+        .json(&body);
+    if let Some(from) = from {
+        req = req.header("x-forwarded-for", from);
+    }
+    let res = req.send().await.expect("request sent");
+    let status = res.status();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+/// Removing a factor and making new recovery codes take a proof: each one counts against the
+/// limit of failed password logins from the client's address before it is checked, a right
+/// one is given back, and over the limit even the right one is refused unchecked, as a login
+/// is. Wrong ones are audited.
+async fn wrong_proofs_count_against_the_login_limits_and_right_ones_do_not(kind: StoreKind) {
+    let Some(app) = TestApp::spawn_with(kind, |s| {
+        s.login.failures_per_address_per_hour = 4;
+    })
+    .await
+    else {
+        return;
+    };
+    let email = "prover@example.com";
+    member(&app, email).await;
+    let token = token_of(&app, email, PASSWORD).await;
+    let (id, secret, _) = with_factor(&app, &token).await;
+    let remove = format!("/v1/users/mine/mfa/{id}");
+    let codes = "/v1/users/mine/mfa/recovery-codes";
+
+    // Right proofs, more than the limit allows failures: each is given back.
+    for _ in 0..5 {
+        let (status, body) = app
+            .post(codes, &token, json!({ "password": PASSWORD }))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    // Requests refused before any proof is checked count for nothing either.
+    for _ in 0..5 {
+        let (status, _) = app
+            .call(
+                Method::DELETE,
+                "/v1/users/mine/mfa/MFA-none",
+                Some(&token),
+                Some(json!({ "password": "a wrong password 1" })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (status, _) = app
+            .call(Method::DELETE, &remove, Some(&token), Some(json!({})))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+    }
+
+    // Wrong ones count, the password's and the codes' alike, at both operations.
+    let right = code(&app, &secret, 0);
+    let wrong = format!("{:06}", (right.parse::<u32>().unwrap() + 1) % 1_000_000);
+    for (method, path, body) in [
+        (
+            Method::DELETE,
+            remove.as_str(),
+            json!({"password": "a wrong password 1"}),
+        ),
+        (Method::DELETE, remove.as_str(), json!({ "code": wrong })),
+        (
+            Method::POST,
+            codes,
+            json!({"password": "a wrong password 2"}),
+        ),
+        (Method::POST, codes, json!({ "code": wrong })),
+    ] {
+        let (status, answer) = app
+            .call(method.clone(), path, Some(&token), Some(body.clone()))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{method} {body}: {answer}");
+        assert_eq!(error_type(&answer), "ValidationError", "{answer}");
+    }
+    // Over the limit: refused before the proof is looked at, right or not.
+    for (method, path, body) in [
+        (
+            Method::DELETE,
+            remove.as_str(),
+            json!({ "password": PASSWORD }),
+        ),
+        (Method::DELETE, remove.as_str(), json!({ "code": right })),
+        (Method::POST, codes, json!({ "password": PASSWORD })),
+    ] {
+        let (status, answer) = app
+            .call(method.clone(), path, Some(&token), Some(body.clone()))
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::TOO_MANY_REQUESTS,
+            "{method} {body}: {answer}"
+        );
+        assert_eq!(error_type(&answer), "RateLimited", "{answer}");
+    }
+    // The right code was not spent, and the factor is still there.
+    let (_, listed) = app.get("/v1/users/mine/mfa", &token).await;
+    assert_eq!(listed["results"][0]["id"], id.as_str(), "{listed}");
+    // The limit is the password login's own: from this address, logins are refused too.
+    let (status, _) = app
+        .token_form(&[
+            ("grant_type", "password"),
+            ("username", email),
+            ("password", PASSWORD),
+        ])
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+
+    // The hour over, the right proof serves.
+    app.clock.advance_seconds(3601);
+    let mfa_token = first_step(&app, email).await;
+    let (status, pair) = second_step(&app, &mfa_token, "otp", &code(&app, &secret, 0)).await;
+    assert_eq!(status, StatusCode::OK, "{pair}");
+    let token = pair["access_token"].as_str().unwrap();
+    let (status, body) = app
+        .call(
+            Method::DELETE,
+            &remove,
+            Some(token),
+            Some(json!({ "password": PASSWORD })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // Each wrong proof is in the audit trail as a failure of what it was for.
+    let admin = app.admin_token().await;
+    for (action, failures) in [("mfa.removed", 2), ("mfa.recovery_codes_regenerated", 2)] {
+        let (status, events) = app
+            .get(
+                &format!("/v1/audit-events?kind={action}&outcome=failed"),
+                &admin,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{events}");
+        let events = events["results"].as_array().unwrap();
+        assert_eq!(events.len(), failures, "{action}: {events:?}");
+        let reasons: Vec<&str> = events
+            .iter()
+            .map(|e| e["reason"].as_str().unwrap_or_default())
+            .collect();
+        assert!(reasons.contains(&"wrong password"), "{reasons:?}");
+        assert!(reasons.contains(&"wrong or used code"), "{reasons:?}");
+    }
+    let (_, events) = app
+        .get(
+            "/v1/audit-events?kind=mfa.removed&outcome=succeeded",
+            &admin,
+        )
+        .await;
+    assert_eq!(events["results"].as_array().unwrap().len(), 1, "{events}");
+}
+
+/// A token used from an address its user never logged in from with his password is a
+/// stranger's: its wrong proofs count against his e-mail as a stranger's wrong passwords do,
+/// and hold back the token endpoint's password logins of strangers, never his own from home.
+async fn a_stolen_token_guessing_from_a_stranger_address_counts_against_the_email(kind: StoreKind) {
+    let Some(app) = TestApp::spawn_with(kind, |s| {
+        behind_proxy(s);
+        s.login.failures_per_email_per_hour = 3;
+        s.login.delay_after_failures = 3;
+    })
+    .await
+    else {
+        return;
+    };
+    const HOME: &str = "198.51.100.10";
+    const THIEF: &str = "203.0.113.66";
+    const ELSEWHERE: &str = "192.0.2.44";
+    let email = "stolen@example.com";
+    member(&app, email).await;
+    let home = login_from(&app, HOME, email, PASSWORD, None).await;
+    assert_eq!(home.status, StatusCode::OK, "{:?}", home.body);
+    let token = home.body["access_token"].as_str().unwrap().to_string();
+    let (id, _, _) = with_factor(&app, &token).await;
+    let remove = format!("/v1/users/mine/mfa/{id}");
+    for guess in ["guess one 1234", "guess two 1234", "guess three 1234"] {
+        let (status, body) = proving(
+            &app,
+            Method::DELETE,
+            &remove,
+            &token,
+            json!({ "password": guess }),
+            Some(THIEF),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    }
+    // Over the e-mail's limit, from any address its user never logged in from.
+    for from in [THIEF, ELSEWHERE] {
+        let (status, body) = proving(
+            &app,
+            Method::DELETE,
+            &remove,
+            &token,
+            json!({ "password": PASSWORD }),
+            Some(from),
+        )
+        .await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{from}: {body}");
+        let a = login_from(&app, from, email, PASSWORD, None).await;
+        assert_eq!(
+            a.status,
+            StatusCode::TOO_MANY_REQUESTS,
+            "{from}: {:?}",
+            a.body
+        );
+    }
+    // From home the user is not held back, neither at a login nor with a proof.
+    let a = login_from(&app, HOME, email, PASSWORD, None).await;
+    assert_eq!(a.body["error"], "mfa_required", "{:?}", a.body);
+    let (status, body) = proving(
+        &app,
+        Method::DELETE,
+        &remove,
+        &token,
+        json!({ "password": PASSWORD }),
+        Some(HOME),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+/// The first code of a pending factor counts as a proof does: wrong ones against the limits,
+/// over them the right one refused unchecked; a right one given back.
+async fn wrong_first_codes_count_against_the_login_limits(kind: StoreKind) {
+    let Some(app) = TestApp::spawn_with(kind, |s| {
+        s.login.failures_per_address_per_hour = 3;
+    })
+    .await
+    else {
+        return;
+    };
+    let email = "fumble@example.com";
+    member(&app, email).await;
+    let token = token_of(&app, email, PASSWORD).await;
+    let (_, first, _) = with_factor(&app, &token).await;
+    // Right first codes, more than the limit allows failures: given back.
+    for _ in 0..3 {
+        let (id, secret) = enrol(&app, &token).await;
+        let (status, body) = app
+            .post(
+                &format!("/v1/users/mine/mfa/totp/{id}/confirm"),
+                &token,
+                json!({ "code": code(&app, &secret, 0) }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let (id, secret) = enrol(&app, &token).await;
+    let confirm = format!("/v1/users/mine/mfa/totp/{id}/confirm");
+    let right = code(&app, &secret, 0);
+    let wrong = format!("{:06}", (right.parse::<u32>().unwrap() + 1) % 1_000_000);
+    for _ in 0..3 {
+        let (status, body) = app.post(&confirm, &token, json!({ "code": wrong })).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    }
+    let (status, body) = app.post(&confirm, &token, json!({ "code": right })).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    let (_, listed) = app.get("/v1/users/mine/mfa", &token).await;
+    let pending = listed["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == id.as_str())
+        .cloned();
+    assert_eq!(pending.unwrap()["confirmed"], false, "{listed}");
+    // The hour over, a new login's token confirms it.
+    app.clock.advance_seconds(3601);
+    let mfa_token = first_step(&app, email).await;
+    let (status, pair) = second_step(&app, &mfa_token, "otp", &code(&app, &first, 0)).await;
+    assert_eq!(status, StatusCode::OK, "{pair}");
+    let token = pair["access_token"].as_str().unwrap();
+    let (status, body) = app
+        .post(&confirm, token, json!({ "code": code(&app, &secret, 0) }))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+/// The mails queued for `to`, oldest first: (subject, text).
+async fn outbox(app: &TestApp, to: &str) -> Vec<(String, String)> {
+    sqlx::query_as(
+        "SELECT subject, body_text FROM mail_outbox WHERE recipient = $1 ORDER BY created, id",
+    )
+    .bind(to)
+    .fetch_all(app.app.store.pool())
+    .await
+    .unwrap()
+}
+
+/// The user is told when one of his confirmed factors is removed and when new recovery codes
+/// are made (by him, or by whoever holds his token and password): what, when, and what to do
+/// if it was not him; never a code or a secret. Removing a pending factor, which never guarded
+/// a login, is not mailed.
+async fn removing_a_confirmed_factor_and_making_new_codes_are_mailed(kind: StoreKind) {
+    let Some(app) = TestApp::spawn(kind).await else {
+        return;
+    };
+    let email = "told@example.com";
+    member(&app, email).await;
+    let token = token_of(&app, email, PASSWORD).await;
+    let (first, secret, old_codes) = with_factor(&app, &token).await;
+    let when = |app: &TestApp| {
+        bf_security::clock::rfc3339(app.clock.now())
+            .replace('T', " ")
+            .replace('Z', " UTC")
+    };
+
+    // A pending factor goes unmailed.
+    let (status, body) = app
+        .post(
+            "/v1/users/mine/mfa/totp",
+            &token,
+            json!({"name": "Spare phone"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let pending = body["factor"]["id"].as_str().unwrap().to_string();
+    let pending_secret = body["secret"].as_str().unwrap().to_string();
+    let (status, body) = app
+        .call(
+            Method::DELETE,
+            &format!("/v1/users/mine/mfa/{pending}"),
+            Some(&token),
+            Some(json!({ "password": PASSWORD })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(outbox(&app, email).await, Vec::new());
+
+    // New recovery codes: mailed, without them.
+    let (status, body) = app
+        .post(
+            "/v1/users/mine/mfa/recovery-codes",
+            &token,
+            json!({ "password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let new_codes: Vec<String> = body["recoveryCodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect();
+    let mails = outbox(&app, email).await;
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    let (subject, text) = &mails[0];
+    assert_eq!(
+        subject,
+        "New recovery codes were made for your BillForward login"
+    );
+    assert!(text.contains(&format!("at {}", when(&app))), "{text}");
+    assert!(text.contains("no longer work"), "{text}");
+    assert!(text.contains("If it was not you"), "{text}");
+
+    // The last confirmed factor removed: mailed, saying the login lost its second factor.
+    app.clock.advance_seconds(30);
+    let (status, body) = app
+        .call(
+            Method::DELETE,
+            &format!("/v1/users/mine/mfa/{first}"),
+            Some(&token),
+            Some(json!({ "code": code(&app, &secret, 0) })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mails = outbox(&app, email).await;
+    assert_eq!(mails.len(), 2, "{mails:?}");
+    let (subject, text) = &mails[1];
+    assert_eq!(
+        subject,
+        "A second factor of your BillForward login was removed"
+    );
+    assert!(
+        text.contains("“Authenticator app” (an authenticator app)"),
+        "{text}"
+    );
+    assert!(text.contains(&format!("at {}", when(&app))), "{text}");
+    assert!(text.contains("It was the last one"), "{text}");
+    assert!(text.contains("If it was not you"), "{text}");
+    for (_, text) in &mails {
+        for secret in old_codes
+            .iter()
+            .chain(&new_codes)
+            .chain([&secret, &pending_secret])
+        {
+            assert!(!text.contains(secret.as_str()), "{secret} in {text}");
+        }
+        assert!(!text.contains(&code(&app, &secret, 0)), "{text}");
+    }
+}
+
+/// A refresh at the token endpoint; answers the new pair.
+async fn refreshed(app: &TestApp, refresh_token: &str) -> Value {
+    let (status, pair) = app
+        .token_form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ])
+        .await;
+    assert_eq!(status, StatusCode::OK, "{pair}");
+    pair
+}
+
+/// The token endpoint's answer says what its token may do: `mfa:enrol` for a login limited
+/// to enrolling a second factor, in the words introspection uses, and so do its refreshes
+/// (their retries too) while the limit lasts; a login that passed a factor has the login's
+/// usual scope. A session opened before its organization required a factor is limited from
+/// then on, and its next refresh says so.
+async fn a_token_limited_to_enrolling_says_so_in_its_scope(kind: StoreKind) {
+    let Some(app) = TestApp::spawn(kind).await else {
+        return;
+    };
+    let admin = app.admin_token().await;
+    let (home, role) = create_organization(&app, "Guarded").await;
+    let email = "scoped@example.com";
+    create_member(&app, &home, email, PASSWORD, &[]).await;
+    create_member(&app, &home, "early@example.com", PASSWORD, &[]).await;
+    create_member(&app, &home, "watcher@example.com", PASSWORD, &[&role]).await;
+    let early = app.login("early@example.com", PASSWORD).await;
+    assert_eq!(early["scope"], "api organizations:all", "{early}");
+    let (status, body) = app
+        .put(
+            &format!("/v1/organizations/{home}/mfa-policy"),
+            &admin,
+            json!({"required": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // A member without a factor: limited, and told so.
+    let limited = app.login(email, PASSWORD).await;
+    assert_eq!(limited["scope"], "mfa:enrol", "{limited}");
+    assert_eq!(limited["organizationID"], home.as_str(), "{limited}");
+    let once = refreshed(&app, limited["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(once["scope"], "mfa:enrol", "{once}");
+    // A retry of that refresh is answered the same pair, with the same scope.
+    let again = refreshed(&app, limited["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(again["access_token"], once["access_token"], "{again}");
+    assert_eq!(again["scope"], "mfa:enrol", "{again}");
+    // Enrolling does not lift the session's limit: its refreshes still say so.
+    let (_, secret, _) = with_factor(&app, limited["access_token"].as_str().unwrap()).await;
+    let twice = refreshed(&app, once["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(twice["scope"], "mfa:enrol", "{twice}");
+
+    // The session opened before the policy is limited now: its refresh says so, as
+    // introspection does of its tokens.
+    let early = refreshed(&app, early["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(early["scope"], "mfa:enrol", "{early}");
+    let watcher = token_of(&app, "watcher@example.com", PASSWORD).await;
+    let (_, watcher_secret, _) = with_factor(&app, &watcher).await;
+    let mfa_token = first_step(&app, "watcher@example.com").await;
+    let (status, pair) =
+        second_step(&app, &mfa_token, "otp", &code(&app, &watcher_secret, 0)).await;
+    assert_eq!(status, StatusCode::OK, "{pair}");
+    let watcher = pair["access_token"].as_str().unwrap();
+    for token in [&twice, &early] {
+        let described = introspected(
+            &app,
+            watcher,
+            &home,
+            token["access_token"].as_str().unwrap(),
+        )
+        .await;
+        assert_eq!(described["scope"], "mfa:enrol", "{described}");
+    }
+
+    // The next login passes the factor: the usual scope, refreshes and retries alike.
+    let mfa_token = first_step(&app, email).await;
+    let (status, full) = second_step(&app, &mfa_token, "otp", &code(&app, &secret, 0)).await;
+    assert_eq!(status, StatusCode::OK, "{full}");
+    assert_eq!(full["scope"], "api organizations:all", "{full}");
+    let next = refreshed(&app, full["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(next["scope"], "api organizations:all", "{next}");
+    let retry = refreshed(&app, full["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(retry["scope"], "api organizations:all", "{retry}");
+    let described =
+        introspected(&app, watcher, &home, next["access_token"].as_str().unwrap()).await;
+    assert_eq!(described["scope"], "api organizations:all", "{described}");
 }
