@@ -136,11 +136,31 @@ pub struct PasskeyRegistrationFinish {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProofRequest {
+    /// A current code of one of the caller's TOTP factors.
     #[serde(default)]
     pub code: Option<String>,
+    /// The caller's password.
     #[serde(default)]
     #[schema(value_type = Option<String>, format = Password)]
     pub password: Option<SecretString>,
+    /// With `credential`: a ceremony started with `startPasskeyLogin`, answered by one of the
+    /// caller's passkeys.
+    #[serde(default, rename = "ceremonyID")]
+    pub ceremony_id: Option<String>,
+    /// The passkey's assertion for `ceremonyID` (a `PublicKeyCredential` as JSON).
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub credential: Option<serde_json::Value>,
+}
+
+impl ProofRequest {
+    fn proof(&self) -> Proof<'_> {
+        Proof {
+            code: self.code.as_deref(),
+            password: self.password.as_ref(),
+            passkey: self.ceremony_id.as_deref().zip(self.credential.as_ref()),
+        }
+    }
 }
 
 /// New recovery codes, shown this once; the old ones no longer work.
@@ -369,8 +389,10 @@ pub async fn finish_passkey_registration(
     delete, path = "/v1/users/mine/mfa/{id}", tag = "Second factors",
     operation_id = "removeMySecondFactor",
     summary = "Remove one of the caller's second factors",
-    description = "Removes a factor, pending or confirmed, with a current code of a second \
-        factor (`code`) or the password (`password`) in the body. The last confirmed factor \
+    description = "Removes a factor, pending or confirmed, with a proof in the body: a \
+        current code of a TOTP factor (`code`), an assertion of one of the caller's passkeys \
+        (`credential`) for a ceremony started with `startPasskeyLogin` (`ceremonyID`), or the \
+        password (`password`). The last confirmed factor \
         takes the recovery codes with it; it cannot be removed while the user is a member of \
         an organization that requires a second factor (enrol another first). A wrong proof \
         counts against the limits of failed password logins, and is audited. The removal of \
@@ -400,11 +422,7 @@ pub async fn remove_my_second_factor(
     PathParams(id): PathParams<String>,
     JsonBody(body): JsonBody<ProofRequest>,
 ) -> Result<Json<Paged<SecondFactor>>, ApiError> {
-    let proof = Proof {
-        code: body.code.as_deref(),
-        password: body.password.as_ref(),
-    };
-    let removed = mfa::remove(&app, &grant, &id, proof).await?;
+    let removed = mfa::remove(&app, &grant, &id, body.proof()).await?;
     Ok(Json(Paged::one(removed.into())))
 }
 
@@ -415,8 +433,9 @@ pub async fn remove_my_second_factor(
     description = "Ten new single-use recovery codes, shown this once; the old ones stop \
         working. The user is mailed that new ones were made (never the codes). A wrong proof \
         counts against the limits of failed password logins, and is audited.\n\n\
-        **Needs** a valid token and, in the body, a current code of a second factor (`code`) \
-        or the password (`password`).\n\n\
+        **Needs** a valid token and, in the body, a proof: a current code of a TOTP factor \
+        (`code`), an assertion of one of the caller's passkeys (`credential`) for a ceremony \
+        started with `startPasskeyLogin` (`ceremonyID`), or the password (`password`).\n\n\
         **Errors**\n\
         - `400`: no proof, or a wrong one.\n\
         - `401`: no valid token.\n\
@@ -437,11 +456,7 @@ pub async fn regenerate_recovery_codes(
     grant: Grant,
     JsonBody(body): JsonBody<ProofRequest>,
 ) -> Result<NoStore<Json<RecoveryCodes>>, ApiError> {
-    let proof = Proof {
-        code: body.code.as_deref(),
-        password: body.password.as_ref(),
-    };
-    let codes = mfa::regenerate_recovery_codes(&app, &grant, proof).await?;
+    let codes = mfa::regenerate_recovery_codes(&app, &grant, body.proof()).await?;
     Ok(NoStore(Json(RecoveryCodes {
         recovery_codes: codes.iter().map(|c| c.expose().to_string()).collect(),
     })))

@@ -23,6 +23,7 @@ use crate::security::secrets;
 use crate::security::Principal;
 use crate::service::authz::{self, Grant};
 use crate::service::change::Change;
+use crate::service::passkey_login;
 use crate::service::App;
 use crate::store::{
     self,
@@ -422,11 +423,58 @@ pub async fn list(app: &App, grant: &Grant) -> Result<Vec<FactorRow>, ApiError> 
 }
 
 /// What proves, for removing a factor or making new recovery codes, that the caller is the
-/// user and not only holds his token: a current TOTP code of a confirmed factor, or the
-/// password.
+/// user and not only holds his token: a current TOTP code of a confirmed factor, one of his
+/// passkeys' assertion for a ceremony started with `startPasskeyLogin`, or the password.
 pub struct Proof<'a> {
     pub code: Option<&'a str>,
     pub password: Option<&'a SecretString>,
+    /// The ceremony and the passkey's assertion.
+    pub passkey: Option<(&'a str, &'a serde_json::Value)>,
+}
+
+/// A proof as far as it can be checked before the act's change begins: a password (no write
+/// lock is held while Argon2 runs) and a passkey (its ceremony is spent on a connection of its
+/// own) are; a TOTP code is checked in the change, which spends it with the act.
+enum Prechecked {
+    Code(String),
+    Right(Option<passkey_login::Proved>),
+    Wrong(Wrong),
+    /// Nothing could be checked: no proof, or the hashing queue is full.
+    Untried(ApiError),
+}
+
+impl Proof<'_> {
+    async fn precheck(&self, app: &App, user: &UserRow) -> Result<Prechecked, ApiError> {
+        if let Some(code) = self.code.map(str::trim).filter(|c| !c.is_empty()) {
+            return Ok(Prechecked::Code(code.to_string()));
+        }
+        if let Some((ceremony, assertion)) = self.passkey {
+            return Ok(
+                match passkey_login::prove(app, &user.id, ceremony, assertion).await? {
+                    Some(proved) => Prechecked::Right(Some(proved)),
+                    None => Prechecked::Wrong(Wrong::Passkey),
+                },
+            );
+        }
+        let Some(password) = self.password.filter(|p| !p.expose().is_empty()) else {
+            return Ok(Prechecked::Untried(ApiError::invalid(
+                "code",
+                "a current code of a second factor (code), a passkey's assertion (ceremonyID \
+                 and credential) or the password (password) is required",
+            )));
+        };
+        Ok(
+            match app
+                .hasher
+                .verify(user.password_hash.as_deref(), password)
+                .await
+            {
+                Ok(Verdict::Match { .. }) => Prechecked::Right(None),
+                Ok(Verdict::Mismatch) => Prechecked::Wrong(Wrong::Password),
+                Err(e) => Prechecked::Untried(e),
+            },
+        )
+    }
 }
 
 /// A proof (or a first code) about to be checked for the caller, counted first against the
@@ -488,6 +536,7 @@ impl ProofAttempt {
 enum Wrong {
     Code,
     Password,
+    Passkey,
 }
 
 /// Refuses a wrong proof: `failure` (the event of what it was for) is audited as failed, in
@@ -505,6 +554,11 @@ async fn refuse<T>(
             "code is wrong or was used already",
         ),
         Wrong::Password => ("password", "wrong password", "password is wrong"),
+        Wrong::Passkey => (
+            "credential",
+            "passkey refused",
+            "the passkey is not accepted, or the ceremony is unknown, expired or spent",
+        ),
     };
     change
         .audit(AuditEvent {
@@ -517,42 +571,35 @@ async fn refuse<T>(
     Err(ApiError::invalid(field, message))
 }
 
-/// Checks a proof of the user inside the change that acts on it (a code is spent there),
-/// counted by `attempt`; answers the change to go on with when the proof is right. Refused
-/// (400) when there is none or it is wrong, a wrong one audited as `failure`, the event of
-/// what it was for.
+/// Finishes checking a proof of the user inside the change that acts on it (a code is spent
+/// there, a passkey's counter kept), counted by `attempt`; answers the change to go on with
+/// when the proof is right. Refused (400) when there is none or it is wrong, a wrong one
+/// audited as `failure`, the event of what it was for.
 async fn check_proof<'a>(
     app: &App,
     mut change: Change<'a>,
     user: &UserRow,
-    proof: &Proof<'_>,
+    proof: Prechecked,
     attempt: ProofAttempt,
     failure: AuditEvent<'_>,
 ) -> Result<Change<'a>, ApiError> {
     let now = change.now();
-    let right = if let Some(code) = proof.code.map(str::trim).filter(|c| !c.is_empty()) {
-        let factors = store::factors::of_user(&mut change.tx, &user.id).await?;
-        match totp_step(app, &mut change, &factors, code, now).await? {
-            Some(_) => Ok(()),
-            None => Err(Wrong::Code),
+    let right = match proof {
+        Prechecked::Code(code) => {
+            let factors = store::factors::of_user(&mut change.tx, &user.id).await?;
+            match totp_step(app, &mut change, &factors, &code, now).await? {
+                Some(_) => Ok(()),
+                None => Err(Wrong::Code),
+            }
         }
-    } else if let Some(password) = proof.password.filter(|p| !p.expose().is_empty()) {
-        match app
-            .hasher
-            .verify(user.password_hash.as_deref(), password)
-            .await
-        {
-            Ok(Verdict::Match { .. }) => Ok(()),
-            Ok(Verdict::Mismatch) => Err(Wrong::Password),
-            // Nothing was checked (the hashing queue is full).
-            Err(e) => return attempt.untried(app, change, e).await,
+        Prechecked::Right(passkey) => {
+            if let Some(proved) = passkey {
+                proved.keep(&mut change).await?;
+            }
+            Ok(())
         }
-    } else {
-        let none = ApiError::invalid(
-            "code",
-            "a current code of a second factor (code) or the password (password) is required",
-        );
-        return attempt.untried(app, change, none).await;
+        Prechecked::Wrong(wrong) => Err(wrong),
+        Prechecked::Untried(refusal) => return attempt.untried(app, change, refusal).await,
     };
     match right {
         Ok(()) => {
@@ -598,6 +645,7 @@ pub async fn remove(
     let caller = grant.caller()?;
     let user = me(app, caller).await?;
     let attempt = ProofAttempt::start(app, &user).await?;
+    let proof = proof.precheck(app, &user).await?;
     let now = app.clock.now();
     let mut change = Change::begin_at(app, now).await?;
     let factors = store::factors::of_user(&mut change.tx, &user.id).await?;
@@ -631,7 +679,7 @@ pub async fn remove(
         target_id: Some(&factor.id),
         ..Default::default()
     };
-    let mut change = check_proof(app, change, &user, &proof, attempt, event.clone()).await?;
+    let mut change = check_proof(app, change, &user, proof, attempt, event.clone()).await?;
     store::factors::delete(&mut change.tx, &factor.id).await?;
     if left == 0 {
         store::factors::delete_recovery_codes(&mut change.tx, &user.id).await?;
@@ -662,6 +710,7 @@ pub async fn regenerate_recovery_codes(
     let caller = grant.caller()?;
     let user = me(app, caller).await?;
     let attempt = ProofAttempt::start(app, &user).await?;
+    let proof = proof.precheck(app, &user).await?;
     let now = app.clock.now();
     let mut change = Change::begin_at(app, now).await?;
     if !store::factors::has_confirmed(&mut change.tx, &user.id).await? {
@@ -678,7 +727,7 @@ pub async fn regenerate_recovery_codes(
         target_id: Some(&user.id),
         ..Default::default()
     };
-    let mut change = check_proof(app, change, &user, &proof, attempt, event.clone()).await?;
+    let mut change = check_proof(app, change, &user, proof, attempt, event.clone()).await?;
     let codes = new_recovery_codes(&mut change, &user.id, now).await?;
     change.audit(event).await?;
     change

@@ -29,6 +29,7 @@ stories_of_kind!(
     a_passkey_login_reaches_only_the_organizations_of_its_user_that_allow_it,
     bad_requests_to_a_passkey_login_are_refused_never_a_500,
     the_policy_says_whether_a_passkey_alone_logs_in,
+    a_passkey_proves_its_user_for_removing_a_factor_or_making_new_recovery_codes,
 );
 
 const PASSWORD: &str = "member password 1234";
@@ -39,6 +40,8 @@ const FINISH: &str = "/v1/users/mfa/webauthn/authenticate/finish";
 /// A registered passkey as an authenticator that keeps it would hold it: the credential's ID
 /// and the user handle it was made with.
 struct KeptPasskey {
+    /// Its second factor's ID.
+    factor_id: Value,
     authenticator: WebauthnAuthenticator<SoftPasskey>,
     credential_id: Value,
     user_handle: Value,
@@ -105,6 +108,7 @@ async fn register(app: &TestApp, token: &str, origin: &str) -> KeptPasskey {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     KeptPasskey {
+        factor_id: body["factor"]["id"].clone(),
         authenticator,
         credential_id: credential["rawId"].clone(),
         user_handle,
@@ -438,6 +442,7 @@ async fn an_assertion_that_is_not_right_is_refused_with_one_answer_and_counted(k
     );
     // A passkey nobody registered, claiming the user's handle.
     let mut stranger = KeptPasskey {
+        factor_id: json!(null),
         authenticator: WebauthnAuthenticator::new(SoftPasskey::new(true)),
         credential_id: json!(null),
         user_handle: passkey.user_handle.clone(),
@@ -726,5 +731,86 @@ async fn the_policy_says_whether_a_passkey_alone_logs_in(kind: StoreKind) {
     assert_eq!(
         (&body["required"], &body["passkeyLogin"]),
         (&json!(true), &json!(false))
+    );
+}
+
+async fn a_passkey_proves_its_user_for_removing_a_factor_or_making_new_recovery_codes(
+    kind: StoreKind,
+) {
+    let Some(app) = TestApp::spawn(kind).await else {
+        return;
+    };
+    let token = member(&app, "proof@example.com").await;
+    let mut passkey = register(&app, &token, ORIGIN).await;
+    let mut second = register(&app, &token, ORIGIN).await;
+    let other_token = member(&app, "someone@example.com").await;
+    let mut other = register(&app, &other_token, ORIGIN).await;
+    // The organization does not let a passkey alone log in: a proof is no login.
+    const CODES: &str = "/v1/users/mine/mfa/recovery-codes";
+
+    let (ceremony, options) = start(&app).await;
+    let assertion = passkey.sign(ORIGIN, options);
+    let proof = json!({"ceremonyID": ceremony, "credential": assertion});
+    let (status, body) = app.post(CODES, &token, proof.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["recoveryCodes"].as_array().map(Vec::len), Some(10));
+
+    // Spent; another user's passkey; another origin; half a proof: refused.
+    let (status, body) = app.post(CODES, &token, proof).await;
+    crate::common::assert_invalid(status, &body, "credential", "a spent ceremony");
+    let (ceremony, options) = start(&app).await;
+    let assertion = other.sign(ORIGIN, options);
+    let (status, body) = app
+        .post(
+            CODES,
+            &token,
+            json!({"ceremonyID": ceremony, "credential": assertion}),
+        )
+        .await;
+    crate::common::assert_invalid(status, &body, "credential", "another user's passkey");
+    let (ceremony, options) = start(&app).await;
+    let assertion = passkey.sign("http://localhost:9999", options);
+    let (status, body) = app
+        .post(
+            CODES,
+            &token,
+            json!({"ceremonyID": ceremony, "credential": assertion}),
+        )
+        .await;
+    crate::common::assert_invalid(status, &body, "credential", "another origin");
+    let (ceremony, _) = start(&app).await;
+    let (status, body) = app
+        .post(CODES, &token, json!({"ceremonyID": ceremony}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
+    // Removing a passkey with the other one's proof; the refused ones are in the trail.
+    let (ceremony, options) = start(&app).await;
+    let assertion = second.sign(ORIGIN, options);
+    let path = format!("/v1/users/mine/mfa/{}", passkey.factor_id.as_str().unwrap());
+    let (status, body) = app
+        .call(
+            reqwest::Method::DELETE,
+            &path,
+            Some(&token),
+            Some(json!({"ceremonyID": ceremony, "credential": assertion})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, listed) = app.get("/v1/users/mine/mfa", &token).await;
+    assert_eq!(
+        listed["results"].as_array().map(Vec::len),
+        Some(1),
+        "{listed}"
+    );
+    let admin = app.admin_token().await;
+    let refused = events(&app, &admin, "mfa.recovery_codes_regenerated").await;
+    assert_eq!(
+        refused
+            .iter()
+            .filter(|e| e["reason"] == "passkey refused")
+            .count(),
+        3,
+        "{refused:?}"
     );
 }
