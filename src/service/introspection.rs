@@ -5,7 +5,8 @@
 //! caches (`Authenticator::authenticate`, `Authenticator::permissions_in`), so asking about a
 //! token costs no more than one request made with it. A token this service would refuse as a
 //! bearer token (unknown, malformed, expired, revoked, of an ended session, of a user who may
-//! no longer log in, a refresh token) is inactive. So is a token of an organization the caller
+//! no longer log in, a refresh token, a login with a passkey alone where that is no longer
+//! allowed) is inactive. So is a token of an organization the caller
 //! does not act in, unless he is a platform administrator on an unbound token: the answer is
 //! the same as for a token that does not exist, so nobody learns whether another
 //! organization's token does. Asking is a read: it records no use of the token (the session's
@@ -62,6 +63,10 @@ pub async fn introspect(
     else {
         return Ok(None);
     };
+    // Nor does a login with a passkey alone where that is no longer allowed.
+    if token.passkey_alone() && !app.auth.policy(&token.organization_id).await?.passkey_login {
+        return Ok(None);
+    }
     let enrol_only = token.enrol_only()
         || (!token.second_factor_passed()
             && app

@@ -545,7 +545,7 @@ async fn repeated_rotation(
     // to read it apart.
     let enrol_only = match store::factors::standing(conn, family).await?.as_deref() {
         Some(mfa::ENROL) => true,
-        Some(mfa::PASSED) => false,
+        Some(mfa::PASSED | mfa::PASSKEY) => false,
         _ => store::factors::required_in(conn, &spent.organization_id).await?,
     };
     let tokens = &app.settings.tokens;

@@ -132,7 +132,7 @@ pub struct Consumed {
 
 /// Whether a token of `tokens` may only enrol a second factor in its organization, as the
 /// bearer check and introspection decide it (`Principal::enrol_only`, `service::authz`): its
-/// login was limited so (`enrol`), or passed no factor (not `passed`) and the organization
+/// login was limited so (`enrol`), or passed no factor (neither `passed` nor `passkey`) and the organization
 /// requires one now. The login's standing is its session's, else that of the permanent token
 /// its family is named after (as `factors::standing` reads it). In SQL so that a refresh
 /// learns it in the statement that consumes the token.
@@ -142,6 +142,7 @@ const ENROL_ONLY: &str = "CAST(CASE COALESCE(
          WHERE p.id = tokens.family_id AND p.kind = 'permanent'))
     WHEN 'enrol' THEN 1
     WHEN 'passed' THEN 0
+    WHEN 'passkey' THEN 0
     ELSE (CASE WHEN EXISTS (
         SELECT 1 FROM mfa_policies m
         WHERE m.organization_id = tokens.organization_id AND m.required <> 0) THEN 1 ELSE 0 END)

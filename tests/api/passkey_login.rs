@@ -272,11 +272,21 @@ async fn a_passkey_alone_logs_in_where_the_organization_allows_it(kind: StoreKin
     assert_eq!(body["passkeyLogin"], true, "left as it was: {body}");
     let (status, body) = log_in(&app, &mut passkey, None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["scope"], "api organizations:all", "{body}");
+    let body_refresh = body["refresh_token"].as_str().unwrap().to_string();
     let access = body["access_token"].as_str().unwrap().to_string();
     let (status, body) = app
         .get(&format!("/v1/organizations/{home}/mfa-policy"), &access)
         .await;
     assert_eq!(status, StatusCode::OK, "not limited to enrolling: {body}");
+    let (status, refreshed) = app
+        .token_form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", body_refresh.as_str()),
+        ])
+        .await;
+    assert_eq!(status, StatusCode::OK, "{refreshed}");
+    assert_eq!(refreshed["scope"], "api organizations:all", "{refreshed}");
     // His password alone still asks for the factor.
     let (status, body) = app
         .token_form(&[
@@ -618,6 +628,14 @@ async fn a_passkey_login_reaches_only_the_organizations_of_its_user_that_allow_i
     allow(&app, &second, false).await;
     let (status, body) = app.get(&in_second, &permanent).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    // Introspection tells the other services the same: the permanent token acts nowhere.
+    for (token, active) in [(&permanent, false), (&access, true)] {
+        let (status, body) = app
+            .post("/v1/oauth/introspect", &admin, json!({"token": token}))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["active"], active, "{body}");
+    }
     allow(&app, &second, true).await;
     let (status, body) = log_in(&app, &mut passkey, Some(&second)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
