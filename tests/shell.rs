@@ -173,6 +173,18 @@ impl Served {
         (status, res.json().await.unwrap_or(Value::Null))
     }
 
+    async fn post(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
+        let res = reqwest::Client::new()
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
     async fn refresh(&self, refresh_token: &str) -> u16 {
         reqwest::Client::new()
             .post(self.url("/v1/oauth/token"))
@@ -587,6 +599,80 @@ async fn shell_story(postgres: bool) {
         Some(acme_id.as_str())
     );
 
+    // A user who lost his second factor: the shell removes it, and he logs in with his
+    // password alone again.
+    let (status, enrolled) = node
+        .post(
+            "/v1/users/mine/mfa/totp",
+            &bob_access,
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{enrolled}");
+    let secret = unbase32(enrolled["secret"].as_str().unwrap());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let code =
+        bf_security::domain::totp::code_at_step(&secret, bf_security::domain::totp::step_at(now));
+    let (status, body) = node
+        .post(
+            &format!(
+                "/v1/users/mine/mfa/totp/{}/confirm",
+                enrolled["factor"]["id"].as_str().unwrap()
+            ),
+            &bob_access,
+            serde_json::json!({ "code": code }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = node.login("bob@acme.test", bob_password).await;
+    assert_eq!(
+        (status, &body["error"]),
+        (400, &serde_json::json!("mfa_required"))
+    );
+    let shown = json(
+        url,
+        &["user", "show", "--email", "bob@acme.test", "--json"],
+        "",
+    );
+    assert_eq!(shown["secondFactors"], serde_json::json!(["totp"]));
+    let human = ok(
+        url,
+        &["user", "remove-second-factors", "--email", "bob@acme.test"],
+        "",
+    );
+    assert!(
+        human.starts_with("removed 1 second factor and the recovery codes of bob@acme.test"),
+        "{human}"
+    );
+    node.tokens("bob@acme.test", bob_password).await;
+    let again = json(
+        url,
+        &[
+            "user",
+            "remove-second-factors",
+            "--email",
+            "bob@acme.test",
+            "--json",
+        ],
+        "",
+    );
+    assert_eq!(again["changed"], false);
+    assert_eq!(again["secondFactorsRemoved"], 0);
+    refused(
+        url,
+        &[
+            "user",
+            "remove-second-factors",
+            "--email",
+            "nobody@acme.test",
+        ],
+        "",
+        "nobody@acme.test",
+    );
+
     // An existing user made the administrator of a new organization.
     let gamma = json(
         url,
@@ -664,6 +750,7 @@ async fn shell_story(postgres: bool) {
             ("cli:user set-password", "user.password_changed"),
             ("cli:user disable", "user.updated"),
             ("cli:user enable", "user.updated"),
+            ("cli:user remove-second-factors", "mfa.reset"),
             ("cli:organization create", "organization.created"),
         ]
     );
@@ -727,6 +814,7 @@ fn every_shell_command_says_what_it_does() {
         "set-password",
         "disable",
         "enable",
+        "remove-second-factors",
         "list",
         "show",
     ] {
@@ -743,6 +831,10 @@ fn every_shell_command_says_what_it_does() {
         ),
         (&["user", "disable"], "he can no longer log in or refresh"),
         (&["user", "enable"], "he may log in again"),
+        (
+            &["user", "remove-second-factors"],
+            "e.g. the administrator's when he lost them",
+        ),
         (&["user", "list"], "Lists users by e-mail"),
         (&["user", "show"], "whether he is disabled"),
         (&["organization", "list"], "Lists every organization"),
@@ -782,4 +874,21 @@ fn a_password_is_never_an_argument() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("unexpected argument '--password'"));
+}
+
+/// RFC 4648 base32, as a TOTP enrolment answers the secret.
+fn unbase32(text: &str) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let (mut bits, mut value, mut out) = (0u32, 0u32, Vec::new());
+    for c in text.bytes().filter(|c| *c != b'=') {
+        let v = ALPHABET.iter().position(|a| *a == c).expect("base32") as u32;
+        value = (value << 5) | v;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((value >> bits) as u8);
+            value &= (1 << bits) - 1;
+        }
+    }
+    out
 }

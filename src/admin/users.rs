@@ -71,6 +71,19 @@ pub enum UserCommand {
         #[command(flatten)]
         format: Format,
     },
+    /// Removes all of a user's second factors and recovery codes, e.g. the administrator's
+    /// when he lost them.
+    ///
+    /// His next login asks for no second factor (where an organization of his requires one,
+    /// it is limited to enrolling one). He is mailed. His sessions stay. Recorded as
+    /// `mfa.reset` by `cli:user remove-second-factors`.
+    RemoveSecondFactors {
+        /// The user's login e-mail.
+        #[arg(long)]
+        email: String,
+        #[command(flatten)]
+        format: Format,
+    },
     /// Enables a disabled user: he may log in again.
     ///
     /// Recorded as `user.updated` by `cli:user enable`.
@@ -199,6 +212,36 @@ pub async fn run(app: &App, command: UserCommand) -> Result<(), Failure> {
         }
         UserCommand::Disable { email, format } => standing(app, &email, false, format).await,
         UserCommand::Enable { email, format } => standing(app, &email, true, format).await,
+        UserCommand::RemoveSecondFactors { email, format } => {
+            let op = Operator::new("user remove-second-factors");
+            let r = shell::remove_second_factors(app, &op, &email)
+                .await
+                .map_err(failure)?;
+            let m = &r.member;
+            let mut out = Out::new();
+            let shown = if format.json {
+                out.json(&UserAnswer {
+                    changed: Some(r.removed > 0),
+                    second_factors_removed: Some(r.removed),
+                    ..UserAnswer::of(m)
+                })
+            } else if r.removed == 0 {
+                out.line(&format!(
+                    "{} ({}) has no second factor; nothing changed",
+                    m.user.email, m.user.id
+                ))
+            } else {
+                out.line(&format!(
+                    "removed {} second factor{} and the recovery codes of {} ({}); a mail tells him",
+                    r.removed,
+                    if r.removed == 1 { "" } else { "s" },
+                    m.user.email,
+                    m.user.id
+                ))
+            };
+            written(shown)?;
+            out.finish()
+        }
         UserCommand::List {
             organization,
             format,
@@ -338,6 +381,9 @@ pub(super) struct UserAnswer {
     sessions_ended: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     tokens_revoked: Option<usize>,
+    /// Second factors removed (`user remove-second-factors`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    second_factors_removed: Option<u64>,
     /// A generated password, shown this once.
     #[serde(skip_serializing_if = "Option::is_none")]
     password: Option<String>,
@@ -359,6 +405,7 @@ impl UserAnswer {
             changed: None,
             sessions_ended: None,
             tokens_revoked: None,
+            second_factors_removed: None,
             password: None,
         }
     }

@@ -1,6 +1,6 @@
 //! Administration from the shell: what an operator with access to the store may do without
-//! logging in (creating users and organizations, setting a lost password, disabling and
-//! enabling a user, looking users up). There is no caller and no grant: whoever can run the
+//! logging in (creating users and organizations, setting a lost password, removing lost second
+//! factors, disabling and enabling a user, looking users up). There is no caller and no grant: whoever can run the
 //! command can read the database settings, and so could change the rows by hand anyway. The
 //! rules are those of the API all the same (the e-mail and the password policy, Argon2id,
 //! ending sessions), every change goes through a [`Change`] and its audit event names the
@@ -415,6 +415,49 @@ pub async fn set_enabled(
         changed: true,
         sessions_ended: ended.len(),
         tokens_revoked,
+    })
+}
+
+/// What removing a user's second factors did.
+pub struct FactorsRemoved {
+    pub member: Member,
+    /// Factors removed, pending ones included; 0: he had none, and nothing was written.
+    pub removed: u64,
+}
+
+/// Removes every second factor and recovery code of a user who lost them, as
+/// `DELETE /v1/users/{user_id}/mfa` does: audited as `mfa.reset`, and mailed to him. The way
+/// back in for the one administrator who lost his, when nobody is left to do it through the
+/// API. His sessions stay: removing a factor grants nothing.
+pub async fn remove_second_factors(
+    app: &App,
+    op: &Operator,
+    raw_email: &str,
+) -> Result<FactorsRemoved, ApiError> {
+    let user = user(app, raw_email).await?;
+    let now = app.clock.now();
+    let mut change = Change::begin_at(app, now).await?;
+    let removed = store::factors::delete_all_of(&mut change.tx, &user.id).await?;
+    if removed > 0 {
+        change
+            .audit(AuditEvent {
+                actor_id: Some(op.actor()),
+                organization_id: Some(&user.organization_id),
+                action: "mfa.reset",
+                subject_id: Some(&user.id),
+                target_id: Some(&user.id),
+                details: Some(json!({ "removed": removed })),
+                ..Default::default()
+            })
+            .await?;
+        change
+            .mail(&crate::mail::messages::second_factors_reset(&user.email))
+            .await?;
+    }
+    change.commit().await?;
+    Ok(FactorsRemoved {
+        member: member(app, user).await?,
+        removed,
     })
 }
 
