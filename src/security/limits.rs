@@ -275,6 +275,30 @@ impl Limits {
         Ok(reserved)
     }
 
+    /// Counts a guess at a known user's secret (his password, a code of his second factor)
+    /// from the client in flight, before it is checked, as a password login counts one: per
+    /// client address always; per e-mail only from a client he has not logged in from (by
+    /// address, or by `device` where the client sent its cookie), so that nobody holds his own
+    /// logins back by failing with his e-mail. Answers whether the client is known, and the
+    /// attempts counted.
+    pub async fn reserve_guess(
+        &self,
+        user_id: &str,
+        email_key: &str,
+        device: Option<&str>,
+        now: Millis,
+    ) -> Result<(bool, Vec<Reserved>), ApiError> {
+        let address = crate::origin::address();
+        let from = address.map(|ip| ip.to_string()).unwrap_or_default();
+        let known = self.is_known(Some(user_id), address, device, now).await?;
+        let mut bound = Vec::with_capacity(2);
+        if !known {
+            bound.push((Limit::LoginEmail, email_key));
+        }
+        bound.push((Limit::LoginAddress, from.as_str()));
+        Ok((known, self.reserve_all(&bound, now).await?))
+    }
+
     /// Counts one event (an attempt that is not given back, such as a reset request).
     pub async fn count(&self, limit: Limit, subject: &str, now: Millis) -> Result<(), ApiError> {
         self.reserve(limit, subject, now).await.map(|_| ())

@@ -374,18 +374,11 @@ pub async fn mfa_grant(
         return Err(GrantError::InvalidGrant(BAD_MFA_TOKEN));
     };
     let address = origin::address();
-    let from = address.map(|ip| ip.to_string()).unwrap_or_default();
     let now = app.clock.now();
-    let known = app
+    let (known, reserved) = app
         .limits
-        .is_known(Some(&user.id), address, device, now)
+        .reserve_guess(&user.id, &user.email_key, device, now)
         .await?;
-    let mut bound = Vec::with_capacity(2);
-    if !known {
-        bound.push((Limit::LoginEmail, user.email_key.as_str()));
-    }
-    bound.push((Limit::LoginAddress, from.as_str()));
-    let reserved = app.limits.reserve_all(&bound, now).await?;
     let organization_id = challenge
         .organization_id
         .clone()

@@ -17,7 +17,7 @@ use crate::error::ApiError;
 use crate::mail::messages;
 use crate::origin;
 use crate::security::hashing::Verdict;
-use crate::security::limits::{Limit, Reserved};
+use crate::security::limits::Reserved;
 use crate::security::passkeys::{self, Passkey};
 use crate::security::secrets;
 use crate::security::Principal;
@@ -491,19 +491,11 @@ struct ProofAttempt {
 
 impl ProofAttempt {
     async fn start(app: &App, user: &UserRow) -> Result<Self, ApiError> {
-        let address = origin::address();
-        let from = address.map(|ip| ip.to_string()).unwrap_or_default();
         let now = app.clock.now();
-        let known = app
+        let (_, reserved) = app
             .limits
-            .is_known(Some(&user.id), address, None, now)
+            .reserve_guess(&user.id, &user.email_key, None, now)
             .await?;
-        let mut bound = Vec::with_capacity(2);
-        if !known {
-            bound.push((Limit::LoginEmail, user.email_key.as_str()));
-        }
-        bound.push((Limit::LoginAddress, from.as_str()));
-        let reserved = app.limits.reserve_all(&bound, now).await?;
         Ok(Self { reserved })
     }
 
@@ -770,12 +762,29 @@ pub async fn reset_user(app: &App, grant: &Grant, user_id: &str) -> Result<u64, 
     let user = subject.user();
     let now = app.clock.now();
     let mut change = Change::begin_at(app, now).await?;
-    let removed = store::factors::delete_all_of(&mut change.tx, &user.id).await?;
     let acting = grant.home().map(|a| a.organization_id.clone());
+    let removed = remove_all(&mut change, user, &caller.user_id, acting.as_deref()).await?;
+    change.commit().await?;
+    Ok(removed)
+}
+
+/// Removes every factor and recovery code of a user, in `change`, by `actor` (a user ID, or a
+/// shell command); audited as `mfa.reset` in `organization_id` and mailed to him, unless he
+/// had none. Answers how many factors went.
+pub async fn remove_all(
+    change: &mut Change<'_>,
+    user: &UserRow,
+    actor: &str,
+    organization_id: Option<&str>,
+) -> Result<u64, ApiError> {
+    let removed = store::factors::delete_all_of(&mut change.tx, &user.id).await?;
+    if removed == 0 {
+        return Ok(0);
+    }
     change
         .audit(AuditEvent {
-            actor_id: Some(&caller.user_id),
-            organization_id: acting.as_deref(),
+            actor_id: Some(actor),
+            organization_id,
             action: "mfa.reset",
             subject_id: Some(&user.id),
             target_id: Some(&user.id),
@@ -786,7 +795,6 @@ pub async fn reset_user(app: &App, grant: &Grant, user_id: &str) -> Result<u64, 
     change
         .mail(&messages::second_factors_reset(&user.email))
         .await?;
-    change.commit().await?;
     Ok(removed)
 }
 

@@ -14,7 +14,7 @@ use sqlx::AnyConnection;
 use crate::domain::{Email, NewPassword, PasswordPolicy, SecretString, TextKind};
 use crate::error::ApiError;
 use crate::service::change::Change;
-use crate::service::{conflict_on_unique, organizations, users, App};
+use crate::service::{conflict_on_unique, mfa, organizations, users, App};
 use crate::store::organizations::OrganizationRow;
 use crate::store::roles::{HeldRole, RoleRow};
 use crate::store::{self, audit::AuditEvent, users::UserRow};
@@ -437,23 +437,8 @@ pub async fn remove_second_factors(
     let user = user(app, raw_email).await?;
     let now = app.clock.now();
     let mut change = Change::begin_at(app, now).await?;
-    let removed = store::factors::delete_all_of(&mut change.tx, &user.id).await?;
-    if removed > 0 {
-        change
-            .audit(AuditEvent {
-                actor_id: Some(op.actor()),
-                organization_id: Some(&user.organization_id),
-                action: "mfa.reset",
-                subject_id: Some(&user.id),
-                target_id: Some(&user.id),
-                details: Some(json!({ "removed": removed })),
-                ..Default::default()
-            })
-            .await?;
-        change
-            .mail(&crate::mail::messages::second_factors_reset(&user.email))
-            .await?;
-    }
+    let removed =
+        mfa::remove_all(&mut change, &user, op.actor(), Some(&user.organization_id)).await?;
     change.commit().await?;
     Ok(FactorsRemoved {
         member: member(app, user).await?,
