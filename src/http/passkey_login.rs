@@ -11,8 +11,8 @@ use super::extract::JsonBody;
 use super::oauth::{token_answer, NoStore, OAuthError, Refusal};
 use super::views::OAuthToken;
 use crate::error::{ApiError, ErrorBody};
-use crate::service::passkey_login;
 use crate::service::AppState;
+use crate::service::{passkey_ceremony, passkey_login};
 
 /// A login with a passkey started.
 #[derive(Debug, Serialize, ToSchema)]
@@ -72,7 +72,7 @@ pub async fn start_passkey_login(
     State(app): State<AppState>,
     JsonBody(_): JsonBody<serde_json::Map<String, serde_json::Value>>,
 ) -> Result<NoStore<Json<PasskeyLoginStart>>, ApiError> {
-    let started = passkey_login::start(&app)?;
+    let started = passkey_ceremony::start(&app)?;
     Ok(NoStore(Json(PasskeyLoginStart {
         ceremony_id: started.ceremony_id,
         options: started.options,

@@ -23,7 +23,7 @@ use crate::security::secrets;
 use crate::security::Principal;
 use crate::service::authz::{self, Grant};
 use crate::service::change::Change;
-use crate::service::passkey_login;
+use crate::service::passkey_ceremony;
 use crate::service::App;
 use crate::store::{
     self,
@@ -437,7 +437,7 @@ pub struct Proof<'a> {
 /// own) are; a TOTP code is checked in the change, which spends it with the act.
 enum Prechecked {
     Code(String),
-    Right(Option<passkey_login::Proved>),
+    Right(Option<passkey_ceremony::Proved>),
     Wrong(Wrong),
     /// Nothing could be checked: no proof, or the hashing queue is full.
     Untried(ApiError),
@@ -450,7 +450,7 @@ impl Proof<'_> {
         }
         if let Some((ceremony, assertion)) = self.passkey {
             return Ok(
-                match passkey_login::prove(app, &user.id, ceremony, assertion).await? {
+                match passkey_ceremony::prove(app, &user.id, ceremony, assertion).await? {
                     Some(proved) => Prechecked::Right(Some(proved)),
                     None => Prechecked::Wrong(Wrong::Passkey),
                 },

@@ -17,6 +17,7 @@ pub mod mfa;
 pub mod openid;
 pub mod organization_admin;
 pub mod organizations;
+pub mod passkey_ceremony;
 pub mod passkey_login;
 pub mod reset;
 pub mod roles;

@@ -1,76 +1,32 @@
 //! Logging in with a passkey alone, no password, where the organization allows it (its policy's
-//! `passkeyLogin`).
-//!
-//! The start names no user: the authenticator offers the passkeys it keeps for this relying
-//! party, and the assertion says whose it is. So a start reveals nothing about who exists and
-//! costs no row: its state travels sealed in the ceremony ID it answers (under the secrets key,
-//! with its expiry), and any node can finish it. A finish spends the ceremony, whatever its
-//! outcome, and counts against the same per-address limit as a wrong password until it
-//! succeeds.
+//! `passkeyLogin`), through the ceremony of `passkey_ceremony`. A finish counts against the
+//! same per-address limit as a wrong password until it succeeds.
 //!
 //! Such a login passed a second factor: a passkey is something the user has, and the service
 //! asks the authenticator to verify its user (a PIN or biometrics) before it signs.
 
-use serde::{Deserialize, Serialize};
 use serde_json::json;
-use webauthn_rs::prelude::DiscoverableAuthentication;
 
 use crate::clock::Millis;
 use crate::error::ApiError;
 use crate::origin;
 use crate::security::limits::Limit;
-use crate::security::passkeys::{self, Passkey};
-use crate::security::secrets;
+use crate::security::passkeys;
 use crate::service::change::Change;
 use crate::service::login::{open_session, GrantError};
 use crate::service::mfa;
+use crate::service::passkey_ceremony::{check, Checked};
 use crate::service::sessions::Method;
 use crate::service::token_pairs::IssuedPair;
 use crate::service::App;
 use crate::store::{
     self,
     audit::{AuditEvent, Outcome},
-    factors::FactorRow,
     users::UserRow,
 };
 
-/// Life of a login's ceremony: the five minutes `webauthn-rs` gives the authenticator, and a
-/// little for the way back.
-const CEREMONY_TTL_MS: Millis = 6 * 60 * 1000;
-/// What a ceremony's state is sealed for: nothing sealed for a factor, a registration or a
-/// login's second step opens as one.
-const SEALED_FOR: &str = "passkey login";
 /// One answer for every refusal of an assertion, so that it tells nothing of which check failed.
 const REFUSED: &str = "the passkey is not accepted, or the ceremony is unknown, expired or spent";
-
-/// A login with a passkey started: what `navigator.credentials.get()` is called with, and the
-/// ceremony ID to finish it with.
-pub struct Started {
-    pub ceremony_id: String,
-    pub options: serde_json::Value,
-    pub expires_in: i64,
-}
-
-/// What the ceremony ID carries, sealed.
-#[derive(Serialize, Deserialize)]
-struct Ceremony {
-    expires: Millis,
-    state: DiscoverableAuthentication,
-}
-
-/// Starts a login with a passkey alone. Anybody may; it writes nothing.
-pub fn start(app: &App) -> Result<Started, ApiError> {
-    let (options, state) = app.passkeys.start_login()?;
-    let expires = app.clock.now() + CEREMONY_TTL_MS;
-    let sealed = passkeys::seal(&app.sealer, SEALED_FOR, &Ceremony { expires, state })?;
-    Ok(Started {
-        // The sealer's base64 may hold `+` and `/`; the ID is URL-safe, for clients that put
-        // it anywhere.
-        ceremony_id: sealed.replace('+', "-").replace('/', "_"),
-        options: serde_json::to_value(options).map_err(ApiError::internal)?,
-        expires_in: CEREMONY_TTL_MS / 1000,
-    })
-}
 
 /// Finishes a login with a passkey alone: the ceremony started, the authenticator's assertion,
 /// and the organization the tokens act in (the user's home one if left out), which must allow
@@ -163,136 +119,6 @@ pub async fn finish(
         Some(mfa::PASSKEY),
     )
     .await
-}
-
-/// A login's assertion that verified: its user, the factor of the passkey, and the passkey as
-/// its signature counter moved on.
-struct Checked {
-    user: UserRow,
-    factor: FactorRow,
-    passkey: Passkey,
-}
-
-/// Why an assertion was refused (for the trail and the log, never the answer), and whose
-/// passkey it claimed to be when that is known.
-type Refusal = (&'static str, Option<UserRow>);
-
-/// Spends the ceremony and checks the assertion against it.
-async fn check(
-    app: &App,
-    ceremony_id: &str,
-    credential: &serde_json::Value,
-    now: Millis,
-) -> Result<Result<Checked, Refusal>, ApiError> {
-    let sealed = ceremony_id.replace('-', "+").replace('_', "/");
-    let Ok(ceremony) = passkeys::open::<Ceremony>(&app.sealer, SEALED_FOR, &sealed) else {
-        return Ok(Err(("not a ceremony this service started", None)));
-    };
-    if ceremony.expires <= now {
-        return Ok(Err(("the ceremony expired", None)));
-    }
-    // Spent at once, on its own (each statement stands alone): a refused assertion spends it
-    // too.
-    let spent = {
-        // Of the form that opened: a ceremony ID sent again with `+` for `-` is the same one.
-        let digest = secrets::digest(&format!("{SEALED_FOR} {sealed}"));
-        let mut conn = app.store.pool().acquire().await?;
-        !store::factors::spend_passkey_login(&mut conn, &digest, ceremony.expires, now).await?
-    };
-    if spent {
-        return Ok(Err(("the ceremony was spent already", None)));
-    }
-    let presented = match app.passkeys.identify(credential) {
-        Ok(presented) => presented,
-        Err(_) => return Ok(Err(("not an assertion of a discoverable passkey", None))),
-    };
-    let factor = {
-        let mut conn = app.store.pool().acquire().await?;
-        store::factors::by_lookup(&mut conn, &presented.lookup).await?
-    };
-    let Some(factor) = factor else {
-        return Ok(Err(("no passkey of anyone's has that credential", None)));
-    };
-    let user = {
-        let mut conn = app.store.pool().acquire().await?;
-        store::users::find_by_id(&mut conn, &factor.user_id).await?
-    };
-    let Some(user) = user else {
-        return Ok(Err(("the passkey's user is gone", None)));
-    };
-    if !passkeys::is_handle_of(&presented.user_handle, &user.id) {
-        return Ok(Err((
-            "the user handle is not the passkey's user's",
-            Some(user),
-        )));
-    }
-    let Ok(mut passkey) = passkeys::open::<Passkey>(&app.sealer, &factor.id, &factor.credential)
-    else {
-        return Ok(Err(("the passkey does not open", Some(user))));
-    };
-    let result = match app
-        .passkeys
-        .finish_login(&presented, ceremony.state, &passkey)
-    {
-        Ok(result) => result,
-        Err(reason) => {
-            tracing::info!(%reason, factor = %factor.id, "a passkey login's assertion is refused");
-            return Ok(Err(("the assertion does not verify", Some(user))));
-        }
-    };
-    if !user.may_log_in() {
-        return Ok(Err(("the user may not log in", Some(user))));
-    }
-    passkey.update_credential(&result);
-    Ok(Ok(Checked {
-        user,
-        factor,
-        passkey,
-    }))
-}
-
-/// A passkey's assertion that proved its user, for an act that asks for a proof (removing a
-/// factor, making new recovery codes); the passkey as its signature counter moved on, to be
-/// kept with the act.
-pub struct Proved {
-    factor_id: String,
-    sealed: String,
-}
-
-/// Whether a passkey's assertion for a ceremony started with `startPasskeyLogin` proves the
-/// caller is `user_id`: the ceremony is spent, and the passkey must be one of his. Checked
-/// before the act's change begins (the ceremony is spent on a connection of its own).
-pub async fn prove(
-    app: &App,
-    user_id: &str,
-    ceremony_id: &str,
-    credential: &serde_json::Value,
-) -> Result<Option<Proved>, ApiError> {
-    let now = app.clock.now();
-    match check(app, ceremony_id.trim(), credential, now).await? {
-        Ok(checked) if checked.user.id == user_id => Ok(Some(Proved {
-            sealed: passkeys::seal(&app.sealer, &checked.factor.id, &checked.passkey)?,
-            factor_id: checked.factor.id,
-        })),
-        Ok(_) => {
-            tracing::info!(user = %user_id, "a proof by another user's passkey is refused");
-            Ok(None)
-        }
-        Err((reason, _)) => {
-            tracing::info!(%reason, user = %user_id, "a proof by passkey is refused");
-            Ok(None)
-        }
-    }
-}
-
-impl Proved {
-    /// Keeps the passkey's counter with the act it proved.
-    pub async fn keep(self, change: &mut Change<'_>) -> Result<(), ApiError> {
-        let now = change.now();
-        store::factors::update_credential(&mut change.tx, &self.factor_id, &self.sealed, now)
-            .await?;
-        Ok(())
-    }
 }
 
 /// Audits a refused login with a passkey.
