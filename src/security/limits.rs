@@ -62,6 +62,18 @@ pub enum Limit {
 }
 
 impl Limit {
+    /// Whether it counts per client address.
+    fn per_address(self) -> bool {
+        matches!(
+            self,
+            Limit::LoginAddress
+                | Limit::Signup
+                | Limit::ResetAddress
+                | Limit::CodeAddress
+                | Limit::OpenIdLink
+        )
+    }
+
     /// Its name in the audit trail (and in the counters' digests).
     pub fn name(self) -> &'static str {
         match self {
@@ -116,7 +128,25 @@ pub struct Limits {
 }
 
 fn key(limit: Limit, subject: &str) -> String {
+    let subject = match limit.per_address() {
+        true => address_block(subject),
+        false => subject.to_string(),
+    };
     secrets::digest(&format!("{}:{subject}", limit.name()))
+}
+
+/// What a per-address limit counts an address as: an IPv4 address itself, an IPv6 address by
+/// its /64. A /64 is what one subscriber is given, and a host picks any address in it (privacy
+/// addresses change by the hour): counted one by one, an IPv6 client would have 2^64 budgets.
+fn address_block(subject: &str) -> String {
+    match subject.parse::<IpAddr>().map(|ip| ip.to_canonical()) {
+        Ok(IpAddr::V6(v6)) => {
+            let bits = u128::from(v6) & !((1u128 << 64) - 1);
+            format!("{}/64", std::net::Ipv6Addr::from(bits))
+        }
+        Ok(IpAddr::V4(v4)) => v4.to_string(),
+        Err(_) => subject.to_string(),
+    }
 }
 
 /// How a client address is remembered for a user: a digest, never the address.
@@ -468,4 +498,29 @@ async fn record_hit(conn: &mut AnyConnection, limit: Limit, now: Millis) -> Resu
     )
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_ipv6_client_is_counted_by_its_64_and_an_ipv4_one_by_itself() {
+        let block = |a: &str| key(Limit::LoginAddress, a);
+        assert_eq!(
+            block("2001:db8:1:2::1"),
+            block("2001:db8:1:2:ffff:ffff:ffff:ffff")
+        );
+        assert_ne!(block("2001:db8:1:2::1"), block("2001:db8:1:3::1"));
+        assert_ne!(block("198.51.100.1"), block("198.51.100.2"));
+        // An IPv4 client reaching an IPv6 socket is still itself.
+        assert_eq!(block("::ffff:198.51.100.1"), block("198.51.100.1"));
+        assert_ne!(block("::ffff:198.51.100.1"), block("::ffff:198.51.100.2"));
+        // Per-e-mail limits take their subject as it is.
+        assert_ne!(
+            key(Limit::LoginEmail, "2001:db8::1"),
+            key(Limit::LoginEmail, "2001:db8::2")
+        );
+        assert_eq!(block(""), block(""));
+    }
 }

@@ -270,6 +270,24 @@ async fn spraying_across_emails_from_one_address_is_limited(kind: StoreKind) {
     );
 }
 
+/// A client given an IPv6 /64 picks any address in it: hopping between them buys no further
+/// guesses. Another /64 has a budget of its own.
+async fn an_ipv6_client_is_counted_by_its_64(kind: StoreKind) {
+    let Some(app) = spawn(kind, |s| s.login.failures_per_address_per_hour = 3).await else {
+        return;
+    };
+    victim(&app).await;
+    for i in 1..=3 {
+        let from = format!("2001:db8:1:2::{i:x}");
+        let a = login_from(&app, &from, &format!("user{i}@corp.test"), WRONG, None).await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST, "{from}");
+    }
+    let a = login_from(&app, "2001:db8:1:2:ffff::9", VICTIM, PASSWORD, None).await;
+    assert_eq!(a.status, StatusCode::TOO_MANY_REQUESTS, "the same /64");
+    let a = login_from(&app, "2001:db8:1:3::1", VICTIM, PASSWORD, None).await;
+    assert_eq!(a.status, StatusCode::OK, "another /64");
+}
+
 /// An e-mail nobody has meets the very same answers as a user's: statuses, bodies, waits.
 async fn an_unknown_email_is_answered_like_a_known_one(kind: StoreKind) {
     let Some(app) = spawn(kind, |s| {
@@ -628,6 +646,7 @@ crate::stories_of_kind!(
     code_failures_are_limited_per_address_on_every_node,
     strangers_cannot_spend_a_users_reset_requests,
     a_client_that_keeps_no_cookie_leaves_no_device_behind,
+    an_ipv6_client_is_counted_by_its_64,
 );
 
 /// A script logging in again and again from one place, keeping no cookie, is known by its
