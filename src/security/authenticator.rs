@@ -66,6 +66,13 @@ impl Principal {
         matches!(self.second_factor.as_deref(), Some("passed" | "passkey"))
     }
 
+    /// Whether the token reaches what belongs to `organization_id` (an invitation into it,
+    /// say): a token bound to its organization (a permanent API token, a pair minted from one)
+    /// acts there only; any other token acts wherever its user is a member.
+    pub fn reaches(&self, organization_id: Option<&str>) -> bool {
+        !self.bound || organization_id == Some(self.organization_id.as_str())
+    }
+
     /// The token's session was logged in with a passkey alone: it acts only in organizations
     /// that allow that.
     pub fn passkey_alone(&self) -> bool {

@@ -310,7 +310,8 @@ pub async fn accept(
     let mut conn = app.store.pool().acquire().await?;
     let row = store::codes::find_by_digest(&mut conn, &digest)
         .await?
-        .filter(|c| c.kind == CodeKind::Invite && c.is_for(&caller.user_id) && c.is_usable(now));
+        .filter(|c| c.kind == CodeKind::Invite && c.is_for(&caller.user_id) && c.is_usable(now))
+        .filter(|c| caller.reaches(c.organization_id.as_deref()));
     drop(conn);
     let Some(row) = row else {
         return Err(wrong());

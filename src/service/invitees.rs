@@ -8,6 +8,7 @@ use serde_json::json;
 use crate::clock::Millis;
 use crate::domain::InvitationEnd;
 use crate::error::ApiError;
+use crate::security::Principal;
 use crate::service::authz::Grant;
 use crate::service::change::Change;
 use crate::service::invitations::accept_invitation;
@@ -42,7 +43,10 @@ pub async fn pending(app: &App, grant: &Grant) -> Result<Vec<InvitationForMe>, A
     let mut conn = app.store.pool().acquire().await?;
     let rows = store::codes::pending_for(&mut conn, &caller.user_id, now).await?;
     let mut seen = Vec::with_capacity(rows.len());
-    for row in rows {
+    for row in rows
+        .into_iter()
+        .filter(|r| caller.reaches(r.organization_id.as_deref()))
+    {
         let Some(organization_id) = row.organization_id.clone() else {
             continue;
         };
@@ -75,17 +79,17 @@ pub async fn pending(app: &App, grant: &Grant) -> Result<Vec<InvitationForMe>, A
 }
 
 /// One of the caller's invitations that he may still accept; any other (someone else's, used,
-/// expired, unknown) is the same 404.
+/// expired, unknown, beyond a bound token's organization) is the same 404.
 async fn pending_one(
     app: &App,
-    caller_id: &str,
+    caller: &Principal,
     id: &str,
     now: Millis,
 ) -> Result<CodeRow, ApiError> {
     let mut conn = app.store.pool().acquire().await?;
-    store::codes::find_invitation_for(&mut conn, id.trim(), caller_id)
+    store::codes::find_invitation_for(&mut conn, id.trim(), &caller.user_id)
         .await?
-        .filter(|row| row.is_usable(now))
+        .filter(|row| row.is_usable(now) && caller.reaches(row.organization_id.as_deref()))
         .ok_or_else(|| ApiError::NotFound(format!("no pending invitation {} for you", id.trim())))
 }
 
@@ -95,7 +99,7 @@ async fn pending_one(
 pub async fn accept(app: &App, grant: &Grant, id: &str) -> Result<Answer, ApiError> {
     let caller = grant.caller()?;
     let now = app.clock.now();
-    let row = pending_one(app, &caller.user_id, id, now).await?;
+    let row = pending_one(app, caller, id, now).await?;
     let mut change = Change::begin_at(app, now).await?;
     let user = accept_invitation(&mut change, &row)
         .await
@@ -117,7 +121,7 @@ pub async fn accept(app: &App, grant: &Grant, id: &str) -> Result<Answer, ApiErr
 pub async fn decline(app: &App, grant: &Grant, id: &str) -> Result<InvitationForMe, ApiError> {
     let caller = grant.caller()?;
     let now = app.clock.now();
-    let row = pending_one(app, &caller.user_id, id, now).await?;
+    let row = pending_one(app, caller, id, now).await?;
     let by = Some(caller.user_id.as_str());
     let organization_id = row.organization_id.clone().unwrap_or_default();
     let mut change = Change::begin_at(app, now).await?;

@@ -16,6 +16,7 @@ both_stores!(
     revoking_kills_the_code_and_retires_only_a_waiting_user,
     the_invitee_accepts_and_declines_as_himself,
     other_organizations_and_lesser_members_are_refused,
+    a_token_bound_to_one_organization_reaches_no_invitation_into_another,
 );
 
 const PASSWORD: &str = "member password 1234";
@@ -533,4 +534,61 @@ async fn other_organizations_and_lesser_members_are_refused(app: TestApp) {
         set_password(&app, "target@a.example", &code.unwrap()).await,
         StatusCode::OK
     );
+}
+
+/// A permanent API token acts in its organization only: it neither sees, accepts nor declines
+/// its user's invitations into another (a leaked integration token must not move its user
+/// between organizations). His own login does.
+async fn a_token_bound_to_one_organization_reaches_no_invitation_into_another(app: TestApp) {
+    let admin = app.admin_token().await;
+    let org_a = home_organization(&app, &admin).await;
+    let (org_b, _) = create_organization(&app, "Bound Corp").await;
+    create_member(&app, &org_a, "bound@a.example", PASSWORD, &[]).await;
+    let (to_b, code) = invite(
+        &app,
+        &admin,
+        json!({"email": "bound@a.example", "organizationID": org_b, "sendEmail": false}),
+    )
+    .await;
+    let code = code.expect("the code, not mailed");
+    let login = token_of(&app, "bound@a.example", PASSWORD).await;
+    let (status, made) = app
+        .post("/v1/users/generate-permanent-api-token", &login, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{made}");
+    let bound = made["access_token"].as_str().unwrap().to_string();
+
+    let (status, mine) = app.get("/v1/users/mine/invitations", &bound).await;
+    assert_eq!(status, StatusCode::OK, "{mine}");
+    assert_eq!(ids(&mine), Vec::<String>::new());
+    for what in ["accept", "decline"] {
+        let (status, body) = app
+            .post(
+                &format!("/v1/users/mine/invitations/{to_b}/{what}"),
+                &bound,
+                json!({}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{what}: {body}");
+    }
+    let (status, body) = app
+        .post(
+            "/v1/users/invite/accept",
+            &bound,
+            json!({ "inviteCode": code }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
+    // Still pending: his own login sees it and accepts it.
+    let (_, mine) = app.get("/v1/users/mine/invitations", &login).await;
+    assert_eq!(ids(&mine), vec![to_b.clone()]);
+    let (status, body) = app
+        .post(
+            &format!("/v1/users/mine/invitations/{to_b}/accept"),
+            &login,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 }
